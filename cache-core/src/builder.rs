@@ -1,0 +1,175 @@
+//! Building a `TtlMap`: its options and their defaults.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::clock::{Clock, ClockSource};
+use crate::{DefaultHashBuilder, Reason, TtlMap};
+
+/// When an entry expires.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{Expiry, ManualClock, TtlMap};
+///
+/// let clock = ManualClock::new();
+/// let map = TtlMap::builder()
+///     .ttl(Duration::from_secs(60))
+///     .expiry(Expiry::Fixed)
+///     .clock(clock.clone())
+///     .build();
+/// map.insert("k", 1);
+/// clock.advance(Duration::from_secs(50));
+/// assert_eq!(map.get("k"), Some(1)); // a hit does not extend a fixed deadline
+/// clock.advance(Duration::from_secs(10));
+/// assert_eq!(map.get("k"), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    /// Every hit moves the deadline to now + ttl (expire after access).
+    ///
+    /// To keep hits from writing on every read, the deadline moves only when it would advance
+    /// by at least ttl/64: an entry may expire up to ttl/64 earlier than its last hit + ttl.
+    #[default]
+    Sliding,
+    /// The deadline is set when the entry is stored (expire after write).
+    Fixed,
+}
+
+/// The builder's state before [`Builder::ttl`] is called: a map cannot be built without one.
+#[derive(Debug, Clone, Copy)]
+pub struct NoTtl;
+
+pub(crate) type Listener<K, V> = Box<dyn Fn(&K, &V, Reason) + Send + Sync>;
+
+/// Options for a [`TtlMap`], from [`TtlMap::builder`]; `build` becomes available once a ttl
+/// is set.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{Expiry, TtlMap};
+///
+/// let map: TtlMap<String, u64> = TtlMap::builder()
+///     .ttl(Duration::from_secs(3600))
+///     .expiry(Expiry::Sliding)
+///     .sweep_every(Duration::from_secs(300))
+///     .capacity(10_000)
+///     .on_evict(|_key, _value, reason| eprintln!("dropped a client: {reason:?}"))
+///     .build();
+/// assert!(map.is_empty());
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<K, V, S = DefaultHashBuilder, T = Duration> {
+    pub(crate) ttl: T,
+    pub(crate) expiry: Expiry,
+    pub(crate) sweep_every: Option<Duration>,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) clock: ClockSource,
+    pub(crate) hasher: S,
+    pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) _types: PhantomData<fn(K, V)>,
+}
+
+impl<K, V> Builder<K, V, DefaultHashBuilder, NoTtl> {
+    pub(crate) fn new() -> Self {
+        Builder {
+            ttl: NoTtl,
+            expiry: Expiry::default(),
+            sweep_every: None,
+            capacity: None,
+            clock: ClockSource::system(),
+            hasher: DefaultHashBuilder::default(),
+            listener: None,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, S, T> Builder<K, V, S, T> {
+    /// How long an entry lives (since its last hit with [`Expiry::Sliding`], since it was
+    /// stored with [`Expiry::Fixed`]). Durations too long to represent saturate.
+    pub fn ttl(self, ttl: Duration) -> Builder<K, V, S, Duration> {
+        Builder {
+            ttl,
+            expiry: self.expiry,
+            sweep_every: self.sweep_every,
+            capacity: self.capacity,
+            clock: self.clock,
+            hasher: self.hasher,
+            listener: self.listener,
+            _types: PhantomData,
+        }
+    }
+
+    /// Sliding (the default) or fixed expiry.
+    pub fn expiry(mut self, expiry: Expiry) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// Also remove expired entries in the background, every `interval`, on the one
+    /// process-wide sweeper thread. Without it, expired entries are still never returned and
+    /// are removed incrementally as new entries arrive.
+    pub fn sweep_every(mut self, interval: Duration) -> Self {
+        self.sweep_every = Some(interval);
+        self
+    }
+
+    /// Keep at most `capacity` entries, evicting the least recently used beyond it.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Read time from `clock` instead of the system's monotonic clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ClockSource::Custom(std::sync::Arc::new(clock));
+        self
+    }
+
+    /// Call `listener` with every entry that leaves the map, and why, outside the map's locks.
+    pub fn on_evict(mut self, listener: impl Fn(&K, &V, Reason) + Send + Sync + 'static) -> Self {
+        self.listener = Some(Box::new(listener));
+        self
+    }
+
+    /// Hash keys with `hasher` instead of the default seeded one.
+    pub fn hasher<S2>(self, hasher: S2) -> Builder<K, V, S2, T> {
+        Builder {
+            ttl: self.ttl,
+            expiry: self.expiry,
+            sweep_every: self.sweep_every,
+            capacity: self.capacity,
+            clock: self.clock,
+            hasher,
+            listener: self.listener,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, S> Builder<K, V, S, Duration>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// Builds the map (and schedules it on the sweeper if `sweep_every` was set).
+    pub fn build(self) -> TtlMap<K, V, S> {
+        TtlMap::from_builder(self)
+    }
+}
+
+impl<K, V, S, T: fmt::Debug> fmt::Debug for Builder<K, V, S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("ttl", &self.ttl)
+            .field("expiry", &self.expiry)
+            .field("sweep_every", &self.sweep_every)
+            .field("capacity", &self.capacity)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,83 @@
+//! Memoize expensive per-key constructors with a TTL, with memory bounded by the keys in use.
+//!
+//! [`TtlMap`] is a concurrent map whose entries expire after a time to live, sliding (every
+//! hit extends it) or fixed. [`#[ttl_cached]`](macro@ttl_cached) turns a function into a
+//! memoized one backed by a `TtlMap`, keeping its signature.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cache_core::TtlMap;
+//!
+//! #[derive(Clone)]
+//! struct Client {
+//!     api_key: String,
+//! }
+//!
+//! let clients: TtlMap<String, Client> = TtlMap::builder()
+//!     .ttl(Duration::from_secs(3600))
+//!     .sweep_every(Duration::from_secs(300))
+//!     .build();
+//! let client = clients.get_or_insert_with("sk-tenant-a", || Client { api_key: "sk-tenant-a".into() });
+//! assert_eq!(client.api_key, "sk-tenant-a");
+//! assert_eq!(clients.len(), 1);
+//! ```
+//!
+//! # Guarantees
+//!
+//! - An expired entry is never returned, whether or not it has been removed yet.
+//! - Memory stays bounded without any background thread: each write may remove expired
+//!   entries, so a shard holds at most its live entries, plus 1/32 of them, plus 16.
+//!   [`Builder::sweep_every`] adds a periodic sweep on one process-wide thread for all maps.
+//! - A hit takes no lock another reader contends for, reads the clock once, allocates nothing
+//!   and, with sliding expiry, writes the entry's deadline at most once per ttl/64.
+//! - `Debug` never shows keys or values.
+
+mod builder;
+mod clock;
+mod flight;
+mod key;
+mod map;
+mod memo;
+mod shard;
+mod stats;
+mod sweeper;
+
+pub use builder::{Builder, Expiry, NoTtl};
+pub use clock::{Clock, ManualClock};
+pub use key::{Equivalent, Lookup, OptionRef, TupleRef};
+pub use map::TtlMap;
+pub use stats::Stats;
+
+#[cfg(feature = "macros")]
+pub use cache_macros::ttl_cached;
+
+/// The default hasher: seeded per map, so keys chosen by an attacker cannot be made to
+/// collide without knowing the seed.
+pub type DefaultHashBuilder = foldhash::fast::RandomState;
+
+/// Why an entry left a map, as told to an [`on_evict`](Builder::on_evict) listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Its time to live ran out.
+    Expired,
+    /// It made room for another entry within the capacity.
+    Capacity,
+    /// `remove` or `clear` took it out.
+    Removed,
+    /// `insert` stored another value under its key.
+    Replaced,
+}
+
+/// What `#[ttl_cached]` expands to uses; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::sync::OnceLock;
+    pub use std::time::Duration;
+
+    /// Fails to compile, at the type's span, unless the type is `Clone`.
+    pub const fn assert_clone<T: Clone>() {}
+
+    /// Fails to compile, at the type's span, unless the type can be a key.
+    pub const fn assert_key<T: std::hash::Hash + Eq>() {}
+}

@@ -1,0 +1,109 @@
+//! Counters for `TtlMap::stats`, striped so that a hit writes only its own thread's line.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+
+/// A snapshot of a map's counters since it was built.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::TtlMap;
+///
+/// let map = TtlMap::new(Duration::from_secs(60));
+/// map.insert("k", 1);
+/// map.get("k");
+/// map.get("other");
+/// let stats = map.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Lookups that found a live entry.
+    pub hits: u64,
+    /// Lookups that found nothing live.
+    pub misses: u64,
+    /// Entries stored, by `insert` or by a constructor.
+    pub inserts: u64,
+    /// Entries removed because they had expired.
+    pub expirations: u64,
+    /// Entries removed to stay within the capacity.
+    pub evictions: u64,
+    /// Callers that waited for another caller's constructor instead of running their own.
+    pub coalesced: u64,
+}
+
+const STRIPES: usize = 16;
+
+#[derive(Default)]
+struct Stripe {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+pub(crate) struct Counters {
+    stripes: Box<[CachePadded<Stripe>]>,
+    inserts: AtomicU64,
+    expirations: AtomicU64,
+    evictions: AtomicU64,
+    coalesced: AtomicU64,
+}
+
+fn stripe_of_this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES);
+    STRIPE.with(|s| *s)
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Self {
+            stripes: (0..STRIPES).map(|_| CachePadded::default()).collect(),
+            inserts: AtomicU64::new(0),
+            expirations: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            coalesced: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lookup(&self, hit: bool) {
+        let stripe = &self.stripes[stripe_of_this_thread()];
+        let counter = if hit { &stripe.hits } else { &stripe.misses };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn inserted(&self) {
+        self.inserts.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn expired(&self, n: usize) {
+        if n > 0 {
+            self.expirations.fetch_add(n as u64, Relaxed);
+        }
+    }
+
+    pub(crate) fn evicted(&self, n: usize) {
+        if n > 0 {
+            self.evictions.fetch_add(n as u64, Relaxed);
+        }
+    }
+
+    pub(crate) fn coalesced(&self) {
+        self.coalesced.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let (hits, misses) = self.stripes.iter().fold((0, 0), |(h, m), s| {
+            (h + s.hits.load(Relaxed), m + s.misses.load(Relaxed))
+        });
+        Stats {
+            hits,
+            misses,
+            inserts: self.inserts.load(Relaxed),
+            expirations: self.expirations.load(Relaxed),
+            evictions: self.evictions.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
+        }
+    }
+}

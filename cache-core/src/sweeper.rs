@@ -1,0 +1,71 @@
+//! The one background thread that sweeps every map built with `sweep_every`.
+//!
+//! It holds maps only through `Weak` references, so dropping a map's last handle frees it
+//! and it drops out of the schedule; the thread starts with the first such map.
+
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// A map, as far as the sweeper is concerned.
+pub(crate) trait Sweep: Send + Sync {
+    fn sweep(&self) -> usize;
+}
+
+struct Scheduled {
+    map: Weak<dyn Sweep>,
+    every: Duration,
+    /// `None` when the interval is too long to represent: never due.
+    due: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Sweeper {
+    schedule: Mutex<Vec<Scheduled>>,
+    changed: Condvar,
+}
+
+static SWEEPER: OnceLock<Sweeper> = OnceLock::new();
+
+/// Sweeps `map` every `every` from now on, for as long as it is alive.
+pub(crate) fn register(map: Weak<dyn Sweep>, every: Duration) {
+    let sweeper = SWEEPER.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("cache-core-sweeper".into())
+            .spawn(|| run(SWEEPER.wait()))
+            .expect("failed to spawn the cache-core sweeper thread");
+        Sweeper::default()
+    });
+    let due = Instant::now().checked_add(every);
+    sweeper.schedule.lock().push(Scheduled { map, every, due });
+    sweeper.changed.notify_one();
+}
+
+fn run(sweeper: &Sweeper) -> ! {
+    loop {
+        let due_now = {
+            let mut schedule = sweeper.schedule.lock();
+            schedule.retain(|s| s.map.strong_count() > 0);
+            let now = Instant::now();
+            let mut due_now = Vec::new();
+            for s in schedule.iter_mut().filter(|s| s.due.is_some_and(|d| d <= now)) {
+                due_now.extend(s.map.upgrade());
+                s.due = now.checked_add(s.every);
+            }
+            if due_now.is_empty() {
+                match schedule.iter().filter_map(|s| s.due).min() {
+                    Some(next) => drop(sweeper.changed.wait_until(&mut schedule, next)),
+                    None => sweeper.changed.wait(&mut schedule),
+                }
+                continue;
+            }
+            due_now
+        };
+        // Strong references live only for the sweep itself, outside the schedule's lock.
+        for map in due_now {
+            map.sweep();
+            drop::<Arc<dyn Sweep>>(map);
+        }
+    }
+}
