@@ -32,6 +32,8 @@
 //!   and, with sliding expiry, writes the entry's deadline at most once per ttl/64.
 //! - `Debug` never shows keys or values.
 
+#![forbid(unsafe_code)]
+
 mod builder;
 mod clock;
 mod flight;

@@ -145,14 +145,21 @@ impl<K: Eq, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let found = self.entries.find_entry(hash, |e| key.equivalent(&e.key)).ok()?;
+        let found = self
+            .entries
+            .find_entry(hash, |e| key.equivalent(&e.key))
+            .ok()?;
         let (entry, _) = found.remove();
         let expired = entry.is_expired(now);
         Some((entry.key, entry.value, expired))
     }
 
     pub(crate) fn drain_into(&mut self, removed: &mut Vec<Removal<K, V>>) {
-        removed.extend(self.entries.drain().map(|e| (e.key, e.value, Reason::Removed)));
+        removed.extend(
+            self.entries
+                .drain()
+                .map(|e| (e.key, e.value, Reason::Removed)),
+        );
     }
 
     /// Whether any bucket in `range` holds an expired entry; read-only, so a sweep can look

@@ -49,7 +49,10 @@ fn run(sweeper: &Sweeper) -> ! {
             schedule.retain(|s| s.map.strong_count() > 0);
             let now = Instant::now();
             let mut due_now = Vec::new();
-            for s in schedule.iter_mut().filter(|s| s.due.is_some_and(|d| d <= now)) {
+            for s in schedule
+                .iter_mut()
+                .filter(|s| s.due.is_some_and(|d| d <= now))
+            {
                 due_now.extend(s.map.upgrade());
                 s.due = now.checked_add(s.every);
             }

@@ -1,0 +1,258 @@
+//! TtlMap under many threads and tasks: no deadlock, invariants hold, single flight.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use cache_core::{ManualClock, TtlMap};
+
+#[test]
+fn hammering_threads_keep_the_invariants() {
+    const THREADS: usize = 8;
+    const OPS: usize = 20_000;
+    const CAPACITY: usize = 100;
+    let clock = ManualClock::new();
+    let map: TtlMap<u32, u64> = TtlMap::builder()
+        .ttl(Duration::from_micros(50))
+        .capacity(CAPACITY)
+        .clock(clock.clone())
+        .build();
+    let reads = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (map, clock, reads) = (&map, &clock, &reads);
+            s.spawn(move || {
+                let mut x = t as u64 * 7919 + 1;
+                for _ in 0..OPS {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let key = (x % 500) as u32;
+                    match x % 6 {
+                        0 => drop(map.insert(key, x)),
+                        1 => drop(map.remove(&key)),
+                        2 => clock.advance(Duration::from_micros(1)),
+                        3 => {
+                            map.get_or_insert_with(&key, || x);
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            map.get(&key);
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    if x.is_multiple_of(1000) {
+                        map.sweep();
+                    }
+                    assert!(map.len() <= CAPACITY);
+                }
+            });
+        }
+    });
+    let stats = map.stats();
+    assert_eq!(
+        stats.hits + stats.misses,
+        reads.load(Ordering::Relaxed) as u64
+    );
+    assert!(map.len() <= CAPACITY);
+}
+
+#[test]
+fn sixteen_threads_missing_one_key_run_the_constructor_once() {
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let runs = AtomicUsize::new(0);
+    let barrier = Barrier::new(16);
+    std::thread::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|| {
+                barrier.wait();
+                map.get_or_insert_with("tenant", || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    // Long enough that every other thread arrives while it runs.
+                    std::thread::sleep(Duration::from_millis(100));
+                    42
+                })
+            });
+        }
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let stats = map.stats();
+    assert_eq!(stats.inserts, 1);
+    assert_eq!(stats.misses + stats.hits, 16);
+    // Every caller that missed but did not lead waited (none can miss after the value landed).
+    assert!(stats.coalesced >= 1 && stats.coalesced < stats.misses);
+}
+
+#[test]
+fn a_panicking_constructor_lets_the_waiters_recover() {
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let runs = AtomicUsize::new(0);
+    let barrier = Barrier::new(8);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    map.get_or_insert_with("tenant", || {
+                        if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                            std::thread::sleep(Duration::from_millis(50));
+                            panic!("constructor failed");
+                        }
+                        7
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    assert!(results.iter().flatten().all(|v| *v == 7));
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "one retry, not one per waiter"
+    );
+}
+
+#[test]
+fn constructors_of_different_keys_overlap_in_time() {
+    // Each constructor waits at a barrier for the other: this finishes only if both run at
+    // once, i.e. no lock is held across a constructor.
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        for key in ["a", "b"] {
+            let (map, barrier) = (&map, &barrier);
+            s.spawn(move || {
+                map.get_or_insert_with(key, || {
+                    barrier.wait();
+                    1
+                })
+            });
+        }
+    });
+    assert_eq!(map.len(), 2);
+}
+
+#[test]
+fn sixteen_tasks_missing_one_key_run_the_future_once() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Barrier::new(16));
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (map, runs, gate) = (map.clone(), runs.clone(), gate.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    map.get_or_insert_with_async("tenant", async {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        // With 2 worker threads, 14 waiters parked on threads would starve
+                        // this: waiting must not block the executor.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        9
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 9);
+        }
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_panicking_async_constructor_lets_the_waiting_tasks_recover() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Barrier::new(8));
+    let results: Vec<_> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (map, runs, gate) = (map.clone(), runs.clone(), gate.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    map.get_or_insert_with_async("tenant", async {
+                        if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            panic!("constructor failed");
+                        }
+                        3
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await);
+        }
+        results
+    });
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    assert!(results.iter().flatten().all(|v| *v == 3));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn an_async_constructor_awaiting_its_own_key_panics_instead_of_hanging() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let outcome = runtime.block_on(async {
+        let inner = map.clone();
+        tokio::spawn(async move {
+            inner
+                .get_or_insert_with_async("a", async {
+                    inner.get_or_insert_with_async("a", async { 1 }).await
+                })
+                .await
+        })
+        .await
+    });
+    let panic = outcome.expect_err("must panic").into_panic();
+    let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(
+        message.contains("re-entrant call for the same key"),
+        "{message}"
+    );
+}
+
+#[test]
+fn async_futures_are_send_when_the_constructor_is() {
+    fn assert_send<T: Send>(_: &T) {}
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let fut = map.get_or_insert_with_async("k", async { 1 });
+    assert_send(&fut);
+    let fut = map.try_get_or_insert_with_async("k", async { Ok::<_, std::io::Error>(1) });
+    assert_send(&fut);
+}
+
+#[test]
+fn a_dropped_async_leader_lets_a_waiter_lead() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    runtime.block_on(async {
+        let leader = map.get_or_insert_with_async("k", std::future::pending());
+        // Poll the leader once so it owns the flight, then cancel it.
+        let timed_out = tokio::time::timeout(Duration::from_millis(1), leader).await;
+        assert!(timed_out.is_err());
+        assert_eq!(map.get_or_insert_with_async("k", async { 5 }).await, 5);
+    });
+}

@@ -1,0 +1,86 @@
+//! A hit allocates nothing: a counting global allocator watches 10,000 lookups.
+
+// A global allocator is unsafe to implement; this one only counts and forwards.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cache_core::{OptionRef, TtlMap, TupleRef};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs; this file holds one test, so no other test thread
+/// allocates meanwhile.
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+fn keys() -> Vec<String> {
+    (0..100).map(|i| format!("sk-proj-{i:043}")).collect()
+}
+
+#[test]
+fn hits_allocate_nothing() {
+    let ttl = Duration::from_secs(3600);
+    let keys = keys();
+
+    let by_str: TtlMap<String, std::sync::Arc<u64>> = TtlMap::new(ttl);
+    for k in &keys {
+        by_str.insert(k.clone(), std::sync::Arc::new(1));
+    }
+    by_str.get(keys[0].as_str()); // first use registers this thread's lock and stripe
+    let n = allocations_during(|| {
+        for i in 0..10_000 {
+            assert!(by_str.get(keys[i % 100].as_str()).is_some());
+        }
+    });
+    assert_eq!(n, 0, "get(&str) on String keys");
+    let n = allocations_during(|| {
+        for i in 0..10_000 {
+            by_str.get_or_insert_with(keys[i % 100].as_str(), || unreachable!());
+        }
+    });
+    assert_eq!(n, 0, "get_or_insert_with(&str) hits");
+
+    let by_tuple: TtlMap<(String, String, Option<String>), u64> = TtlMap::new(ttl);
+    for k in &keys {
+        by_tuple.insert((k.clone(), "gpt".into(), Some("eu".into())), 1);
+    }
+    let n = allocations_during(|| {
+        for i in 0..10_000 {
+            let key = TupleRef((keys[i % 100].as_str(), "gpt", &OptionRef(Some("eu"))));
+            assert!(by_tuple.get(&key).is_some());
+            by_tuple.get_or_insert_with(&key, || unreachable!());
+        }
+    });
+    assert_eq!(n, 0, "tuple keys by tuples of borrows");
+}
