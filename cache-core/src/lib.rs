@@ -33,6 +33,7 @@
 //! - `Debug` never shows keys or values.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 mod builder;
 mod clock;
@@ -82,4 +83,23 @@ pub mod __private {
 
     /// Fails to compile, at the type's span, unless the type can be a key.
     pub const fn assert_key<T: std::hash::Hash + Eq>() {}
+
+    /// Returns `future`, fixing its output type so that `?` inside an async body infers.
+    pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
+        future
+    }
+
+    /// Why a memoized `Option` function's `None` was not cached.
+    #[derive(Debug)]
+    pub struct NotCached;
+
+    /// Turns an `Option` constructor into a fallible one: `None` is returned, not cached.
+    pub fn some_or_skip<T>(f: impl FnOnce() -> Option<T>) -> impl FnOnce() -> Result<T, NotCached> {
+        move || f().ok_or(NotCached)
+    }
+
+    /// The async form of [`some_or_skip`].
+    pub async fn some_or_skip_async<T>(f: impl Future<Output = Option<T>>) -> Result<T, NotCached> {
+        f.await.ok_or(NotCached)
+    }
 }

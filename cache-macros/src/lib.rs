@@ -1,9 +1,44 @@
-//! The `#[ttl_cached]` attribute; use it through `cache_core::ttl_cached`.
+//! The `#[ttl_cached]` attribute. Use it through `cache_core::ttl_cached`, whose
+//! documentation describes the options.
+//!
+//! The pipeline follows thiserror's: parse the options (`args`), model the function (`ast`),
+//! check both and collect every error (`valid`), then generate (`expand`, which cannot fail).
+
+#![warn(unreachable_pub)]
+
+mod args;
+mod ast;
+mod expand;
+mod valid;
 
 use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
 
-/// Memoizes a function with a TTL.
+/// Memoizes a function with a TTL, keeping its signature. See `cache_core::ttl_cached`.
 #[proc_macro_attribute]
-pub fn ttl_cached(_args: TokenStream, input: TokenStream) -> TokenStream {
-    input
+pub fn ttl_cached(args: TokenStream, input: TokenStream) -> TokenStream {
+    let input = TokenStream2::from(input);
+    match try_expand(args.into(), input.clone()) {
+        Ok(output) => output.into(),
+        // The function is still emitted, as written, so one mistake does not also break
+        // every caller.
+        Err(error) => {
+            let mut output = input;
+            output.extend(error.into_compile_error());
+            output.into()
+        }
+    }
+}
+
+fn try_expand(args: TokenStream2, input: TokenStream2) -> syn::Result<TokenStream2> {
+    let item: syn::ItemFn = syn::parse2(input.clone()).map_err(|_| {
+        syn::Error::new_spanned(
+            input.into_iter().take(3).collect::<TokenStream2>(),
+            "`#[ttl_cached]` goes on a function (`fn` or `async fn`) whose result to memoize",
+        )
+    })?;
+    let args: args::Args = syn::parse2(args)?;
+    let function = ast::Function::from_syn(&item);
+    let options = valid::validate(&args, &function)?;
+    Ok(expand::expand(&function, &options))
 }

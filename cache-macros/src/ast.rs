@@ -1,0 +1,140 @@
+//! A typed model of the annotated function, borrowing the syntax it came from so that errors
+//! can point at exactly what the user wrote.
+
+use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
+
+pub(crate) struct Function<'a> {
+    pub(crate) item: &'a ItemFn,
+    pub(crate) params: Vec<Param<'a>>,
+    pub(crate) output: Output<'a>,
+}
+
+pub(crate) enum Param<'a> {
+    /// `self`, `&self`, ...: rejected by validation.
+    Receiver(&'a syn::Receiver),
+    Typed {
+        original: &'a syn::PatType,
+        /// The binding, when the pattern is a plain (possibly `mut`) identifier.
+        ident: Option<&'a Ident>,
+        ty: &'a Type,
+        kind: ParamKind<'a>,
+    },
+}
+
+/// How a parameter becomes (part of) the key.
+#[derive(Clone, Copy)]
+pub(crate) enum ParamKind<'a> {
+    /// `&T`: keyed by `T::Owned`, looked up by the borrow itself.
+    Ref(&'a Type),
+    /// `Option<&T>`: keyed by `Option<T::Owned>`.
+    OptionRef(&'a Type),
+    /// `T`: keyed by a clone of it.
+    Owned,
+}
+
+pub(crate) enum Output<'a> {
+    /// `-> T`, or nothing (`()`): every value is cached.
+    Plain(Option<&'a Type>),
+    /// `-> Result<T, E>` (any path ending in `Result`): only `Ok` is cached.
+    Result { ty: &'a Type, ok: &'a Type },
+    /// `-> Option<T>`: only `Some` is cached.
+    Option { ty: &'a Type, some: &'a Type },
+}
+
+impl<'a> Function<'a> {
+    pub(crate) fn from_syn(item: &'a ItemFn) -> Self {
+        let params = item.sig.inputs.iter().map(Param::from_syn).collect();
+        let output = match &item.sig.output {
+            ReturnType::Default => Output::Plain(None),
+            ReturnType::Type(_, ty) => Output::from_type(ty),
+        };
+        Function {
+            item,
+            params,
+            output,
+        }
+    }
+
+    pub(crate) fn is_async(&self) -> bool {
+        self.item.sig.asyncness.is_some()
+    }
+}
+
+impl<'a> Param<'a> {
+    fn from_syn(arg: &'a FnArg) -> Self {
+        let typed = match arg {
+            FnArg::Receiver(receiver) => return Param::Receiver(receiver),
+            FnArg::Typed(typed) => typed,
+        };
+        let ident = match &*typed.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(&p.ident),
+            _ => None,
+        };
+        Param::Typed {
+            original: typed,
+            ident,
+            ty: &typed.ty,
+            kind: ParamKind::of(&typed.ty),
+        }
+    }
+}
+
+impl<'a> ParamKind<'a> {
+    fn of(ty: &'a Type) -> Self {
+        match ty {
+            Type::Reference(r) if r.mutability.is_none() => ParamKind::Ref(&r.elem),
+            _ => match generic_of(ty, "Option") {
+                Some(Type::Reference(r)) if r.mutability.is_none() => ParamKind::OptionRef(&r.elem),
+                _ => ParamKind::Owned,
+            },
+        }
+    }
+}
+
+impl<'a> Output<'a> {
+    fn from_type(ty: &'a Type) -> Self {
+        if let Some(ok) = generic_of(ty, "Result") {
+            Output::Result { ty, ok }
+        } else if let Some(some) = generic_of(ty, "Option") {
+            Output::Option { ty, some }
+        } else {
+            Output::Plain(Some(ty))
+        }
+    }
+
+    /// The declared return type, if any.
+    pub(crate) fn declared(&self) -> Option<&'a Type> {
+        match *self {
+            Output::Plain(ty) => ty,
+            Output::Result { ty, .. } | Output::Option { ty, .. } => Some(ty),
+        }
+    }
+
+    /// The type the cache stores.
+    pub(crate) fn cached(&self) -> Option<&'a Type> {
+        match *self {
+            Output::Plain(ty) => ty,
+            Output::Result { ok, .. } => Some(ok),
+            Output::Option { some, .. } => Some(some),
+        }
+    }
+}
+
+/// `T` in `...::Name<T, ..>`, recognising aliases such as `io::Result<T>` by the last segment.
+fn generic_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }
+}

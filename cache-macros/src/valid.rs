@@ -1,0 +1,314 @@
+//! Semantic checks: every mistake in the options or the function becomes a `syn::Error`
+//! spanned on the tokens at fault, and all of them are reported together.
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::{Expr, GenericParam, Path, Type};
+
+use crate::args::{self, Args, CustomKey};
+use crate::ast::{Function, Output, Param};
+
+/// The options, checked and resolved; expansion reads only this and the function.
+pub(crate) struct Options<'a> {
+    pub(crate) ttl: DurationArg<'a>,
+    pub(crate) sweep: Option<DurationArg<'a>>,
+    pub(crate) fixed: bool,
+    pub(crate) capacity: Option<&'a Expr>,
+    pub(crate) key: Option<&'a CustomKey>,
+    pub(crate) cache: Option<&'a Path>,
+    pub(crate) clock: Option<&'a Expr>,
+    pub(crate) runtime: Path,
+}
+
+pub(crate) enum DurationArg<'a> {
+    /// A literal such as `"1h 30m"`, parsed at compile time.
+    Literal(Duration, Span),
+    /// A const expression of type `Duration`.
+    Const(&'a Expr),
+}
+
+/// Keys are tuples of at most this many parameters (cache-core's `TupleRef` arities).
+const MAX_KEY_PARAMS: usize = 8;
+
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn at(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+}
+
+pub(crate) fn validate<'a>(args: &'a Args, function: &Function<'_>) -> syn::Result<Options<'a>> {
+    let mut errors = Errors::default();
+    args.errors.iter().cloned().for_each(|e| errors.push(e));
+    let options = check_options(args, &mut errors);
+    check_signature(function, args.key.is_some(), &mut errors);
+    match (errors.0, options) {
+        (None, Some(options)) => Ok(options),
+        (Some(error), _) => Err(error),
+        (None, None) => unreachable!("a missing option is always reported"),
+    }
+}
+
+fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>> {
+    let ttl = match &args.ttl {
+        Some(expr) => duration(expr, "ttl", errors),
+        None => {
+            errors.push(syn::Error::new(
+                args::attribute_span(),
+                "missing `ttl`: add e.g. `ttl = \"1h\"` (durations such as \"90s\", \"250ms\", \
+                 \"1h 30m\", or a const `Duration`)",
+            ));
+            None
+        }
+    };
+    let sweep = match &args.sweep {
+        Some(expr) if args::lit_str(expr).is_some_and(|s| s.value() == "off") => None,
+        Some(expr) => Some(duration(expr, "sweep", errors)),
+        None => None,
+    };
+    let fixed = match &args.expiry {
+        None => false,
+        Some(expr) => match args::lit_str(expr).map(|s| s.value()).as_deref() {
+            Some("sliding") => false,
+            Some("fixed") => true,
+            _ => {
+                errors.at(
+                    expr,
+                    "`expiry` must be \"sliding\" (every hit extends the entry's life) or \
+                     \"fixed\" (entries expire a ttl after they were stored)",
+                );
+                false
+            }
+        },
+    };
+    if let Some(Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(n),
+        ..
+    })) = &args.capacity
+        && n.base10_parse::<usize>().is_ok_and(|n| n == 0)
+    {
+        errors.at(
+            n,
+            "`capacity = 0` would cache nothing; give a positive number, or remove it for no limit",
+        );
+    }
+    if let Some(path) = &args.cache
+        && cache_handle_name(path).is_none()
+    {
+        errors.at(
+            path,
+            "`cache` names the handle function to generate: a snake_case identifier such as \
+             `cache = clients` (or `cache = Self::clients` inside an `impl` block)",
+        );
+    }
+    let runtime = match &args.krate {
+        None => syn::parse_quote!(::cache_core),
+        Some(expr) => match args::lit_str(expr).map(|s| s.parse::<Path>()) {
+            Some(Ok(path)) => path,
+            _ => {
+                errors.at(
+                    expr,
+                    "`crate` must be a string holding a path, e.g. `crate = \"::my_crate::cache\"`",
+                );
+                syn::parse_quote!(::cache_core)
+            }
+        },
+    };
+    Some(Options {
+        ttl: ttl?,
+        sweep: sweep.flatten(),
+        fixed,
+        capacity: args.capacity.as_ref(),
+        key: args.key.as_ref(),
+        cache: args.cache.as_ref(),
+        clock: args.clock.as_ref(),
+        runtime,
+    })
+}
+
+/// `name` in `cache = name` or `cache = Self::name`.
+pub(crate) fn cache_handle_name(path: &Path) -> Option<&syn::Ident> {
+    let segments: Vec<_> = path.segments.iter().collect();
+    let last = match segments.as_slice() {
+        [only] => only,
+        [first, last] if first.ident == "Self" && path.leading_colon.is_none() => last,
+        _ => return None,
+    };
+    let name = last.ident.to_string();
+    let snake = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    (last.arguments.is_none() && snake).then_some(&last.ident)
+}
+
+fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<DurationArg<'a>> {
+    let Some(lit) = args::lit_str(expr) else {
+        return Some(DurationArg::Const(expr));
+    };
+    match humantime::parse_duration(&lit.value()) {
+        Ok(d) if d.is_zero() => {
+            let hint = if option == "sweep" {
+                "; use \"off\" for no background sweep"
+            } else {
+                ": entries would expire as soon as they are stored"
+            };
+            errors.at(lit, format!("`{option}` must be longer than zero{hint}"));
+            None
+        }
+        Ok(d) => Some(DurationArg::Literal(d, lit.span())),
+        Err(e) => {
+            errors.at(
+                lit,
+                format!(
+                    "invalid duration {:?} for `{option}` ({e}); write e.g. \"1h\", \"90s\", \
+                     \"250ms\" or \"1h 30m\"",
+                    lit.value()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Errors) {
+    let sig = &function.item.sig;
+    if let Some(constness) = &sig.constness {
+        errors.at(
+            constness,
+            "`#[ttl_cached]` cannot memoize a `const fn`: its cache lives at run time; remove \
+             `const`",
+        );
+    }
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Lifetime(_) => {}
+            GenericParam::Type(_) | GenericParam::Const(_) => errors.at(
+                param,
+                "`#[ttl_cached]` functions cannot be generic over types or consts: the cache is \
+                 one static map with one key and value type; use concrete types",
+            ),
+        }
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.at(
+            variadic,
+            "`#[ttl_cached]` cannot memoize a variadic function",
+        );
+    }
+    let mut key_params = 0;
+    for param in &function.params {
+        match param {
+            Param::Receiver(receiver) => errors.at(
+                receiver,
+                "`#[ttl_cached]` cannot take `self`: one cache serves every call; make it an \
+                 associated function that takes what identifies the value as parameters",
+            ),
+            Param::Typed {
+                original,
+                ident,
+                ty,
+                ..
+            } => {
+                key_params += 1;
+                if ident.is_none() && !custom_key {
+                    errors.at(
+                        &original.pat,
+                        "destructuring patterns cannot form a key: bind the parameter to a name \
+                         (`pair: (u8, u8)`) and destructure it in the body",
+                    );
+                }
+                check_param_type(ty, errors);
+            }
+        }
+    }
+    if key_params > MAX_KEY_PARAMS && !custom_key {
+        errors.at(
+            &sig.inputs,
+            format!(
+                "at most {MAX_KEY_PARAMS} parameters can form a key; give one explicitly with \
+                 `key: Type = expr`"
+            ),
+        );
+    }
+    check_output(&function.output, sig, errors);
+}
+
+fn check_param_type(ty: &Type, errors: &mut Errors) {
+    match ty {
+        Type::Reference(r) if r.mutability.is_some() => errors.at(
+            ty,
+            "`&mut` parameters are not supported: a cached call does not run the body, so it \
+             could not mutate through them; take `&T` instead",
+        ),
+        Type::Reference(r) => check_param_type(&r.elem, errors),
+        Type::ImplTrait(_) => errors.at(
+            ty,
+            "`impl Trait` parameters are not supported: the key needs one concrete type; take \
+             a concrete type instead",
+        ),
+        _ if mentions_self(ty) => errors.at(
+            ty,
+            "`Self` cannot appear in a key type: the cache is a static item; write the type's \
+             name instead",
+        ),
+        _ => {}
+    }
+}
+
+fn check_output(output: &Output<'_>, sig: &syn::Signature, errors: &mut Errors) {
+    let Some(ty) = output.declared() else { return };
+    match ty {
+        Type::Reference(_) => errors.at(
+            ty,
+            "a cached function must return an owned value, not a reference: return e.g. \
+             `String` or `Arc<T>`",
+        ),
+        Type::ImplTrait(t) if sig.asyncness.is_none() && is_future(t) => errors.at(
+            ty,
+            "`-> impl Future` is not supported: write an `async fn` instead, and the cache \
+             coalesces concurrent calls",
+        ),
+        Type::ImplTrait(_) => errors.at(
+            ty,
+            "`impl Trait` return types are not supported: the cache stores one concrete type; \
+             name it",
+        ),
+        _ if output.cached().is_some_and(mentions_self) => errors.at(
+            ty,
+            "`Self` cannot appear in a cached return type: the cache is a static item; write \
+             the type's name instead",
+        ),
+        _ => {}
+    }
+}
+
+fn is_future(t: &syn::TypeImplTrait) -> bool {
+    t.bounds.iter().any(|b| match b {
+        syn::TypeParamBound::Trait(t) => {
+            t.path.segments.last().is_some_and(|s| s.ident == "Future")
+        }
+        _ => false,
+    })
+}
+
+fn mentions_self(ty: &Type) -> bool {
+    fn any_self(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            TokenTree::Ident(i) => i == "Self",
+            TokenTree::Group(g) => any_self(g.stream()),
+            _ => false,
+        })
+    }
+    any_self(ty.to_token_stream())
+}
