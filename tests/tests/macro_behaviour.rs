@@ -94,7 +94,7 @@ mod capacity {
 
     #[ttl_cached(ttl = "1h", capacity = 2, cache = handle)]
     pub fn limited(key: u32) -> usize {
-        BUILT.fetch_add(1, SeqCst) + key as usize * 0
+        BUILT.fetch_add(1, SeqCst) + usize::from(key > u32::MAX / 2)
     }
 }
 
@@ -253,13 +253,13 @@ fn associated_functions_in_impl_blocks_work() {
     assert_eq!(Registry::private_entry("ab"), "abab");
 }
 
-#[cfg(any())]
+#[cfg(not(test))]
 #[ttl_cached(ttl = "1h")]
 fn compiled_out(_: &str) -> u32 {
     compile_error!("a cfg-gated function must vanish with its cache")
 }
 
-#[cfg(all())]
+#[cfg(test)]
 #[ttl_cached(ttl = "1h", cache = gated_cache)]
 fn compiled_in(key: &str) -> usize {
     key.len()
