@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::{OptionRef, TtlMap, TupleRef};
+use cache_core::{OptionRef, TtlMap, TupleRef, ttl_cached};
 
 struct Counting;
 
@@ -42,6 +42,16 @@ fn allocations_during(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     f();
     ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+#[ttl_cached(ttl = "1h")]
+fn client(api_key: &str) -> std::sync::Arc<usize> {
+    std::sync::Arc::new(api_key.len())
+}
+
+#[ttl_cached(ttl = "1h")]
+fn route(tenant: &str, model: &str, region: Option<&str>) -> u64 {
+    (tenant.len() + model.len() + region.map_or(0, str::len)) as u64
 }
 
 fn keys() -> Vec<String> {
@@ -83,4 +93,21 @@ fn hits_allocate_nothing() {
         }
     });
     assert_eq!(n, 0, "tuple keys by tuples of borrows");
+
+    for k in &keys {
+        client(k);
+        route(k, "gpt", Some("eu"));
+    }
+    let n = allocations_during(|| {
+        for i in 0..10_000 {
+            assert_eq!(*client(&keys[i % 100]), 51);
+        }
+    });
+    assert_eq!(n, 0, "#[ttl_cached] hit with one &str argument");
+    let n = allocations_during(|| {
+        for i in 0..10_000 {
+            assert_eq!(route(&keys[i % 100], "gpt", Some("eu")), 56);
+        }
+    });
+    assert_eq!(n, 0, "#[ttl_cached] hit with three borrowed arguments");
 }
