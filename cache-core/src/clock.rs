@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+use std::time::Instant;
 
 /// A monotonic source of time for a [`TtlMap`](crate::TtlMap).
 ///
@@ -81,23 +83,46 @@ impl fmt::Debug for ManualClock {
 /// dispatch, or a user's clock behind one.
 #[derive(Clone)]
 pub(crate) enum ClockSource {
-    System(Instant),
+    /// Nanoseconds of [`monotonic_nanos`] at the map's creation.
+    System(u64),
     Custom(Arc<dyn Clock>),
 }
 
 impl ClockSource {
     pub(crate) fn system() -> Self {
-        ClockSource::System(Instant::now())
+        ClockSource::System(monotonic_nanos())
     }
 
     /// Nanoseconds since the clock's origin.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         match self {
-            ClockSource::System(origin) => saturating_nanos(origin.elapsed()),
+            ClockSource::System(origin) => monotonic_nanos().saturating_sub(*origin),
             ClockSource::Custom(clock) => saturating_nanos(clock.now()),
         }
     }
+}
+
+/// The coarse monotonic clock, in nanoseconds: it reads the time the kernel last stored at a
+/// scheduler tick (a few milliseconds of precision) instead of the hardware counter, which
+/// takes the cost of a hit from about 85 ns to 55 ns on the benchmark machine. A TTL is
+/// seconds to hours; a few milliseconds of slack do not matter to it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+fn monotonic_nanos() -> u64 {
+    use rustix::time::{ClockId, clock_gettime};
+    let t = clock_gettime(ClockId::MonotonicCoarse);
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+}
+
+/// Elsewhere, the standard monotonic clock.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[inline]
+fn monotonic_nanos() -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    saturating_nanos(ORIGIN.get_or_init(Instant::now).elapsed())
 }
 
 impl fmt::Debug for ClockSource {

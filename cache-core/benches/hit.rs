@@ -1,0 +1,270 @@
+//! Hits, inserts and the macro's overhead, against the caches people reach for.
+//!
+//! Every cache holds 10,000 API-key-like 51-byte `String` keys with `Arc` values and a one
+//! hour TTL (or none, where the cache has no TTL). Run with `cargo bench --bench hit`;
+//! `scripts/bench-table.py` turns the results into the README's ratios.
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use cached::Cached;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const KEYS: usize = 10_000;
+const TTL: Duration = Duration::from_secs(3600);
+
+type Value = Arc<u64>;
+
+trait Cache: Sync {
+    fn get(&self, key: &str) -> Option<Value>;
+    fn insert(&self, key: String, value: Value);
+}
+
+/// A faithful port of the seed's Go fix: one mutex, `now()` per hit, refresh on every hit.
+struct Seed {
+    map: parking_lot::Mutex<HashMap<String, (Value, Instant)>>,
+}
+
+impl Cache for Seed {
+    fn get(&self, key: &str) -> Option<Value> {
+        let mut map = self.map.lock();
+        let now = Instant::now();
+        match map.get_mut(key) {
+            Some((value, expires)) if now < *expires => {
+                *expires = now + TTL;
+                Some(value.clone())
+            }
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+    fn insert(&self, key: String, value: Value) {
+        self.map.lock().insert(key, (value, Instant::now() + TTL));
+    }
+}
+
+/// The floor: a reader-writer lock, an atomic deadline stored on every hit.
+struct Floor {
+    origin: Instant,
+    map: parking_lot::RwLock<HashMap<String, (Value, AtomicU64)>>,
+}
+
+impl Floor {
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+}
+
+impl Cache for Floor {
+    fn get(&self, key: &str) -> Option<Value> {
+        let map = self.map.read();
+        let (value, deadline) = map.get(key)?;
+        let now = self.now();
+        if now >= deadline.load(Relaxed) {
+            return None;
+        }
+        deadline.store(now + TTL.as_nanos() as u64, Relaxed);
+        Some(value.clone())
+    }
+    fn insert(&self, key: String, value: Value) {
+        let deadline = AtomicU64::new(self.now() + TTL.as_nanos() as u64);
+        self.map.write().insert(key, (value, deadline));
+    }
+}
+
+impl Cache for cache_core::TtlMap<String, Value> {
+    fn get(&self, key: &str) -> Option<Value> {
+        cache_core::TtlMap::get(self, key)
+    }
+    fn insert(&self, key: String, value: Value) {
+        cache_core::TtlMap::insert(self, key, value);
+    }
+}
+
+impl Cache for moka::sync::Cache<String, Value> {
+    fn get(&self, key: &str) -> Option<Value> {
+        moka::sync::Cache::get(self, key)
+    }
+    fn insert(&self, key: String, value: Value) {
+        moka::sync::Cache::insert(self, key, value);
+    }
+}
+
+impl Cache for parking_lot::Mutex<cached::TimedCache<String, Value>> {
+    fn get(&self, key: &str) -> Option<Value> {
+        self.lock().cache_get(key).cloned()
+    }
+    fn insert(&self, key: String, value: Value) {
+        self.lock().cache_set(key, value);
+    }
+}
+
+impl Cache for quick_cache::sync::Cache<String, Value> {
+    fn get(&self, key: &str) -> Option<Value> {
+        quick_cache::sync::Cache::get(self, key)
+    }
+    fn insert(&self, key: String, value: Value) {
+        quick_cache::sync::Cache::insert(self, key, value);
+    }
+}
+
+impl Cache for dashmap::DashMap<String, Value> {
+    fn get(&self, key: &str) -> Option<Value> {
+        dashmap::DashMap::get(self, key).map(|v| v.clone())
+    }
+    fn insert(&self, key: String, value: Value) {
+        dashmap::DashMap::insert(self, key, value);
+    }
+}
+
+fn caches() -> Vec<(&'static str, Box<dyn Cache>)> {
+    vec![
+        ("ttl_map", Box::new(cache_core::TtlMap::new(TTL))),
+        (
+            "seed_mutex",
+            Box::new(Seed {
+                map: Default::default(),
+            }),
+        ),
+        (
+            "rwlock_floor",
+            Box::new(Floor {
+                origin: Instant::now(),
+                map: Default::default(),
+            }),
+        ),
+        (
+            "moka",
+            Box::new(
+                moka::sync::Cache::builder()
+                    .time_to_idle(TTL)
+                    .max_capacity(1 << 20)
+                    .build(),
+            ),
+        ),
+        (
+            "cached",
+            Box::new(parking_lot::Mutex::new(
+                cached::TimedCache::with_lifespan_and_refresh(TTL, true),
+            )),
+        ),
+        (
+            "quick_cache",
+            Box::new(quick_cache::sync::Cache::new(1 << 20)),
+        ),
+        ("dashmap", Box::new(dashmap::DashMap::new())),
+    ]
+}
+
+/// 51-byte keys shaped like OpenAI project keys.
+fn keys(n: usize, seed: u64) -> Vec<String> {
+    let state = foldhash::fast::FixedState::with_seed(seed);
+    (0..n)
+        .map(|i| format!("sk-proj-{:043x}", state.hash_one(i) as u128 * 0x9e37_79b9))
+        .collect()
+}
+
+/// A lookup order that visits every key, scattered over memory.
+fn order(seed: u64) -> Vec<usize> {
+    let state = foldhash::fast::FixedState::with_seed(seed);
+    let mut order: Vec<usize> = (0..KEYS).collect();
+    order.sort_by_key(|i| state.hash_one(i));
+    order
+}
+
+fn hits(c: &mut Criterion) {
+    let keys = keys(KEYS, 1);
+    for (name, cache) in caches() {
+        for key in &keys {
+            cache.insert(key.clone(), Arc::new(7));
+        }
+        let order = order(2);
+        let mut i = 0;
+        c.bench_function(&format!("hit_1_thread/{name}"), |b| {
+            b.iter(|| {
+                i = (i + 1) % KEYS;
+                black_box(cache.get(&keys[order[i]]))
+            })
+        });
+        // Two threads hitting the same keys in different orders; the time reported is per
+        // lookup of the pair, so 1-thread time / this time is the scaling.
+        let orders = [order, self::order(3)];
+        c.bench_function(&format!("hit_2_threads/{name}"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for order in &orders {
+                        let (cache, keys) = (&cache, &keys);
+                        s.spawn(move || {
+                            for n in 0..iters.div_ceil(2) as usize {
+                                black_box(cache.get(&keys[order[n % KEYS]]));
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+}
+
+fn inserts(c: &mut Criterion) {
+    let keys = keys(100_000, 4);
+    for (name, cache) in caches() {
+        let mut i = 0;
+        c.bench_function(&format!("insert/{name}"), |b| {
+            b.iter(|| {
+                i = (i + 1) % keys.len();
+                cache.insert(keys[i].clone(), Arc::new(i as u64));
+            })
+        });
+    }
+}
+
+#[cache_core::ttl_cached(ttl = "1h")]
+fn macro_client(api_key: &str) -> Value {
+    Arc::new(api_key.len() as u64)
+}
+
+fn macro_overhead(c: &mut Criterion) {
+    let keys = keys(KEYS, 5);
+    let order = order(6);
+    let by_hand: cache_core::TtlMap<String, Value> = cache_core::TtlMap::new(TTL);
+    for key in &keys {
+        macro_client(key);
+        by_hand.get_or_insert_with(key.as_str(), || Arc::new(key.len() as u64));
+    }
+    let mut i = 0;
+    c.bench_function("memo_hit/by_hand", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            let key = keys[order[i]].as_str();
+            black_box(by_hand.get_or_insert_with(key, || Arc::new(key.len() as u64)))
+        })
+    });
+    c.bench_function("memo_hit/macro", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            black_box(macro_client(&keys[order[i]]))
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    targets = hits, inserts, macro_overhead
+}
+criterion_main!(benches);
