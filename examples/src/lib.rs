@@ -1,1 +1,5 @@
-//! Shared helpers of the examples.
+//! The logic of the runnable examples (`cargo run --example ...`), kept in a library so that
+//! the test suite runs it too.
+
+pub mod mock_openai;
+pub mod openai_clients;
