@@ -76,26 +76,29 @@ impl MockOpenAi {
 
 impl Tenants {
     /// The tenant whose key is in the `Authorization: Bearer` header, counting the request.
-    fn authorize(&self, headers: &HeaderMap, peer: SocketAddr) -> Result<&str, Response> {
+    fn authorize(&self, headers: &HeaderMap, peer: SocketAddr) -> Option<&str> {
         let key = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let Some(name) = key.and_then(|key| self.names.get(key)) else {
-            let body = json!({ "error": {
-                "message": "Incorrect API key provided.",
-                "type": "invalid_request_error",
-                "param": null,
-                "code": "invalid_api_key",
-            }});
-            return Err((StatusCode::UNAUTHORIZED, Json(body)).into_response());
-        };
+            .and_then(|v| v.strip_prefix("Bearer "))?;
+        let name = self.names.get(key)?;
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let (answered, connections) = seen.entry(name.clone()).or_default();
         *answered += 1;
         connections.insert(peer);
-        Ok(name)
+        Some(name)
     }
+}
+
+/// OpenAI's answer to an unknown key.
+fn unauthorized() -> Response {
+    let body = json!({ "error": {
+        "message": "Incorrect API key provided.",
+        "type": "invalid_request_error",
+        "param": null,
+        "code": "invalid_api_key",
+    }});
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
 async fn models(
@@ -103,8 +106,8 @@ async fn models(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(rejected) = tenants.authorize(&headers, peer) {
-        return rejected;
+    if tenants.authorize(&headers, peer).is_none() {
+        return unauthorized();
     }
     Json(json!({
         "object": "list",
@@ -119,9 +122,8 @@ async fn chat(
     headers: HeaderMap,
     Json(request): Json<Value>,
 ) -> Response {
-    let tenant = match tenants.authorize(&headers, peer) {
-        Ok(tenant) => tenant,
-        Err(rejected) => return rejected,
+    let Some(tenant) = tenants.authorize(&headers, peer) else {
+        return unauthorized();
     };
     let said = request["messages"]
         .as_array()
