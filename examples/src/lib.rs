@@ -3,3 +3,5 @@
 
 pub mod mock_openai;
 pub mod openai_clients;
+pub mod local_server;
+pub mod per_key_clients;
