@@ -158,8 +158,8 @@ fn build_map(options: &Options<'_>, map_ty: &TokenStream) -> TokenStream {
     }
     if let Some(capacity) = options.capacity {
         calls.push(quote_spanned!(capacity.span()=> .capacity({
-            const CAPACITY: usize = #capacity;
-            CAPACITY
+            let capacity: usize = #capacity;
+            capacity
         })));
     }
     if let Some(clock) = options.clock {
@@ -174,9 +174,9 @@ fn duration(arg: &DurationArg<'_>, rt: &syn::Path) -> TokenStream {
             let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
             quote_spanned!(*span=> #rt::__private::Duration::new(#secs, #nanos))
         }
-        DurationArg::Const(expr) => quote_spanned!(expr.span()=> {
-            const DURATION: #rt::__private::Duration = #expr;
-            DURATION
+        DurationArg::Expr(expr) => quote_spanned!(expr.span()=> {
+            let duration: #rt::__private::Duration = #expr;
+            duration
         }),
     }
 }

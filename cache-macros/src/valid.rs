@@ -25,8 +25,8 @@ pub(crate) struct Options<'a> {
 pub(crate) enum DurationArg<'a> {
     /// A literal such as `"1h 30m"`, parsed at compile time.
     Literal(Duration, Span),
-    /// A const expression of type `Duration`.
-    Const(&'a Expr),
+    /// An expression of type `Duration`, evaluated once, when the cache is first used.
+    Expr(&'a Expr),
 }
 
 /// Keys are tuples of at most this many parameters (cache-core's `TupleRef` arities).
@@ -67,7 +67,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
             errors.push(syn::Error::new(
                 args::attribute_span(),
                 "missing `ttl`: add e.g. `ttl = \"1h\"` (durations such as \"90s\", \"250ms\", \
-                 \"1h 30m\", or a const `Duration`)",
+                 \"1h 30m\", or an expression of type `Duration`)",
             ));
             None
         }
@@ -153,8 +153,20 @@ pub(crate) fn cache_handle_name(path: &Path) -> Option<&syn::Ident> {
 }
 
 fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<DurationArg<'a>> {
+    if let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(n),
+        ..
+    }) = expr
+    {
+        let message = format!(
+            "a bare number has no unit: write `{option} = \"{}s\"` for seconds, or another unit",
+            n.base10_digits()
+        );
+        errors.at(n, message);
+        return None;
+    }
     let Some(lit) = args::lit_str(expr) else {
-        return Some(DurationArg::Const(expr));
+        return Some(DurationArg::Expr(expr));
     };
     match humantime::parse_duration(&lit.value()) {
         Ok(d) if d.is_zero() => {

@@ -24,7 +24,21 @@ fn tiny(key: u8) -> u8 {
     key
 }
 
+/// A ttl read from configuration when the cache is first used.
+fn configured_ttl() -> Duration {
+    std::env::var("CLIENT_TTL_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(3600), Duration::from_secs)
+}
+
+#[ttl_cached(ttl = configured_ttl(), capacity = MAX + std::env::args().count())]
+fn configured(key: &str) -> usize {
+    key.len()
+}
+
 fn main() {
+    assert_eq!(configured("abc"), 3);
     assert_eq!(endpoint("a", 1), "https://a:1/");
     assert_eq!(endpoints().len(), 1);
     assert_eq!(tiny(1), 1);
