@@ -58,12 +58,18 @@ impl LocalServer {
 
 impl Service {
     fn saw(&self, peer: SocketAddr) {
-        let mut connections = self.connections.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         connections.insert(peer);
     }
 }
 
-async fn hello(State(service): State<Arc<Service>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
+async fn hello(
+    State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> String {
     service.saw(peer);
     format!("hello from {}", service.name)
 }
@@ -73,7 +79,9 @@ async fn health(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> StatusCode {
     service.saw(peer);
-    let failing = service.failing_health_checks.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+    let failing = service
+        .failing_health_checks
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
     if failing.is_ok() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -91,12 +91,20 @@ pub async fn run(args: &Args, out: &mut dyn Write) -> Result<Report, Box<dyn std
         hosts.push(LocalServer::start(&format!("service-{i}"), 0).await?);
     }
     http_clients().clear();
-    writeln!(out, "1. http_client(base_url): one reqwest::Client per host")?;
+    writeln!(
+        out,
+        "1. http_client(base_url): one reqwest::Client per host"
+    )?;
     let misses = http_clients().stats().misses;
     for _ in 0..args.requests {
         for host in &hosts {
             let url = format!("{}/hello", host.base_url());
-            let text = http_client(host.base_url()).get(url).send().await?.text().await?;
+            let text = http_client(host.base_url())
+                .get(url)
+                .send()
+                .await?
+                .text()
+                .await?;
             if !text.starts_with("hello from service-") {
                 return Err(format!("unexpected answer {text:?}").into());
             }
@@ -121,7 +129,10 @@ pub async fn run(args: &Args, out: &mut dyn Write) -> Result<Report, Box<dyn std
         report.http_clients_built, stats.hits
     )?;
 
-    writeln!(out, "\n2. healthy_client(base_url): only a client that passed its health check is cached")?;
+    writeln!(
+        out,
+        "\n2. healthy_client(base_url): only a client that passed its health check is cached"
+    )?;
     let flaky = LocalServer::start("flaky", 2).await?;
     healthy_clients().clear();
     let runs = healthy_clients().stats().misses;
@@ -130,7 +141,10 @@ pub async fn run(args: &Args, out: &mut dyn Write) -> Result<Report, Box<dyn std
         report.health_outcomes.push(outcome.is_ok());
         match outcome {
             Ok(_) => writeln!(out, "   call {call}: ok")?,
-            Err(e) => writeln!(out, "   call {call}: {e} (not cached, the next call retries)")?,
+            Err(e) => writeln!(
+                out,
+                "   call {call}: {e} (not cached, the next call retries)"
+            )?,
         }
     }
     report.health_checks_run = healthy_clients().stats().misses - runs;
