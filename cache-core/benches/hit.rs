@@ -183,27 +183,36 @@ fn order(seed: u64) -> Vec<usize> {
 
 fn hits(c: &mut Criterion) {
     let keys = keys(KEYS, 1);
-    for (name, cache) in caches() {
+    let caches = caches();
+    for (_, cache) in &caches {
         for key in &keys {
             cache.insert(key.clone(), Arc::new(7));
         }
-        let order = order(2);
+    }
+    let orders = [order(2), order(3)];
+
+    let mut group = c.benchmark_group("hit_1_thread");
+    for (name, cache) in &caches {
         let mut i = 0;
-        c.bench_function(&format!("hit_1_thread/{name}"), |b| {
+        group.bench_function(*name, |b| {
             b.iter(|| {
                 i = (i + 1) % KEYS;
-                black_box(cache.get(&keys[order[i]]))
+                black_box(cache.get(&keys[orders[0][i]]))
             })
         });
-        // Two threads hitting the same keys in different orders; the time reported is per
-        // lookup of the pair, so 1-thread time / this time is the scaling.
-        let orders = [order, self::order(3)];
-        c.bench_function(&format!("hit_2_threads/{name}"), |b| {
+    }
+    group.finish();
+
+    // Two threads hit the same keys in different orders. The time reported is per lookup of
+    // the pair, so the 1-thread time divided by this one is the scaling.
+    let mut group = c.benchmark_group("hit_2_threads");
+    for (name, cache) in &caches {
+        group.bench_function(*name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 std::thread::scope(|s| {
                     for order in &orders {
-                        let (cache, keys) = (&cache, &keys);
+                        let (cache, keys) = (cache, &keys);
                         s.spawn(move || {
                             for n in 0..iters.div_ceil(2) as usize {
                                 black_box(cache.get(&keys[order[n % KEYS]]));
@@ -215,19 +224,22 @@ fn hits(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
 }
 
 fn inserts(c: &mut Criterion) {
     let keys = keys(100_000, 4);
+    let mut group = c.benchmark_group("insert");
     for (name, cache) in caches() {
         let mut i = 0;
-        c.bench_function(&format!("insert/{name}"), |b| {
+        group.bench_function(name, |b| {
             b.iter(|| {
                 i = (i + 1) % keys.len();
                 cache.insert(keys[i].clone(), Arc::new(i as u64));
             })
         });
     }
+    group.finish();
 }
 
 #[cache_core::ttl_cached(ttl = "1h")]
@@ -243,20 +255,22 @@ fn macro_overhead(c: &mut Criterion) {
         macro_client(key);
         by_hand.get_or_insert_with(key.as_str(), || Arc::new(key.len() as u64));
     }
+    let mut group = c.benchmark_group("memo_hit");
     let mut i = 0;
-    c.bench_function("memo_hit/by_hand", |b| {
+    group.bench_function("by_hand", |b| {
         b.iter(|| {
             i = (i + 1) % KEYS;
             let key = keys[order[i]].as_str();
             black_box(by_hand.get_or_insert_with(key, || Arc::new(key.len() as u64)))
         })
     });
-    c.bench_function("memo_hit/macro", |b| {
+    group.bench_function("macro", |b| {
         b.iter(|| {
             i = (i + 1) % KEYS;
             black_box(macro_client(&keys[order[i]]))
         })
     });
+    group.finish();
 }
 
 criterion_group! {

@@ -110,8 +110,9 @@ where
 {
     pub(crate) fn from_builder(b: Builder<K, V, S, Duration>) -> Self {
         let shards = match b.capacity {
-            // Small capacities get one shard, where eviction is exactly least-recently-used.
-            Some(capacity) => (capacity / 64).next_power_of_two().min(SHARDS),
+            // A shard of at most 64 entries evicts exactly the least recently used (see
+            // `EVICTION_SAMPLE`), so small capacities get that.
+            Some(capacity) => capacity.div_ceil(64).next_power_of_two().min(SHARDS),
             None => SHARDS,
         };
         let share = |i: usize| match b.capacity {

@@ -29,7 +29,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         None => quote!(()),
     };
     let map_ty = quote!(#rt::TtlMap<#key_ty, #value_ty>);
-    let build = build_map(options, &map_ty);
+    let build = build_map(options);
     let handle_body = quote! {
         static CACHE: #rt::__private::OnceLock<#map_ty> = #rt::__private::OnceLock::new();
         CACHE.get_or_init(|| #build)
@@ -145,7 +145,7 @@ impl Key {
     }
 }
 
-fn build_map(options: &Options<'_>, map_ty: &TokenStream) -> TokenStream {
+fn build_map(options: &Options<'_>) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
     let mut calls = vec![quote!(.ttl(#ttl))];
@@ -165,7 +165,7 @@ fn build_map(options: &Options<'_>, map_ty: &TokenStream) -> TokenStream {
     if let Some(clock) = options.clock {
         calls.push(quote!(.clock(#clock)));
     }
-    quote!(<#map_ty>::builder() #(#calls)* .build())
+    quote!(#rt::TtlMap::builder() #(#calls)* .build())
 }
 
 fn duration(arg: &DurationArg<'_>, rt: &syn::Path) -> TokenStream {

@@ -42,3 +42,35 @@ fn try_expand(args: TokenStream2, input: TokenStream2) -> syn::Result<TokenStrea
     let options = valid::validate(&args, &function)?;
     Ok(expand::expand(&function, &options))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::try_expand;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    /// The README's "What the macro generates" shows the seed's function expanded; this keeps
+    /// it true.
+    #[test]
+    fn readme_shows_the_true_expansion() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("<!-- expansion:begin -->\n```rust\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```\n<!-- expansion:end -->").next())
+            .expect("README has the expansion block");
+        let shown: TokenStream = block.parse().expect("the block is Rust tokens");
+        let expanded = try_expand(
+            quote!(ttl = "1h", sweep = "5m"),
+            quote! {
+                pub fn get_or_create_openai_client(api_key: &str) -> Client<OpenAIConfig> {
+                    Client::with_config(OpenAIConfig::new().with_api_key(api_key))
+                }
+            },
+        )
+        .unwrap();
+        // Token for token; spacing is the formatter's business.
+        let squeeze = |tokens: TokenStream| tokens.to_string().replace(char::is_whitespace, "");
+        assert_eq!(squeeze(shown), squeeze(expanded));
+    }
+}
