@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -99,6 +100,23 @@ impl<K, V> TtlMap<K, V> {
     /// Starts a [`Builder`]; call [`ttl`](Builder::ttl) before `build`.
     pub fn builder() -> Builder<K, V, DefaultHashBuilder, NoTtl> {
         Builder::new()
+    }
+}
+
+impl<K, V, S> TtlMap<K, V, S> {
+    /// Entries held, counting expired ones not yet removed (they are never returned).
+    pub fn len(&self) -> usize {
+        self.inner.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Whether the map holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The map's counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
     }
 }
 
@@ -214,23 +232,9 @@ where
     }
 
     /// Removes every expired entry now, shard by shard in small batches, and returns how many.
+    /// (A shard that another thread is sweeping at that moment is left to it.)
     pub fn sweep(&self) -> usize {
         self.inner.sweep_all()
-    }
-
-    /// Entries held, counting expired ones not yet removed (they are never returned).
-    pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.read().len()).sum()
-    }
-
-    /// Whether the map holds no entries.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The map's counters so far.
-    pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
     }
 }
 
@@ -320,13 +324,22 @@ where
     }
 
     /// Counts removed entries and hands them to the listener; dropping them happens here
-    /// too, outside any lock, since a value may be costly to drop.
+    /// too, outside any lock, since a value may be costly to drop. Every entry is heard even
+    /// if the listener panics for one; the first panic is resumed afterwards.
     pub(crate) fn removed(&self, removed: Vec<Removal<K, V>>) {
         let count = |reason| removed.iter().filter(|r| r.2 == reason).count();
         self.counters.expired(count(Reason::Expired));
         self.counters.evicted(count(Reason::Capacity));
+        let mut panicked = None;
         for (k, v, reason) in &removed {
-            self.notify(k, v, *reason);
+            let heard = panic::catch_unwind(AssertUnwindSafe(|| self.notify(k, v, *reason)));
+            if let Err(payload) = heard {
+                panicked.get_or_insert(payload);
+            }
+        }
+        drop(removed);
+        if let Some(payload) = panicked {
+            panic::resume_unwind(payload);
         }
     }
 
@@ -337,9 +350,17 @@ where
     /// Removes a shard's expired entries in batches of `SWEEP_BATCH` buckets, looking under
     /// the read lock first so that batches with nothing expired never block readers.
     fn sweep_shard(&self, shard: &Shard<K, V>) -> usize {
-        if shard.sweeping.swap(true, Ordering::Acquire) {
-            return 0; // another thread is on it
+        /// Lets the next sweep in, even if a listener panics during this one.
+        struct Sweeping<'a>(&'a AtomicBool);
+        impl Drop for Sweeping<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
         }
+        if shard.sweeping.swap(true, Ordering::Acquire) {
+            return 0; // another thread is on it, from an instant ago
+        }
+        let _sweeping = Sweeping(&shard.sweeping);
         let now = self.now();
         let mut swept = 0;
         let mut start = 0;
@@ -355,7 +376,6 @@ where
             self.removed(removed);
         }
         shard.write().sweep_done();
-        shard.sweeping.store(false, Ordering::Release);
         swept
     }
 }
@@ -381,11 +401,7 @@ impl<K, V, S> Clone for TtlMap<K, V, S> {
 
 /// Shows the configuration and the number of entries, never a key or a value: keys are often
 /// secrets.
-impl<K, V, S> fmt::Debug for TtlMap<K, V, S>
-where
-    K: Hash + Eq,
-    S: BuildHasher,
-{
+impl<K, V, S> fmt::Debug for TtlMap<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         f.debug_struct("TtlMap")

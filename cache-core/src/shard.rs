@@ -60,6 +60,16 @@ pub(crate) struct Table<K, V> {
 /// removes them, plus 1/32 of its live entries.
 pub(crate) const MIN_SWEEP_SLACK: usize = 16;
 
+impl<K, V> Table<K, V> {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn num_buckets(&self) -> usize {
+        self.entries.num_buckets()
+    }
+}
+
 impl<K: Eq, V> Table<K, V> {
     pub(crate) fn new(policy: Policy, capacity: usize) -> Self {
         Self {
@@ -68,14 +78,6 @@ impl<K: Eq, V> Table<K, V> {
             capacity,
             sweep_at: MIN_SWEEP_SLACK,
         }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub(crate) fn num_buckets(&self) -> usize {
-        self.entries.num_buckets()
     }
 
     /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it

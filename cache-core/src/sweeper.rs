@@ -3,6 +3,7 @@
 //! It holds maps only through `Weak` references, so dropping a map's last handle frees it
 //! and it drops out of the schedule; the thread starts with the first such map.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,10 +32,11 @@ static SWEEPER: OnceLock<Sweeper> = OnceLock::new();
 /// Sweeps `map` every `every` from now on, for as long as it is alive.
 pub(crate) fn register(map: Weak<dyn Sweep>, every: Duration) {
     let sweeper = SWEEPER.get_or_init(|| {
-        std::thread::Builder::new()
+        // If no thread can be had, maps go unswept in the background; the write path still
+        // keeps their memory bounded, so this is no reason to fail building a map.
+        let _ = std::thread::Builder::new()
             .name("cache-core-sweeper".into())
-            .spawn(|| run(SWEEPER.wait()))
-            .expect("failed to spawn the cache-core sweeper thread");
+            .spawn(|| run(SWEEPER.wait()));
         Sweeper::default()
     });
     let due = Instant::now().checked_add(every);
@@ -65,9 +67,10 @@ fn run(sweeper: &Sweeper) -> ! {
             }
             due_now
         };
-        // Strong references live only for the sweep itself, outside the schedule's lock.
+        // Strong references live only for the sweep itself, outside the schedule's lock. A
+        // listener that panics must not end sweeping for every map in the process.
         for map in due_now {
-            map.sweep();
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| map.sweep()));
             drop::<Arc<dyn Sweep>>(map);
         }
     }

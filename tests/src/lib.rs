@@ -1,1 +1,25 @@
 //! Helpers shared by the integration tests.
+
+use std::time::{Duration, Instant};
+
+/// How long a test waits for other threads to reach a point before it fails: far longer than
+/// they need, so it only ends a test that would otherwise hang.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Spins (yielding) until `done` holds; panics naming `what` if it never does.
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "gave up waiting until {what}");
+        std::thread::yield_now();
+    }
+}
+
+/// The async form of [`wait_until`]: yields to the executor between checks.
+pub async fn wait_until_async(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "gave up waiting until {what}");
+        tokio::task::yield_now().await;
+    }
+}

@@ -285,15 +285,17 @@ mod concurrent {
     pub static BUILT: AtomicUsize = AtomicUsize::new(0);
     pub static ASYNC_BUILT: AtomicUsize = AtomicUsize::new(0);
 
-    #[ttl_cached(ttl = "1h")]
+    /// Finishes only once the 15 other callers wait for it.
+    #[ttl_cached(ttl = "1h", cache = slow_cache)]
     pub fn slow(key: &str) -> Client {
-        std::thread::sleep(Duration::from_millis(100));
+        tests::wait_until("15 callers wait", || slow_cache().stats().coalesced == 15);
         build(key, &BUILT)
     }
 
-    #[ttl_cached(ttl = "1h")]
+    #[ttl_cached(ttl = "1h", cache = slow_async_cache)]
     pub async fn slow_async(key: &str) -> Client {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let waiting = || slow_async_cache().stats().coalesced == 15;
+        tests::wait_until_async("15 tasks wait", waiting).await;
         build(key, &ASYNC_BUILT)
     }
 

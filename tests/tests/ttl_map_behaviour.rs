@@ -303,3 +303,28 @@ fn a_constructor_asking_for_its_own_key_panics_instead_of_hanging() {
     // The key is not wedged: the next caller constructs it.
     assert_eq!(map.get_or_insert_with("a", || 7), 7);
 }
+
+#[test]
+fn a_panicking_listener_does_not_stop_later_sweeps() {
+    let clock = ManualClock::new();
+    let calls = Arc::new(Mutex::new(0));
+    let counter = Arc::clone(&calls);
+    let map = TtlMap::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .on_evict(move |_: &u32, _: &u32, _| {
+            let mut calls = counter.lock().unwrap_or_else(|e| e.into_inner());
+            *calls += 1;
+            assert!(*calls != 1, "the first eviction's listener panics");
+        })
+        .build();
+    for i in 0..10 {
+        map.insert(i, i);
+    }
+    clock.advance(TTL);
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.sweep()));
+    assert!(first.is_err());
+    map.sweep();
+    assert_eq!(map.len(), 0, "the second sweep finishes the job");
+    assert_eq!(*calls.lock().unwrap_or_else(|e| e.into_inner()), 10);
+}

@@ -5,6 +5,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use cache_core::{ManualClock, TtlMap};
+use tests::{wait_until, wait_until_async};
 
 #[test]
 fn hammering_threads_keep_the_invariants() {
@@ -68,8 +69,8 @@ fn sixteen_threads_missing_one_key_run_the_constructor_once() {
                 barrier.wait();
                 map.get_or_insert_with("tenant", || {
                     runs.fetch_add(1, Ordering::SeqCst);
-                    // Long enough that every other thread arrives while it runs.
-                    std::thread::sleep(Duration::from_millis(100));
+                    // Finish only once all 15 others are waiting for this constructor.
+                    wait_until("15 callers wait", || map.stats().coalesced == 15);
                     42
                 })
             });
@@ -78,9 +79,7 @@ fn sixteen_threads_missing_one_key_run_the_constructor_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let stats = map.stats();
     assert_eq!(stats.inserts, 1);
-    assert_eq!(stats.misses + stats.hits, 16);
-    // Every caller that missed but did not lead waited (none can miss after the value landed).
-    assert!(stats.coalesced >= 1 && stats.coalesced < stats.misses);
+    assert_eq!((stats.misses, stats.hits, stats.coalesced), (16, 0, 15));
 }
 
 #[test]
@@ -95,7 +94,7 @@ fn a_panicking_constructor_lets_the_waiters_recover() {
                     barrier.wait();
                     map.get_or_insert_with("tenant", || {
                         if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                            std::thread::sleep(Duration::from_millis(50));
+                            wait_until("7 callers wait", || map.stats().coalesced == 7);
                             panic!("constructor failed");
                         }
                         7
@@ -152,9 +151,9 @@ fn sixteen_tasks_missing_one_key_run_the_future_once() {
                     gate.wait().await;
                     map.get_or_insert_with_async("tenant", async {
                         runs.fetch_add(1, Ordering::SeqCst);
-                        // With 2 worker threads, 14 waiters parked on threads would starve
-                        // this: waiting must not block the executor.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        // 15 waiting tasks on 2 worker threads: this finishes only if waiting
+                        // never blocks an executor thread.
+                        wait_until_async("15 tasks wait", || map.stats().coalesced == 15).await;
                         9
                     })
                     .await
@@ -166,6 +165,7 @@ fn sixteen_tasks_missing_one_key_run_the_future_once() {
         }
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(map.stats().coalesced, 15);
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn a_panicking_async_constructor_lets_the_waiting_tasks_recover() {
                     gate.wait().await;
                     map.get_or_insert_with_async("tenant", async {
                         if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            wait_until_async("7 tasks wait", || map.stats().coalesced == 7).await;
                             panic!("constructor failed");
                         }
                         3
