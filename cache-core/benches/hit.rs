@@ -203,6 +203,19 @@ fn hits(c: &mut Criterion) {
     }
     group.finish();
 
+    let absent = self::keys(KEYS, 7);
+    let mut group = c.benchmark_group("miss");
+    for (name, cache) in &caches {
+        let mut i = 0;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                i = (i + 1) % KEYS;
+                black_box(cache.get(&absent[orders[0][i]]))
+            })
+        });
+    }
+    group.finish();
+
     // Two threads hit the same keys in different orders. The time reported is per lookup of
     // the pair, so the 1-thread time divided by this one is the scaling.
     let mut group = c.benchmark_group("hit_2_threads");

@@ -16,7 +16,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
 use crate::ast::{Function, Output, Param, ParamKind};
-use crate::valid::{DurationArg, Options, cache_handle_name};
+use crate::valid::{DurationArg, Handle, Options};
 
 pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStream {
     let rt = &options.runtime;
@@ -37,12 +37,11 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
 
     // The map lives in a handle function: a public one when `cache = name` asks for it,
     // else one nested in the function where nothing else can reach it.
-    let (outer_handle, inner_handle, handle) = match options.cache.and_then(cache_handle_name) {
-        Some(name) => {
-            let path = options.cache.expect("name comes from the path");
+    let (outer_handle, inner_handle, handle) = match &options.cache {
+        Some(Handle { call, name }) => {
             let cfgs = attrs.iter().filter(|a| a.path().is_ident("cfg"));
             let doc = format!(
-                "The cache behind [`{}`]: read its stats, invalidate a key or clear it.",
+                "The cache behind `{}`: read its stats, invalidate a key or clear it.",
                 sig.ident
             );
             let outer = quote! {
@@ -50,7 +49,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
                 #[doc = #doc]
                 #vis fn #name() -> &'static #map_ty { #handle_body }
             };
-            (outer, TokenStream::new(), quote!(#path()))
+            (outer, TokenStream::new(), quote!(#call()))
         }
         None => {
             let name = Ident::new("__ttl_cached_map", Span::mixed_site());

@@ -17,9 +17,16 @@ pub(crate) struct Options<'a> {
     pub(crate) fixed: bool,
     pub(crate) capacity: Option<&'a Expr>,
     pub(crate) key: Option<&'a CustomKey>,
-    pub(crate) cache: Option<&'a Path>,
+    pub(crate) cache: Option<Handle<'a>>,
     pub(crate) clock: Option<&'a Expr>,
     pub(crate) runtime: Path,
+}
+
+/// `cache = name` or `cache = Self::name`: the handle function to generate, and how the
+/// memoized function calls it.
+pub(crate) struct Handle<'a> {
+    pub(crate) call: &'a Path,
+    pub(crate) name: &'a syn::Ident,
 }
 
 pub(crate) enum DurationArg<'a> {
@@ -103,15 +110,20 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
             "`capacity = 0` would cache nothing; give a positive number, or remove it for no limit",
         );
     }
-    if let Some(path) = &args.cache
-        && cache_handle_name(path).is_none()
-    {
-        errors.at(
-            path,
-            "`cache` names the handle function to generate: a snake_case identifier such as \
-             `cache = clients` (or `cache = Self::clients` inside an `impl` block)",
-        );
-    }
+    let cache = args
+        .cache
+        .as_ref()
+        .and_then(|call| match handle_name(call) {
+            Some(name) => Some(Handle { call, name }),
+            None => {
+                errors.at(
+                call,
+                "`cache` names the handle function to generate: a snake_case identifier such as \
+                 `cache = clients` (or `cache = Self::clients` inside an `impl` block)",
+            );
+                None
+            }
+        });
     let runtime = match &args.krate {
         None => syn::parse_quote!(::cache_core),
         Some(expr) => match args::lit_str(expr).map(|s| s.parse::<Path>()) {
@@ -131,14 +143,14 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
         fixed,
         capacity: args.capacity.as_ref(),
         key: args.key.as_ref(),
-        cache: args.cache.as_ref(),
+        cache,
         clock: args.clock.as_ref(),
         runtime,
     })
 }
 
 /// `name` in `cache = name` or `cache = Self::name`.
-pub(crate) fn cache_handle_name(path: &Path) -> Option<&syn::Ident> {
+fn handle_name(path: &Path) -> Option<&syn::Ident> {
     let segments: Vec<_> = path.segments.iter().collect();
     let last = match segments.as_slice() {
         [only] => only,
