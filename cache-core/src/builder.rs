@@ -109,11 +109,11 @@ impl<K, V, S, T> Builder<K, V, S, T> {
         self
     }
 
-    /// Also remove expired entries in the background, every `interval`, on the one
-    /// process-wide sweeper thread. Without it, expired entries are still never returned and
-    /// are removed incrementally as new entries arrive.
+    /// Also remove expired entries in the background, every `interval` (at least 1 ms), on
+    /// the one process-wide sweeper thread. Without it, expired entries are still never
+    /// returned and are removed incrementally as new entries arrive.
     pub fn sweep_every(mut self, interval: Duration) -> Self {
-        self.sweep_every = Some(interval);
+        self.sweep_every = Some(interval.max(Duration::from_millis(1)));
         self
     }
 

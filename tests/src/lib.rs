@@ -23,3 +23,13 @@ pub async fn wait_until_async(what: &str, done: impl Fn() -> bool) {
         tokio::task::yield_now().await;
     }
 }
+
+/// A multi-threaded Tokio runtime with 2 workers, like the machine's 2 cores: few enough that
+/// a waiter blocking its thread would starve the others.
+pub fn two_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+}

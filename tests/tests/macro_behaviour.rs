@@ -334,11 +334,7 @@ fn sixteen_threads_on_one_key_construct_once() {
 
 #[test]
 fn sixteen_tasks_on_one_key_construct_once() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tests::two_worker_runtime();
     runtime.block_on(async {
         let tasks: Vec<_> = (0..16)
             .map(|_| tokio::spawn(concurrent::slow_async("shared")))

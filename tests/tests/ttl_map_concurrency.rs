@@ -135,11 +135,7 @@ fn constructors_of_different_keys_overlap_in_time() {
 
 #[test]
 fn sixteen_tasks_missing_one_key_run_the_future_once() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tests::two_worker_runtime();
     let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
     let runs = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Barrier::new(16));
@@ -170,11 +166,7 @@ fn sixteen_tasks_missing_one_key_run_the_future_once() {
 
 #[test]
 fn a_panicking_async_constructor_lets_the_waiting_tasks_recover() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tests::two_worker_runtime();
     let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
     let runs = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Barrier::new(8));
