@@ -51,6 +51,57 @@ pub use key::{Equivalent, Lookup, OptionRef, TupleRef};
 pub use map::TtlMap;
 pub use stats::Stats;
 
+/// Memoizes a function with a TTL, keeping its exact signature.
+///
+/// ```
+/// use std::sync::Arc;
+/// use cache_core::ttl_cached;
+///
+/// # #[derive(Clone)] struct Client { key: String }
+/// #[ttl_cached(ttl = "1h", sweep = "5m", cache = clients)]
+/// pub fn get_or_create_client(api_key: &str) -> Arc<Client> {
+///     Arc::new(Client { key: api_key.to_string() })
+/// }
+///
+/// let a = get_or_create_client("sk-tenant-a");
+/// assert!(Arc::ptr_eq(&a, &get_or_create_client("sk-tenant-a"))); // a hit: the same client
+/// assert_eq!(clients().stats().misses, 1);
+/// clients().remove("sk-tenant-a"); // the handle `cache = clients` asked for
+/// ```
+///
+/// | option | value | default | meaning |
+/// |---|---|---|---|
+/// | `ttl` | duration literal (`"1h"`, `"90s"`, `"1h 30m"`, `"250ms"`) or an expression of type `Duration`, evaluated once | required | entry lifetime |
+/// | `sweep` | duration literal or expression, or `"off"` | off | background sweep interval |
+/// | `expiry` | `"sliding"` or `"fixed"` | `"sliding"` | see [`Expiry`] |
+/// | `capacity` | integer or `usize` expression | unbounded | most entries kept (least recently used evicted) |
+/// | `key` | `key: Type = expr` | all arguments | custom key |
+/// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` |
+/// | `clock` | expression of a [`Clock`] type | system clock | e.g. a [`ManualClock`] in tests |
+/// | `crate` | path string | `"::cache_core"` | where the runtime lives |
+///
+/// Keys: `x: &T` keys by `T::Owned`, `Option<&T>` by `Option<T::Owned>`, an owned `x: T` by a
+/// clone of it, several arguments by their tuple, none by `()`. A hit with borrowed arguments
+/// allocates nothing. `async fn` is supported; a `Result` return caches only `Ok`, an `Option`
+/// only `Some`. Concurrent misses of one key run the body once (see
+/// [`TtlMap::get_or_insert_with`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{ManualClock, ttl_cached};
+///
+/// static CLOCK: std::sync::LazyLock<ManualClock> = std::sync::LazyLock::new(ManualClock::new);
+///
+/// #[ttl_cached(ttl = "10m", clock = CLOCK.clone())]
+/// fn parse_port(text: &str) -> Result<u16, std::num::ParseIntError> {
+///     text.parse()
+/// }
+///
+/// assert!(parse_port("http").is_err()); // not cached: the next call tries again
+/// assert_eq!(parse_port("8080"), Ok(8080));
+/// CLOCK.advance(Duration::from_secs(600)); // expired: the next call runs the body again
+/// assert_eq!(parse_port("8080"), Ok(8080));
+/// ```
 #[cfg(feature = "macros")]
 pub use cache_macros::ttl_cached;
 

@@ -14,7 +14,8 @@ mod valid;
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 
-/// Memoizes a function with a TTL, keeping its signature. See `cache_core::ttl_cached`.
+/// Memoizes a function with a TTL, keeping its signature. Use it as `cache_core::ttl_cached`,
+/// whose documentation lists the options; the generated code needs `cache-core`.
 #[proc_macro_attribute]
 pub fn ttl_cached(args: TokenStream, input: TokenStream) -> TokenStream {
     let input = TokenStream2::from(input);
