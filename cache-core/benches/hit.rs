@@ -7,7 +7,6 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -165,19 +164,30 @@ fn caches() -> Vec<(&'static str, Box<dyn Cache>)> {
     ]
 }
 
+/// A fixed pseudo-random mix of `seed` and `i` (splitmix64), so every run uses the same data.
+fn mix(seed: u64, i: usize) -> u64 {
+    let mut z = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// 51-byte keys shaped like OpenAI project keys.
 fn keys(n: usize, seed: u64) -> Vec<String> {
-    let state = foldhash::fast::FixedState::with_seed(seed);
     (0..n)
-        .map(|i| format!("sk-proj-{:043x}", state.hash_one(i) as u128 * 0x9e37_79b9))
+        .map(|i| {
+            format!(
+                "sk-proj-{:043x}",
+                u128::from(mix(seed, i)) << 40 | i as u128
+            )
+        })
         .collect()
 }
 
 /// A lookup order that visits every key, scattered over memory.
 fn order(seed: u64) -> Vec<usize> {
-    let state = foldhash::fast::FixedState::with_seed(seed);
     let mut order: Vec<usize> = (0..KEYS).collect();
-    order.sort_by_key(|i| state.hash_one(i));
+    order.sort_by_key(|&i| mix(seed, i));
     order
 }
 

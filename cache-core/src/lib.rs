@@ -105,9 +105,10 @@ pub use stats::Stats;
 #[cfg(feature = "macros")]
 pub use cache_macros::ttl_cached;
 
-/// The default hasher: seeded per map, so keys chosen by an attacker cannot be made to
-/// collide without knowing the seed.
-pub type DefaultHashBuilder = foldhash::fast::RandomState;
+/// The default hasher: the standard library's SipHash-1-3, randomly keyed per map, so keys an
+/// attacker chooses (API keys arriving in requests) cannot be made to collide. Pass a faster,
+/// weaker one with [`Builder::hasher`] where keys are trusted.
+pub type DefaultHashBuilder = std::collections::hash_map::RandomState;
 
 /// Why an entry left a map, as told to an [`on_evict`](Builder::on_evict) listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

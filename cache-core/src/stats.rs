@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
 
 /// A snapshot of a map's counters since it was built.
 ///
@@ -33,7 +34,11 @@ pub struct Stats {
     pub coalesced: u64,
 }
 
-const STRIPES: usize = 16;
+/// Hit and miss counters: one stripe per thread, each on its own cache line. A thread leases
+/// one of the first `OWNED` stripes for its lifetime and, as their only writer, counts with a
+/// plain load and store; threads beyond them share the last stripe, counted atomically.
+const STRIPES: usize = 32;
+const OWNED: usize = STRIPES - 1;
 
 #[derive(Default)]
 struct Stripe {
@@ -49,11 +54,29 @@ pub(crate) struct Counters {
     coalesced: AtomicU64,
 }
 
-fn stripe_of_this_thread() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local!(static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES);
-    STRIPE.with(|s| *s)
+/// A thread's stripe, given back when the thread ends.
+struct Lease(Option<usize>);
+
+static RETURNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+static NEVER_LEASED: AtomicUsize = AtomicUsize::new(0);
+
+impl Lease {
+    fn take() -> Self {
+        let returned = RETURNED.lock().pop();
+        let fresh = || Some(NEVER_LEASED.fetch_add(1, Relaxed)).filter(|&i| i < OWNED);
+        Lease(returned.or_else(fresh))
+    }
 }
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(stripe) = self.0 {
+            RETURNED.lock().push(stripe);
+        }
+    }
+}
+
+thread_local!(static LEASE: Lease = Lease::take());
 
 impl Counters {
     pub(crate) fn new() -> Self {
@@ -68,9 +91,15 @@ impl Counters {
 
     #[inline]
     pub(crate) fn lookup(&self, hit: bool) {
-        let stripe = &self.stripes[stripe_of_this_thread()];
+        // `try_with` fails only while this thread's locals are being torn down.
+        let owned = LEASE.try_with(|lease| lease.0).ok().flatten();
+        let stripe = &self.stripes[owned.unwrap_or(OWNED)];
         let counter = if hit { &stripe.hits } else { &stripe.misses };
-        counter.fetch_add(1, Relaxed);
+        match owned {
+            // This thread is the stripe's only writer: no read-modify-write needed.
+            Some(_) => counter.store(counter.load(Relaxed) + 1, Relaxed),
+            None => drop(counter.fetch_add(1, Relaxed)),
+        }
     }
 
     pub(crate) fn inserted(&self) {
