@@ -11,6 +11,8 @@ use std::hash::{BuildHasher, Hash};
 use std::pin::pin;
 use std::sync::Arc;
 
+use hashbrown::HashTable;
+
 use crate::TtlMap;
 use crate::flight::Flight;
 use crate::key::Lookup;
@@ -71,8 +73,8 @@ where
 }
 
 impl<K, V, S> Ticket<'_, K, V, S> {
-    fn take_pending(&self) -> Option<K> {
-        let mut pending = self.inner.shard(self.hash).pending.lock();
+    /// Takes this flight's entry out of the pending table, giving back its key.
+    fn unregister(&self, pending: &mut HashTable<Pending<K>>) -> Option<K> {
         let found = pending.find_entry(self.hash, |p| Arc::ptr_eq(&p.flight, &self.flight));
         Some(found.ok()?.remove().0.key)
     }
@@ -87,23 +89,23 @@ where
         let inner = self.inner;
         let shard = inner.shard(self.hash);
         let after = {
-            // Store the value before the pending entry goes: a caller sees one or the other.
+            // The value is stored before the pending entry goes: a caller sees one or the other.
             let mut pending = shard.pending.lock();
-            let found = pending.find_entry(self.hash, |p| Arc::ptr_eq(&p.flight, &self.flight));
-            let Ok(found) = found else { return };
-            let key = found.remove().0.key;
-            let mut table = shard.write();
-            inner.insert_locked(&mut table, self.hash, key, value)
+            let Some(key) = self.unregister(&mut pending) else {
+                return;
+            };
+            inner.insert_locked(&mut shard.write(), self.hash, key, value)
         };
+        drop(self); // lands the flight: the waiters find the value
         inner.after_insert(after);
-        // Dropping `self` lands the flight.
     }
 }
 
 impl<K, V, S> Drop for Ticket<'_, K, V, S> {
     fn drop(&mut self) {
-        // After `complete` the pending entry is gone already and this finds nothing.
-        drop(self.take_pending());
+        // After `complete` the entry is gone already; otherwise the key is given up.
+        let key = self.unregister(&mut self.inner.shard(self.hash).pending.lock());
+        drop(key);
         self.flight.land();
     }
 }
