@@ -117,7 +117,10 @@ impl<K, V, S, T> Builder<K, V, S, T> {
         self
     }
 
-    /// Keep at most `capacity` entries, evicting the least recently used beyond it.
+    /// Keep at most `capacity` entries. Beyond it the entry that would expire soonest goes:
+    /// with sliding expiry the least recently used, with fixed expiry the oldest. Exact while
+    /// a shard holds at most 64 entries (capacities up to 64 use one shard), sampled among 64
+    /// entries beyond.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self

@@ -74,7 +74,7 @@ pub use stats::Stats;
 /// | `ttl` | duration literal (`"1h"`, `"90s"`, `"1h 30m"`, `"250ms"`) or an expression of type `Duration`, evaluated once | required | entry lifetime |
 /// | `sweep` | duration literal or expression, or `"off"` | off | background sweep interval |
 /// | `expiry` | `"sliding"` or `"fixed"` | `"sliding"` | see [`Expiry`] |
-/// | `capacity` | integer or `usize` expression | unbounded | most entries kept (least recently used evicted) |
+/// | `capacity` | integer or `usize` expression | unbounded | most entries kept (see [`Builder::capacity`]) |
 /// | `key` | `key: Type = expr` | all arguments | custom key |
 /// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` |
 /// | `clock` | expression of a [`Clock`] type | system clock | e.g. a [`ManualClock`] in tests |
