@@ -1,5 +1,5 @@
-//! Memory: heap bytes per entry against a plain `HashMap`, and entries held after a churn of
-//! never-repeated keys. Run with `cargo bench --bench memory`; it prints a table.
+//! Memory: heap bytes per entry against a plain `HashMap`, and entries held (and peak RSS)
+//! after a churn of never-repeated keys. Run with `cargo bench --bench memory`; it prints a table.
 //!
 //! Bytes come from a counting global allocator: live heap bytes after filling, minus before.
 
@@ -54,6 +54,9 @@ fn held<T>(fill: impl FnOnce() -> T) -> (isize, T) {
 }
 
 fn main() {
+    if let Ok(name) = std::env::var(CHURN_ONE) {
+        return churn_one(&name);
+    }
     println!("== 1,000,000 entries (51-byte String keys, Arc<u64> values)");
     println!(
         "{:<14} {:>12} {:>10} {:>10}",
@@ -109,64 +112,88 @@ fn main() {
     churn();
 }
 
-/// Inserts 1,000,000 never-repeated keys as fast as possible with a 20 ms TTL, then reports
-/// what each cache still holds: only keys from the last 20 ms are live.
+/// Set in a child process to run the churn of one cache alone, so its peak RSS is its own.
+const CHURN_ONE: &str = "MEMORY_BENCH_CHURN";
+const CHURN_TTL: Duration = Duration::from_millis(20);
+
+/// Inserts 1,000,000 never-repeated keys as fast as possible with a 20 ms TTL into each cache,
+/// each in a process of its own, and reports what it holds at the end (only keys from the
+/// last 20 ms are live) and the process's peak RSS.
 fn churn() {
-    const CHURN_TTL: Duration = Duration::from_millis(20);
     println!();
-    println!("== churn: 1,000,000 never-repeated keys, TTL 20 ms, no background sweep");
     println!(
-        "{:<14} {:>10} {:>14} {:>10}",
-        "cache", "entries", "heap bytes", "secs"
+        "== churn: 1,000,000 never-repeated keys, TTL 20 ms, no background sweep, one process each"
     );
-    let report = |name: &str, started: Instant, (bytes, entries): (isize, usize)| {
-        let secs = started.elapsed().as_secs_f64();
-        println!("{name:<14} {entries:>10} {bytes:>14} {secs:>10.2}");
+    println!(
+        "{:<14} {:>10} {:>14} {:>14} {:>8}",
+        "cache", "entries", "heap bytes", "peak RSS KiB", "secs"
+    );
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    for name in ["ttl_map", "seed_mutex", "moka", "quick_cache"] {
+        let child = std::process::Command::new(&exe)
+            .env(CHURN_ONE, name)
+            .output();
+        match child {
+            Ok(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
+            Err(e) => println!("{name:<14} failed to run: {e}"),
+        }
+    }
+}
+
+fn churn_one(name: &str) {
+    let started = Instant::now();
+    let (bytes, entries) = match name {
+        "ttl_map" => {
+            let (bytes, map) = held(|| {
+                let map = cache_core::TtlMap::new(CHURN_TTL);
+                (0..ENTRIES).for_each(|i| drop(map.insert(key(i), Arc::new(i as u64))));
+                map
+            });
+            (bytes, map.len())
+        }
+        "seed_mutex" => {
+            let (bytes, map) = held(|| {
+                let map = parking_lot::Mutex::new(HashMap::new());
+                for i in 0..ENTRIES {
+                    let expires = Instant::now() + CHURN_TTL;
+                    map.lock().insert(key(i), (Arc::new(i as u64), expires));
+                }
+                map
+            });
+            let entries = map.lock().len();
+            (bytes, entries)
+        }
+        "moka" => {
+            let (bytes, cache) = held(|| {
+                let cache = moka::sync::Cache::<String, Value>::builder()
+                    .time_to_idle(CHURN_TTL)
+                    .build();
+                (0..ENTRIES).for_each(|i| cache.insert(key(i), Arc::new(i as u64)));
+                cache
+            });
+            (bytes, cache.entry_count() as usize)
+        }
+        "quick_cache" => {
+            let (bytes, cache) = held(|| {
+                let cache = quick_cache::sync::Cache::<String, Value>::new(ENTRIES);
+                (0..ENTRIES).for_each(|i| cache.insert(key(i), Arc::new(i as u64)));
+                cache
+            });
+            (bytes, cache.len())
+        }
+        other => panic!("no churn workload named {other}"),
     };
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<14} {entries:>10} {bytes:>14} {:>14} {secs:>8.2}",
+        peak_rss_kib()
+    );
+}
 
-    let started = Instant::now();
-    report("ttl_map", started, {
-        let (bytes, map) = held(|| {
-            let map = cache_core::TtlMap::new(CHURN_TTL);
-            (0..ENTRIES).for_each(|i| drop(map.insert(key(i), Arc::new(i as u64))));
-            map
-        });
-        (bytes, map.len())
-    });
-
-    let started = Instant::now();
-    report("seed_mutex", started, {
-        let (bytes, map) = held(|| {
-            let map = parking_lot::Mutex::new(HashMap::new());
-            for i in 0..ENTRIES {
-                map.lock()
-                    .insert(key(i), (Arc::new(i as u64), Instant::now() + CHURN_TTL));
-            }
-            map
-        });
-        let entries = map.lock().len();
-        (bytes, entries)
-    });
-
-    let started = Instant::now();
-    report("moka", started, {
-        let (bytes, cache) = held(|| {
-            let cache = moka::sync::Cache::<String, Value>::builder()
-                .time_to_idle(CHURN_TTL)
-                .build();
-            (0..ENTRIES).for_each(|i| cache.insert(key(i), Arc::new(i as u64)));
-            cache
-        });
-        (bytes, cache.entry_count() as usize)
-    });
-
-    let started = Instant::now();
-    report("quick_cache", started, {
-        let (bytes, cache) = held(|| {
-            let cache = quick_cache::sync::Cache::<String, Value>::new(ENTRIES);
-            (0..ENTRIES).for_each(|i| cache.insert(key(i), Arc::new(i as u64)));
-            cache
-        });
-        (bytes, cache.len())
-    });
+/// The process's peak resident set (VmHWM), in KiB; 0 where /proc is not available.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"));
+    let kib = line.and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+    kib.unwrap_or(0)
 }
