@@ -328,3 +328,10 @@ fn a_panicking_listener_does_not_stop_later_sweeps() {
     assert_eq!(map.len(), 0, "the second sweep finishes the job");
     assert_eq!(*calls.lock().unwrap_or_else(|e| e.into_inner()), 10);
 }
+
+#[test]
+fn maps_and_clocks_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<TtlMap<String, u32>>();
+    shareable::<ManualClock>();
+}
