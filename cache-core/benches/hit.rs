@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use cached::Cached;
 use criterion::{Criterion, criterion_group, criterion_main};
 
+mod common;
+
 const KEYS: usize = 10_000;
 const TTL: Duration = Duration::from_secs(3600);
 
@@ -298,10 +300,7 @@ fn macro_overhead(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20);
+    config = common::config();
     targets = hits, inserts, macro_overhead
 }
 criterion_main!(benches);

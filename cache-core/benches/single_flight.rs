@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+mod common;
+
 const TTL: Duration = Duration::from_secs(3600);
 
 type Value = Arc<u64>;
@@ -112,10 +114,7 @@ fn single_flight(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20);
+    config = common::config();
     targets = single_flight
 }
 criterion_main!(benches);

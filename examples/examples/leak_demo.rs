@@ -12,11 +12,5 @@ static HEAP: CountingAllocator = CountingAllocator;
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run(&args, &mut std::io::stdout()) {
-        Ok(_) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("leak_demo: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    examples::exit_code("leak_demo", run(&args, &mut std::io::stdout()))
 }

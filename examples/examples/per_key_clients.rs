@@ -9,11 +9,5 @@ use examples::per_key_clients::{Args, run};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run(&args, &mut std::io::stdout()).await {
-        Ok(_) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("per_key_clients: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    examples::exit_code("per_key_clients", run(&args, &mut std::io::stdout()).await)
 }

@@ -7,3 +7,18 @@ pub mod local_server;
 pub mod mock_openai;
 pub mod openai_clients;
 pub mod per_key_clients;
+
+/// The process's exit code for an example's result: its report went to stdout; an error is
+/// printed to stderr, prefixed with the example's name.
+pub fn exit_code<T>(
+    example: &str,
+    result: Result<T, Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{example}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
