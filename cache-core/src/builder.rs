@@ -39,6 +39,15 @@ pub enum Expiry {
 }
 
 /// The builder's state before [`Builder::ttl`] is called: a map cannot be built without one.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::TtlMap;
+///
+/// let builder = TtlMap::<String, u32>::builder(); // a Builder<_, _, _, NoTtl>: no `build` yet
+/// let map = builder.ttl(Duration::from_secs(1)).build();
+/// assert!(map.is_empty());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NoTtl;
 
@@ -90,6 +99,14 @@ impl<K, V> Builder<K, V, DefaultHashBuilder, NoTtl> {
 impl<K, V, S, T> Builder<K, V, S, T> {
     /// How long an entry lives (since its last hit with [`Expiry::Sliding`], since it was
     /// stored with [`Expiry::Fixed`]). Durations too long to represent saturate.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    ///
+    /// let map: TtlMap<u32, u32> = TtlMap::builder().ttl(Duration::from_secs(30)).build();
+    /// assert!(format!("{map:?}").contains("30s"));
+    /// ```
     pub fn ttl(self, ttl: Duration) -> Builder<K, V, S, Duration> {
         Builder {
             ttl,
@@ -104,6 +121,14 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     }
 
     /// Sliding (the default) or fixed expiry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    ///
+    /// let map: TtlMap<u32, u32> = TtlMap::builder().ttl(Duration::from_secs(30)).expiry(Expiry::Fixed).build();
+    /// assert!(format!("{map:?}").contains("Fixed"));
+    /// ```
     pub fn expiry(mut self, expiry: Expiry) -> Self {
         self.expiry = expiry;
         self
@@ -112,6 +137,17 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// Also remove expired entries in the background, every `interval` (at least 1 ms), on
     /// the one process-wide sweeper thread. Without it, expired entries are still never
     /// returned and are removed incrementally as new entries arrive.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    ///
+    /// let map: TtlMap<u32, u32> = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(3600))
+    ///     .sweep_every(Duration::from_secs(300))
+    ///     .build();
+    /// assert!(map.is_empty());
+    /// ```
     pub fn sweep_every(mut self, interval: Duration) -> Self {
         self.sweep_every = Some(interval.max(Duration::from_millis(1)));
         self
@@ -121,24 +157,77 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// with sliding expiry the least recently used, with fixed expiry the oldest. Exact while
     /// a shard holds at most 64 entries (capacities up to 64 use one shard), sampled among 64
     /// entries beyond.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    ///
+    /// let map = TtlMap::builder().ttl(Duration::from_secs(60)).capacity(2).build();
+    /// for i in 0..5 {
+    ///     map.insert(i, i);
+    /// }
+    /// assert_eq!(map.len(), 2);
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
     }
 
     /// Read time from `clock` instead of the system's monotonic clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    ///
+    /// let clock = ManualClock::new();
+    /// let map = TtlMap::builder().ttl(Duration::from_secs(60)).clock(clock.clone()).build();
+    /// map.insert("a", 1);
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(map.get("a"), None);
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = ClockSource::Custom(std::sync::Arc::new(clock));
         self
     }
 
     /// Call `listener` with every entry that leaves the map, and why, outside the map's locks.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use cache_core::{Reason, TtlMap};
+    ///
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&heard);
+    /// let map = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .on_evict(move |_key: &&str, value: &u32, reason| log.lock().unwrap().push((*value, reason)))
+    ///     .build();
+    /// map.insert("a", 1);
+    /// map.remove("a");
+    /// assert_eq!(*heard.lock().unwrap(), [(1, Reason::Removed)]);
+    /// ```
     pub fn on_evict(mut self, listener: impl Fn(&K, &V, Reason) + Send + Sync + 'static) -> Self {
         self.listener = Some(Box::new(listener));
         self
     }
 
     /// Hash keys with `hasher` instead of the default seeded one.
+    ///
+    /// ```
+    /// use std::hash::BuildHasherDefault;
+    /// use std::collections::hash_map::DefaultHasher;
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// // A fixed (unseeded) hasher: only for keys no attacker chooses.
+    /// let map = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .hasher(BuildHasherDefault::<DefaultHasher>::default())
+    ///     .build();
+    /// map.insert(1u32, "one");
+    /// assert_eq!(map.get(&1), Some("one"));
+    /// ```
     pub fn hasher<S2>(self, hasher: S2) -> Builder<K, V, S2, T> {
         Builder {
             ttl: self.ttl,
@@ -160,6 +249,14 @@ where
     S: BuildHasher + Send + Sync + 'static,
 {
     /// Builds the map (and schedules it on the sweeper if `sweep_every` was set).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    ///
+    /// let map: TtlMap<String, u32> = TtlMap::builder().ttl(Duration::from_secs(60)).build();
+    /// assert!(map.is_empty());
+    /// ```
     pub fn build(self) -> TtlMap<K, V, S> {
         TtlMap::from_builder(self)
     }

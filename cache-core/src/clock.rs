@@ -50,11 +50,30 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock standing at its origin.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Clock, ManualClock};
+    ///
+    /// assert_eq!(ManualClock::new().now(), Duration::ZERO);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Moves the clock forward by `by`, saturating instead of overflowing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let shared = clock.clone();
+    /// clock.advance(Duration::from_secs(5));
+    /// assert_eq!(shared.now(), Duration::from_secs(5));
+    /// clock.advance(Duration::MAX); // saturates
+    /// assert_eq!(shared.now(), Duration::from_nanos(u64::MAX));
+    /// ```
     pub fn advance(&self, by: Duration) {
         let by = saturating_nanos(by);
         let _ = self

@@ -108,9 +108,39 @@ pub use cache_macros::ttl_cached;
 /// The default hasher: the standard library's SipHash-1-3, randomly keyed per map, so keys an
 /// attacker chooses (API keys arriving in requests) cannot be made to collide. Pass a faster,
 /// weaker one with [`Builder::hasher`] where keys are trusted.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{DefaultHashBuilder, TtlMap};
+///
+/// let map: TtlMap<String, u32, DefaultHashBuilder> = TtlMap::new(Duration::from_secs(60));
+/// assert!(map.is_empty());
+/// ```
 pub type DefaultHashBuilder = std::collections::hash_map::RandomState;
 
 /// Why an entry left a map, as told to an [`on_evict`](Builder::on_evict) listener.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cache_core::{Reason, TtlMap};
+///
+/// let evicted = Arc::new(AtomicUsize::new(0));
+/// let count = Arc::clone(&evicted);
+/// let map = TtlMap::builder()
+///     .ttl(Duration::from_secs(60))
+///     .capacity(1)
+///     .on_evict(move |_: &u32, _: &u32, reason| {
+///         if reason == Reason::Capacity {
+///             count.fetch_add(1, Ordering::Relaxed);
+///         }
+///     })
+///     .build();
+/// map.insert(1, 1);
+/// map.insert(2, 2);
+/// assert_eq!(evicted.load(Ordering::Relaxed), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Reason {

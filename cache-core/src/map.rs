@@ -91,6 +91,14 @@ where
     V: Send + Sync + 'static,
 {
     /// A map with sliding expiry after `ttl`, no capacity and no background sweep.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u32> = TtlMap::new(Duration::from_secs(60));
+    /// assert!(map.is_empty());
+    /// ```
     pub fn new(ttl: Duration) -> Self {
         Self::builder().ttl(ttl).build()
     }
@@ -98,6 +106,14 @@ where
 
 impl<K, V> TtlMap<K, V> {
     /// Starts a [`Builder`]; call [`ttl`](Builder::ttl) before `build`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u32> = TtlMap::builder().ttl(Duration::from_secs(60)).capacity(100).build();
+    /// assert_eq!(map.len(), 0);
+    /// ```
     pub fn builder() -> Builder<K, V, DefaultHashBuilder, NoTtl> {
         Builder::new()
     }
@@ -105,16 +121,43 @@ impl<K, V> TtlMap<K, V> {
 
 impl<K, V, S> TtlMap<K, V, S> {
     /// Entries held, counting expired ones not yet removed (they are never returned).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// map.insert("a", 1);
+    /// assert_eq!(map.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.shards.iter().map(|s| s.read().len()).sum()
     }
 
     /// Whether the map holds no entries.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<&str, u32> = TtlMap::new(Duration::from_secs(60));
+    /// assert!(map.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The map's counters so far.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// map.get_or_insert_with("a", || 1);
+    /// map.get_or_insert_with("a", || 2);
+    /// assert_eq!((map.stats().misses, map.stats().hits), (1, 1));
+    /// ```
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
     }
@@ -179,6 +222,16 @@ where
     /// tuples): a hit allocates nothing and takes no lock another reader contends for.
     ///
     /// [`TupleRef`]: crate::TupleRef
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u32> = TtlMap::new(Duration::from_secs(60));
+    /// map.insert("tenant".to_string(), 7);
+    /// assert_eq!(map.get("tenant"), Some(7));
+    /// assert_eq!(map.get("other"), None);
+    /// ```
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
@@ -191,6 +244,16 @@ where
     }
 
     /// Whether `key` has a live entry; does not count as a hit or extend its life.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// map.insert(1, "one");
+    /// assert!(map.contains_key(&1));
+    /// assert_eq!(map.stats().hits, 0);
+    /// ```
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         Q: ?Sized + Hash + Equivalent<K>,
@@ -201,12 +264,31 @@ where
     }
 
     /// Stores `value` under `key`, returning the live value it replaced.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// assert_eq!(map.insert("a", 1), None);
+    /// assert_eq!(map.insert("a", 2), Some(1));
+    /// ```
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.inner.hash(&key);
         self.inner.insert(hash, key, value)
     }
 
     /// Removes `key`, returning its value if it was live.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// map.insert("a", 1);
+    /// assert_eq!(map.remove("a"), Some(1));
+    /// assert_eq!(map.remove("a"), None);
+    /// ```
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         Q: ?Sized + Hash + Equivalent<K>,
@@ -223,6 +305,16 @@ where
     }
 
     /// Removes every entry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// map.insert("a", 1);
+    /// map.clear();
+    /// assert!(map.is_empty());
+    /// ```
     pub fn clear(&self) {
         for shard in self.inner.shards.iter() {
             let mut removed = Vec::new();
@@ -233,6 +325,18 @@ where
 
     /// Removes every expired entry now, shard by shard in small batches, and returns how many.
     /// (A shard that another thread is sweeping at that moment is left to it.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{ManualClock, TtlMap};
+    ///
+    /// let clock = ManualClock::new();
+    /// let map = TtlMap::builder().ttl(Duration::from_secs(60)).clock(clock.clone()).build();
+    /// map.insert("a", 1);
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(map.sweep(), 1);
+    /// assert!(map.is_empty());
+    /// ```
     pub fn sweep(&self) -> usize {
         self.inner.sweep_all()
     }

@@ -224,6 +224,24 @@ where
     }
 
     /// The async form of [`try_get_or_insert_with`](Self::try_get_or_insert_with).
+    ///
+    /// ```
+    /// # block_on(async {
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u16> = TtlMap::new(Duration::from_secs(60));
+    /// let port = map.try_get_or_insert_with_async("k", async { "8080".parse::<u16>() }).await;
+    /// assert_eq!(port, Ok(8080));
+    /// # });
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #     }
+    /// # }
+    /// ```
     pub async fn try_get_or_insert_with_async<Q, E>(
         &self,
         key: &Q,
