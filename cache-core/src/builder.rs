@@ -102,7 +102,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    /// use cache_core::TtlMap;
     ///
     /// let map: TtlMap<u32, u32> = TtlMap::builder().ttl(Duration::from_secs(30)).build();
     /// assert!(format!("{map:?}").contains("30s"));
@@ -124,7 +124,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    /// use cache_core::{Expiry, TtlMap};
     ///
     /// let map: TtlMap<u32, u32> = TtlMap::builder().ttl(Duration::from_secs(30)).expiry(Expiry::Fixed).build();
     /// assert!(format!("{map:?}").contains("Fixed"));
@@ -140,7 +140,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    /// use cache_core::TtlMap;
     ///
     /// let map: TtlMap<u32, u32> = TtlMap::builder()
     ///     .ttl(Duration::from_secs(3600))
@@ -160,7 +160,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    /// use cache_core::TtlMap;
     ///
     /// let map = TtlMap::builder().ttl(Duration::from_secs(60)).capacity(2).build();
     /// for i in 0..5 {
@@ -177,7 +177,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    /// use cache_core::{ManualClock, TtlMap};
     ///
     /// let clock = ManualClock::new();
     /// let map = TtlMap::builder().ttl(Duration::from_secs(60)).clock(clock.clone()).build();
@@ -252,7 +252,7 @@ where
     ///
     /// ```
     /// use std::time::Duration;
-    /// use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+    /// use cache_core::TtlMap;
     ///
     /// let map: TtlMap<String, u32> = TtlMap::builder().ttl(Duration::from_secs(60)).build();
     /// assert!(map.is_empty());
