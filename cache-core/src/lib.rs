@@ -30,6 +30,10 @@
 //!   [`Builder::sweep_every`] adds a periodic sweep on one process-wide thread for all maps.
 //! - A hit takes no lock another reader contends for, reads the clock once, allocates nothing
 //!   and, with sliding expiry, writes the entry's deadline at most once per ttl/64.
+//! - Concurrent misses of one key run one constructor; the others wait for its value, and
+//!   one of them retries if it fails or panics. No lock is held while a constructor runs.
+//! - Keys are hashed with SipHash under a random key per map, so keys an attacker sends
+//!   cannot be chosen to collide.
 //! - `Debug` never shows keys or values.
 
 #![forbid(unsafe_code)]
