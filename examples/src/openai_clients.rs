@@ -203,10 +203,16 @@ pub async fn run(args: &Args, out: &mut dyn Write) -> Result<Report, Box<dyn std
     )?;
     let revoked = format!("sk-proj-revoked{}", "x".repeat(36));
     let before = verified_clients().stats().misses;
-    for _ in 0..2 {
-        let result = verified_client(&revoked).await;
-        let error = result.err().map(|e| e.to_string()).unwrap_or_default();
-        writeln!(out, "   revoked key: rejected ({error}), not cached")?;
+    for attempt in 1..=2 {
+        let outcome = match verified_client(&revoked).await {
+            Err(OpenAIError::ApiError(e)) => format!("rejected with {}", e.status_code),
+            Err(e) => format!("failed: {e}"),
+            Ok(_) => "unexpectedly accepted".to_string(),
+        };
+        writeln!(
+            out,
+            "   revoked key, attempt {attempt}: {outcome}, not cached"
+        )?;
     }
     report.rejected_attempts = verified_clients().stats().misses - before;
     verified_client(&busy[0].key).await?;
