@@ -26,7 +26,7 @@ pub(crate) struct Pending<K> {
 }
 
 enum Role<'a, K, V, S> {
-    /// The value landed between the caller's lookup and its taking the pending lock.
+    /// The value is there (or landed just before the caller took the pending lock).
     Hit(V),
     Wait(Arc<Flight>),
     Lead(Ticket<'a, K, V, S>),
@@ -45,6 +45,23 @@ where
     K: Hash + Eq,
     S: BuildHasher,
 {
+    /// One round of a memoizing call: a hit, or the flight to wait for, or the duty to lead
+    /// one. Only a caller's `first` lookup counts as its hit or miss.
+    fn find_or_join<Q>(&self, hash: u64, key: &Q, first: &mut bool) -> Role<'_, K, V, S>
+    where
+        Q: ?Sized + Lookup<K>,
+        V: Clone,
+    {
+        let found = self.get(hash, key);
+        if std::mem::take(first) {
+            self.counters.lookup(found.is_some());
+        }
+        match found {
+            Some(value) => Role::Hit(value),
+            None => self.join_or_lead(hash, key),
+        }
+    }
+
     fn join_or_lead<Q>(&self, hash: u64, key: &Q) -> Role<'_, K, V, S>
     where
         Q: ?Sized + Lookup<K>,
@@ -166,17 +183,9 @@ where
     {
         let inner = &*self.inner;
         let hash = inner.hash(key);
-        let mut counted = false;
+        let mut first = true;
         loop {
-            let found = inner.get(hash, key);
-            if !counted {
-                inner.counters.lookup(found.is_some());
-                counted = true;
-            }
-            if let Some(value) = found {
-                return Ok(value);
-            }
-            match inner.join_or_lead(hash, key) {
+            match inner.find_or_join(hash, key, &mut first) {
                 Role::Hit(value) => return Ok(value),
                 Role::Wait(flight) => {
                     inner.counters.coalesced();
@@ -252,17 +261,9 @@ where
     {
         let inner = &*self.inner;
         let hash = inner.hash(key);
-        let mut counted = false;
+        let mut first = true;
         loop {
-            let found = inner.get(hash, key);
-            if !counted {
-                inner.counters.lookup(found.is_some());
-                counted = true;
-            }
-            if let Some(value) = found {
-                return Ok(value);
-            }
-            match inner.join_or_lead(hash, key) {
+            match inner.find_or_join(hash, key, &mut first) {
                 Role::Hit(value) => return Ok(value),
                 Role::Wait(flight) => {
                     inner.counters.coalesced();

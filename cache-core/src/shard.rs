@@ -58,7 +58,7 @@ pub(crate) struct Table<K, V> {
 
 /// A shard never lets more than this many expired entries pile up before the write path
 /// removes them, plus 1/32 of its live entries.
-pub(crate) const MIN_SWEEP_SLACK: usize = 16;
+const MIN_SWEEP_SLACK: usize = 16;
 
 impl<K, V> Table<K, V> {
     pub(crate) fn len(&self) -> usize {

@@ -2,6 +2,16 @@
 //! the test suite runs it too.
 
 pub mod heap;
+
+/// Serves `app` on 127.0.0.1 at an ephemeral port, on the current Tokio runtime, recording
+/// each request's peer address; returns the address it listens on.
+async fn serve_locally(app: axum::Router) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    Ok(address)
+}
 pub mod leak_demo;
 pub mod local_server;
 pub mod mock_openai;

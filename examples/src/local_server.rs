@@ -33,14 +33,11 @@ impl LocalServer {
             failing_health_checks: AtomicUsize::new(failing_health_checks),
             connections: Mutex::default(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
         let app = Router::new()
             .route("/hello", get(hello))
             .route("/health", get(health))
             .with_state(Arc::clone(&state));
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await });
+        let base_url = format!("http://{}", crate::serve_locally(app).await?);
         Ok(LocalServer { base_url, state })
     }
 

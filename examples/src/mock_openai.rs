@@ -43,14 +43,11 @@ impl MockOpenAi {
             names: tenants.into_iter().collect(),
             seen: Mutex::default(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let api_base = format!("http://{}/v1", listener.local_addr()?);
         let app = Router::new()
             .route("/v1/models", get(models))
             .route("/v1/chat/completions", post(chat))
             .with_state(Arc::clone(&state));
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await });
+        let api_base = format!("http://{}/v1", crate::serve_locally(app).await?);
         Ok(MockOpenAi { api_base, state })
     }
 
