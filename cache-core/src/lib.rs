@@ -42,12 +42,14 @@
 mod builder;
 mod clock;
 mod flight;
+mod forecast;
 mod key;
 mod map;
 mod memo;
 mod shard;
 mod stats;
 mod sweeper;
+mod sync;
 
 pub use builder::{Builder, Expiry, NoTtl};
 pub use clock::{Clock, ManualClock};

@@ -1,34 +1,31 @@
 //! `TtlMap`: the concurrent face over the shards.
 //!
-//! Each shard's table sits behind a `ShardedLock`, whose readers lock only a lock of their
-//! own thread's: a hit writes no memory that another thread's hit reads or writes.
+//! Each shard's table sits behind a read-write lock whose readers lock only a lock of their
+//! own thread's (crossbeam's `ShardedLock`): a hit writes no memory that another thread's hit
+//! reads or writes. Beside it, a mutex over the shard's flights (`memo.rs`); whoever takes
+//! both takes the flights first.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
-
-use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
-use hashbrown::HashTable;
-use parking_lot::Mutex;
 
 use crate::builder::{Builder, Listener, NoTtl};
 use crate::clock::{ClockSource, saturating_nanos};
 use crate::key::Equivalent;
-use crate::memo::Pending;
+use crate::memo::Flights;
 use crate::shard::{Policy, Removal, Table};
 use crate::stats::Counters;
 use crate::sweeper::{self, Sweep};
+use crate::sync::{Mutex, RwLock, read, write};
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
-
-/// Buckets a sweep looks at per lock acquisition, so readers and writers wait at most that
-/// long behind it.
-const SWEEP_BATCH: usize = 64;
 
 /// Shards of a map without a capacity: enough that writers and sweeps seldom meet.
 const SHARDS: usize = 16;
+
+/// A panic caught in user code (a listener, a `Drop`), resumed once the map is consistent.
+type Panic = Box<dyn std::any::Any + Send>;
 
 /// A concurrent map whose entries expire; see the [crate documentation](crate).
 ///
@@ -48,7 +45,7 @@ pub struct TtlMap<K, V, S = DefaultHashBuilder> {
 }
 
 pub(crate) struct Inner<K, V, S> {
-    pub(crate) shards: Box<[Shard<K, V>]>,
+    shards: Box<[Shard<K, V>]>,
     hasher: S,
     clock: ClockSource,
     ttl: Duration,
@@ -59,8 +56,9 @@ pub(crate) struct Inner<K, V, S> {
     listener: Option<Listener<K, V>>,
 }
 
+/// What a store leaves to do once its locks are released.
 #[must_use]
-pub(crate) struct AfterInsert<K, V> {
+pub(crate) struct AfterStore<K, V> {
     hash: u64,
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
@@ -68,21 +66,8 @@ pub(crate) struct AfterInsert<K, V> {
 }
 
 pub(crate) struct Shard<K, V> {
-    table: ShardedLock<Table<K, V>>,
-    pub(crate) pending: Mutex<HashTable<Pending<K>>>,
-    sweeping: AtomicBool,
-}
-
-impl<K, V> Shard<K, V> {
-    // A panic in user code (a key's `Hash` or `Eq`) while a lock is held leaves the table
-    // consistent, so poisoning is ignored rather than turned into more panics.
-    pub(crate) fn read(&self) -> ShardedLockReadGuard<'_, Table<K, V>> {
-        self.table.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn write(&self) -> ShardedLockWriteGuard<'_, Table<K, V>> {
-        self.table.write().unwrap_or_else(PoisonError::into_inner)
-    }
+    pub(crate) table: RwLock<Table<K, V>>,
+    pub(crate) flights: Mutex<Flights<K, V>>,
 }
 
 impl<K, V> TtlMap<K, V>
@@ -131,7 +116,7 @@ impl<K, V, S> TtlMap<K, V, S> {
     /// assert_eq!(map.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.read().len()).sum()
+        self.inner.shards.iter().map(|s| read(&s.table).len()).sum()
     }
 
     /// Whether the map holds no entries.
@@ -170,16 +155,9 @@ where
     S: BuildHasher + Send + Sync + 'static,
 {
     pub(crate) fn from_builder(b: Builder<K, V, S, Duration>) -> Self {
-        let shards = match b.capacity {
-            // A shard of at most 64 entries evicts exactly the least recently used (see
-            // `EVICTION_SAMPLE`), so small capacities get that.
-            Some(capacity) => capacity.div_ceil(64).next_power_of_two().min(SHARDS),
-            None => SHARDS,
-        };
-        let share = |i: usize| match b.capacity {
-            Some(c) => c / shards + usize::from(i < c % shards),
-            None => usize::MAX,
-        };
+        // A capacity is the whole map's, kept exactly by one shard: writers then share one
+        // lock, while hits stay as concurrent as ever.
+        let shards = if b.capacity.is_some() { 1 } else { SHARDS };
         let ttl = saturating_nanos(b.ttl);
         let policy = Policy {
             ttl,
@@ -188,10 +166,9 @@ where
         };
         let inner = Arc::new(Inner {
             shards: (0..shards)
-                .map(|i| Shard {
-                    table: ShardedLock::new(Table::new(policy, share(i))),
-                    pending: Mutex::new(HashTable::new()),
-                    sweeping: AtomicBool::new(false),
+                .map(|_| Shard {
+                    table: RwLock::new(Table::new(policy)),
+                    flights: Mutex::new(Flights::new()),
                 })
                 .collect(),
             hasher: b.hasher,
@@ -260,7 +237,7 @@ where
     {
         let hash = self.inner.hash(key);
         let now = self.inner.now();
-        self.inner.shard(hash).read().contains(hash, key, now)
+        read(&self.inner.shard(hash).table).contains(hash, key, now)
     }
 
     /// Stores `value` under `key`, returning the live value it replaced.
@@ -293,15 +270,7 @@ where
     where
         Q: ?Sized + Hash + Equivalent<K>,
     {
-        let hash = self.inner.hash(key);
-        let now = self.inner.now();
-        let (k, v, expired) = self.inner.shard(hash).write().remove(hash, key, now)?;
-        if expired {
-            self.inner.removed(vec![(k, v, Reason::Expired)]);
-            return None;
-        }
-        self.inner.notify(&k, &v, Reason::Removed);
-        Some(v)
+        self.inner.remove(self.inner.hash(key), key)
     }
 
     /// Removes every entry.
@@ -316,15 +285,11 @@ where
     /// assert!(map.is_empty());
     /// ```
     pub fn clear(&self) {
-        for shard in self.inner.shards.iter() {
-            let mut removed = Vec::new();
-            shard.write().drain_into(&mut removed);
-            self.inner.removed(removed);
-        }
+        self.inner.clear();
     }
 
-    /// Removes every expired entry now, shard by shard in small batches, and returns how many.
-    /// (A shard that another thread is sweeping at that moment is left to it.)
+    /// Removes every expired entry now, shard by shard in small batches, and returns how many
+    /// it removed. (If another thread is sweeping a shard, this call helps it finish.)
     ///
     /// ```
     /// use std::time::Duration;
@@ -347,6 +312,41 @@ impl<K, V, S> Inner<K, V, S> {
     pub(crate) fn shard(&self, hash: u64) -> &Shard<K, V> {
         // hashbrown uses the low bits for the bucket and the top 7 for its tags.
         &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
+    }
+
+    fn notify(&self, key: &K, value: &V, reason: Reason) {
+        if let Some(listener) = &self.listener {
+            listener(key, value, reason);
+        }
+    }
+
+    /// Counts removed entries, hands them to the listener and drops them, outside any lock
+    /// (a value may be costly to drop). Every entry is heard and dropped even if the listener
+    /// or a `Drop` panics for one; the first panic is handed back to resume once the
+    /// operation is complete.
+    #[must_use]
+    fn removed(&self, removed: Vec<Removal<K, V>>) -> Option<Panic> {
+        let count = |reason| removed.iter().filter(|r| r.2 == reason).count();
+        self.counters.expired(count(Reason::Expired));
+        self.counters.evicted(count(Reason::Capacity));
+        let mut panicked = None;
+        for (k, v, reason) in removed {
+            let heard = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.notify(&k, &v, reason);
+                drop((k, v));
+            }));
+            if let Err(payload) = heard {
+                panicked.get_or_insert(payload);
+            }
+        }
+        panicked
+    }
+}
+
+/// Resumes the first panic caught in user code, once there is nothing left to do.
+fn resume(panicked: Option<Panic>) {
+    if let Some(payload) = panicked {
+        panic::resume_unwind(payload);
     }
 }
 
@@ -373,114 +373,164 @@ where
         V: Clone,
     {
         let now = self.now();
-        self.shard(hash).read().get(hash, key, now).cloned()
+        let table = read(&self.shard(hash).table);
+        table.get(hash, key, now, || self.now()).cloned()
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
-        let after = self.insert_locked(&mut self.shard(hash).write(), hash, key, value);
-        self.after_insert(after)
+        let shard = self.shard(hash);
+        let after = {
+            let mut flights = shard.flights.lock();
+            flights.invalidate(hash, &key);
+            self.store(&mut write(&shard.table), hash, key, value)
+        };
+        self.after_store(after)
     }
 
-    /// Inserts under a write lock the caller holds. What must not run under it (listeners,
-    /// drops, write-path sweeping) is returned for [`after_insert`](Self::after_insert).
-    pub(crate) fn insert_locked(
+    fn remove<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        let shard = self.shard(hash);
+        let (k, v, expired) = {
+            let mut flights = shard.flights.lock();
+            flights.invalidate(hash, key);
+            write(&shard.table).remove(hash, key, self.now())?
+        };
+        if expired {
+            resume(self.removed(vec![(k, v, Reason::Expired)]));
+            return None;
+        }
+        self.notify(&k, &v, Reason::Removed);
+        Some(v)
+    }
+
+    /// Empties every shard, then tells the listener: a panicking listener cannot leave the
+    /// map half cleared.
+    fn clear(&self) {
+        let mut removed = Vec::new();
+        for shard in self.shards.iter() {
+            let mut flights = shard.flights.lock();
+            flights.invalidate_all();
+            write(&shard.table).drain_into(&mut removed);
+        }
+        resume(self.removed(removed));
+    }
+
+    /// Stores under the shard's write lock, which the caller holds (and its flights lock).
+    /// What must not run under them (listeners, drops, sweeping, eviction in another shard) is
+    /// returned for [`after_store`](Self::after_store).
+    pub(crate) fn store(
         &self,
         table: &mut Table<K, V>,
         hash: u64,
         key: K,
         value: V,
-    ) -> AfterInsert<K, V> {
+    ) -> AfterStore<K, V> {
         let now = self.now();
-        let mut removed = Vec::new();
-        let old = table.insert(hash, key, value, now, |k| self.hash(k), &mut removed);
-        self.counters.inserted();
-        let replaced = match old {
-            Some((k, v, true)) => {
-                removed.push((k, v, Reason::Expired));
-                None
-            }
-            Some((k, v, false)) => Some((k, v)),
-            None => None,
-        };
-        AfterInsert {
+        let mut after = AfterStore {
             hash,
-            removed,
-            replaced,
-            sweep: table.wants_sweep(),
+            removed: Vec::new(),
+            replaced: None,
+            sweep: false,
+        };
+        match table.replace(hash, key, value, now) {
+            Ok((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
+            Ok((k, v, false)) => after.replaced = Some((k, v)),
+            Err((key, value)) => match self.capacity {
+                Some(0) => {
+                    after.removed.push((key, value, Reason::Capacity));
+                    return after;
+                }
+                Some(capacity) => {
+                    if table.len() >= capacity {
+                        after.removed.extend(table.evict_one(hash, now));
+                    }
+                    table.insert_new(hash, key, value, now, |k| self.hash(k));
+                }
+                None => table.insert_new(hash, key, value, now, |k| self.hash(k)),
+            },
         }
+        self.counters.inserted();
+        after.sweep = table.wants_sweep(now);
+        after
     }
 
-    /// The rest of an insert, once its lock is released; returns the live value replaced.
-    pub(crate) fn after_insert(&self, after: AfterInsert<K, V>) -> Option<V> {
-        self.removed(after.removed);
+    /// The rest of a store, once its locks are released; returns the live value replaced.
+    pub(crate) fn after_store(&self, after: AfterStore<K, V>) -> Option<V> {
+        let mut panicked = self.removed(after.removed);
         if after.sweep {
-            self.sweep_shard(self.shard(after.hash));
+            let (_, sweep_panicked) = self.sweep_shard(self.shard(after.hash), self.now());
+            panicked = panicked.or(sweep_panicked);
         }
-        let (k, v) = after.replaced?;
-        self.notify(&k, &v, Reason::Replaced);
-        Some(v)
+        let replaced = after.replaced.map(|(k, v)| {
+            let heard = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.notify(&k, &v, Reason::Replaced);
+            }));
+            panicked = panicked.take().or(heard.err());
+            v
+        });
+        resume(panicked);
+        replaced
     }
 
-    fn notify(&self, key: &K, value: &V, reason: Reason) {
-        if let Some(listener) = &self.listener {
-            listener(key, value, reason);
-        }
-    }
-
-    /// Counts removed entries and hands them to the listener; dropping them happens here
-    /// too, outside any lock, since a value may be costly to drop. Every entry is heard even
-    /// if the listener panics for one; the first panic is resumed afterwards.
-    pub(crate) fn removed(&self, removed: Vec<Removal<K, V>>) {
-        let count = |reason| removed.iter().filter(|r| r.2 == reason).count();
-        self.counters.expired(count(Reason::Expired));
-        self.counters.evicted(count(Reason::Capacity));
-        let mut panicked = None;
-        for (k, v, reason) in &removed {
-            let heard = panic::catch_unwind(AssertUnwindSafe(|| self.notify(k, v, *reason)));
-            if let Err(payload) = heard {
-                panicked.get_or_insert(payload);
-            }
-        }
-        drop(removed);
-        if let Some(payload) = panicked {
-            panic::resume_unwind(payload);
-        }
-    }
-
+    /// Sweeps every shard that may hold expired entries; returns how many were removed.
     fn sweep_all(&self) -> usize {
-        self.shards.iter().map(|s| self.sweep_shard(s)).sum()
-    }
-
-    /// Removes a shard's expired entries in batches of `SWEEP_BATCH` buckets, looking under
-    /// the read lock first so that batches with nothing expired never block readers.
-    fn sweep_shard(&self, shard: &Shard<K, V>) -> usize {
-        /// Lets the next sweep in, even if a listener panics during this one.
-        struct Sweeping<'a>(&'a AtomicBool);
-        impl Drop for Sweeping<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        if shard.sweeping.swap(true, Ordering::Acquire) {
-            return 0; // another thread is on it, from an instant ago
-        }
-        let _sweeping = Sweeping(&shard.sweeping);
         let now = self.now();
         let mut swept = 0;
-        let mut start = 0;
-        while start < shard.read().num_buckets() {
-            let batch = start..start + SWEEP_BATCH;
-            start = batch.end;
-            if !shard.read().any_expired(batch.clone(), now) {
-                continue;
+        let mut panicked = None;
+        for shard in self.shards.iter() {
+            if read(&shard.table).may_hold_expired(now) {
+                let (n, p) = self.sweep_shard(shard, now);
+                swept += n;
+                panicked = panicked.or(p);
             }
-            let mut removed = Vec::new();
-            shard.write().remove_expired(batch, now, &mut removed);
-            swept += removed.len();
-            self.removed(removed);
         }
-        shard.write().sweep_done();
+        resume(panicked);
         swept
+    }
+
+    /// Sweeps a shard in steps of `SWEEP_BATCH` buckets, releasing the lock between steps so
+    /// that readers never wait behind a whole scan. If another thread's sweep of this shard is
+    /// in progress, this one helps it finish instead: a sweeping thread that is preempted
+    /// cannot keep the shard from being swept.
+    fn sweep_shard(&self, shard: &Shard<K, V>, now: u64) -> (usize, Option<Panic>) {
+        let mut swept = 0;
+        let mut panicked = None;
+        let mut until = None;
+        loop {
+            let mut removed = Vec::new();
+            {
+                let mut table = write(&shard.table);
+                let done = table.sweeps_done();
+                if done >= *until.get_or_insert(done + 1) {
+                    break;
+                }
+                table.sweep_step(now, &mut removed);
+            }
+            swept += removed.len();
+            panicked = panicked.or(self.removed(removed));
+        }
+        (swept, panicked)
+    }
+}
+
+/// Drops every entry on its own, so that a value whose `Drop` panics neither leaks the rest
+/// nor, by panicking twice, aborts the process; the first panic is resumed afterwards.
+impl<K, V, S> Drop for Inner<K, V, S> {
+    fn drop(&mut self) {
+        let mut panicked = None;
+        for shard in self.shards.iter_mut() {
+            let mut removed = Vec::new();
+            write(&shard.table).drain_into(&mut removed);
+            for entry in removed {
+                let dropped = panic::catch_unwind(AssertUnwindSafe(|| drop(entry)));
+                panicked = panicked.or(dropped.err());
+            }
+        }
+        if !std::thread::panicking() {
+            resume(panicked);
+        }
     }
 }
 

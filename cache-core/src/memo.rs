@@ -1,9 +1,24 @@
-//! Memoization: `get_or_insert_with` and its fallible and async forms, with single flight.
+//! Memoization: `get_or_insert_with` and its fallible, shared-error and async forms.
 //!
-//! A miss registers a [`Pending`] entry for its key in the shard's pending table and becomes
-//! the key's leader; later misses of the same key find it there and wait on its [`Flight`].
-//! The leader runs the constructor with no lock held, then stores the value and removes the
-//! pending entry in one step under the pending lock, so no caller can miss both.
+//! The protocol, per key:
+//!
+//! - A caller that misses looks in the shard's pending table under its lock. If a flight is
+//!   registered for the key, it waits for that flight; if not (and the value did not land in
+//!   the meantime), it registers one and leads it: it runs the constructor with no lock held.
+//! - A value lands by storing it and unregistering the flight in one step under the pending
+//!   lock, then handing a clone to every waiter through the flight. A waiter never looks the
+//!   key up again, so nothing between the landing and its wake-up can make it construct.
+//! - Invalidation wins: `insert`, `remove` and `clear` unregister the key's flight under the
+//!   same lock. A flight that finds itself unregistered does not store its value (its callers
+//!   still receive it), so nothing older than an invalidation is ever stored after it.
+//! - A failed flight never makes callers queue. With a shareable error (the `_shared` forms,
+//!   `Result<V, Arc<E>>`), every waiter gets the leader's error. Otherwise, and after a panic,
+//!   every waiter makes its own attempt at once, in parallel, not as a flight; such an attempt
+//!   stores its value only if nothing invalidated the shard's keys while it ran. A leader whose
+//!   future was dropped lands its flight abandoned: its waiters start over, one leading.
+//!
+//! A [`Ticket`] is the leader's duty to land its flight; its `Drop` lands it on every exit
+//! path (error, panic, cancelled future).
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
@@ -14,86 +29,294 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::TtlMap;
-use crate::flight::Flight;
-use crate::key::Lookup;
+use crate::flight::{Flight, Outcome, SharedError};
+use crate::key::{Equivalent, Lookup};
 use crate::map::Inner;
+use crate::sync::write;
 
 /// A key whose constructor is running.
-pub(crate) struct Pending<K> {
+pub(crate) struct Pending<K, V> {
     hash: u64,
     key: K,
-    flight: Arc<Flight>,
+    flight: Arc<Flight<V>>,
+}
+
+/// A shard's flights in progress, and a count of the invalidations of its keys.
+pub(crate) struct Flights<K, V> {
+    pending: HashTable<Pending<K, V>>,
+    epoch: u64,
+}
+
+impl<K, V> Flights<K, V> {
+    pub(crate) fn new() -> Self {
+        Flights {
+            pending: HashTable::new(),
+            epoch: 0,
+        }
+    }
+
+    /// `key` was stored or removed: its flight, if any, must not store its value.
+    pub(crate) fn invalidate<Q>(&mut self, hash: u64, key: &Q)
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        self.epoch += 1;
+        if let Ok(found) = self.pending.find_entry(hash, |p| key.equivalent(&p.key)) {
+            found.remove();
+        }
+    }
+
+    /// Every key was removed.
+    pub(crate) fn invalidate_all(&mut self) {
+        self.epoch += 1;
+        self.pending.clear();
+    }
 }
 
 enum Role<'a, K, V, S> {
-    /// The value is there (or landed just before the caller took the pending lock).
+    /// The value is there (it landed just before the caller took the pending lock).
     Hit(V),
-    Wait(Arc<Flight>),
+    Wait(Arc<Flight<V>>),
     Lead(Ticket<'a, K, V, S>),
 }
 
-/// The leader's duty to land its flight: by storing a value, or, if dropped first (the
-/// constructor failed, panicked or its future was cancelled), by giving the key up.
+/// The leader's duty to land its flight.
 struct Ticket<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     hash: u64,
-    flight: Arc<Flight>,
+    flight: Arc<Flight<V>>,
+}
+
+/// How a memoizing call treats a constructor's error: its own (`E`), or shared (`Arc<E>`).
+trait ErrorForm<E> {
+    type Err;
+    /// The caller's error, and what the flight's waiters get, if they can share it.
+    fn fail(error: E) -> (Self::Err, Option<SharedError>);
+    /// A waiter's share of its leader's error, if the leader's error had this type.
+    fn share(error: &SharedError) -> Option<Self::Err>;
+}
+
+/// Each caller keeps its own error: waiters of a failed flight try for themselves.
+struct Own;
+
+impl<E> ErrorForm<E> for Own {
+    type Err = E;
+    fn fail(error: E) -> (E, Option<SharedError>) {
+        (error, None)
+    }
+    fn share(_: &SharedError) -> Option<E> {
+        None
+    }
+}
+
+/// Every caller of a failed flight gets the leader's error.
+struct Shared;
+
+impl<E: Send + Sync + 'static> ErrorForm<E> for Shared {
+    type Err = Arc<E>;
+    fn fail(error: E) -> (Arc<E>, Option<SharedError>) {
+        let error = Arc::new(error);
+        let shared: SharedError = Arc::clone(&error) as SharedError;
+        (error, Some(shared))
+    }
+    fn share(error: &SharedError) -> Option<Arc<E>> {
+        Arc::clone(error).downcast::<E>().ok()
+    }
+}
+
+/// What a waiter does with its flight's outcome.
+enum Next<V, E> {
+    Return(Result<V, E>),
+    /// Make its own attempt, now.
+    Attempt,
+    /// The leader gave up: start over.
+    Retry,
+}
+
+fn after_wait<V, E, F: ErrorForm<E>>(outcome: Outcome<V>) -> Next<V, F::Err> {
+    match outcome {
+        Outcome::Value(value) => Next::Return(Ok(value)),
+        Outcome::Error(error) => match F::share(&error) {
+            Some(error) => Next::Return(Err(error)),
+            None => Next::Attempt,
+        },
+        Outcome::Failed | Outcome::Panicked => Next::Attempt,
+        Outcome::Abandoned => Next::Retry,
+    }
 }
 
 impl<K, V, S> Inner<K, V, S>
 where
     K: Hash + Eq,
     S: BuildHasher,
+    V: Clone,
 {
-    /// One round of a memoizing call: a hit, or the flight to wait for, or the duty to lead
-    /// one. Only a caller's `first` lookup counts as its hit or miss.
-    fn find_or_join<Q>(&self, hash: u64, key: &Q, first: &mut bool) -> Role<'_, K, V, S>
-    where
-        Q: ?Sized + Lookup<K>,
-        V: Clone,
-    {
-        let found = self.get(hash, key);
-        if std::mem::take(first) {
-            self.counters.lookup(found.is_some());
-        }
-        match found {
-            Some(value) => Role::Hit(value),
-            None => self.join_or_lead(hash, key),
-        }
-    }
-
+    /// Under the pending lock: a value that landed meanwhile, the flight to wait for, or
+    /// the duty to lead one.
     fn join_or_lead<Q>(&self, hash: u64, key: &Q) -> Role<'_, K, V, S>
     where
         Q: ?Sized + Lookup<K>,
-        V: Clone,
     {
-        let mut pending = self.shard(hash).pending.lock();
-        if let Some(p) = pending.find(hash, |p| key.equivalent(&p.key)) {
+        let mut flights = self.shard(hash).flights.lock();
+        if let Some(p) = flights.pending.find(hash, |p| key.equivalent(&p.key)) {
             return Role::Wait(Arc::clone(&p.flight));
         }
         if let Some(value) = self.get(hash, key) {
             return Role::Hit(value);
         }
-        let flight = Arc::new(Flight::default());
+        let flight = Arc::new(Flight::new());
         let entry = Pending {
             hash,
             key: key.to_key(),
             flight: Arc::clone(&flight),
         };
-        pending.insert_unique(hash, entry, |p| p.hash);
+        flights.pending.insert_unique(hash, entry, |p| p.hash);
         Role::Lead(Ticket {
             inner: self,
             hash,
             flight,
         })
     }
+
+    /// The shard's invalidation count, taken before an own attempt.
+    fn epoch(&self, hash: u64) -> u64 {
+        self.shard(hash).flights.lock().epoch
+    }
+
+    /// Stores an own attempt's value, unless the shard's keys were invalidated since `epoch`
+    /// or the key has a value or a flight by now.
+    fn store_attempt<Q>(&self, hash: u64, key: &Q, value: &V, epoch: u64)
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let shard = self.shard(hash);
+        let after = {
+            let flights = shard.flights.lock();
+            let pending = flights.pending.find(hash, |p| key.equivalent(&p.key));
+            if flights.epoch != epoch || pending.is_some() {
+                return;
+            }
+            let mut table = write(&shard.table);
+            if table.contains(hash, key, self.now()) {
+                return;
+            }
+            self.store(&mut table, hash, key.to_key(), value.clone())
+        };
+        self.after_store(after);
+    }
+
+    /// A memoizing call, sync. `F` says what happens to errors.
+    fn memoize<Q, E, F>(&self, key: &Q, init: impl FnOnce() -> Result<V, E>) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        let hash = self.hash(key);
+        let found = self.get(hash, key);
+        self.counters.lookup(found.is_some());
+        if let Some(value) = found {
+            return Ok(value);
+        }
+        let mut waited = false;
+        loop {
+            match self.join_or_lead(hash, key) {
+                Role::Hit(value) => return Ok(value),
+                Role::Wait(flight) => {
+                    if !std::mem::replace(&mut waited, true) {
+                        self.counters.coalesced();
+                    }
+                    match after_wait::<V, E, F>(flight.wait()) {
+                        Next::Return(result) => return result,
+                        Next::Retry => continue,
+                        Next::Attempt => {
+                            let epoch = self.epoch(hash);
+                            let value = init().map_err(|e| F::fail(e).0)?;
+                            self.store_attempt(hash, key, &value, epoch);
+                            return Ok(value);
+                        }
+                    }
+                }
+                Role::Lead(ticket) => {
+                    return match ticket.flight.lead(init) {
+                        Ok(value) => {
+                            ticket.complete(&value);
+                            Ok(value)
+                        }
+                        Err(error) => Err(ticket.fail::<E, F>(error)),
+                    };
+                }
+            }
+        }
+    }
+
+    /// A memoizing call, async: as [`memoize`](Self::memoize), awaiting instead of blocking.
+    async fn memoize_async<Q, E, F>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        let hash = self.hash(key);
+        let found = self.get(hash, key);
+        self.counters.lookup(found.is_some());
+        if let Some(value) = found {
+            return Ok(value);
+        }
+        let mut init = pin!(init);
+        let mut waited = false;
+        loop {
+            match self.join_or_lead(hash, key) {
+                Role::Hit(value) => return Ok(value),
+                Role::Wait(flight) => {
+                    if !std::mem::replace(&mut waited, true) {
+                        self.counters.coalesced();
+                    }
+                    let outcome = poll_fn(|cx| flight.poll_wait(cx)).await;
+                    match after_wait::<V, E, F>(outcome) {
+                        Next::Return(result) => return result,
+                        Next::Retry => continue,
+                        Next::Attempt => {
+                            let epoch = self.epoch(hash);
+                            let value = init.await.map_err(|e| F::fail(e).0)?;
+                            self.store_attempt(hash, key, &value, epoch);
+                            return Ok(value);
+                        }
+                    }
+                }
+                Role::Lead(ticket) => {
+                    let flight = Arc::clone(&ticket.flight);
+                    let result =
+                        poll_fn(|cx| flight.lead_poll(cx, |cx| init.as_mut().poll(cx))).await;
+                    return match result {
+                        Ok(value) => {
+                            ticket.complete(&value);
+                            Ok(value)
+                        }
+                        Err(error) => Err(ticket.fail::<E, F>(error)),
+                    };
+                }
+            }
+        }
+    }
 }
 
 impl<K, V, S> Ticket<'_, K, V, S> {
-    /// Takes this flight's entry out of the pending table, giving back its key.
-    fn unregister(&self, pending: &mut HashTable<Pending<K>>) -> Option<K> {
-        let found = pending.find_entry(self.hash, |p| Arc::ptr_eq(&p.flight, &self.flight));
-        Some(found.ok()?.remove().0.key)
+    /// Takes this flight's entry out of the pending table, giving back its key; `None` if an
+    /// invalidation took it out first.
+    fn unregister(&self, flights: &mut Flights<K, V>) -> Option<K> {
+        let found = (flights.pending)
+            .find_entry(self.hash, |p| Arc::ptr_eq(&p.flight, &self.flight))
+            .ok()?;
+        Some(found.remove().0.key)
+    }
+
+    /// Whether any caller is waiting for this flight. Only callers that found it registered
+    /// can join, so once it is unregistered the answer cannot change to yes.
+    fn has_waiters(&self) -> bool {
+        Arc::strong_count(&self.flight) > 1
     }
 }
 
@@ -101,29 +324,47 @@ impl<K, V, S> Ticket<'_, K, V, S>
 where
     K: Hash + Eq,
     S: BuildHasher,
+    V: Clone,
 {
-    fn complete(self, value: V) {
+    /// Lands the flight with the value: stored unless invalidated, handed to every waiter.
+    fn complete(self, value: &V) {
         let inner = self.inner;
         let shard = inner.shard(self.hash);
         let after = {
-            // The value is stored before the pending entry goes: a caller sees one or the other.
-            let mut pending = shard.pending.lock();
-            let Some(key) = self.unregister(&mut pending) else {
-                return;
-            };
-            inner.insert_locked(&mut shard.write(), self.hash, key, value)
+            let mut flights = shard.flights.lock();
+            let key = self.unregister(&mut flights);
+            key.map(|key| inner.store(&mut write(&shard.table), self.hash, key, value.clone()))
         };
-        drop(self); // lands the flight: the waiters find the value
-        inner.after_insert(after);
+        if self.has_waiters() {
+            self.flight.land(Outcome::Value(value.clone()));
+        }
+        drop(self);
+        if let Some(after) = after {
+            inner.after_store(after);
+        }
+    }
+
+    /// Lands the flight with the constructor's error; returns the caller's.
+    fn fail<E, F: ErrorForm<E>>(self, error: E) -> F::Err {
+        let (error, shared) = F::fail(error);
+        drop(self.unregister(&mut self.inner.shard(self.hash).flights.lock()));
+        self.flight
+            .land(shared.map_or(Outcome::Failed, Outcome::Error));
+        error
     }
 }
 
 impl<K, V, S> Drop for Ticket<'_, K, V, S> {
     fn drop(&mut self) {
         // After `complete` the entry is gone already; otherwise the key is given up.
-        let key = self.unregister(&mut self.inner.shard(self.hash).pending.lock());
+        let key = self.unregister(&mut self.inner.shard(self.hash).flights.lock());
         drop(key);
-        self.flight.land();
+        let outcome = if self.flight.panicked() {
+            Outcome::Panicked
+        } else {
+            Outcome::Abandoned
+        };
+        self.flight.land(outcome);
     }
 }
 
@@ -136,13 +377,16 @@ where
     /// The live value for `key`, or the value `init` makes, which is stored.
     ///
     /// Single flight: while `init` runs, other callers missing the same key wait for its value
-    /// instead of running their own. No lock is held while it runs, so constructors of
+    /// instead of running their own, and get it from the flight even if the entry is evicted
+    /// or expires before they wake. No lock is held while it runs, so constructors of
     /// different keys run in parallel and `init` may use this map for other keys. If `init`
-    /// panics, one of the waiters runs its own constructor.
+    /// panics, each waiter runs its own constructor at once. If `key` is inserted, removed or
+    /// cleared while `init` runs, its value is returned but not stored.
     ///
     /// # Panics
     ///
-    /// If `init` asks this map for `key` itself, which could only wait forever.
+    /// If `init` asks this map for `key` itself, which could only wait forever; and if this
+    /// call would wait for an async constructor of `key` that this same thread polls.
     ///
     /// ```
     /// use std::time::Duration;
@@ -156,14 +400,18 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        match self.try_get_or_insert_with(key, || Ok::<_, Infallible>(init())) {
+        let init = || Ok::<_, Infallible>(init());
+        match self.inner.memoize::<Q, Infallible, Own>(key, init) {
             Ok(value) => value,
             Err(never) => match never {},
         }
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a constructor that can fail:
-    /// an error is returned to this caller and not stored; a waiting caller then tries again.
+    /// an error is returned to this caller and not stored. The callers that were waiting for
+    /// it each make their own attempt at once (no caller waits for more than two constructor
+    /// runs). To hand them the leader's error instead, use
+    /// [`try_get_or_insert_with_shared`](Self::try_get_or_insert_with_shared).
     ///
     /// ```
     /// use std::time::Duration;
@@ -181,23 +429,35 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        let inner = &*self.inner;
-        let hash = inner.hash(key);
-        let mut first = true;
-        loop {
-            match inner.find_or_join(hash, key, &mut first) {
-                Role::Hit(value) => return Ok(value),
-                Role::Wait(flight) => {
-                    inner.counters.coalesced();
-                    flight.wait();
-                }
-                Role::Lead(ticket) => {
-                    let value = ticket.flight.lead(init)?;
-                    ticket.complete(value.clone());
-                    return Ok(value);
-                }
-            }
-        }
+        self.inner.memoize::<Q, E, Own>(key, init)
+    }
+
+    /// Like [`try_get_or_insert_with`](Self::try_get_or_insert_with), but a failed
+    /// constructor's error goes to every caller that waited for it, as an `Arc` (moka's
+    /// `try_get_with`): when a backend is down, N callers of one key wait for one timeout,
+    /// not N.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u32> = TtlMap::new(Duration::from_secs(60));
+    /// let failed: Result<u32, Arc<std::num::ParseIntError>> =
+    ///     map.try_get_or_insert_with_shared("k", || "nope".parse::<u32>());
+    /// assert!(failed.is_err());
+    /// assert_eq!(map.try_get_or_insert_with_shared("k", || "7".parse::<u32>()), Ok(7));
+    /// ```
+    pub fn try_get_or_insert_with_shared<Q, E>(
+        &self,
+        key: &Q,
+        init: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, Arc<E>>
+    where
+        Q: ?Sized + Lookup<K>,
+        E: Send + Sync + 'static,
+    {
+        self.inner.memoize::<Q, E, Shared>(key, init)
     }
 
     /// The async form of [`get_or_insert_with`](Self::get_or_insert_with): `init` is awaited
@@ -226,7 +486,11 @@ where
         Q: ?Sized + Lookup<K> + Sync,
     {
         let init = async { Ok::<_, Infallible>(init.await) };
-        match self.try_get_or_insert_with_async(key, init).await {
+        match self
+            .inner
+            .memoize_async::<Q, Infallible, Own>(key, init)
+            .await
+        {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -259,24 +523,37 @@ where
     where
         Q: ?Sized + Lookup<K> + Sync,
     {
-        let inner = &*self.inner;
-        let hash = inner.hash(key);
-        let mut first = true;
-        loop {
-            match inner.find_or_join(hash, key, &mut first) {
-                Role::Hit(value) => return Ok(value),
-                Role::Wait(flight) => {
-                    inner.counters.coalesced();
-                    poll_fn(|cx| flight.poll_wait(cx)).await;
-                }
-                Role::Lead(ticket) => {
-                    let mut init = pin!(init);
-                    let flight = Arc::clone(&ticket.flight);
-                    let value = poll_fn(|cx| flight.lead(|| init.as_mut().poll(cx))).await?;
-                    ticket.complete(value.clone());
-                    return Ok(value);
-                }
-            }
-        }
+        self.inner.memoize_async::<Q, E, Own>(key, init).await
+    }
+
+    /// The async form of [`try_get_or_insert_with_shared`](Self::try_get_or_insert_with_shared).
+    ///
+    /// ```
+    /// # block_on(async {
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u16> = TtlMap::new(Duration::from_secs(60));
+    /// let port = map.try_get_or_insert_with_shared_async("k", async { "8080".parse::<u16>() }).await;
+    /// assert_eq!(port, Ok(8080));
+    /// # });
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #     }
+    /// # }
+    /// ```
+    pub async fn try_get_or_insert_with_shared_async<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, Arc<E>>
+    where
+        Q: ?Sized + Lookup<K> + Sync,
+        E: Send + Sync + 'static,
+    {
+        self.inner.memoize_async::<Q, E, Shared>(key, init).await
     }
 }

@@ -1,13 +1,35 @@
 //! One shard's entries: single-threaded logic that knows nothing of locks.
 //!
 //! Times are nanoseconds on the map's clock. An entry is live while `now < deadline`.
+//!
+//! A deadline is stored in one `u64` with two small fields in its low bits: bit 0 says the
+//! entry was hit since its deadline was last set (sliding expiry's reference bit, written only
+//! when unset so that hits stay free of shared writes), and bits 1..10 count entries stored in
+//! the same deadline slot of 1,024 ns, so that entries stored within one clock tick still
+//! evict oldest first. Deadlines are thus kept to 1.024 µs, always rounding earlier.
 
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 
 use crate::Reason;
+use crate::forecast::Forecast;
 use crate::key::Equivalent;
+
+/// Bit 0: hit since the deadline was last set.
+const USED: u64 = 1;
+/// Bits 1..10: order of storage within one deadline slot.
+const ORDER: u64 = 0x3fe;
+/// The low bits that are not time.
+const FIELDS: u64 = USED | ORDER;
+
+/// Buckets a sweep visits per step, so that readers wait at most that long behind it.
+pub(crate) const SWEEP_BATCH: usize = 64;
+
+/// Buckets looked at to pick a victim for the capacity: exact least-recently-used while a
+/// shard holds at most this many entries, sampled beyond.
+const EVICTION_SAMPLE: usize = 64;
 
 /// The expiry rule, shared by every shard of a map.
 #[derive(Debug, Clone, Copy)]
@@ -20,8 +42,8 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    fn deadline(&self, now: u64) -> u64 {
-        now.saturating_add(self.ttl)
+    fn slot(&self, now: u64) -> u64 {
+        now.saturating_add(self.ttl) & !FIELDS
     }
 }
 
@@ -33,7 +55,7 @@ struct Entry<K, V> {
 
 impl<K, V> Entry<K, V> {
     fn deadline(&self) -> u64 {
-        self.deadline.load(Relaxed)
+        self.deadline.load(Relaxed) & !FIELDS
     }
 
     fn is_expired(&self, now: u64) -> bool {
@@ -44,61 +66,112 @@ impl<K, V> Entry<K, V> {
 /// An entry taken out of a table, handed to listeners once the lock is released.
 pub(crate) type Removal<K, V> = (K, V, Reason);
 
-/// Buckets looked at to pick a victim for the capacity: exact least-recently-used while a
-/// shard holds at most this many entries, sampled beyond.
-const EVICTION_SAMPLE: usize = 64;
+/// A sweep in progress: any writer of the shard may take its next step.
+struct Sweep {
+    /// The next bucket to visit.
+    next: usize,
+    /// The table's bucket count when the sweep started; if it grows, the sweep starts over.
+    buckets: usize,
+    now: u64,
+    /// The soonest deadlines among the entries seen (a max-heap of at most `limit`).
+    soonest: BinaryHeap<u64>,
+    limit: usize,
+}
+
+impl Sweep {
+    fn offer(&mut self, deadline: u64) {
+        if self.soonest.len() < self.limit {
+            self.soonest.push(deadline);
+        } else if self.soonest.peek().is_some_and(|&max| deadline < max) {
+            self.soonest.pop();
+            self.soonest.push(deadline);
+        }
+    }
+}
 
 pub(crate) struct Table<K, V> {
     entries: HashTable<Entry<K, V>>,
     policy: Policy,
-    capacity: usize,
-    /// The length at which the write path next removes expired entries (see `sweep_done`).
-    sweep_at: usize,
+    /// The last deadline slot given out and its order field, for `ORDER`.
+    last_slot: u64,
+    last_order: u64,
+    forecast: Forecast,
+    sweep: Option<Sweep>,
+    /// Sweeps finished, so that a writer helping one knows when it is over.
+    sweeps_done: u64,
 }
 
-/// A shard never lets more than this many expired entries pile up before the write path
-/// removes them, plus 1/32 of its live entries.
-const MIN_SWEEP_SLACK: usize = 16;
-
 impl<K, V> Table<K, V> {
+    pub(crate) fn new(policy: Policy) -> Self {
+        Self {
+            entries: HashTable::new(),
+            policy,
+            last_slot: 0,
+            last_order: 0,
+            forecast: Forecast::new(),
+            sweep: None,
+            sweeps_done: 0,
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub(crate) fn num_buckets(&self) -> usize {
-        self.entries.num_buckets()
-    }
-}
-
-impl<K: Eq, V> Table<K, V> {
-    pub(crate) fn new(policy: Policy, capacity: usize) -> Self {
-        Self {
-            entries: HashTable::new(),
-            policy,
-            capacity,
-            sweep_at: MIN_SWEEP_SLACK,
+    /// The value stored for a new entry's deadline at `now`: its slot and its order in it.
+    fn new_deadline(&mut self, now: u64) -> u64 {
+        let slot = self.policy.slot(now);
+        if slot == self.last_slot {
+            self.last_order = (self.last_order + 2).min(ORDER);
+        } else {
+            self.last_slot = slot;
+            self.last_order = 0;
         }
+        self.forecast.record(slot);
+        if let Some(sweep) = &mut self.sweep {
+            sweep.offer(slot);
+        }
+        slot | self.last_order
     }
 
     /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it
     /// writes only to the entry it finds, and only once per `step` of time.
+    ///
+    /// `recheck` reads the clock again before a deadline is moved, so that a reader delayed
+    /// since its clock read cannot revive an entry that has expired meanwhile.
     #[inline]
-    pub(crate) fn get<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<&V>
+    pub(crate) fn get<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        now: u64,
+        recheck: impl FnOnce() -> u64,
+    ) -> Option<&V>
     where
         Q: ?Sized + Equivalent<K>,
     {
         let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
-        let deadline = entry.deadline();
+        let stored = entry.deadline.load(Relaxed);
+        let deadline = stored & !FIELDS;
         if now >= deadline {
             return None;
         }
         if self.policy.sliding {
-            let fresh = self.policy.deadline(now);
-            if fresh.saturating_sub(deadline) >= self.policy.step {
-                entry.deadline.store(fresh, Relaxed);
+            if self.policy.slot(now).saturating_sub(deadline) >= self.policy.step {
+                self.slide(entry, recheck());
+            } else if stored & USED == 0 {
+                entry.deadline.fetch_or(USED, Relaxed);
             }
         }
         Some(&entry.value)
+    }
+
+    #[cold]
+    fn slide(&self, entry: &Entry<K, V>, now: u64) {
+        if !entry.is_expired(now) {
+            // Never backwards, whoever else moves it meanwhile; the new slot clears `USED`.
+            entry.deadline.fetch_max(self.policy.slot(now), Relaxed);
+        }
     }
 
     /// Whether `key` is live, without counting as a hit.
@@ -110,36 +183,53 @@ impl<K: Eq, V> Table<K, V> {
         entry.is_some_and(|e| !e.is_expired(now))
     }
 
-    /// Stores `key -> value`, returning the entry it replaced and whether that had expired.
-    /// An entry pushed out for the capacity goes to `removed`.
-    pub(crate) fn insert(
+    /// Stores `key -> value` over an existing entry for the key, returning that entry and
+    /// whether it had expired, or gives them back if the key has none.
+    pub(crate) fn replace(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        now: u64,
+    ) -> Result<(K, V, bool), (K, V)>
+    where
+        K: Eq,
+    {
+        if self.entries.find(hash, |e| e.key == key).is_none() {
+            return Err((key, value));
+        }
+        let deadline = self.new_deadline(now);
+        let Some(slot) = self.entries.find_mut(hash, |e| e.key == key) else {
+            return Err((key, value));
+        };
+        let old = std::mem::replace(
+            slot,
+            Entry {
+                key,
+                value,
+                deadline: AtomicU64::new(deadline),
+            },
+        );
+        let expired = old.is_expired(now);
+        Ok((old.key, old.value, expired))
+    }
+
+    /// Stores an entry for a key that has none (see [`replace`](Self::replace)).
+    pub(crate) fn insert_new(
         &mut self,
         hash: u64,
         key: K,
         value: V,
         now: u64,
         hasher: impl Fn(&K) -> u64,
-        removed: &mut Vec<Removal<K, V>>,
-    ) -> Option<(K, V, bool)> {
+    ) {
+        let deadline = AtomicU64::new(self.new_deadline(now));
         let entry = Entry {
             key,
             value,
-            deadline: AtomicU64::new(self.policy.deadline(now)),
+            deadline,
         };
-        if let Some(slot) = self.entries.find_mut(hash, |e| e.key == entry.key) {
-            let old = std::mem::replace(slot, entry);
-            let expired = old.is_expired(now);
-            return Some((old.key, old.value, expired));
-        }
-        if self.capacity == 0 {
-            removed.push((entry.key, entry.value, Reason::Capacity));
-            return None;
-        }
-        if self.entries.len() >= self.capacity {
-            removed.extend(self.evict_one(hash, now));
-        }
         self.entries.insert_unique(hash, entry, |e| hasher(&e.key));
-        None
     }
 
     /// Removes `key`, returning its value and whether it had expired.
@@ -157,78 +247,159 @@ impl<K: Eq, V> Table<K, V> {
     }
 
     pub(crate) fn drain_into(&mut self, removed: &mut Vec<Removal<K, V>>) {
-        removed.extend(
-            self.entries
-                .drain()
-                .map(|e| (e.key, e.value, Reason::Removed)),
-        );
+        let drained = self.entries.drain();
+        removed.extend(drained.map(|e| (e.key, e.value, Reason::Removed)));
     }
 
-    /// Whether any bucket in `range` holds an expired entry; read-only, so a sweep can look
-    /// under a read lock and take the write lock only where there is work.
-    pub(crate) fn any_expired(&self, range: std::ops::Range<usize>, now: u64) -> bool {
-        range
-            .filter_map(|i| self.entries.get_bucket(i))
-            .any(|e| e.is_expired(now))
+    /// Whether the write path must sweep this shard before storing more: see `forecast.rs`.
+    #[inline]
+    pub(crate) fn wants_sweep(&self, now: u64) -> bool {
+        self.sweep.is_some() || self.forecast.due(now)
     }
 
-    /// Removes the expired entries among the buckets in `range`.
-    pub(crate) fn remove_expired(
-        &mut self,
-        range: std::ops::Range<usize>,
-        now: u64,
-        removed: &mut Vec<Removal<K, V>>,
-    ) {
-        for i in range {
-            if let Ok(slot) = self.entries.get_bucket_entry(i)
-                && slot.get().is_expired(now)
-            {
+    /// Whether a sweep could find anything: for the background sweeper, which looks first.
+    pub(crate) fn may_hold_expired(&self, now: u64) -> bool {
+        self.sweep.is_some() || self.forecast.any_due(now)
+    }
+
+    /// The number of sweeps finished; a sweep in progress ends when it goes up.
+    pub(crate) fn sweeps_done(&self) -> u64 {
+        self.sweeps_done
+    }
+
+    /// Takes the next step of the shard's sweep, starting one at `now` if none is running:
+    /// removes the expired entries among `SWEEP_BATCH` buckets into `removed`.
+    pub(crate) fn sweep_step(&mut self, now: u64, removed: &mut Vec<Removal<K, V>>) {
+        let buckets = self.entries.num_buckets();
+        let sweep = self.sweep.get_or_insert_with(|| Sweep {
+            next: 0,
+            buckets,
+            now,
+            soonest: BinaryHeap::new(),
+            limit: Forecast::allowance(self.entries.len()),
+        });
+        if sweep.buckets != buckets {
+            // The table grew and moved its entries: visit them all again.
+            sweep.next = 0;
+            sweep.buckets = buckets;
+            sweep.soonest.clear();
+            sweep.limit = Forecast::allowance(self.entries.len());
+        }
+        let batch = sweep.next..(sweep.next + SWEEP_BATCH).min(buckets);
+        sweep.next = batch.end;
+        for i in batch {
+            let Ok(slot) = self.entries.get_bucket_entry(i) else {
+                continue;
+            };
+            if slot.get().is_expired(sweep.now) {
                 let (entry, _) = slot.remove();
                 removed.push((entry.key, entry.value, Reason::Expired));
+            } else {
+                sweep.offer(slot.get().deadline());
             }
+        }
+        if sweep.next >= buckets {
+            let soonest = std::mem::take(&mut sweep.soonest).into_vec();
+            self.forecast.reset(soonest, self.entries.len());
+            self.sweep = None;
+            self.sweeps_done += 1;
         }
     }
 
-    /// Whether the write path should sweep this shard now.
-    pub(crate) fn wants_sweep(&self) -> bool {
-        self.entries.len() >= self.sweep_at
-    }
-
-    /// Called after a full sweep of the shard: the next one is due once 1/32 more entries (and
-    /// at least `MIN_SWEEP_SLACK`) have arrived, which keeps the work amortized O(1) per insert
-    /// and the expired entries held to a small fraction.
-    pub(crate) fn sweep_done(&mut self) {
-        let len = self.entries.len();
-        self.sweep_at = len + (len / 32).max(MIN_SWEEP_SLACK);
-    }
-
-    /// Makes room for one entry: an expired entry if the sample holds one, else the one whose
-    /// deadline is nearest (with sliding expiry, the least recently used).
-    fn evict_one(&mut self, hash: u64, now: u64) -> Option<Removal<K, V>> {
+    /// Makes room for one entry, for the capacity: an expired entry if the sample holds one,
+    /// else the least recently used (sliding) or oldest (fixed) among the sample.
+    pub(crate) fn evict_one(&mut self, start: u64, now: u64) -> Option<Removal<K, V>> {
         let buckets = self.entries.num_buckets();
-        let start = (hash as usize) % buckets;
-        let mut victim: Option<(usize, u64)> = None;
+        let start = (start as usize) % buckets.max(1);
+        let mut victim: Option<(usize, (u64, u64, u64))> = None;
         let mut seen = 0;
         for i in (start..buckets).chain(0..start) {
             let Some(entry) = self.entries.get_bucket(i) else {
                 continue;
             };
-            let deadline = entry.deadline();
-            if victim.is_none_or(|(_, best)| deadline < best) {
-                victim = Some((i, deadline));
+            let rank = self.rank(entry, now);
+            if victim.is_none_or(|(_, best)| rank < best) {
+                victim = Some((i, rank));
             }
             seen += 1;
-            if deadline <= now || seen == EVICTION_SAMPLE {
+            if rank.0 == 0 || seen == EVICTION_SAMPLE {
                 break;
             }
         }
-        let (index, deadline) = victim?;
+        let (index, (class, ..)) = victim?;
         let (entry, _) = self.entries.get_bucket_entry(index).ok()?.remove();
-        let reason = if deadline <= now {
+        let reason = if class == 0 {
             Reason::Expired
         } else {
             Reason::Capacity
         };
         Some((entry.key, entry.value, reason))
+    }
+
+    /// Eviction order, lowest first: expired entries (class 0), then by recency of use. With
+    /// sliding expiry, entries whose deadlines lie within one step are equally recent as far
+    /// as the deadlines tell, and among them one hit since (`USED`) goes last.
+    fn rank(&self, entry: &Entry<K, V>, now: u64) -> (u64, u64, u64) {
+        let stored = entry.deadline.load(Relaxed);
+        let deadline = stored & !FIELDS;
+        if now >= deadline {
+            return (0, 0, 0);
+        }
+        if self.policy.sliding {
+            let class = deadline / self.policy.step.max(1) + 1;
+            (class, stored & USED, stored)
+        } else {
+            (1, 0, stored)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(sliding: bool) -> Table<u32, u32> {
+        Table::new(Policy {
+            ttl: 64_000,
+            step: 1_000,
+            sliding,
+        })
+    }
+
+    fn put(t: &mut Table<u32, u32>, k: u32, now: u64) {
+        if let Err((k, v)) = t.replace(u64::from(k), k, k, now) {
+            t.insert_new(u64::from(k), k, v, now, |k| u64::from(*k));
+        }
+    }
+
+    #[test]
+    fn entries_stored_in_one_tick_evict_oldest_first() {
+        let mut t = table(false);
+        for k in [7, 3, 9] {
+            put(&mut t, k, 5);
+        }
+        assert_eq!(t.evict_one(0, 5).map(|r| r.0), Some(7));
+        assert_eq!(t.evict_one(0, 5).map(|r| r.0), Some(3));
+    }
+
+    #[test]
+    fn a_hit_within_the_tick_keeps_an_entry_from_eviction() {
+        let mut t = table(true);
+        put(&mut t, 1, 5);
+        put(&mut t, 2, 5);
+        assert_eq!(t.get(1, &1, 5, || 5), Some(&1));
+        assert_eq!(t.evict_one(0, 5).map(|r| r.0), Some(2));
+    }
+
+    #[test]
+    fn a_delayed_reader_does_not_revive_an_expired_entry() {
+        let t = {
+            let mut t = table(true);
+            put(&mut t, 1, 0);
+            t
+        };
+        // Judged live at t = 10,000 (a stale read), rechecked at 70,000: past the deadline.
+        assert_eq!(t.get(1, &1, 10_000, || 70_000), Some(&1));
+        assert!(!t.contains(1, &1, 70_000));
     }
 }

@@ -4,7 +4,7 @@
 //! and it drops out of the schedule; the thread starts with the first such map.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -55,7 +55,7 @@ fn run(sweeper: &Sweeper) -> ! {
                 .iter_mut()
                 .filter(|s| s.due.is_some_and(|d| d <= now))
             {
-                due_now.extend(s.map.upgrade());
+                due_now.push(Weak::clone(&s.map));
                 s.due = now.checked_add(s.every);
             }
             if due_now.is_empty() {
@@ -67,11 +67,16 @@ fn run(sweeper: &Sweeper) -> ! {
             }
             due_now
         };
-        // Strong references live only for the sweep itself, outside the schedule's lock. A
-        // listener that panics must not end sweeping for every map in the process.
+        // Strong references live only for the sweep itself, outside the schedule's lock.
+        // Nothing a map's user code does (a panicking listener, or a value whose `Drop`
+        // panics when the map's last handle goes away during the sweep, freeing it here) may
+        // end sweeping for every map in the process.
         for map in due_now {
-            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| map.sweep()));
-            drop::<Arc<dyn Sweep>>(map);
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || {
+                if let Some(map) = map.upgrade() {
+                    map.sweep();
+                }
+            }));
         }
     }
 }

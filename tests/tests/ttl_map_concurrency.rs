@@ -45,7 +45,7 @@ fn hammering_threads_keep_the_invariants() {
                     if x.is_multiple_of(1000) {
                         map.sweep();
                     }
-                    assert!(map.len() <= CAPACITY);
+                    assert!(map.len() <= CAPACITY, "len {}", map.len());
                 }
             });
         }
@@ -106,11 +106,14 @@ fn a_panicking_constructor_lets_the_waiters_recover() {
     });
     assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
     assert!(results.iter().flatten().all(|v| *v == 7));
+    // The waiters do not queue behind one retry after another: each tries at once.
     assert_eq!(
         runs.load(Ordering::SeqCst),
-        2,
-        "one retry, not one per waiter"
+        8,
+        "the panic, then one attempt per waiter"
     );
+    assert_eq!(map.stats().coalesced, 7, "each waiter counted once");
+    assert_eq!(map.get("tenant"), Some(7), "an attempt's value is stored");
 }
 
 #[test]
@@ -195,7 +198,11 @@ fn a_panicking_async_constructor_lets_the_waiting_tasks_recover() {
     });
     assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
     assert!(results.iter().flatten().all(|v| *v == 3));
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        8,
+        "the panic, then one attempt per waiter"
+    );
 }
 
 #[test]

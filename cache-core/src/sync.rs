@@ -1,0 +1,103 @@
+//! The concurrency primitives the map is built from, in one place so that schedule tests can
+//! swap them all: with the feature `shuttle`, every lock, condition variable, thread-local and
+//! thread below is [shuttle](https://docs.rs/shuttle)'s, whose scheduler then explores the
+//! interleavings of the flight rendezvous, sweeping and eviction (`cache-core/tests/shuttle.rs`).
+//!
+//! Each type offers the same small API under both configurations.
+
+use std::sync::PoisonError;
+
+#[cfg(not(feature = "shuttle"))]
+pub(crate) use {
+    crossbeam_utils::sync::{
+        ShardedLock as RwLock, ShardedLockReadGuard as ReadGuard,
+        ShardedLockWriteGuard as WriteGuard,
+    },
+    std::thread_local,
+};
+
+#[cfg(feature = "shuttle")]
+pub(crate) use {
+    shuttle::sync::{RwLock, RwLockReadGuard as ReadGuard, RwLockWriteGuard as WriteGuard},
+    shuttle::thread_local,
+};
+
+/// Takes a read lock. A panic in user code (a key's `Hash` or `Eq`) under a lock leaves the
+/// table consistent, so poisoning is ignored rather than turned into more panics.
+pub(crate) fn read<T>(lock: &RwLock<T>) -> ReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes a write lock, ignoring poisoning as [`read`] does.
+pub(crate) fn write<T>(lock: &RwLock<T>) -> WriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A mutex that is never poisoned.
+#[derive(Default)]
+pub(crate) struct Mutex<T>(
+    #[cfg(not(feature = "shuttle"))] parking_lot::Mutex<T>,
+    #[cfg(feature = "shuttle")] shuttle::sync::Mutex<T>,
+);
+
+#[cfg(not(feature = "shuttle"))]
+pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+#[cfg(feature = "shuttle")]
+pub(crate) type MutexGuard<'a, T> = shuttle::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        #[cfg(not(feature = "shuttle"))]
+        return Mutex(parking_lot::Mutex::new(value));
+        #[cfg(feature = "shuttle")]
+        return Mutex(shuttle::sync::Mutex::new(value));
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(feature = "shuttle"))]
+        return self.0.lock();
+        #[cfg(feature = "shuttle")]
+        return self.0.lock().unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// A condition variable for [`Mutex`].
+#[derive(Default)]
+pub(crate) struct Condvar(
+    #[cfg(not(feature = "shuttle"))] parking_lot::Condvar,
+    #[cfg(feature = "shuttle")] shuttle::sync::Condvar,
+);
+
+impl Condvar {
+    /// Blocks until `done` holds for the guarded value, releasing the lock while waiting.
+    pub(crate) fn wait_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        mut done: impl FnMut(&mut T) -> bool,
+    ) -> MutexGuard<'a, T> {
+        #[cfg(not(feature = "shuttle"))]
+        {
+            let mut guard = guard;
+            while !done(&mut guard) {
+                self.0.wait(&mut guard);
+            }
+            guard
+        }
+        #[cfg(feature = "shuttle")]
+        {
+            let waited = self.0.wait_while(guard, |value| !done(value));
+            waited.unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
+/// A number that identifies the calling thread among the threads alive, or `None` while its
+/// thread-locals are being destroyed.
+pub(crate) fn thread_token() -> Option<usize> {
+    thread_local!(static TOKEN: u8 = const { 0 });
+    TOKEN.try_with(|t| std::ptr::from_ref(t) as usize).ok()
+}
