@@ -44,11 +44,14 @@ impl Forecast {
         record_into(&mut self.soonest, self.allowance, deadline);
     }
 
-    /// Whether `allowance` recorded deadlines have passed by `now`: some entries may have
-    /// expired and the shard must be swept before more are stored.
+    /// When `allowance` recorded deadlines will have passed: from then on some entries may
+    /// have expired, and the shard must be swept before more are stored.
     #[inline]
-    pub(crate) fn due(&self, now: u64) -> bool {
-        self.soonest.len() == self.allowance && self.soonest.last().is_some_and(|&d| d <= now)
+    pub(crate) fn due_at(&self) -> u64 {
+        match self.soonest.last() {
+            Some(&last) if self.soonest.len() == self.allowance => last,
+            _ => u64::MAX,
+        }
     }
 
     /// Whether any recorded deadline has passed: a sweep may find something.
@@ -98,11 +101,10 @@ mod tests {
         let mut forecast = Forecast::new();
         forecast.reset(Vec::new(), 0);
         for d in 0..16 {
-            assert!(!forecast.due(1_000), "fewer than 16 recorded");
+            assert_eq!(forecast.due_at(), u64::MAX, "fewer than 16 recorded");
             forecast.record(100 + d);
         }
-        assert!(!forecast.due(114), "the 16th deadline (115) is still ahead");
-        assert!(forecast.due(115));
+        assert_eq!(forecast.due_at(), 115, "the 16th deadline");
         assert!(forecast.any_due(100));
     }
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::builder::{Builder, Listener, NoTtl};
@@ -51,6 +52,10 @@ pub(crate) struct Inner<K, V, S> {
     ttl: Duration,
     expiry: Expiry,
     capacity: Option<usize>,
+    /// At most the soonest time any shard is due for a sweep (`Table::due_at`): one read per
+    /// write tells whether some shard, not only the written one, must be swept. Lowered under
+    /// the lock of the shard that lowers its own; raised only by `sweep_due`.
+    next_due: AtomicU64,
     sweep_every: Option<Duration>,
     pub(crate) counters: Counters,
     listener: Option<Listener<K, V>>,
@@ -59,7 +64,6 @@ pub(crate) struct Inner<K, V, S> {
 /// What a store leaves to do once its locks are released.
 #[must_use]
 pub(crate) struct AfterStore<K, V> {
-    hash: u64,
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
     sweep: bool,
@@ -176,6 +180,7 @@ where
             ttl: b.ttl,
             expiry: b.expiry,
             capacity: b.capacity,
+            next_due: AtomicU64::new(u64::MAX),
             sweep_every: b.sweep_every,
             counters: Counters::new(),
             listener: b.listener,
@@ -429,7 +434,6 @@ where
     ) -> AfterStore<K, V> {
         let now = self.now();
         let mut after = AfterStore {
-            hash,
             removed: Vec::new(),
             replaced: None,
             sweep: false,
@@ -452,7 +456,11 @@ where
             },
         }
         self.counters.inserted();
-        after.sweep = table.wants_sweep(now);
+        let due = table.due_at();
+        if due < self.next_due.load(Relaxed) {
+            self.next_due.fetch_min(due, Relaxed);
+        }
+        after.sweep = now >= self.next_due.load(Relaxed);
         after
     }
 
@@ -460,8 +468,7 @@ where
     pub(crate) fn after_store(&self, after: AfterStore<K, V>) -> Option<V> {
         let mut panicked = self.removed(after.removed);
         if after.sweep {
-            let (_, sweep_panicked) = self.sweep_shard(self.shard(after.hash), self.now());
-            panicked = panicked.or(sweep_panicked);
+            panicked = panicked.or(self.sweep_due(self.now()));
         }
         let replaced = after.replaced.map(|(k, v)| {
             let heard = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -486,8 +493,34 @@ where
                 panicked = panicked.or(p);
             }
         }
+        self.update_next_due();
         resume(panicked);
         swept
+    }
+
+    /// The write path's duty once `next_due` has passed: sweeps every shard that is due, so
+    /// that a write to one shard keeps the whole map within its bound.
+    #[cold]
+    fn sweep_due(&self, now: u64) -> Option<Panic> {
+        let mut panicked = None;
+        for shard in self.shards.iter() {
+            if read(&shard.table).due_at() <= now {
+                panicked = panicked.or(self.sweep_shard(shard, now).1);
+            }
+        }
+        self.update_next_due();
+        panicked
+    }
+
+    /// Raises `next_due` to the shards' soonest, after sweeps moved theirs later. A shard
+    /// lowering its own meanwhile is seen by the second pass, or lowers it after this store.
+    fn update_next_due(&self) {
+        let due_at = |shard: &Shard<K, V>| read(&shard.table).due_at();
+        let soonest = self.shards.iter().map(due_at).min().unwrap_or(u64::MAX);
+        self.next_due.store(soonest, Relaxed);
+        for shard in self.shards.iter() {
+            self.next_due.fetch_min(due_at(shard), Relaxed);
+        }
     }
 
     /// Sweeps a shard in steps of `SWEEP_BATCH` buckets, releasing the lock between steps so

@@ -251,10 +251,15 @@ impl<K, V> Table<K, V> {
         removed.extend(drained.map(|e| (e.key, e.value, Reason::Removed)));
     }
 
-    /// Whether the write path must sweep this shard before storing more: see `forecast.rs`.
+    /// From when the write path must sweep this shard before storing more (`forecast.rs`);
+    /// at once while a sweep is in progress, so that writers help finish it.
     #[inline]
-    pub(crate) fn wants_sweep(&self, now: u64) -> bool {
-        self.sweep.is_some() || self.forecast.due(now)
+    pub(crate) fn due_at(&self) -> u64 {
+        if self.sweep.is_some() {
+            0
+        } else {
+            self.forecast.due_at()
+        }
     }
 
     /// Whether a sweep could find anything: for the background sweeper, which looks first.
