@@ -293,6 +293,25 @@ where
         self.inner.clear();
     }
 
+    /// Keeps only the live entries for which `keep` returns true, shard by shard; the others
+    /// are removed (the listener hears [`Reason::Removed`]). Like `remove`, it wins over the
+    /// constructors running meanwhile: none of them stores its value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// for i in 0..10 {
+    ///     map.insert(i, i);
+    /// }
+    /// map.retain(|_, v| v % 2 == 0);
+    /// assert_eq!(map.len(), 5);
+    /// ```
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.inner.retain(&mut keep);
+    }
+
     /// Removes every expired entry now, shard by shard in small batches, and returns how many
     /// it removed. (If another thread is sweeping a shard, this call helps it finish.)
     ///
@@ -418,6 +437,16 @@ where
             let mut flights = shard.flights.lock();
             flights.invalidate_all();
             write(&shard.table).drain_into(&mut removed);
+        }
+        resume(self.removed(removed));
+    }
+
+    fn retain(&self, keep: &mut impl FnMut(&K, &V) -> bool) {
+        let mut removed = Vec::new();
+        for shard in self.shards.iter() {
+            let mut flights = shard.flights.lock();
+            flights.invalidate_all();
+            write(&shard.table).retain(self.now(), keep, &mut removed);
         }
         resume(self.removed(removed));
     }

@@ -157,7 +157,7 @@ impl<K, V> Table<K, V> {
             return None;
         }
         if self.policy.sliding {
-            if self.policy.slot(now).saturating_sub(deadline) >= self.policy.step {
+            if now.saturating_add(self.policy.ttl).saturating_sub(deadline) >= self.policy.step {
                 self.slide(entry, recheck());
             } else if stored & USED == 0 {
                 entry.deadline.fetch_or(USED, Relaxed);
@@ -246,6 +246,30 @@ impl<K, V> Table<K, V> {
         Some((entry.key, entry.value, expired))
     }
 
+    /// Removes the expired entries and the live ones `keep` refuses.
+    pub(crate) fn retain(
+        &mut self,
+        now: u64,
+        keep: &mut impl FnMut(&K, &V) -> bool,
+        removed: &mut Vec<Removal<K, V>>,
+    ) {
+        for i in 0..self.entries.num_buckets() {
+            let Ok(slot) = self.entries.get_bucket_entry(i) else {
+                continue;
+            };
+            let entry = slot.get();
+            let reason = if entry.is_expired(now) {
+                Reason::Expired
+            } else if !keep(&entry.key, &entry.value) {
+                Reason::Removed
+            } else {
+                continue;
+            };
+            let (entry, _) = slot.remove();
+            removed.push((entry.key, entry.value, reason));
+        }
+    }
+
     pub(crate) fn drain_into(&mut self, removed: &mut Vec<Removal<K, V>>) {
         let drained = self.entries.drain();
         removed.extend(drained.map(|e| (e.key, e.value, Reason::Removed)));
@@ -316,7 +340,7 @@ impl<K, V> Table<K, V> {
     pub(crate) fn evict_one(&mut self, start: u64, now: u64) -> Option<Removal<K, V>> {
         let buckets = self.entries.num_buckets();
         let start = (start as usize) % buckets.max(1);
-        let mut victim: Option<(usize, (u64, u64, u64))> = None;
+        let mut victim: Option<(usize, (bool, u64, u64))> = None;
         let mut seen = 0;
         for i in (start..buckets).chain(0..start) {
             let Some(entry) = self.entries.get_bucket(i) else {
@@ -327,35 +351,36 @@ impl<K, V> Table<K, V> {
                 victim = Some((i, rank));
             }
             seen += 1;
-            if rank.0 == 0 || seen == EVICTION_SAMPLE {
+            if !rank.0 || seen == EVICTION_SAMPLE {
                 break;
             }
         }
-        let (index, (class, ..)) = victim?;
+        let (index, (live, ..)) = victim?;
         let (entry, _) = self.entries.get_bucket_entry(index).ok()?.remove();
-        let reason = if class == 0 {
-            Reason::Expired
-        } else {
+        let reason = if live {
             Reason::Capacity
+        } else {
+            Reason::Expired
         };
         Some((entry.key, entry.value, reason))
     }
 
-    /// Eviction order, lowest first: expired entries (class 0), then by recency of use. With
-    /// sliding expiry, entries whose deadlines lie within one step are equally recent as far
-    /// as the deadlines tell, and among them one hit since (`USED`) goes last.
-    fn rank(&self, entry: &Entry<K, V>, now: u64) -> (u64, u64, u64) {
+    /// Eviction order, lowest first: expired entries, then by an estimate of the last use.
+    /// An entry's deadline says when it was stored or last slid; one hit since then (`USED`,
+    /// sliding only) happened within the next `step`, so it counts half a step later. Ties go
+    /// by the order of storage.
+    fn rank(&self, entry: &Entry<K, V>, now: u64) -> (bool, u64, u64) {
         let stored = entry.deadline.load(Relaxed);
         let deadline = stored & !FIELDS;
         if now >= deadline {
-            return (0, 0, 0);
+            return (false, 0, 0);
         }
-        if self.policy.sliding {
-            let class = deadline / self.policy.step.max(1) + 1;
-            (class, stored & USED, stored)
+        let used = if stored & USED == 0 {
+            0
         } else {
-            (1, 0, stored)
-        }
+            self.policy.step / 2
+        };
+        (true, deadline.saturating_add(used), stored)
     }
 }
 

@@ -1,4 +1,10 @@
-//! Model-based test: random operation sequences against a plain `HashMap` of deadlines.
+//! Model-based test: random operation sequences against a plain `HashMap` that follows the
+//! documented rules, with a `ManualClock`, with and without a capacity.
+//!
+//! Time advances in whole seconds and the ttl is 64 s, so sliding expiry's step (ttl/64) is
+//! one second: a hit at a later second than the entry's last use always moves its deadline.
+//! Write-path sweeping may remove expired entries at any time; the model keeps them until
+//! `sweep` and compares lengths within that slack.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -7,78 +13,142 @@ use cache_core::{Expiry, ManualClock, TtlMap};
 use proptest::prelude::*;
 
 const TTL: u64 = 64;
+const CAPACITY: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
     Insert(u8, u32),
     Get(u8),
     Remove(u8),
+    Clear,
+    /// Keep the entries whose value is not divisible by this.
+    Retain(u32),
     Advance(u64),
     Sweep,
     GetOrInsertWith(u8, u32),
+    /// `Err` when the flag is set.
+    TryGetOrInsertWith(u8, u32, bool),
     Contains(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let key = 0u8..16;
+    let key = 0u8..12;
     prop_oneof![
-        (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
-        key.clone().prop_map(Op::Get),
-        key.clone().prop_map(Op::Remove),
-        (0..2 * TTL).prop_map(Op::Advance),
-        Just(Op::Sweep),
-        (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::GetOrInsertWith(k, v)),
-        key.prop_map(Op::Contains),
+        4 => (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+        4 => key.clone().prop_map(Op::Get),
+        2 => key.clone().prop_map(Op::Remove),
+        1 => Just(Op::Clear),
+        1 => (2u32..5).prop_map(Op::Retain),
+        3 => prop_oneof![Just(0), Just(1), 0..2 * TTL].prop_map(Op::Advance),
+        1 => Just(Op::Sweep),
+        4 => (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::GetOrInsertWith(k, v)),
+        2 => (key.clone(), any::<u32>(), any::<bool>())
+            .prop_map(|(k, v, fail)| Op::TryGetOrInsertWith(k, v, fail)),
+        2 => key.prop_map(Op::Contains),
     ]
 }
 
-/// The reference: key -> (value, deadline, last refresh), with the map's documented rules.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    value: u32,
+    deadline: u64,
+    /// When it was stored or last moved its deadline, and whether it was hit since, in the
+    /// same second.
+    last_use: u64,
+    used_since: bool,
+    /// Order of storage, for ties within one second.
+    seq: u64,
+}
+
 struct Model {
     sliding: bool,
     now: u64,
-    entries: HashMap<u8, (u32, u64)>,
+    seq: u64,
+    entries: HashMap<u8, Entry>,
 }
 
 impl Model {
     fn live(&self, k: u8) -> Option<u32> {
-        self.entries
-            .get(&k)
-            .filter(|(_, deadline)| self.now < *deadline)
-            .map(|(v, _)| *v)
+        let e = self.entries.get(&k)?;
+        (self.now < e.deadline).then_some(e.value)
     }
 
     fn hit(&mut self, k: u8) -> Option<u32> {
         let v = self.live(k)?;
-        if self.sliding {
-            // Time advances in whole seconds and the refresh step is ttl/64 = 1s: every hit
-            // at a new time moves the deadline.
-            self.entries.get_mut(&k).unwrap().1 = self.now + TTL;
+        let (now, sliding) = (self.now, self.sliding);
+        let e = self.entries.get_mut(&k).unwrap();
+        if sliding {
+            if now > e.last_use {
+                (e.deadline, e.last_use, e.used_since) = (now + TTL, now, false);
+            } else {
+                e.used_since = true;
+            }
         }
         Some(v)
     }
 
+    fn store(&mut self, k: u8, value: u32) {
+        self.seq += 1;
+        let entry = Entry {
+            value,
+            deadline: self.now + TTL,
+            last_use: self.now,
+            used_since: false,
+            seq: self.seq,
+        };
+        self.entries.insert(k, entry);
+    }
+
     fn live_count(&self) -> usize {
-        self.entries.values().filter(|(_, d)| self.now < *d).count()
+        self.entries
+            .values()
+            .filter(|e| self.now < e.deadline)
+            .count()
+    }
+
+    /// The live entries a capacity eviction may pick: least recently used (sliding, a hit
+    /// within the second counting half a second later) or oldest (fixed), ties by storage.
+    fn victims(&self) -> Vec<u8> {
+        let rank = |e: &Entry| (2 * e.last_use + u64::from(e.used_since), e.seq);
+        let live = self.entries.iter().filter(|(_, e)| self.now < e.deadline);
+        let best = live.clone().map(|(_, e)| rank(e)).min();
+        let (best_use, best_seq) = best.unwrap_or_default();
+        live.filter(|(_, e)| {
+            let (used, seq) = rank(e);
+            // Within one second, entries stored by an insert order by `seq`; a deadline moved
+            // by a hit is not ordered against them.
+            used == best_use && (seq == best_seq || self.sliding)
+        })
+        .map(|(k, _)| *k)
+        .collect()
     }
 }
 
-fn check(expiry: Expiry, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn check(expiry: Expiry, capacity: Option<usize>, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
-    let map: TtlMap<u8, u32> = TtlMap::builder()
+    let builder = TtlMap::builder()
         .ttl(Duration::from_secs(TTL))
         .expiry(expiry)
-        .clock(clock.clone())
-        .build();
+        .clock(clock.clone());
+    let map: TtlMap<u8, u32> = match capacity {
+        Some(c) => builder.capacity(c).build(),
+        None => builder.build(),
+    };
     let mut model = Model {
         sliding: expiry == Expiry::Sliding,
         now: 0,
+        seq: 0,
         entries: HashMap::new(),
     };
     for op in ops {
+        let (len_before, evictions_before) = (map.len(), map.stats().evictions);
+        let victims = model.victims();
+        let mut stored = None;
         match op {
             Op::Insert(k, v) => {
                 let expected = model.live(k);
-                model.entries.insert(k, (v, model.now + TTL));
+                model.store(k, v);
+                stored = Some(k).filter(|_| expected.is_none());
                 prop_assert_eq!(map.insert(k, v), expected);
             }
             Op::Get(k) => prop_assert_eq!(map.get(&k), model.hit(k)),
@@ -87,50 +157,110 @@ fn check(expiry: Expiry, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 model.entries.remove(&k);
                 prop_assert_eq!(map.remove(&k), expected);
             }
+            Op::Clear => {
+                model.entries.clear();
+                map.clear();
+                prop_assert!(map.is_empty());
+            }
+            Op::Retain(m) => {
+                let now = model.now;
+                model
+                    .entries
+                    .retain(|_, e| now < e.deadline && e.value % m != 0);
+                map.retain(|_, v| v % m != 0);
+                prop_assert_eq!(map.len(), model.entries.len());
+            }
             Op::Advance(secs) => {
                 model.now += secs;
                 clock.advance(Duration::from_secs(secs));
             }
             Op::Sweep => {
-                let expired = model.entries.len() - model.live_count();
                 let held = map.len();
-                model.entries.retain(|_, (_, d)| model.now < *d);
+                model.entries.retain(|_, e| model.now < e.deadline);
                 let swept = map.sweep();
                 // Expired entries the write path already removed are not swept again.
                 prop_assert_eq!(held - swept, model.entries.len());
-                prop_assert!(swept <= expired);
             }
             Op::GetOrInsertWith(k, v) => {
                 let expected = match model.hit(k) {
                     Some(old) => old,
                     None => {
-                        model.entries.insert(k, (v, model.now + TTL));
+                        model.store(k, v);
+                        stored = Some(k);
                         v
                     }
                 };
                 prop_assert_eq!(map.get_or_insert_with(&k, || v), expected);
             }
+            Op::TryGetOrInsertWith(k, v, fail) => {
+                let expected = match model.hit(k) {
+                    Some(old) => Ok(old),
+                    None if fail => Err("failed"),
+                    None => {
+                        model.store(k, v);
+                        stored = Some(k);
+                        Ok(v)
+                    }
+                };
+                let got =
+                    map.try_get_or_insert_with(&k, || if fail { Err("failed") } else { Ok(v) });
+                prop_assert_eq!(got, expected);
+            }
             Op::Contains(k) => prop_assert_eq!(map.contains_key(&k), model.live(k).is_some()),
+        }
+        if map.stats().evictions > evictions_before {
+            // A live entry went for the capacity: only when the map was full, and the right one.
+            prop_assert!(capacity.is_some_and(|c| len_before >= c));
+            let gone: Vec<u8> = model
+                .entries
+                .keys()
+                .copied()
+                .filter(|&k| Some(k) != stored && model.live(k).is_some() && !map.contains_key(&k))
+                .collect();
+            prop_assert_eq!(gone.len(), 1, "one eviction, one entry gone");
+            prop_assert!(
+                victims.contains(&gone[0]),
+                "evicted {}, expected one of {:?}",
+                gone[0],
+                victims
+            );
+            model.entries.remove(&gone[0]);
+        }
+        if let Some(c) = capacity {
+            prop_assert!(map.len() <= c);
         }
         prop_assert!(map.len() >= model.live_count());
         prop_assert!(map.len() <= model.entries.len());
     }
     map.sweep();
-    model.entries.retain(|_, (_, d)| model.now < *d);
+    model.entries.retain(|_, e| model.now < e.deadline);
     prop_assert_eq!(map.len(), model.entries.len());
     Ok(())
 }
 
+/// 2,500 cases for each of the four configurations: 10,000 in all.
+const CASES: u32 = 2_500;
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
-    fn sliding_map_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..200)) {
-        check(Expiry::Sliding, ops)?;
+    fn sliding_map_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..120)) {
+        check(Expiry::Sliding, None, ops)?;
     }
 
     #[test]
-    fn fixed_map_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..200)) {
-        check(Expiry::Fixed, ops)?;
+    fn fixed_map_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..120)) {
+        check(Expiry::Fixed, None, ops)?;
+    }
+
+    #[test]
+    fn sliding_map_with_a_capacity_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..120)) {
+        check(Expiry::Sliding, Some(CAPACITY), ops)?;
+    }
+
+    #[test]
+    fn fixed_map_with_a_capacity_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..120)) {
+        check(Expiry::Fixed, Some(CAPACITY), ops)?;
     }
 }

@@ -139,7 +139,18 @@ fn after_an_unshared_error_each_waiter_tries_at_once_not_in_turn() {
     assert_eq!(map.stats().coalesced, 7, "each waiter counted once");
 }
 
-/// A flight whose constructor waits for `release`, led on another thread; returns its value.
+/// Sets its flag when dropped, also while unwinding: a failing check cannot leave a leader
+/// waiting forever.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
+}
+
+/// A flight whose constructor waits until `during` has run, led on another thread; returns
+/// the flight's value.
 fn with_flight_in_progress(map: &TtlMap<String, u64>, during: impl FnOnce()) -> u64 {
     let started = AtomicBool::new(false);
     let release = AtomicBool::new(false);
@@ -151,9 +162,10 @@ fn with_flight_in_progress(map: &TtlMap<String, u64>, during: impl FnOnce()) -> 
                 1
             })
         });
+        let _release = SetOnDrop(&release);
         wait_until("the flight started", || started.load(SeqCst));
         during();
-        release.store(true, SeqCst);
+        drop(_release);
         leader.join().unwrap()
     })
 }
@@ -192,13 +204,17 @@ fn a_caller_after_an_invalidation_does_not_join_the_older_flight() {
     let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
     with_flight_in_progress(&map, || {
         map.remove("k");
-        assert_eq!(
-            map.get_or_insert_with("k", || 2),
-            2,
-            "a new flight, not the old one"
-        );
+        // On a thread of its own, so that joining the old flight fails the check, not hangs.
+        let ran = Arc::new(AtomicBool::new(false));
+        let (caller, flag) = (map.clone(), Arc::clone(&ran));
+        std::thread::spawn(move || {
+            caller.get_or_insert_with("k", || 2 + u64::from(flag.swap(true, SeqCst)))
+        });
+        wait_until("a new flight runs its constructor", || ran.load(SeqCst));
     });
-    assert_eq!(map.get("k"), Some(2));
+    wait_until("the new flight's value is stored", || {
+        map.get("k") == Some(2)
+    });
 }
 
 #[test]
@@ -375,7 +391,14 @@ fn a_miss_from_a_thread_local_destructor_does_not_abort() {
     }
     thread_local!(static LOCAL: MissOnDrop = const { MissOnDrop });
 
-    std::thread::spawn(|| LOCAL.with(|_| ())).join().unwrap();
+    std::thread::spawn(|| {
+        LOCAL.with(|_| ());
+        // The map's own thread-locals come after, so they are destroyed before `LOCAL`'s
+        // destructor runs its miss.
+        MAP.get_or_insert_with("warm-up", || 0);
+    })
+    .join()
+    .unwrap();
     assert_eq!(GOT.load(SeqCst), 5);
 }
 
