@@ -76,7 +76,23 @@ def miss_table():
     print(f"| ttl_map miss / cached sync_writes miss (at most 1.0x) | {m['ttl_map'] / m['cached_timed']:.2f}x |")
 
 
-tables = [("hit_1_thread", hit_table), ("memo_miss", miss_table)]
+# The failing constructor's duration, FAIL_AFTER in benches/single_flight.rs.
+FAIL_AFTER_NS = 20e6
+
+
+def failing_table():
+    print("Failing constructor (8 callers miss one key; one run takes 20 ms and fails):")
+    print()
+    print("| cache | slowest caller | / one constructor run (target at most 2.2x) |")
+    print("|---|---:|---:|")
+    for c in ["ttl_map_try", "moka_try_get_with", "quick_cache_try"]:
+        t = mean("failing_constructor", c)
+        print(f"| {c} | {t / 1e6:.1f} ms | {t / FAIL_AFTER_NS:.2f}x |")
+    print()
+    print("(runs per round: printed by the bench itself)")
+
+
+tables = [("hit_1_thread", hit_table), ("memo_miss", miss_table), ("failing_constructor", failing_table)]
 printed = False
 for group, table in tables:
     if have(group):
@@ -85,4 +101,4 @@ for group, table in tables:
         table()
         printed = True
 if not printed:
-    sys.exit(f"no results under {root}: run `cargo bench --bench hit` (or miss) first")
+    sys.exit(f"no results under {root}: run `cargo bench --bench hit` (or miss, single_flight) first")
