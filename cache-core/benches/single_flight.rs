@@ -1,6 +1,13 @@
 //! Single flight: two threads miss the same fresh keys at the same moments; each key's
 //! constructor spins for about 2 µs. Reports time per key and, after the timings, how many
 //! constructions each cache ran per key (1.00 is single flight; 2.00 is none).
+//!
+//! A failing constructor (`failing_constructor`): 8 threads miss one fresh key at once; its
+//! constructor sleeps `FAIL_AFTER` and returns an error. The time reported is the slowest
+//! caller's, per round; after the timings, that time as a multiple of one constructor run and
+//! the runs per round. `FAIL_AFTER` is 20 ms, not a backend timeout's 200 ms, to keep the
+//! bench short: a cache that queues the callers behind each other shows 8x either way.
+//!
 //! Run with `cargo bench --bench single_flight`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
@@ -112,9 +119,94 @@ fn single_flight(c: &mut Criterion) {
     }
 }
 
+const FAILERS: usize = 8;
+const FAIL_AFTER: Duration = Duration::from_millis(20);
+
+/// The failing constructor: takes `FAIL_AFTER`, counted, then fails.
+fn fail_slowly(runs: &AtomicU64) -> Result<Value, &'static str> {
+    runs.fetch_add(1, Relaxed);
+    std::thread::sleep(FAIL_AFTER);
+    Err("backend down")
+}
+
+/// A fallible memoizing call of a cache: whether it returned an error.
+type TryBuild = Box<dyn Fn(u64, &AtomicU64) -> bool + Sync>;
+
+fn failing_constructor(c: &mut Criterion) {
+    let ttl_map = cache_core::TtlMap::<u64, Value>::new(TTL);
+    let moka = moka::sync::Cache::<u64, Value>::builder()
+        .time_to_idle(TTL)
+        .build();
+    let quick_cache = quick_cache::sync::Cache::<u64, Value>::new(1 << 16);
+    let caches: Vec<(&str, TryBuild)> = vec![
+        (
+            "ttl_map_try",
+            Box::new(move |key, runs| {
+                let built = ttl_map.try_get_or_insert_with(&key, || fail_slowly(runs));
+                built.is_err()
+            }),
+        ),
+        (
+            "moka_try_get_with",
+            Box::new(move |key, runs| moka.try_get_with(key, || fail_slowly(runs)).is_err()),
+        ),
+        (
+            "quick_cache_try",
+            Box::new(move |key, runs| {
+                let built = quick_cache.get_or_insert_with(&key, || fail_slowly(runs));
+                built.is_err()
+            }),
+        ),
+    ];
+    let mut summary = Vec::new();
+    let mut group = c.benchmark_group("failing_constructor");
+    group
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(1));
+    for (name, try_build) in &caches {
+        let (runs, next_key, mut rounds) = (AtomicU64::new(0), AtomicU64::new(0), 0);
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                let mut slowest_total = Duration::ZERO;
+                for _ in 0..iters {
+                    let key = next_key.fetch_add(1, Relaxed);
+                    let barrier = std::sync::Barrier::new(FAILERS);
+                    let slowest = std::thread::scope(|s| {
+                        let callers: Vec<_> = (0..FAILERS)
+                            .map(|_| {
+                                s.spawn(|| {
+                                    barrier.wait();
+                                    let start = Instant::now();
+                                    assert!(try_build(key, &runs), "the constructor fails");
+                                    start.elapsed()
+                                })
+                            })
+                            .collect();
+                        let times = callers.into_iter().map(|c| c.join().unwrap());
+                        times.max().unwrap_or_default()
+                    });
+                    slowest_total += slowest;
+                }
+                rounds += iters;
+                slowest_total
+            })
+        });
+        summary.push((*name, runs.load(Relaxed) as f64 / rounds as f64));
+    }
+    group.finish();
+    println!(
+        "\nfailing constructor ({FAILERS} callers, one {FAIL_AFTER:?} run fails): runs per round"
+    );
+    for (name, runs) in summary {
+        println!("  {name:<18} {runs:.2}");
+    }
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = single_flight
+    targets = single_flight, failing_constructor
 }
 criterion_main!(benches);
