@@ -138,11 +138,20 @@ fn failing_constructor(c: &mut Criterion) {
         .time_to_idle(TTL)
         .build();
     let quick_cache = quick_cache::sync::Cache::<u64, Value>::new(1 << 16);
+    let ttl_map_shared = cache_core::TtlMap::<u64, Value>::new(TTL);
     let caches: Vec<(&str, TryBuild)> = vec![
         (
             "ttl_map_try",
             Box::new(move |key, runs| {
                 let built = ttl_map.try_get_or_insert_with(&key, || fail_slowly(runs));
+                built.is_err()
+            }),
+        ),
+        (
+            "ttl_map_try_shared",
+            Box::new(move |key, runs| {
+                let built =
+                    ttl_map_shared.try_get_or_insert_with_shared(&key, || fail_slowly(runs));
                 built.is_err()
             }),
         ),

@@ -59,7 +59,10 @@ fn a_flight_runs_its_constructor_once_and_every_caller_gets_its_value() {
             assert!((1..=3).contains(&runs));
             let stats = map.stats();
             assert_eq!(stats.hits + stats.misses, 3);
-            assert!(stats.coalesced + runs as u64 <= 3, "a waiter never constructs");
+            assert!(
+                stats.coalesced + runs as u64 <= 3,
+                "a waiter never constructs"
+            );
         },
         SCHEDULES,
     );
@@ -123,7 +126,10 @@ fn a_remove_during_a_flight_wins_over_its_value() {
             };
             assert_eq!(leader.join().unwrap(), 1, "its caller still gets its value");
             let fresh = invalidator.join().unwrap();
-            assert_eq!(fresh, 2, "no caller after the remove sees the older flight's value");
+            assert_eq!(
+                fresh, 2,
+                "no caller after the remove sees the older flight's value"
+            );
             assert_eq!(map.get(&1), Some(2));
         },
         SCHEDULES,

@@ -105,6 +105,9 @@ struct Phase {
     barrier: Barrier,
     go: AtomicBool,
     coalesced_base: AtomicU64,
+    /// `clears` when the round began: a clear invalidates the round's flight, and callers
+    /// arriving after it lead a new one instead of joining.
+    round_clears: AtomicU64,
     runs: AtomicU64,
     outcomes: [AtomicU64; FLIGHTERS],
 }
@@ -229,6 +232,9 @@ fn flight_build(s: &Phase, key: u64, outcome: u64) -> Result<Value, Failed> {
     let wanted = s.coalesced_base.load(SeqCst) + FLIGHTERS as u64 - 1;
     let start = Instant::now();
     while s.flight.map.stats().coalesced < wanted {
+        if s.clears.load(SeqCst) != s.round_clears.load(SeqCst) {
+            break; // not judged: see `round_clears`
+        }
         if start.elapsed() > STALL / 2 {
             fail!("flight {key:#x}: the other callers never joined");
         }
@@ -245,6 +251,7 @@ fn flighter(id: usize, s: &Phase) -> Option<Report> {
             s.runs.store(0, SeqCst);
             s.coalesced_base
                 .store(s.flight.map.stats().coalesced, SeqCst);
+            s.round_clears.store(s.clears.load(SeqCst), SeqCst);
         }
         let clears = s.clears.load(SeqCst);
         s.barrier.wait();
@@ -434,6 +441,7 @@ fn run_phase(&(_, expiry, capacity, sweeper): &Config, secs: f64, warm: &mut War
         barrier: Barrier::new(FLIGHTERS),
         go: AtomicBool::new(false),
         coalesced_base: AtomicU64::new(0),
+        round_clears: AtomicU64::new(0),
         runs: AtomicU64::new(0),
         outcomes: Default::default(),
     };
