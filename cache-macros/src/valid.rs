@@ -291,7 +291,7 @@ fn check_param_type(ty: &Type, errors: &mut Errors) {
 }
 
 fn check_output(output: &Output<'_>, sig: &syn::Signature, errors: &mut Errors) {
-    let Some(ty) = output.declared() else { return };
+    let Some(ty) = output.0 else { return };
     match ty {
         Type::Reference(_) => errors.at(
             ty,
@@ -308,7 +308,7 @@ fn check_output(output: &Output<'_>, sig: &syn::Signature, errors: &mut Errors) 
             "`impl Trait` return types are not supported: the cache stores one concrete type; \
              name it",
         ),
-        _ if output.cached().is_some_and(mentions_self) => errors.at(
+        _ if mentions_self(ty) => errors.at(
             ty,
             "`Self` cannot appear in a cached return type: the cache is a static item; write \
              the type's name instead",
