@@ -300,6 +300,8 @@ where
 {
     type Map = TtlMap<K, V>;
     type Static = Instances<TtlMap<K, V>>;
+    // Only ever the initializer of a `static`, which is what an interior-mutable const is for.
+    #[allow(clippy::declare_interior_mutable_const)]
     const NEW: Self::Static = Instances::new();
     type Builder = Builder<K, V>;
 
@@ -407,11 +409,7 @@ where
     type Map = TtlMap<K, R::Value>;
 
     #[allow(clippy::manual_async_fn)]
-    fn memo_async(
-        _: &Self::Map,
-        _: &Q,
-        _: impl Future<Output = R>,
-    ) -> impl Future<Output = R> {
+    fn memo_async(_: &Self::Map, _: &Q, _: impl Future<Output = R>) -> impl Future<Output = R> {
         async { unreachable!("a compile error was reported") }
     }
 }

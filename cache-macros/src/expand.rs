@@ -40,24 +40,26 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     };
     let kind = Ident::new("__TTL_CACHED_KIND", Span::mixed_site());
     let ok = Ident::new("__TTL_CACHED_OK", Span::mixed_site());
-    let value_ty = quote!(<#ret as #p::Returns<#kind>>::Value);
-    let store = quote!(<(#key_ty, #value_ty) as #p::Store<#ok>>);
+    let value_ty = Ident::new("__TtlCachedValue", Span::mixed_site());
+    let entry = Ident::new("__TtlCachedEntry", Span::mixed_site());
     let consts = quote! {
         #[allow(unused_imports)]
         use #p::{CheckFails as _, ProbePlain as _, ProbeUnshared as _};
         const #kind: u8 = #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED;
-        const #ok: bool = #p::Check::<(#key_ty, #value_ty)>::OK;
+        type #value_ty = <#ret as #p::Returns<#kind>>::Value;
+        type #entry = (#key_ty, #value_ty);
+        const #ok: bool = #p::Check::<#entry>::OK;
     };
-    let build = build_map(options);
+    let store = quote!(<#entry as #p::Store<#ok>>);
     let cache = Ident::new("__TTL_CACHED", Span::mixed_site());
-    let static_and_map = quote! {
-        static #cache: #store::Static = #store::NEW;
-        #store::map(&#cache, #p::instance_of(&|| ()), || #build)
-    };
+    let build = build_map(options);
+    let static_item = quote!(static #cache: #store::Static = #store::NEW;);
+    let get_map = quote!(#store::map(&#cache, #p::instance_of(&|| ()), || #build));
 
     // The map lives in the function's body, or in the handle function `cache = name` asks
     // for (whose own closure tells the instantiations apart just as the function's would).
-    let (outer_handle, inner_static, map) = match &options.cache {
+    let map = Ident::new("__ttl_cached_map", Span::mixed_site());
+    let (outer_handle, get_map) = match &options.cache {
         Some(Handle { call, name }) => {
             let kept = attrs.iter().filter(|a| {
                 a.path().is_ident("cfg") || a.path().is_ident("deprecated") || is_doc_hidden(a)
@@ -66,9 +68,9 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
                 "The cache behind [`{0}`]({0}): read its stats, invalidate a key or clear it. \
                  Its keys are `{1}`; its values are what `{0}` returns (the `Ok` or `Some` value \
                  for a `Result` or an `Option`).",
-                sig.ident,
-                key.shown
+                sig.ident, key.shown
             );
+            // The signature cannot see the body's items: the kind is computed in place.
             let handle_kind = quote!({
                 #[allow(unused_imports)]
                 use #p::{ProbePlain as _, ProbeUnshared as _};
@@ -79,18 +81,17 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
                 #(#kept)*
                 #vis fn #name() -> &'static #rt::TtlMap<#key_ty, <#ret as #p::Returns<#handle_kind>>::Value> {
                     #consts
-                    #static_and_map
+                    #static_item
+                    #get_map
                 }
             };
-            (outer, TokenStream::new(), quote!(#call()))
+            // A deprecated function's handle is deprecated too, but not for the function.
+            (outer, quote!(#[allow(deprecated)] let #map = #call();))
         }
-        None => (TokenStream::new(), static_and_map, TokenStream::new()),
-    };
-    let map = if map.is_empty() {
-        // `inner_static` ends with the map expression.
-        quote!({ #inner_static })
-    } else {
-        map
+        None => (
+            TokenStream::new(),
+            quote!(#static_item let #map = #get_map;),
+        ),
     };
 
     let assertions = assertions(function, &key, &p, &value_ty);
@@ -102,6 +103,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         #vis #sig {
             #consts
             #assertions
+            #get_map
             #(#setup)*
             #call
         }
@@ -271,13 +273,18 @@ fn assertions(
     function: &Function<'_>,
     key: &Key,
     p: &TokenStream,
-    value_ty: &TokenStream,
+    value_ty: &Ident,
 ) -> TokenStream {
     let keys = key
         .parts
         .iter()
         .map(|(ty, span)| quote_spanned!(*span=> let _ = #p::assert_key::<#ty>;));
-    let span = function.output.0.map_or_else(Span::call_site, Spanned::span);
+    let span = function
+        .output
+        .0
+        .map_or_else(Span::call_site, Spanned::span);
+    // Every token of the projection is located at the return type, so the error is too.
+    let value_ty = respan(quote!(#value_ty), span);
     let value = quote_spanned!(span=> let _ = #p::assert_value::<#value_ty>;);
     quote!(#(#keys)* #value)
 }
@@ -285,7 +292,7 @@ fn assertions(
 #[allow(clippy::too_many_arguments)]
 fn call(
     function: &Function<'_>,
-    map: &TokenStream,
+    map: &Ident,
     lookup: &TokenStream,
     p: &TokenStream,
     kind: &Ident,
@@ -305,4 +312,22 @@ fn call(
             <(#key_ty, #ret) as #p::Memo<#kind, #ok, _>>::memo(#map, #lookup, move || -> #ret #body)
         }
     }
+}
+
+/// `tokens`, each located at `span` (keeping its hygiene).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(group.span().located_at(span));
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(token.span().located_at(span));
+            }
+            token
+        })
+        .collect()
 }

@@ -60,7 +60,11 @@ mod aliases {
 
     #[ttl_cached(ttl = "1h")]
     pub fn port(key: u8) -> Port {
-        if backend() { Ok(u16::from(key)) } else { Err(MyErr) }
+        if backend() {
+            Ok(u16::from(key))
+        } else {
+            Err(MyErr)
+        }
     }
 
     #[ttl_cached(ttl = "1h")]
@@ -109,7 +113,11 @@ fn aliased_results_and_options_cache_only_ok_and_some() {
     FAIL.store(0, SeqCst);
     assert_eq!(runtime.block_on(res_async(2)), Ok(2));
     FAIL.store(1, SeqCst);
-    assert_eq!(runtime.block_on(res_async(2)), Ok(2), "cached after the error");
+    assert_eq!(
+        runtime.block_on(res_async(2)),
+        Ok(2),
+        "cached after the error"
+    );
 }
 
 /// A codec per type: the cached function is generic only through its `impl`.
@@ -139,14 +147,22 @@ fn a_function_generic_through_its_impl_has_a_cache_per_instantiation() {
     assert_eq!(Codec::<u8>::describe(1), "u8#1");
     assert_eq!(Codec::<String>::describe(1), "alloc::string::String#1");
     assert_eq!(Codec::<u16>::describe(1), "u16#1");
-    assert_eq!(DESCRIBED.load(SeqCst), 3, "each instantiation hit its own cache");
+    assert_eq!(
+        DESCRIBED.load(SeqCst),
+        3,
+        "each instantiation hit its own cache"
+    );
 
     assert_eq!(Codec::<u8>::describe_with_handle(2), "u8#2");
     assert_eq!(Codec::<i8>::describe_with_handle(2), "i8#2");
     assert_eq!(Codec::<u8>::describe_cache().len(), 1);
     assert_eq!(Codec::<i8>::describe_cache().len(), 1);
     Codec::<u8>::describe_cache().clear();
-    assert_eq!(Codec::<i8>::describe_cache().len(), 1, "the handle is per instantiation");
+    assert_eq!(
+        Codec::<i8>::describe_cache().len(),
+        1,
+        "the handle is per instantiation"
+    );
 }
 
 /// A trait whose default method is cached: one cache per implementor.
