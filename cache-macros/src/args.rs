@@ -38,51 +38,84 @@ impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Args::default();
         while !input.is_empty() {
-            let name = input.call(Ident::parse_any)?;
-            let option = name.to_string();
-            match option.as_str() {
-                "ttl" => args.set(&name, |a| &mut a.ttl, input.call(value)?),
-                "sweep" => args.set(&name, |a| &mut a.sweep, input.call(value)?),
-                "expiry" => args.set(&name, |a| &mut a.expiry, input.call(value)?),
-                "capacity" => args.set(&name, |a| &mut a.capacity, input.call(value)?),
-                "clock" => args.set(&name, |a| &mut a.clock, input.call(value)?),
-                "crate" => args.set(&name, |a| &mut a.krate, input.call(value)?),
-                "cache" => {
-                    input.parse::<Token![=]>()?;
-                    let path = input.call(Path::parse_mod_style)?;
-                    args.set(&name, |a| &mut a.cache, path);
-                }
-                "key" => {
-                    input.parse::<Token![:]>()?;
-                    let ty = input.parse()?;
-                    input.parse::<Token![=]>()?;
-                    let expr = input.parse()?;
-                    args.set(&name, |a| &mut a.key, CustomKey { ty, expr });
-                }
-                _ => {
-                    args.errors.push(syn::Error::new(
-                        name.span(),
-                        format!(
-                            "unknown option `{option}`; expected one of: {}",
-                            OPTIONS.join(", ")
-                        ),
-                    ));
-                    // Skip its value so the options after it are still checked.
-                    while !input.is_empty() && !input.peek(Token![,]) {
-                        input.parse::<proc_macro2::TokenTree>()?;
-                    }
+            // A malformed option is reported and skipped up to the next `,`, so the options
+            // after it are still checked.
+            if let Err(error) = args.option(input) {
+                args.errors.push(error);
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    input.parse::<proc_macro2::TokenTree>()?;
                 }
             }
             if input.is_empty() {
                 break;
             }
-            input.parse::<Token![,]>()?;
+            if let Err(error) = input.parse::<Token![,]>() {
+                args.errors.push(error);
+                break;
+            }
         }
         Ok(args)
     }
 }
 
 impl Args {
+    /// Parses one `name = value` (or `key: Type = expr`).
+    fn option(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
+        let name = input.call(Ident::parse_any)?;
+        let option = name.to_string();
+        match option.as_str() {
+            "ttl" => self.set(&name, |a| &mut a.ttl, input.call(value)?),
+            "sweep" => self.set(&name, |a| &mut a.sweep, input.call(value)?),
+            "expiry" => self.set(&name, |a| &mut a.expiry, input.call(value)?),
+            "capacity" => self.set(&name, |a| &mut a.capacity, input.call(value)?),
+            "clock" => self.set(&name, |a| &mut a.clock, input.call(value)?),
+            "crate" => self.set(&name, |a| &mut a.krate, input.call(value)?),
+            "cache" => {
+                input.parse::<Token![=]>()?;
+                if let Ok(text) = input.fork().parse::<LitStr>() {
+                    return Err(syn::Error::new(
+                        text.span(),
+                        format!(
+                            "`cache` takes an identifier, not a string: write \
+                             `cache = {}`",
+                            text.value()
+                        ),
+                    ));
+                }
+                let path = input.call(Path::parse_mod_style)?;
+                self.set(&name, |a| &mut a.cache, path);
+            }
+            "key" => {
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        name.span(),
+                        "`key` needs the key's type: write `key: Type = expr`, e.g. \
+                         `key: String = name.to_lowercase()`",
+                    ));
+                }
+                input.parse::<Token![:]>()?;
+                let ty = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let expr = input.parse()?;
+                self.set(&name, |a| &mut a.key, CustomKey { ty, expr });
+            }
+            _ => {
+                let hint = match closest(&option) {
+                    Some(known) => format!("did you mean `{known}`? "),
+                    None => String::new(),
+                };
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!(
+                        "unknown option `{option}`; {hint}expected one of: {}",
+                        OPTIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Records an option's value; a repeated option is reported at its second occurrence.
     fn set<T>(&mut self, name: &Ident, slot: impl FnOnce(&mut Self) -> &mut Option<T>, value: T) {
         let slot = slot(self);
@@ -117,4 +150,45 @@ pub(crate) fn lit_str(expr: &Expr) -> Option<&LitStr> {
 /// The span to blame when a required option is missing: the whole attribute.
 pub(crate) fn attribute_span() -> Span {
     Span::call_site()
+}
+
+/// The known option nearest to `unknown`, if it is a plausible typo of it.
+fn closest(unknown: &str) -> Option<&'static str> {
+    OPTIONS
+        .iter()
+        .map(|known| (distance(unknown, known), *known))
+        .filter(|(d, known)| *d <= 2.min(known.len() / 2).max(1))
+        .min()
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(previous + 1).min(row[j] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn typos_get_a_suggestion_and_strangers_do_not() {
+        assert_eq!(closest("tll"), Some("ttl"));
+        assert_eq!(closest("time"), None);
+        assert_eq!(closest("capcity"), Some("capacity"));
+        assert_eq!(closest("cach"), Some("cache"));
+        assert_eq!(closest("sweeep"), Some("sweep"));
+        assert_eq!(closest("hasher"), None);
+    }
 }

@@ -32,21 +32,17 @@ pub(crate) enum ParamKind<'a> {
     Owned,
 }
 
-pub(crate) enum Output<'a> {
-    /// `-> T`, or nothing (`()`): every value is cached.
-    Plain(Option<&'a Type>),
-    /// `-> Result<T, E>` (any path ending in `Result`): only `Ok` is cached.
-    Result { ty: &'a Type, ok: &'a Type },
-    /// `-> Option<T>`: only `Some` is cached.
-    Option { ty: &'a Type, some: &'a Type },
-}
+/// The declared return type; `None` for `()`. Whether it is a `Result` or an `Option` is
+/// decided by the compiler from the type itself (see `cache_core::__private::Returns`), not
+/// here from its name, so aliases behave like the types they stand for.
+pub(crate) struct Output<'a>(pub(crate) Option<&'a Type>);
 
 impl<'a> Function<'a> {
     pub(crate) fn from_syn(item: &'a ItemFn) -> Self {
         let params = item.sig.inputs.iter().map(Param::from_syn).collect();
         let output = match &item.sig.output {
-            ReturnType::Default => Output::Plain(None),
-            ReturnType::Type(_, ty) => Output::from_type(ty),
+            ReturnType::Default => Output(None),
+            ReturnType::Type(_, ty) => Output(Some(ty)),
         };
         Function {
             item,
@@ -91,36 +87,8 @@ impl<'a> ParamKind<'a> {
     }
 }
 
-impl<'a> Output<'a> {
-    fn from_type(ty: &'a Type) -> Self {
-        if let Some(ok) = generic_of(ty, "Result") {
-            Output::Result { ty, ok }
-        } else if let Some(some) = generic_of(ty, "Option") {
-            Output::Option { ty, some }
-        } else {
-            Output::Plain(Some(ty))
-        }
-    }
-
-    /// The declared return type, if any.
-    pub(crate) fn declared(&self) -> Option<&'a Type> {
-        match *self {
-            Output::Plain(ty) => ty,
-            Output::Result { ty, .. } | Output::Option { ty, .. } => Some(ty),
-        }
-    }
-
-    /// The type the cache stores.
-    pub(crate) fn cached(&self) -> Option<&'a Type> {
-        match *self {
-            Output::Plain(ty) => ty,
-            Output::Result { ok, .. } => Some(ok),
-            Output::Option { some, .. } => Some(some),
-        }
-    }
-}
-
-/// `T` in `...::Name<T, ..>`, recognising aliases such as `io::Result<T>` by the last segment.
+/// `T` in `...::Name<T, ..>`, by the last segment: only for `Option<&T>` parameters, whose
+/// borrow is visible in the syntax.
 fn generic_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
     let Type::Path(path) = ty else { return None };
     if path.qself.is_some() {

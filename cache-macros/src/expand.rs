@@ -1,81 +1,126 @@
 //! Generating the memoized function. Everything here was validated: expansion cannot fail.
 //!
-//! For `fn f(a: &str, n: u32) -> T { body }` the output is, in outline:
+//! For `fn f(a: &str, n: u32) -> R { body }` the output is, in outline (`P` is
+//! `cache_core::__private`, `V` the cached value type `<R as P::Returns<KIND>>::Value`):
 //!
 //! ```text
-//! fn f(a: &str, n: u32) -> T {
-//!     fn __ttl_cached_map() -> &'static TtlMap<(String, u32), T> { /* static OnceLock */ }
+//! fn f(a: &str, n: u32) -> R {
+//!     const KIND: u8 = /* P::PLAIN, RESULT, OPTION or RESULT_SHARED, from R's type */;
+//!     const OK: bool = /* whether (String, u32) and V can make a cache */;
+//!     static CACHE: <((String, u32), V) as P::Store<OK>>::Static = ..::NEW;
+//!     let _ = P::assert_key::<String>; // errors on the user's types, not in generated code
 //!     let __ttl_cached_key1 = n.clone();
-//!     __ttl_cached_map().get_or_insert_with(&TupleRef((a, &__ttl_cached_key1)), move || -> T body)
+//!     let map = P::Store::map(&CACHE, P::instance_of(&|| ()), || TtlMap::builder()...);
+//!     <((String, u32), R) as P::Memo<KIND, OK, _>>::memo(map, &TupleRef((a, &__ttl_cached_key1)), move || -> R body)
 //! }
 //! ```
+//!
+//! `instance_of(&|| ())` tells the instantiations of a function that is generic through its
+//! `impl` or trait apart; when `OK` is false an assertion has reported why and `Store` and
+//! `Memo` pick impls that ask nothing more, so each mistake is reported once.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use crate::ast::{Function, Output, Param, ParamKind};
+use crate::ast::{Function, Param, ParamKind};
 use crate::valid::{DurationArg, Handle, Options};
 
 pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStream {
     let rt = &options.runtime;
+    let p = quote!(#rt::__private);
     let item = function.item;
     let (attrs, vis, sig) = (&item.attrs, &item.vis, &item.sig);
     let key = Key::of(function, options);
     let key_ty = &key.ty;
-    let value_ty = match function.output.cached() {
+    let ret = match function.output.0 {
         Some(ty) => quote!(#ty),
         None => quote!(()),
     };
-    let map_ty = quote!(#rt::TtlMap<#key_ty, #value_ty>);
+    let kind = Ident::new("__TTL_CACHED_KIND", Span::mixed_site());
+    let ok = Ident::new("__TTL_CACHED_OK", Span::mixed_site());
+    let value_ty = Ident::new("__TtlCachedValue", Span::mixed_site());
+    let entry = Ident::new("__TtlCachedEntry", Span::mixed_site());
+    let consts = quote! {
+        #[allow(unused_imports)]
+        use #p::{CheckFails as _, ProbePlain as _, ProbeUnshared as _};
+        const #kind: u8 = #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED;
+        type #value_ty = <#ret as #p::Returns<#kind>>::Value;
+        type #entry = (#key_ty, #value_ty);
+        const #ok: bool = #p::Check::<#entry>::OK;
+    };
+    let store = quote!(<#entry as #p::Store<#ok>>);
+    let cache = Ident::new("__TTL_CACHED", Span::mixed_site());
     let build = build_map(options);
-    let handle_body = quote! {
-        static CACHE: #rt::__private::OnceLock<#map_ty> = #rt::__private::OnceLock::new();
-        CACHE.get_or_init(|| #build)
-    };
+    let static_item = quote!(static #cache: #store::Static = #store::NEW;);
+    let get_map = quote!(#store::map(&#cache, #p::instance_of(&|| ()), || #build));
 
-    // The map lives in a handle function: a public one when `cache = name` asks for it,
-    // else one nested in the function where nothing else can reach it.
-    let (outer_handle, inner_handle, handle) = match &options.cache {
+    // The map lives in the function's body, or in the handle function `cache = name` asks
+    // for (whose own closure tells the instantiations apart just as the function's would).
+    let map = Ident::new("__ttl_cached_map", Span::mixed_site());
+    let (outer_handle, get_map) = match &options.cache {
         Some(Handle { call, name }) => {
-            let cfgs = attrs.iter().filter(|a| a.path().is_ident("cfg"));
+            let kept = attrs.iter().filter(|a| {
+                a.path().is_ident("cfg") || a.path().is_ident("deprecated") || is_doc_hidden(a)
+            });
             let doc = format!(
-                "The cache behind `{}`: read its stats, invalidate a key or clear it.",
-                sig.ident
+                "The cache behind [`{0}`]({0}): read its stats, invalidate a key or clear it. \
+                 Its keys are `{1}`; its values are what `{0}` returns (the `Ok` or `Some` value \
+                 for a `Result` or an `Option`).",
+                sig.ident, key.shown
             );
+            // The signature cannot see the body's items: the kind is computed in place.
+            let handle_kind = quote!({
+                #[allow(unused_imports)]
+                use #p::{ProbePlain as _, ProbeUnshared as _};
+                #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED
+            });
             let outer = quote! {
-                #(#cfgs)*
                 #[doc = #doc]
-                #vis fn #name() -> &'static #map_ty { #handle_body }
+                #(#kept)*
+                #vis fn #name() -> &'static #rt::TtlMap<#key_ty, <#ret as #p::Returns<#handle_kind>>::Value> {
+                    #consts
+                    #static_item
+                    #get_map
+                }
             };
-            (outer, TokenStream::new(), quote!(#call()))
+            // A deprecated function's handle is deprecated too, but not for the function.
+            (outer, quote!(#[allow(deprecated)] let #map = #call();))
         }
-        None => {
-            let name = Ident::new("__ttl_cached_map", Span::mixed_site());
-            let inner = quote! { fn #name() -> &'static #map_ty { #handle_body } };
-            (TokenStream::new(), inner, quote!(#name()))
-        }
+        None => (
+            TokenStream::new(),
+            quote!(#static_item let #map = #get_map;),
+        ),
     };
 
-    let assertions = assertions(function, &key, rt);
+    let assertions = assertions(function, &key, &p, &value_ty);
     let setup = &key.setup;
-    let call = call(function, &handle, &key.lookup, rt);
+    let call = call(function, &map, &key.lookup, &p, &kind, &ok, key_ty, &ret);
     quote! {
         #outer_handle
         #(#attrs)*
         #vis #sig {
-            #inner_handle
+            #consts
             #assertions
+            #get_map
             #(#setup)*
             #call
         }
     }
 }
 
+/// `#[doc(hidden)]`: the handle of a hidden function is hidden too.
+fn is_doc_hidden(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident("doc")
+        && matches!(&attr.meta, syn::Meta::List(list) if list.tokens.to_string() == "hidden")
+}
+
 /// The key's type, the statements that prepare it and the expression that looks it up.
 struct Key {
     ty: TokenStream,
+    /// The key's type as the handle's documentation shows it.
+    shown: String,
     setup: Vec<TokenStream>,
     lookup: TokenStream,
     /// Each part's type, spanned on the parameter it comes from, for the `Hash + Eq` check.
@@ -90,6 +135,7 @@ impl Key {
             let name = Ident::new("__ttl_cached_key", Span::mixed_site());
             return Key {
                 ty: quote!(#ty),
+                shown: shown(quote!(#ty)),
                 setup: vec![quote!(let #name: #ty = #expr;)],
                 lookup: quote!(&#name),
                 parts: vec![(quote!(#ty), ty.span())],
@@ -106,14 +152,14 @@ impl Key {
         });
         for (i, (ident, ty, kind)) in typed.enumerate() {
             let (part, lookup) = match kind {
-                ParamKind::Ref(elem) => (
-                    quote!(<#elem as ::std::borrow::ToOwned>::Owned),
-                    quote!(#ident),
-                ),
-                ParamKind::OptionRef(elem) => (
-                    quote!(::core::option::Option<<#elem as ::std::borrow::ToOwned>::Owned>),
-                    quote!(&#rt::OptionRef(#ident)),
-                ),
+                ParamKind::Ref(elem) => (owned(elem), quote!(#ident)),
+                ParamKind::OptionRef(elem) => {
+                    let owned = owned(elem);
+                    (
+                        quote!(::core::option::Option<#owned>),
+                        quote!(&#rt::OptionRef(#ident)),
+                    )
+                }
                 ParamKind::Owned => {
                     // The body may consume the argument, so the key is a clone made first.
                     let copy = format_ident!("__ttl_cached_key{}", i, span = Span::mixed_site());
@@ -136,12 +182,54 @@ impl Key {
             }
         };
         Key {
+            shown: shown(ty.clone()),
             ty,
             setup,
             lookup,
             parts,
         }
     }
+}
+
+/// The owned form of a borrowed `T`: `String`, `Vec<T>`, `PathBuf`, `OsString` and `CString`
+/// by name for the standard library's borrowed forms (so rustdoc shows them), else
+/// `<T as ToOwned>::Owned`. A user type that shadows one of those names fails to compile
+/// (its lookup is not a `Lookup` of the named type), never memoizes wrongly.
+fn owned(elem: &Type) -> TokenStream {
+    if let Type::Slice(slice) = elem {
+        let item = &slice.elem;
+        return quote!(::std::vec::Vec<#item>);
+    }
+    if let Type::Path(path) = elem
+        && path.qself.is_none()
+        && path.path.leading_colon.is_none()
+        && let [only] = path.path.segments.iter().collect::<Vec<_>>().as_slice()
+        && only.arguments.is_none()
+    {
+        match only.ident.to_string().as_str() {
+            "str" => return quote!(::std::string::String),
+            "Path" => return quote!(::std::path::PathBuf),
+            "OsStr" => return quote!(::std::ffi::OsString),
+            "CStr" => return quote!(::std::ffi::CString),
+            _ => {}
+        }
+    }
+    quote!(<#elem as ::std::borrow::ToOwned>::Owned)
+}
+
+/// A type as a reader would write it: `String`, not `::std::string::String`.
+fn shown(ty: TokenStream) -> String {
+    ty.to_string()
+        .replace(":: std :: string :: ", "")
+        .replace(":: std :: vec :: ", "")
+        .replace(":: std :: path :: ", "")
+        .replace(":: std :: ffi :: ", "")
+        .replace(":: core :: option :: ", "")
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace("< ", "<")
+        .replace(" ,", ",")
+        .replace("& ", "&")
 }
 
 fn build_map(options: &Options<'_>) -> TokenStream {
@@ -164,7 +252,7 @@ fn build_map(options: &Options<'_>) -> TokenStream {
     if let Some(clock) = options.clock {
         calls.push(quote!(.clock(#clock)));
     }
-    quote!(#rt::TtlMap::builder() #(#calls)* .build())
+    quote!(#rt::TtlMap::builder() #(#calls)*)
 }
 
 fn duration(arg: &DurationArg<'_>, rt: &syn::Path) -> TokenStream {
@@ -181,53 +269,65 @@ fn duration(arg: &DurationArg<'_>, rt: &syn::Path) -> TokenStream {
 }
 
 /// Checks whose errors point at the user's types rather than into generated code.
-fn assertions(function: &Function<'_>, key: &Key, rt: &syn::Path) -> TokenStream {
+fn assertions(
+    function: &Function<'_>,
+    key: &Key,
+    p: &TokenStream,
+    value_ty: &Ident,
+) -> TokenStream {
     let keys = key
         .parts
         .iter()
-        .map(|(ty, span)| quote_spanned!(*span=> let _ = #rt::__private::assert_key::<#ty>;));
-    let value = function
+        .map(|(ty, span)| quote_spanned!(*span=> let _ = #p::assert_key::<#ty>;));
+    let span = function
         .output
-        .cached()
-        .map(|ty: &Type| quote_spanned!(ty.span()=> let _ = #rt::__private::assert_clone::<#ty>;));
+        .0
+        .map_or_else(Span::call_site, Spanned::span);
+    // Every token of the projection is located at the return type, so the error is too.
+    let value_ty = respan(quote!(#value_ty), span);
+    let value = quote_spanned!(span=> let _ = #p::assert_value::<#value_ty>;);
     quote!(#(#keys)* #value)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn call(
     function: &Function<'_>,
-    handle: &TokenStream,
+    map: &Ident,
     lookup: &TokenStream,
-    rt: &syn::Path,
+    p: &TokenStream,
+    kind: &Ident,
+    ok: &Ident,
+    key_ty: &TokenStream,
+    ret: &TokenStream,
 ) -> TokenStream {
     let body = &function.item.block;
-    let ret = function.output.declared().map(|ty| quote!(-> #ty));
-    let declared = function
-        .output
-        .declared()
-        .map_or_else(|| quote!(()), |ty| quote!(#ty));
     if function.is_async() {
         // Pinning the block's output type lets `?` in the body infer its error conversion.
-        let future = quote!(#rt::__private::typed_future::<#declared, _>(async move #body));
-        match function.output {
-            Output::Plain(_) => quote!(#handle.get_or_insert_with_async(#lookup, #future).await),
-            Output::Result { .. } => {
-                quote!(#handle.try_get_or_insert_with_async(#lookup, #future).await)
-            }
-            Output::Option { .. } => quote! {
-                #handle
-                    .try_get_or_insert_with_async(#lookup, #rt::__private::some_or_skip_async(#future))
-                    .await
-                    .ok()
-            },
+        let future = quote!(#p::typed_future::<#ret, _>(async move #body));
+        quote! {
+            <(#key_ty, #ret) as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }
     } else {
-        let closure = quote!(move || #ret #body);
-        match function.output {
-            Output::Plain(_) => quote!(#handle.get_or_insert_with(#lookup, #closure)),
-            Output::Result { .. } => quote!(#handle.try_get_or_insert_with(#lookup, #closure)),
-            Output::Option { .. } => quote! {
-                #handle.try_get_or_insert_with(#lookup, #rt::__private::some_or_skip(#closure)).ok()
-            },
+        quote! {
+            <(#key_ty, #ret) as #p::Memo<#kind, #ok, _>>::memo(#map, #lookup, move || -> #ret #body)
         }
     }
+}
+
+/// `tokens`, each located at `span` (keeping its hygiene).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(group.span().located_at(span));
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(token.span().located_at(span));
+            }
+            token
+        })
+        .collect()
 }

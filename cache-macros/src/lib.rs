@@ -74,4 +74,32 @@ mod tests {
         let squeeze = |tokens: TokenStream| tokens.to_string().replace(char::is_whitespace, "");
         assert_eq!(squeeze(shown), squeeze(expanded));
     }
+
+    /// The handle of a hidden or deprecated function is hidden or deprecated with it, and
+    /// its keys are named as rustdoc readers know them.
+    #[test]
+    fn the_handle_keeps_hidden_and_deprecated_and_names_owned_keys() {
+        let expanded = try_expand(
+            quote!(ttl = "1h", cache = paths),
+            quote! {
+                #[doc(hidden)]
+                #[deprecated(note = "old")]
+                pub fn f(a: &str, b: &[u8], c: &Path) -> u8 { 1 }
+            },
+        )
+        .unwrap();
+        let handle = expanded.to_string();
+        let handle = &handle[..handle.find("pub fn f").unwrap()];
+        assert!(handle.contains("# [doc (hidden)]"), "{handle}");
+        assert!(
+            handle.contains("# [deprecated (note = \"old\")]"),
+            "{handle}"
+        );
+        assert!(
+            handle.contains(
+                "(:: std :: string :: String , :: std :: vec :: Vec < u8 > , :: std :: path :: PathBuf ,)"
+            ),
+            "{handle}"
+        );
+    }
 }

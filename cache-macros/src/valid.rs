@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
-use syn::{Expr, GenericParam, Path, Type};
+use syn::{Expr, GenericParam, Pat, Path, Type};
 
 use crate::args::{self, Args, CustomKey};
 use crate::ast::{Function, Output, Param};
@@ -59,6 +59,18 @@ pub(crate) fn validate<'a>(args: &'a Args, function: &Function<'_>) -> syn::Resu
     let mut errors = Errors::default();
     args.errors.iter().cloned().for_each(|e| errors.push(e));
     let options = check_options(args, &mut errors);
+    if let Some(handle) = options.as_ref().and_then(|o| o.cache.as_ref())
+        && *handle.name == function.item.sig.ident
+    {
+        errors.at(
+            handle.call,
+            format!(
+                "`cache = {0}` names the function itself: the handle is a second function and \
+                 needs its own name, e.g. `cache = {0}_cache`",
+                handle.name
+            ),
+        );
+    }
     check_signature(function, args.key.is_some(), &mut errors);
     match (errors.0, options) {
         (None, Some(options)) => Ok(options),
@@ -180,6 +192,22 @@ fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<Dur
     let Some(lit) = args::lit_str(expr) else {
         return Some(DurationArg::Expr(expr));
     };
+    if let Some(unit) = calendar_unit(&lit.value()) {
+        errors.at(
+            lit,
+            format!(
+                "`{unit}` is a calendar unit, which a duration cannot be exactly (a month is \
+                 taken as 30.44 days, a year as 365.25){}: write days instead, e.g. \
+                 `{option} = \"30d\"`",
+                if unit == "M" {
+                    ", and `M` reads like `m`, minutes"
+                } else {
+                    ""
+                }
+            ),
+        );
+        return None;
+    }
     match humantime::parse_duration(&lit.value()) {
         Ok(d) if d.is_zero() => {
             let hint = if option == "sweep" {
@@ -231,6 +259,11 @@ fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Error
         );
     }
     let mut key_params = 0;
+    let generic = sig
+        .generics
+        .params
+        .iter()
+        .any(|p| !matches!(p, GenericParam::Lifetime(_)));
     for param in &function.params {
         match param {
             Param::Receiver(receiver) => errors.at(
@@ -246,13 +279,25 @@ fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Error
             } => {
                 key_params += 1;
                 if ident.is_none() && !custom_key {
-                    errors.at(
-                        &original.pat,
-                        "destructuring patterns cannot form a key: bind the parameter to a name \
-                         (`pair: (u8, u8)`) and destructure it in the body",
-                    );
+                    if matches!(&*original.pat, Pat::Wild(_)) {
+                        errors.at(
+                            &original.pat,
+                            "an unnamed parameter (`_`) cannot be part of the key: give it a \
+                             name (`_name` if the body does not use it), or choose the key \
+                             with `key: Type = expr`",
+                        );
+                    } else {
+                        errors.at(
+                            &original.pat,
+                            "destructuring patterns cannot form a key: bind the parameter to a \
+                             name (`pair: (u8, u8)`) and destructure it in the body",
+                        );
+                    }
                 }
                 check_param_type(ty, errors);
+                if !custom_key {
+                    check_key_type(ty, generic, errors);
+                }
             }
         }
     }
@@ -265,7 +310,7 @@ fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Error
             ),
         );
     }
-    check_output(&function.output, sig, errors);
+    check_output(&function.output, sig, generic, errors);
 }
 
 fn check_param_type(ty: &Type, errors: &mut Errors) {
@@ -290,8 +335,8 @@ fn check_param_type(ty: &Type, errors: &mut Errors) {
     }
 }
 
-fn check_output(output: &Output<'_>, sig: &syn::Signature, errors: &mut Errors) {
-    let Some(ty) = output.declared() else { return };
+fn check_output(output: &Output<'_>, sig: &syn::Signature, generic: bool, errors: &mut Errors) {
+    let Some(ty) = output.0 else { return };
     match ty {
         Type::Reference(_) => errors.at(
             ty,
@@ -308,7 +353,19 @@ fn check_output(output: &Output<'_>, sig: &syn::Signature, errors: &mut Errors) 
             "`impl Trait` return types are not supported: the cache stores one concrete type; \
              name it",
         ),
-        _ if output.cached().is_some_and(mentions_self) => errors.at(
+        _ if first_lifetime(ty).is_some() => errors.at(
+            ty,
+            format!(
+                "`{}` borrows, so it cannot be a cached value, which outlives the call: return \
+                 an owned type (`String`, `Arc<T>`, ...)",
+                shown(ty)
+            ),
+        ),
+        _ if !generic && type_parameter(ty).is_some() => {
+            let param = type_parameter(ty).expect("just found");
+            errors.at(param, type_parameter_message(param, "value"));
+        }
+        _ if mentions_self(ty) => errors.at(
             ty,
             "`Self` cannot appear in a cached return type: the cache is a static item; write \
              the type's name instead",
@@ -335,4 +392,150 @@ fn mentions_self(ty: &Type) -> bool {
         })
     }
     any_self(ty.to_token_stream())
+}
+
+/// A key part the cache keeps: it must own its data and be one concrete type.
+/// `generic`: the function declares type parameters itself (reported on their own).
+fn check_key_type(ty: &Type, generic: bool, errors: &mut Errors) {
+    let owned = match ty {
+        Type::Reference(r) => &*r.elem,
+        _ => ty,
+    };
+    // `&T` and `Option<&T>` are keyed by `T::Owned`; any other borrow would be kept.
+    let inner = match owned {
+        Type::Path(_) if !matches!(ty, Type::Reference(_)) => option_ref_inner(owned),
+        _ => None,
+    };
+    let owned = inner.unwrap_or(owned);
+    if let Some(lifetime) = first_lifetime(owned) {
+        errors.at(
+            ty,
+            format!(
+                "`{}` borrows (`{lifetime}`), so it cannot be part of a key the cache keeps \
+                 after the call: take `&str`, `&[T]` or `&T` (keyed by their owned form) or an \
+                 owned type, or give the key with `key: Type = expr`",
+                shown(ty)
+            ),
+        );
+    } else if let Some(param) = type_parameter(owned).filter(|_| !generic) {
+        errors.at(param, type_parameter_message(param, "key"));
+    }
+}
+
+/// `T` in `Option<&T>`, whose borrow the key replaces by `T::Owned`.
+fn option_ref_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(Type::Reference(r)) if last.ident == "Option" => Some(&r.elem),
+        _ => None,
+    }
+}
+
+/// The first lifetime written in `ty`, if any (`'_`, `'a`, or an elided `&`).
+fn first_lifetime(ty: &Type) -> Option<String> {
+    fn walk(tokens: TokenStream) -> Option<String> {
+        let mut tokens = tokens.into_iter().peekable();
+        while let Some(token) = tokens.next() {
+            match token {
+                TokenTree::Punct(p) if p.as_char() == '\'' => {
+                    if let Some(TokenTree::Ident(name)) = tokens.peek()
+                        && name != "static"
+                    {
+                        return Some(format!("'{name}"));
+                    }
+                }
+                TokenTree::Punct(p) if p.as_char() == '&' => return Some("&".to_string()),
+                TokenTree::Group(g) => {
+                    if let Some(found) = walk(g.stream()) {
+                        return Some(found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+    walk(ty.to_token_stream())
+}
+
+/// A single capital letter (optionally with digits: `T`, `K2`), the way type parameters are
+/// named: in a `#[ttl_cached]` signature it can only come from the enclosing `impl` or trait,
+/// since the function itself cannot be generic.
+fn type_parameter(ty: &Type) -> Option<&syn::Ident> {
+    let mut found = None;
+    visit_paths(ty, &mut |path| {
+        if found.is_none()
+            && path.qself.is_none()
+            && path.path.leading_colon.is_none()
+            && path.path.segments.len() == 1
+            && path.path.segments[0].arguments.is_none()
+        {
+            let ident = &path.path.segments[0].ident;
+            let name = ident.to_string();
+            let mut chars = name.chars();
+            if chars.next().is_some_and(|c| c.is_ascii_uppercase())
+                && chars.all(|c| c.is_ascii_digit())
+            {
+                found = Some(ident);
+            }
+        }
+    });
+    found
+}
+
+fn visit_paths<'a>(ty: &'a Type, f: &mut dyn FnMut(&'a syn::TypePath)) {
+    match ty {
+        Type::Path(path) => {
+            f(path);
+            for segment in &path.path.segments {
+                if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let syn::GenericArgument::Type(t) = arg {
+                            visit_paths(t, f);
+                        }
+                    }
+                }
+            }
+        }
+        Type::Reference(r) => visit_paths(&r.elem, f),
+        Type::Slice(s) => visit_paths(&s.elem, f),
+        Type::Array(a) => visit_paths(&a.elem, f),
+        Type::Tuple(t) => t.elems.iter().for_each(|e| visit_paths(e, f)),
+        Type::Paren(p) => visit_paths(&p.elem, f),
+        Type::Group(g) => visit_paths(&g.elem, f),
+        _ => {}
+    }
+}
+
+fn type_parameter_message(param: &syn::Ident, what: &str) -> String {
+    format!(
+        "`{param}` looks like a type parameter of the enclosing `impl` or trait: the cache is \
+         one static per instantiation, typed once, so its {what} type cannot depend on `{param}`; \
+         use a concrete type (e.g. `Arc<dyn Any + Send + Sync>`), or move the cached work into \
+         a function over concrete types"
+    )
+}
+
+/// A type as the user wrote it, spaced as rustfmt would for short types.
+fn shown(ty: &Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace("< ", "<")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+        .replace("' _", "'_")
+}
+
+/// The first month or year unit in a duration literal (`"1M"`, `"2 months"`, `"1y"`).
+fn calendar_unit(text: &str) -> Option<String> {
+    const CALENDAR: &[&str] = &["M", "month", "months", "y", "year", "years"];
+    text.split(|c: char| c.is_ascii_digit() || c.is_whitespace())
+        .find(|unit| CALENDAR.contains(unit))
+        .map(str::to_string)
 }

@@ -1,0 +1,233 @@
+//! `#[ttl_cached]` never returns a value that belongs to another function or caches a value
+//! that should not be: `Result` and `Option` are recognised by type (aliases included), and a
+//! function generic through its `impl` or trait gets one cache per instantiation.
+
+use std::any::type_name;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+use cache_core::ttl_cached;
+
+mod aliases {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct MyErr;
+
+    /// Not `Clone`: an error that is never cached must not need to be.
+    #[derive(Debug)]
+    pub struct Opaque;
+
+    pub type Res<T> = Result<T, MyErr>;
+    pub type OpaqueRes<T> = Result<T, Opaque>;
+    pub type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+    pub type Maybe<T> = Option<T>;
+    /// An alias without parameters hides the `Result` completely.
+    pub type Port = Result<u16, MyErr>;
+
+    pub static FAIL: AtomicUsize = AtomicUsize::new(1);
+    pub static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Fails while `FAIL` is set, like a backend that is down.
+    fn backend() -> bool {
+        CALLS.fetch_add(1, SeqCst);
+        FAIL.load(SeqCst) == 0
+    }
+
+    #[ttl_cached(ttl = "1h")]
+    pub fn res(key: u8) -> Res<u8> {
+        if backend() { Ok(key) } else { Err(MyErr) }
+    }
+
+    #[ttl_cached(ttl = "1h")]
+    pub fn opaque(key: u8) -> OpaqueRes<u8> {
+        if backend() { Ok(key) } else { Err(Opaque) }
+    }
+
+    #[ttl_cached(ttl = "1h", cache = boxed_cache)]
+    pub fn boxed(key: u8) -> BoxResult<u8> {
+        if backend() {
+            Ok(key)
+        } else {
+            Err("backend down".into())
+        }
+    }
+
+    #[ttl_cached(ttl = "1h")]
+    pub fn maybe(key: u8) -> Maybe<u8> {
+        backend().then_some(key)
+    }
+
+    #[ttl_cached(ttl = "1h")]
+    pub fn port(key: u8) -> Port {
+        if backend() {
+            Ok(u16::from(key))
+        } else {
+            Err(MyErr)
+        }
+    }
+
+    #[ttl_cached(ttl = "1h")]
+    pub async fn res_async(key: u8) -> Res<u8> {
+        if backend() { Ok(key) } else { Err(MyErr) }
+    }
+}
+
+#[test]
+fn aliased_results_and_options_cache_only_ok_and_some() {
+    use aliases::*;
+    let calls = || CALLS.load(SeqCst);
+    // The backend is down: nothing is cached, each call tries again.
+    assert_eq!(res(1), Err(MyErr));
+    assert!(opaque(1).is_err());
+    assert!(boxed(1).is_err());
+    assert_eq!(maybe(1), None);
+    assert_eq!(port(1), Err(MyErr));
+    let before = calls();
+    assert_eq!(res(1), Err(MyErr));
+    assert!(opaque(1).is_err());
+    assert!(boxed(1).is_err());
+    assert_eq!(maybe(1), None);
+    assert_eq!(port(1), Err(MyErr));
+    assert_eq!(calls() - before, 5, "no error and no None was cached");
+    assert_eq!(boxed_cache().len(), 0);
+
+    // The backend recovers: the next call of each gets a value, and then it is cached.
+    FAIL.store(0, SeqCst);
+    assert_eq!(res(1), Ok(1));
+    assert_eq!(opaque(1).ok(), Some(1));
+    assert_eq!(boxed(1).ok(), Some(1));
+    assert_eq!(maybe(1), Some(1));
+    assert_eq!(port(1), Ok(1));
+    let before = calls();
+    FAIL.store(1, SeqCst);
+    assert_eq!(res(1), Ok(1));
+    assert_eq!(opaque(1).ok(), Some(1));
+    assert_eq!(boxed(1).ok(), Some(1));
+    assert_eq!(maybe(1), Some(1));
+    assert_eq!(port(1), Ok(1));
+    assert_eq!(calls(), before, "every Ok and Some was a hit");
+
+    let runtime = tests::two_worker_runtime();
+    assert_eq!(runtime.block_on(res_async(2)), Err(MyErr));
+    FAIL.store(0, SeqCst);
+    assert_eq!(runtime.block_on(res_async(2)), Ok(2));
+    FAIL.store(1, SeqCst);
+    assert_eq!(
+        runtime.block_on(res_async(2)),
+        Ok(2),
+        "cached after the error"
+    );
+}
+
+/// A codec per type: the cached function is generic only through its `impl`.
+struct Codec<T>(PhantomData<T>);
+
+static DESCRIBED: AtomicUsize = AtomicUsize::new(0);
+
+impl<T: 'static> Codec<T> {
+    #[ttl_cached(ttl = "1h")]
+    fn describe(n: u32) -> String {
+        DESCRIBED.fetch_add(1, SeqCst);
+        format!("{}#{n}", type_name::<T>())
+    }
+
+    #[ttl_cached(ttl = "1h", cache = Self::describe_cache)]
+    fn describe_with_handle(n: u32) -> String {
+        format!("{}#{n}", type_name::<T>())
+    }
+}
+
+#[test]
+fn a_function_generic_through_its_impl_has_a_cache_per_instantiation() {
+    assert_eq!(Codec::<u8>::describe(1), "u8#1");
+    assert_eq!(Codec::<String>::describe(1), "alloc::string::String#1");
+    assert_eq!(Codec::<u16>::describe(1), "u16#1");
+    assert_eq!(DESCRIBED.load(SeqCst), 3);
+    assert_eq!(Codec::<u8>::describe(1), "u8#1");
+    assert_eq!(Codec::<String>::describe(1), "alloc::string::String#1");
+    assert_eq!(Codec::<u16>::describe(1), "u16#1");
+    assert_eq!(
+        DESCRIBED.load(SeqCst),
+        3,
+        "each instantiation hit its own cache"
+    );
+
+    assert_eq!(Codec::<u8>::describe_with_handle(2), "u8#2");
+    assert_eq!(Codec::<i8>::describe_with_handle(2), "i8#2");
+    assert_eq!(Codec::<u8>::describe_cache().len(), 1);
+    assert_eq!(Codec::<i8>::describe_cache().len(), 1);
+    Codec::<u8>::describe_cache().clear();
+    assert_eq!(
+        Codec::<i8>::describe_cache().len(),
+        1,
+        "the handle is per instantiation"
+    );
+}
+
+/// A trait whose default method is cached: one cache per implementor.
+trait Forge {
+    const HOST: &'static str;
+
+    #[ttl_cached(ttl = "1h")]
+    fn url(repo: &str) -> String {
+        format!("https://{}/{repo}", Self::HOST)
+    }
+}
+
+struct GitHub;
+struct GitLab;
+
+impl Forge for GitHub {
+    const HOST: &'static str = "github.com";
+}
+
+impl Forge for GitLab {
+    const HOST: &'static str = "gitlab.com";
+}
+
+#[test]
+fn a_cached_default_method_has_a_cache_per_implementor() {
+    assert_eq!(GitHub::url("x"), "https://github.com/x");
+    assert_eq!(GitLab::url("x"), "https://gitlab.com/x");
+    assert_eq!(GitHub::url("x"), "https://github.com/x");
+}
+
+/// Lifetimes do not split the cache, and an impl over them still compiles.
+struct Borrowed<'a>(PhantomData<&'a str>);
+
+static BORROWED: AtomicUsize = AtomicUsize::new(0);
+
+impl<'a> Borrowed<'a> {
+    #[ttl_cached(ttl = "1h")]
+    fn shared(n: u8) -> usize {
+        BORROWED.fetch_add(1, SeqCst) + usize::from(n)
+    }
+}
+
+#[test]
+fn lifetime_generic_impls_share_one_cache() {
+    let first = Borrowed::shared(1);
+    let local = String::from("short-lived");
+    let _tie: Borrowed<'_> = Borrowed(PhantomData);
+    drop(local);
+    assert_eq!(Borrowed::shared(1), first);
+    assert_eq!(BORROWED.load(SeqCst), 1);
+}
+
+/// `ttl = Self::TTL` reads the impl's constant.
+struct Tuned;
+
+impl Tuned {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+    #[ttl_cached(ttl = Self::TTL)]
+    fn tuned(n: u8) -> u8 {
+        n + 1
+    }
+}
+
+#[test]
+fn ttl_may_name_an_associated_constant() {
+    assert_eq!(Tuned::tuned(1), 2);
+}
