@@ -17,7 +17,7 @@
 use std::any::TypeId;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use std::sync::OnceLock;
 pub use std::time::Duration;
@@ -190,11 +190,10 @@ impl<T, E> Returns<RESULT> for Result<T, E> {
     }
 }
 
+/// A failed flight's error goes to every caller that waited for it: one run for all of them.
 impl<T, E: Clone + Send + Sync + 'static> Returns<RESULT_SHARED> for Result<T, E> {
     type Value = T;
 
-    // The one place to switch to the shared form once the map has it:
-    // `map.try_get_or_insert_with_shared(key, init).map_err(Arc::unwrap_or_clone)`.
     #[inline]
     fn memo<K, Q>(map: &TtlMap<K, T>, key: &Q, init: impl FnOnce() -> Self) -> Self
     where
@@ -202,10 +201,10 @@ impl<T, E: Clone + Send + Sync + 'static> Returns<RESULT_SHARED> for Result<T, E
         Q: ?Sized + Lookup<K>,
         T: Clone,
     {
-        map.try_get_or_insert_with(key, init)
+        map.try_get_or_insert_with_shared(key, init)
+            .map_err(Arc::unwrap_or_clone)
     }
 
-    // Likewise: `try_get_or_insert_with_shared_async(..).await.map_err(Arc::unwrap_or_clone)`.
     fn memo_async<K, Q>(
         map: &TtlMap<K, T>,
         key: &Q,
@@ -216,7 +215,10 @@ impl<T, E: Clone + Send + Sync + 'static> Returns<RESULT_SHARED> for Result<T, E
         Q: ?Sized + Lookup<K> + Sync,
         T: Clone,
     {
-        map.try_get_or_insert_with_async(key, init)
+        async {
+            let shared = map.try_get_or_insert_with_shared_async(key, init).await;
+            shared.map_err(Arc::unwrap_or_clone)
+        }
     }
 }
 
@@ -234,7 +236,8 @@ impl<T> Returns<OPTION> for Option<T> {
         Q: ?Sized + Lookup<K>,
         T: Clone,
     {
-        map.try_get_or_insert_with(key, || init().ok_or(NotCached))
+        // A `None` is shared like an error: the callers that waited get it from one run.
+        map.try_get_or_insert_with_shared(key, || init().ok_or(NotCached))
             .ok()
     }
 
@@ -249,7 +252,11 @@ impl<T> Returns<OPTION> for Option<T> {
         T: Clone,
     {
         let init = async { init.await.ok_or(NotCached) };
-        async { map.try_get_or_insert_with_async(key, init).await.ok() }
+        async {
+            map.try_get_or_insert_with_shared_async(key, init)
+                .await
+                .ok()
+        }
     }
 }
 

@@ -231,3 +231,53 @@ impl Tuned {
 fn ttl_may_name_an_associated_constant() {
     assert_eq!(Tuned::tuned(1), 2);
 }
+
+mod shared_errors {
+    use super::*;
+
+    pub static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A `Clone` error: the callers waiting for a failed flight all get the leader's error.
+    #[ttl_cached(ttl = "1h", cache = tenants)]
+    pub fn tenant(key: &str) -> Result<u32, String> {
+        if RUNS.fetch_add(1, SeqCst) == 0 {
+            tests::wait_until("3 callers wait", || tenants().stats().coalesced == 3);
+        }
+        Err(format!("backend down for {}", key.len()))
+    }
+
+    pub static NONE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A `None` is shared the same way.
+    #[ttl_cached(ttl = "1h", cache = lookups)]
+    pub fn lookup(key: &str) -> Option<u32> {
+        if NONE_RUNS.fetch_add(1, SeqCst) == 0 {
+            tests::wait_until("3 callers wait", || lookups().stats().coalesced == 3);
+        }
+        key.parse().ok()
+    }
+}
+
+#[test]
+fn a_clone_error_or_a_none_reaches_every_waiting_caller_from_one_run() {
+    use shared_errors::*;
+    let barrier = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                barrier.wait();
+                assert_eq!(tenant("sk-a"), Err("backend down for 4".to_string()));
+            });
+        }
+    });
+    assert_eq!(RUNS.load(SeqCst), 1, "one run for four callers");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                barrier.wait();
+                assert_eq!(lookup("not a number"), None);
+            });
+        }
+    });
+    assert_eq!(NONE_RUNS.load(SeqCst), 1, "one run for four callers");
+}
