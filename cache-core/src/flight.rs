@@ -13,6 +13,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
 use crate::sync::{Condvar, Mutex, thread_local, thread_token};
@@ -47,6 +48,10 @@ impl<V: Clone> Outcome<V> {
 }
 
 pub(crate) struct Flight<V> {
+    /// The flight's leader marks this while its constructor runs (see `LEADING`).
+    id: FlightId,
+    /// The thread that registered an async leader: the one that polls its constructor.
+    async_leader: Option<usize>,
     state: Mutex<State<V>>,
     landed: Condvar,
 }
@@ -54,14 +59,14 @@ pub(crate) struct Flight<V> {
 struct State<V> {
     outcome: Option<Outcome<V>>,
     wakers: Vec<Waker>,
-    /// The thread that last polled an async leader's constructor.
-    async_leader: Option<usize>,
-    panicked: bool,
 }
+
+/// Names a flight while it is registered: its shard's flights table and a number given by it.
+pub(crate) type FlightId = (usize, u64);
 
 /// Who is running a flight's constructor on this thread's stack: the flight, and the waker of
 /// the task polling it (`None` for a sync constructor).
-type Leading = (usize, Option<(usize, usize)>);
+type Leading = (FlightId, Option<(usize, usize)>);
 
 thread_local! {
     /// The flights whose constructors are running on this thread, innermost last.
@@ -69,25 +74,23 @@ thread_local! {
 }
 
 impl<V> Flight<V> {
-    pub(crate) fn new() -> Self {
+    /// The rendezvous of flight `id`, made when the first waiter joins it.
+    pub(crate) fn new(id: FlightId, async_leader: Option<usize>) -> Self {
         Flight {
+            id,
+            async_leader,
             state: Mutex::new(State {
                 outcome: None,
                 wakers: Vec::new(),
-                async_leader: None,
-                panicked: false,
             }),
             landed: Condvar::default(),
         }
     }
 
-    /// Ends the flight and wakes every waiter. The first landing counts.
+    /// Ends the flight and wakes every waiter.
     pub(crate) fn land(&self, outcome: Outcome<V>) {
         let wakers = {
             let mut state = self.state.lock();
-            if state.outcome.is_some() {
-                return;
-            }
             state.outcome = Some(outcome);
             std::mem::take(&mut state.wakers)
         };
@@ -95,39 +98,30 @@ impl<V> Flight<V> {
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    /// Whether the constructor panicked while leading (see [`lead`](Self::lead)).
-    pub(crate) fn panicked(&self) -> bool {
-        self.state.lock().panicked
-    }
-
-    /// Runs `f` (the constructor) marked as leading this flight, so that a constructor asking
-    /// for its own key panics instead of waiting for itself forever.
-    pub(crate) fn lead<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _leading = Mark::push(self, None);
-        f()
-    }
-
-    /// Like [`lead`](Self::lead) for one poll of an async constructor.
-    pub(crate) fn lead_poll<R>(
-        &self,
-        cx: &mut Context<'_>,
-        poll: impl FnOnce(&mut Context<'_>) -> R,
-    ) -> R {
-        self.state.lock().async_leader = thread_token();
-        let _leading = Mark::push(self, Some(waker_id(cx.waker())));
-        poll(cx)
-    }
-
-    fn id(&self) -> usize {
-        std::ptr::from_ref(self) as usize
-    }
-
     /// How this thread leads this flight, if it does.
     fn led_here(&self) -> Option<Leading> {
-        let id = self.id();
-        let found = LEADING.try_with(|l| l.borrow().iter().rev().find(|m| m.0 == id).copied());
+        let found = LEADING.try_with(|l| l.borrow().iter().rev().find(|m| m.0 == self.id).copied());
         found.ok().flatten()
     }
+}
+
+/// Runs `f` (the constructor of flight `id`) marked as leading it, so that a constructor
+/// asking for its own key panics instead of waiting for itself forever; a panic out of `f`
+/// is noted in `panicked`.
+pub(crate) fn lead<R>(id: FlightId, panicked: &AtomicBool, f: impl FnOnce() -> R) -> R {
+    let _leading = Mark::push(id, None, panicked);
+    f()
+}
+
+/// Like [`lead`] for one poll of an async constructor.
+pub(crate) fn lead_poll<R>(
+    id: FlightId,
+    panicked: &AtomicBool,
+    cx: &mut Context<'_>,
+    poll: impl FnOnce(&mut Context<'_>) -> R,
+) -> R {
+    let _leading = Mark::push(id, Some(waker_id(cx.waker())), panicked);
+    poll(cx)
 }
 
 impl<V: Clone> Flight<V> {
@@ -137,11 +131,7 @@ impl<V: Clone> Flight<V> {
             reentry();
         }
         let state = self.state.lock();
-        if state.outcome.is_none()
-            && state
-                .async_leader
-                .is_some_and(|t| Some(t) == thread_token())
-        {
+        if state.outcome.is_none() && self.async_leader.is_some_and(|t| Some(t) == thread_token()) {
             drop(state);
             panic!(
                 "a sync TtlMap call waits for a key whose async constructor this same thread \
@@ -194,29 +184,29 @@ fn waker_id(waker: &Waker) -> (usize, usize) {
 
 /// A flight's entry in `LEADING` for as long as its constructor runs; on the way out it also
 /// notes a panic, so the flight lands as panicked even if its leader is a future dropped later.
-struct Mark<'a, V> {
-    flight: &'a Flight<V>,
+struct Mark<'a> {
+    panicked: &'a AtomicBool,
     marked: bool,
 }
 
-impl<'a, V> Mark<'a, V> {
-    fn push(flight: &'a Flight<V>, task: Option<(usize, usize)>) -> Self {
+impl<'a> Mark<'a> {
+    fn push(id: FlightId, task: Option<(usize, usize)>, panicked: &'a AtomicBool) -> Self {
         // During thread-local destruction there is no record to keep: re-entry then goes
         // undetected, which is better than aborting the process.
         let marked = LEADING
-            .try_with(|l| l.borrow_mut().push((flight.id(), task)))
+            .try_with(|l| l.borrow_mut().push((id, task)))
             .is_ok();
-        Mark { flight, marked }
+        Mark { panicked, marked }
     }
 }
 
-impl<V> Drop for Mark<'_, V> {
+impl Drop for Mark<'_> {
     fn drop(&mut self) {
         if self.marked {
             let _ = LEADING.try_with(|l| l.borrow_mut().pop());
         }
         if std::thread::panicking() {
-            self.flight.state.lock().panicked = true;
+            self.panicked.store(true, Relaxed);
         }
     }
 }

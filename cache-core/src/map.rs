@@ -467,23 +467,21 @@ where
             replaced: None,
             sweep: false,
         };
-        match table.replace(hash, key, value, now) {
-            Ok((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
-            Ok((k, v, false)) => after.replaced = Some((k, v)),
-            Err((key, value)) => match self.capacity {
-                Some(0) => {
-                    after.removed.push((key, value, Reason::Capacity));
-                    return after;
-                }
-                Some(capacity) => {
-                    if table.len() >= capacity {
-                        after.removed.extend(table.evict_one(hash, now));
-                    }
-                    table.insert_new(hash, key, value, now, |k| self.hash(k));
-                }
-                None => table.insert_new(hash, key, value, now, |k| self.hash(k)),
-            },
+        let capacity = match self.capacity {
+            Some(0) => {
+                after.removed.push((key, value, Reason::Capacity));
+                return after;
+            }
+            Some(capacity) => capacity,
+            None => usize::MAX,
+        };
+        let (replaced, evicted) = table.store(hash, key, value, now, capacity, |k| self.hash(k));
+        match replaced {
+            Some((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
+            Some((k, v, false)) => after.replaced = Some((k, v)),
+            None => {}
         }
+        after.removed.extend(evicted);
         self.counters.inserted();
         let due = table.due_at();
         if due < self.next_due.load(Relaxed) {

@@ -25,26 +25,38 @@ use std::future::{Future, poll_fn};
 use std::hash::{BuildHasher, Hash};
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::task::Context;
 
 use hashbrown::HashTable;
 
 use crate::TtlMap;
-use crate::flight::{Flight, Outcome, SharedError};
+use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
 use crate::map::Inner;
-use crate::sync::write;
+use crate::sync::{thread_token, write};
 
 /// A key whose constructor is running.
 pub(crate) struct Pending<K, V> {
     hash: u64,
     key: K,
-    flight: Arc<Flight<V>>,
+    /// This flight's number in its shard.
+    id: u64,
+    /// A later `insert`, `remove`, `clear` or `retain` of the key: the flight must not store its
+    /// value, and callers that miss from now on start a new flight instead of joining it.
+    invalidated: bool,
+    /// The thread that leads it, if its constructor is async.
+    async_leader: Option<usize>,
+    /// The rendezvous, made when the first waiter joins: a flight nobody waits for costs no
+    /// allocation.
+    flight: Option<Arc<Flight<V>>>,
 }
 
 /// A shard's flights in progress, and a count of the invalidations of its keys.
 pub(crate) struct Flights<K, V> {
     pending: HashTable<Pending<K, V>>,
     epoch: u64,
+    next_id: u64,
 }
 
 impl<K, V> Flights<K, V> {
@@ -52,6 +64,7 @@ impl<K, V> Flights<K, V> {
         Flights {
             pending: HashTable::new(),
             epoch: 0,
+            next_id: 0,
         }
     }
 
@@ -61,15 +74,27 @@ impl<K, V> Flights<K, V> {
         Q: ?Sized + Equivalent<K>,
     {
         self.epoch += 1;
-        if let Ok(found) = self.pending.find_entry(hash, |p| key.equivalent(&p.key)) {
-            found.remove();
+        if !self.pending.is_empty() {
+            for p in self.pending.iter_mut() {
+                if p.hash == hash && key.equivalent(&p.key) {
+                    p.invalidated = true;
+                }
+            }
         }
     }
 
     /// Every key was removed.
     pub(crate) fn invalidate_all(&mut self) {
         self.epoch += 1;
-        self.pending.clear();
+        self.pending.iter_mut().for_each(|p| p.invalidated = true);
+    }
+
+    /// The flight of `key` that callers may still join.
+    fn joinable<Q>(&mut self, hash: u64, key: &Q) -> Option<&mut Pending<K, V>>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        (self.pending).find_mut(hash, |p| !p.invalidated && key.equivalent(&p.key))
     }
 }
 
@@ -84,7 +109,11 @@ enum Role<'a, K, V, S> {
 struct Ticket<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     hash: u64,
-    flight: Arc<Flight<V>>,
+    id: FlightId,
+    /// Set if the constructor panicked (see `flight::lead`).
+    panicked: AtomicBool,
+    /// Landed already, by `complete` or `fail`.
+    landed: bool,
 }
 
 /// How a memoizing call treats a constructor's error: its own (`E`), or shared (`Arc<E>`).
@@ -152,29 +181,40 @@ where
     V: Clone,
 {
     /// Under the pending lock: a value that landed meanwhile, the flight to wait for, or
-    /// the duty to lead one.
-    fn join_or_lead<Q>(&self, hash: u64, key: &Q) -> Role<'_, K, V, S>
+    /// the duty to lead one (`async_leader`: this thread, if the constructor is async).
+    fn join_or_lead<Q>(&self, hash: u64, key: &Q, async_leader: Option<usize>) -> Role<'_, K, V, S>
     where
         Q: ?Sized + Lookup<K>,
     {
         let mut flights = self.shard(hash).flights.lock();
-        if let Some(p) = flights.pending.find(hash, |p| key.equivalent(&p.key)) {
-            return Role::Wait(Arc::clone(&p.flight));
+        let table = std::ptr::from_ref(&*flights) as usize;
+        if let Some(p) = flights.joinable(hash, key) {
+            let (id, async_leader) = ((table, p.id), p.async_leader);
+            let flight = p
+                .flight
+                .get_or_insert_with(|| Arc::new(Flight::new(id, async_leader)));
+            return Role::Wait(Arc::clone(flight));
         }
         if let Some(value) = self.get(hash, key) {
             return Role::Hit(value);
         }
-        let flight = Arc::new(Flight::new());
+        let id = flights.next_id;
+        flights.next_id += 1;
         let entry = Pending {
             hash,
             key: key.to_key(),
-            flight: Arc::clone(&flight),
+            id,
+            invalidated: false,
+            async_leader,
+            flight: None,
         };
         flights.pending.insert_unique(hash, entry, |p| p.hash);
         Role::Lead(Ticket {
             inner: self,
             hash,
-            flight,
+            id: (table, id),
+            panicked: AtomicBool::new(false),
+            landed: false,
         })
     }
 
@@ -219,7 +259,7 @@ where
         }
         let mut waited = false;
         loop {
-            match self.join_or_lead(hash, key) {
+            match self.join_or_lead(hash, key, None) {
                 Role::Hit(value) => return Ok(value),
                 Role::Wait(flight) => {
                     if !std::mem::replace(&mut waited, true) {
@@ -237,7 +277,7 @@ where
                     }
                 }
                 Role::Lead(ticket) => {
-                    return match ticket.flight.lead(init) {
+                    return match flight::lead(ticket.id, &ticket.panicked, init) {
                         Ok(value) => {
                             ticket.complete(&value);
                             Ok(value)
@@ -268,7 +308,7 @@ where
         let mut init = pin!(init);
         let mut waited = false;
         loop {
-            match self.join_or_lead(hash, key) {
+            match self.join_or_lead(hash, key, thread_token()) {
                 Role::Hit(value) => return Ok(value),
                 Role::Wait(flight) => {
                     if !std::mem::replace(&mut waited, true) {
@@ -287,9 +327,11 @@ where
                     }
                 }
                 Role::Lead(ticket) => {
-                    let flight = Arc::clone(&ticket.flight);
-                    let result =
-                        poll_fn(|cx| flight.lead_poll(cx, |cx| init.as_mut().poll(cx))).await;
+                    let (id, panicked) = (ticket.id, &ticket.panicked);
+                    let poll = |cx: &mut Context<'_>| {
+                        flight::lead_poll(id, panicked, cx, |cx| init.as_mut().poll(cx))
+                    };
+                    let result = poll_fn(poll).await;
                     return match result {
                         Ok(value) => {
                             ticket.complete(&value);
@@ -304,19 +346,19 @@ where
 }
 
 impl<K, V, S> Ticket<'_, K, V, S> {
-    /// Takes this flight's entry out of the pending table, giving back its key; `None` if an
-    /// invalidation took it out first.
-    fn unregister(&self, flights: &mut Flights<K, V>) -> Option<K> {
-        let found = (flights.pending)
-            .find_entry(self.hash, |p| Arc::ptr_eq(&p.flight, &self.flight))
-            .ok()?;
-        Some(found.remove().0.key)
+    /// Takes this flight's entry out of the pending table.
+    fn unregister(&self, flights: &mut Flights<K, V>) -> Option<Pending<K, V>> {
+        let found = (flights.pending).find_entry(self.hash, |p| p.id == self.id.1);
+        Some(found.ok()?.remove().0)
     }
 
-    /// Whether any caller is waiting for this flight. Only callers that found it registered
-    /// can join, so once it is unregistered the answer cannot change to yes.
-    fn has_waiters(&self) -> bool {
-        Arc::strong_count(&self.flight) > 1
+    /// Unregisters the flight and lands it with `outcome`, if anyone waits for it.
+    fn land(&mut self, outcome: Outcome<V>) {
+        self.landed = true;
+        let pending = self.unregister(&mut self.inner.shard(self.hash).flights.lock());
+        if let Some(flight) = pending.and_then(|p| p.flight) {
+            flight.land(outcome);
+        }
     }
 }
 
@@ -327,44 +369,47 @@ where
     V: Clone,
 {
     /// Lands the flight with the value: stored unless invalidated, handed to every waiter.
-    fn complete(self, value: &V) {
+    /// Only callers that found the flight registered can join it, so once it is unregistered
+    /// its waiters are all known.
+    fn complete(mut self, value: &V) {
+        self.landed = true;
         let inner = self.inner;
         let shard = inner.shard(self.hash);
-        let after = {
+        let (flight, after) = {
             let mut flights = shard.flights.lock();
-            let key = self.unregister(&mut flights);
-            key.map(|key| inner.store(&mut write(&shard.table), self.hash, key, value.clone()))
+            let Some(p) = self.unregister(&mut flights) else {
+                return;
+            };
+            let after = (!p.invalidated)
+                .then(|| inner.store(&mut write(&shard.table), self.hash, p.key, value.clone()));
+            (p.flight, after)
         };
-        if self.has_waiters() {
-            self.flight.land(Outcome::Value(value.clone()));
+        if let Some(flight) = flight {
+            flight.land(Outcome::Value(value.clone()));
         }
-        drop(self);
         if let Some(after) = after {
             inner.after_store(after);
         }
     }
 
     /// Lands the flight with the constructor's error; returns the caller's.
-    fn fail<E, F: ErrorForm<E>>(self, error: E) -> F::Err {
+    fn fail<E, F: ErrorForm<E>>(mut self, error: E) -> F::Err {
         let (error, shared) = F::fail(error);
-        drop(self.unregister(&mut self.inner.shard(self.hash).flights.lock()));
-        self.flight
-            .land(shared.map_or(Outcome::Failed, Outcome::Error));
+        self.land(shared.map_or(Outcome::Failed, Outcome::Error));
         error
     }
 }
 
 impl<K, V, S> Drop for Ticket<'_, K, V, S> {
     fn drop(&mut self) {
-        // After `complete` the entry is gone already; otherwise the key is given up.
-        let key = self.unregister(&mut self.inner.shard(self.hash).flights.lock());
-        drop(key);
-        let outcome = if self.flight.panicked() {
-            Outcome::Panicked
-        } else {
-            Outcome::Abandoned
-        };
-        self.flight.land(outcome);
+        if !self.landed {
+            let outcome = if self.panicked.load(Relaxed) {
+                Outcome::Panicked
+            } else {
+                Outcome::Abandoned
+            };
+            self.land(outcome);
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use hashbrown::HashTable;
+use hashbrown::{HashTable, hash_table};
 
 use crate::Reason;
 use crate::forecast::Forecast;
@@ -183,53 +183,45 @@ impl<K, V> Table<K, V> {
         entry.is_some_and(|e| !e.is_expired(now))
     }
 
-    /// Stores `key -> value` over an existing entry for the key, returning that entry and
-    /// whether it had expired, or gives them back if the key has none.
-    pub(crate) fn replace(
+    /// Stores `key -> value`, returning the entry it replaced and whether that had expired,
+    /// and the entry evicted to stay within `capacity` (at least 1), if any.
+    pub(crate) fn store(
         &mut self,
         hash: u64,
         key: K,
         value: V,
         now: u64,
-    ) -> Result<(K, V, bool), (K, V)>
+        capacity: usize,
+        hasher: impl Fn(&K) -> u64,
+    ) -> (Option<(K, V, bool)>, Option<Removal<K, V>>)
     where
         K: Eq,
     {
-        if self.entries.find(hash, |e| e.key == key).is_none() {
-            return Err((key, value));
-        }
-        let deadline = self.new_deadline(now);
-        let Some(slot) = self.entries.find_mut(hash, |e| e.key == key) else {
-            return Err((key, value));
-        };
-        let old = std::mem::replace(
-            slot,
-            Entry {
-                key,
-                value,
-                deadline: AtomicU64::new(deadline),
-            },
-        );
-        let expired = old.is_expired(now);
-        Ok((old.key, old.value, expired))
-    }
-
-    /// Stores an entry for a key that has none (see [`replace`](Self::replace)).
-    pub(crate) fn insert_new(
-        &mut self,
-        hash: u64,
-        key: K,
-        value: V,
-        now: u64,
-        hasher: impl Fn(&K) -> u64,
-    ) {
-        let deadline = AtomicU64::new(self.new_deadline(now));
+        let full = self.entries.len() >= capacity;
         let entry = Entry {
             key,
             value,
-            deadline,
+            deadline: AtomicU64::new(self.new_deadline(now)),
         };
-        self.entries.insert_unique(hash, entry, |e| hasher(&e.key));
+        match self
+            .entries
+            .entry(hash, |e| e.key == entry.key, |e| hasher(&e.key))
+        {
+            hash_table::Entry::Occupied(mut slot) => {
+                let old = std::mem::replace(slot.get_mut(), entry);
+                let expired = old.is_expired(now);
+                (Some((old.key, old.value, expired)), None)
+            }
+            hash_table::Entry::Vacant(slot) if !full => {
+                slot.insert(entry);
+                (None, None)
+            }
+            hash_table::Entry::Vacant(_) => {
+                let evicted = self.evict_one(hash, now);
+                self.entries.insert_unique(hash, entry, |e| hasher(&e.key));
+                (None, evicted)
+            }
+        }
     }
 
     /// Removes `key`, returning its value and whether it had expired.
@@ -397,9 +389,7 @@ mod tests {
     }
 
     fn put(t: &mut Table<u32, u32>, k: u32, now: u64) {
-        if let Err((k, v)) = t.replace(u64::from(k), k, k, now) {
-            t.insert_new(u64::from(k), k, v, now, |k| u64::from(*k));
-        }
+        t.store(u64::from(k), k, k, now, usize::MAX, |k| u64::from(*k));
     }
 
     #[test]
