@@ -36,7 +36,7 @@
 //!   cannot be chosen to collide.
 //! - `Debug` never shows keys or values.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed in `sharded_lock.rs` alone, each block with its argument
 #![warn(unreachable_pub)]
 
 mod builder;
@@ -47,9 +47,12 @@ mod key;
 mod map;
 mod memo;
 mod shard;
+#[cfg(not(feature = "shuttle"))]
+mod sharded_lock;
 mod stats;
 mod sweeper;
 mod sync;
+mod thread_slot;
 
 pub use builder::{Builder, Expiry, NoTtl};
 pub use clock::{Clock, ManualClock};
@@ -122,7 +125,7 @@ pub use cache_macros::ttl_cached;
 /// let map: TtlMap<String, u32, DefaultHashBuilder> = TtlMap::new(Duration::from_secs(60));
 /// assert!(map.is_empty());
 /// ```
-pub type DefaultHashBuilder = std::collections::hash_map::RandomState;
+pub type DefaultHashBuilder = ahash::RandomState;
 
 /// Why an entry left a map, as told to an [`on_evict`](Builder::on_evict) listener.
 ///

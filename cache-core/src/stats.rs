@@ -1,9 +1,10 @@
 //! Counters for `TtlMap::stats`, striped so that a hit writes only its own thread's line.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
+
+use crate::thread_slot;
 
 /// A snapshot of a map's counters since it was built.
 ///
@@ -37,8 +38,8 @@ pub struct Stats {
 /// Hit and miss counters: one stripe per thread, each on its own cache line. A thread leases
 /// one of the first `OWNED` stripes for its lifetime and, as their only writer, counts with a
 /// plain load and store; threads beyond them share the last stripe, counted atomically.
-const STRIPES: usize = 32;
-const OWNED: usize = STRIPES - 1;
+const STRIPES: usize = thread_slot::SLOTS + 1;
+const OWNED: usize = thread_slot::SLOTS;
 
 #[derive(Default)]
 struct Stripe {
@@ -54,30 +55,6 @@ pub(crate) struct Counters {
     coalesced: AtomicU64,
 }
 
-/// A thread's stripe, given back when the thread ends.
-struct Lease(Option<usize>);
-
-static RETURNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-static NEVER_LEASED: AtomicUsize = AtomicUsize::new(0);
-
-impl Lease {
-    fn take() -> Self {
-        let returned = RETURNED.lock().pop();
-        let fresh = || Some(NEVER_LEASED.fetch_add(1, Relaxed)).filter(|&i| i < OWNED);
-        Lease(returned.or_else(fresh))
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(stripe) = self.0 {
-            RETURNED.lock().push(stripe);
-        }
-    }
-}
-
-thread_local!(static LEASE: Lease = Lease::take());
-
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
@@ -91,8 +68,7 @@ impl Counters {
 
     #[inline]
     pub(crate) fn lookup(&self, hit: bool) {
-        // `try_with` fails only while this thread's locals are being torn down.
-        let owned = LEASE.try_with(|lease| lease.0).ok().flatten();
+        let owned = thread_slot::slot();
         let stripe = &self.stripes[owned.unwrap_or(OWNED)];
         let counter = if hit { &stripe.hits } else { &stripe.misses };
         match owned {

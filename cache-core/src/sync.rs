@@ -5,14 +5,12 @@
 //!
 //! Each type offers the same small API under both configurations.
 
+#[cfg(feature = "shuttle")]
 use std::sync::PoisonError;
 
 #[cfg(not(feature = "shuttle"))]
 pub(crate) use {
-    crossbeam_utils::sync::{
-        ShardedLock as RwLock, ShardedLockReadGuard as ReadGuard,
-        ShardedLockWriteGuard as WriteGuard,
-    },
+    crate::sharded_lock::{ReadGuard, ShardedLock as RwLock, WriteGuard},
     std::thread_local,
 };
 
@@ -23,14 +21,22 @@ pub(crate) use {
 };
 
 /// Takes a read lock. A panic in user code (a key's `Hash` or `Eq`) under a lock leaves the
-/// table consistent, so poisoning is ignored rather than turned into more panics.
+/// table consistent, so shuttle's poisoning is ignored rather than turned into more panics
+/// (the lock of ordinary builds has none).
+#[inline]
 pub(crate) fn read<T>(lock: &RwLock<T>) -> ReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
+    #[cfg(not(feature = "shuttle"))]
+    return lock.read();
+    #[cfg(feature = "shuttle")]
+    return lock.read().unwrap_or_else(PoisonError::into_inner);
 }
 
-/// Takes a write lock, ignoring poisoning as [`read`] does.
+/// Takes a write lock, as [`read`] does.
 pub(crate) fn write<T>(lock: &RwLock<T>) -> WriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
+    #[cfg(not(feature = "shuttle"))]
+    return lock.write();
+    #[cfg(feature = "shuttle")]
+    return lock.write().unwrap_or_else(PoisonError::into_inner);
 }
 
 /// A mutex that is never poisoned.
