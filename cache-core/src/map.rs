@@ -475,13 +475,13 @@ where
             Some(capacity) => capacity,
             None => usize::MAX,
         };
-        let (replaced, evicted) = table.store(hash, key, value, now, capacity, |k| self.hash(k));
-        match replaced {
+        let stored = table.store(hash, key, value, now, capacity, |k| self.hash(k));
+        match stored.replaced {
             Some((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
             Some((k, v, false)) => after.replaced = Some((k, v)),
             None => {}
         }
-        after.removed.extend(evicted);
+        after.removed.extend(stored.evicted);
         self.counters.inserted();
         let due = table.due_at();
         if due < self.next_due.load(Relaxed) {

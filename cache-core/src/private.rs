@@ -205,20 +205,14 @@ impl<T, E: Clone + Send + Sync + 'static> Returns<RESULT_SHARED> for Result<T, E
             .map_err(Arc::unwrap_or_clone)
     }
 
-    fn memo_async<K, Q>(
-        map: &TtlMap<K, T>,
-        key: &Q,
-        init: impl Future<Output = Self>,
-    ) -> impl Future<Output = Self>
+    async fn memo_async<K, Q>(map: &TtlMap<K, T>, key: &Q, init: impl Future<Output = Self>) -> Self
     where
         K: Hash + Eq,
         Q: ?Sized + Lookup<K> + Sync,
         T: Clone,
     {
-        async {
-            let shared = map.try_get_or_insert_with_shared_async(key, init).await;
-            shared.map_err(Arc::unwrap_or_clone)
-        }
+        let shared = map.try_get_or_insert_with_shared_async(key, init).await;
+        shared.map_err(Arc::unwrap_or_clone)
     }
 }
 

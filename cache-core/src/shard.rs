@@ -66,6 +66,13 @@ impl<K, V> Entry<K, V> {
 /// An entry taken out of a table, handed to listeners once the lock is released.
 pub(crate) type Removal<K, V> = (K, V, Reason);
 
+/// What a store took out: the entry it replaced (and whether that had expired), and the
+/// entry it evicted for the capacity.
+pub(crate) struct Stored<K, V> {
+    pub(crate) replaced: Option<(K, V, bool)>,
+    pub(crate) evicted: Option<Removal<K, V>>,
+}
+
 /// A sweep in progress: any writer of the shard may take its next step.
 struct Sweep {
     /// The next bucket to visit.
@@ -193,7 +200,7 @@ impl<K, V> Table<K, V> {
         now: u64,
         capacity: usize,
         hasher: impl Fn(&K) -> u64,
-    ) -> (Option<(K, V, bool)>, Option<Removal<K, V>>)
+    ) -> Stored<K, V>
     where
         K: Eq,
     {
@@ -210,16 +217,25 @@ impl<K, V> Table<K, V> {
             hash_table::Entry::Occupied(mut slot) => {
                 let old = std::mem::replace(slot.get_mut(), entry);
                 let expired = old.is_expired(now);
-                (Some((old.key, old.value, expired)), None)
+                Stored {
+                    replaced: Some((old.key, old.value, expired)),
+                    evicted: None,
+                }
             }
             hash_table::Entry::Vacant(slot) if !full => {
                 slot.insert(entry);
-                (None, None)
+                Stored {
+                    replaced: None,
+                    evicted: None,
+                }
             }
             hash_table::Entry::Vacant(_) => {
                 let evicted = self.evict_one(hash, now);
                 self.entries.insert_unique(hash, entry, |e| hasher(&e.key));
-                (None, evicted)
+                Stored {
+                    replaced: None,
+                    evicted,
+                }
             }
         }
     }
