@@ -24,16 +24,25 @@
 //!
 //! # Guarantees
 //!
-//! - An expired entry is never returned, whether or not it has been removed yet.
-//! - Memory stays bounded without any background thread: each write may remove expired
-//!   entries, so a shard holds at most its live entries, plus 1/32 of them, plus 16.
-//!   [`Builder::sweep_every`] adds a periodic sweep on one process-wide thread for all maps.
+//! - An expired entry is never returned, whether or not it has been removed yet, and no reader
+//!   delayed between its clock read and its lookup extends an entry that has expired.
+//! - Memory stays bounded without any background thread: `len()` never exceeds the live
+//!   entries, plus 1/32 of them, plus 16 per shard, plus one per thread writing at that moment,
+//!   after bursts too. [`Builder::sweep_every`] adds a periodic sweep on one process-wide
+//!   thread for all maps.
+//! - With a capacity, nothing is evicted while fewer entries are held, and `len()` stays within
+//!   it whenever no write is in progress.
 //! - A hit takes no lock another reader contends for, reads the clock once, allocates nothing
-//!   and, with sliding expiry, writes the entry's deadline at most once per ttl/64.
-//! - Concurrent misses of one key run one constructor; the others wait for its value, and
-//!   one of them retries if it fails or panics. No lock is held while a constructor runs.
-//! - Keys are hashed with SipHash under a random key per map, so keys an attacker sends
-//!   cannot be chosen to collide.
+//!   and writes the entry at most once per ttl/64.
+//! - Single flight: concurrent misses of one key run one constructor; every waiter takes its
+//!   outcome from the flight. A failed flight never makes callers queue: a shareable error
+//!   reaches every waiter, otherwise each tries at once. No lock is held while a constructor
+//!   runs. `insert`, `remove`, `clear` and `retain` win over a flight in progress: it does not
+//!   store its value.
+//! - Keys are hashed with aHash under a random key per map, so keys an attacker sends
+//!   cannot be chosen to collide without knowing it.
+//! - Nothing in user code (a listener, a key's `Hash` or `Eq`, a value's `Drop`) can wedge a
+//!   shard, leave `clear` half done, stop the sweeper thread or abort the process.
 //! - `Debug` never shows keys or values.
 
 #![deny(unsafe_code)] // allowed in `sharded_lock.rs` alone, each block with its argument

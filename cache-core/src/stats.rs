@@ -8,6 +8,11 @@ use crate::thread_slot;
 
 /// A snapshot of a map's counters since it was built.
 ///
+/// Every call of `get` and of the memoizing methods counts exactly once as a hit or a miss,
+/// at its first lookup: `hits + misses` is the number of such calls. Counters are read one by
+/// one while other threads go on, so a snapshot taken during writes may be a moment apart
+/// between fields.
+///
 /// ```
 /// use std::time::Duration;
 /// use cache_core::TtlMap;
@@ -21,17 +26,22 @@ use crate::thread_slot;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Lookups that found a live entry.
+    /// Calls of `get` or a memoizing method whose first lookup found a live entry.
     pub hits: u64,
-    /// Lookups that found nothing live.
+    /// Calls of `get` or a memoizing method whose first lookup found nothing live. (A
+    /// memoizing call that misses and then finds the value landed an instant later is still a
+    /// miss, not also a hit.)
     pub misses: u64,
-    /// Entries stored, by `insert` or by a constructor.
+    /// Entries stored: by `insert`, and by a constructor whose value was stored (not one whose
+    /// key was invalidated meanwhile, nor one a capacity of 0 refuses).
     pub inserts: u64,
-    /// Entries removed because they had expired.
+    /// Entries removed because they had expired, by whatever removed them: a sweep, a write
+    /// storing over them or evicting them, `remove`, `retain`.
     pub expirations: u64,
-    /// Entries removed to stay within the capacity.
+    /// Live entries removed to stay within the capacity, and values a capacity of 0 refused.
     pub evictions: u64,
-    /// Callers that waited for another caller's constructor instead of running their own.
+    /// Calls that waited for another caller's constructor, counted once per call when it starts
+    /// to wait (also if it then makes its own attempt because that constructor failed).
     pub coalesced: u64,
 }
 
