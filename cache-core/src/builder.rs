@@ -27,6 +27,7 @@ use crate::{DefaultHashBuilder, Reason, TtlMap};
 /// assert_eq!(map.get("k"), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Expiry {
     /// Every hit moves the deadline to now + ttl (expire after access).
     ///
@@ -242,12 +243,30 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     }
 }
 
-impl<K, V, S> Builder<K, V, S, Duration>
-where
-    K: Hash + Eq + Send + Sync + 'static,
-    V: Send + Sync + 'static,
-    S: BuildHasher + Send + Sync + 'static,
-{
+/// A builder's ttl once [`Builder::ttl`] has set it: what `build` asks for, so that calling
+/// it too early gets a message that says what to do.
+#[diagnostic::on_unimplemented(
+    message = "a `TtlMap` needs a ttl: call `.ttl(...)` before `.build()`",
+    label = "no ttl set on this builder yet",
+    note = "e.g. `TtlMap::builder().ttl(Duration::from_secs(3600)).build()`"
+)]
+pub trait TtlSet: sealed::Sealed {
+    /// The ttl.
+    fn duration(&self) -> Duration;
+}
+
+impl TtlSet for Duration {
+    fn duration(&self) -> Duration {
+        *self
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for std::time::Duration {}
+}
+
+impl<K, V, S, T> Builder<K, V, S, T> {
     /// Builds the map (and schedules it on the sweeper if `sweep_every` was set).
     ///
     /// ```
@@ -257,8 +276,15 @@ where
     /// let map: TtlMap<String, u32> = TtlMap::builder().ttl(Duration::from_secs(60)).build();
     /// assert!(map.is_empty());
     /// ```
-    pub fn build(self) -> TtlMap<K, V, S> {
-        TtlMap::from_builder(self)
+    pub fn build(self) -> TtlMap<K, V, S>
+    where
+        T: TtlSet,
+        K: Hash + Eq + Send + Sync + 'static,
+        V: Send + Sync + 'static,
+        S: BuildHasher + Send + Sync + 'static,
+    {
+        let ttl = self.ttl.duration();
+        TtlMap::from_builder(self.ttl(ttl))
     }
 }
 

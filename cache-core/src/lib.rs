@@ -63,10 +63,10 @@ mod sweeper;
 mod sync;
 mod thread_slot;
 
-pub use builder::{Builder, Expiry, NoTtl};
+pub use builder::{Builder, Expiry, NoTtl, TtlSet};
 pub use clock::{Clock, ManualClock};
 pub use key::{Equivalent, Lookup, OptionRef, TupleRef};
-pub use map::TtlMap;
+pub use map::{Iter, TtlMap};
 pub use stats::Stats;
 
 /// Memoizes a function with a TTL, keeping its exact signature.

@@ -150,6 +150,22 @@ impl<K, V, S> TtlMap<K, V, S> {
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
     }
+
+    /// Sets every counter of [`stats`](Self::stats) to zero, e.g. after exporting them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// map.get_or_insert_with("a", || 1);
+    /// map.reset_stats();
+    /// assert_eq!(map.stats(), Default::default());
+    /// assert_eq!(map.len(), 1, "entries stay");
+    /// ```
+    pub fn reset_stats(&self) {
+        self.inner.counters.reset();
+    }
 }
 
 impl<K, V, S> TtlMap<K, V, S>
@@ -291,6 +307,35 @@ where
     /// ```
     pub fn clear(&self) {
         self.inner.clear();
+    }
+
+    /// The live entries, as clones, shard by shard: each shard is read under its lock for as
+    /// long as its entries take to clone, so no lock is held across the whole map and entries
+    /// stored or removed meanwhile in other shards may or may not be seen. Hits are not
+    /// counted and deadlines do not move.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map = TtlMap::new(Duration::from_secs(60));
+    /// map.insert("a", 1);
+    /// map.insert("b", 2);
+    /// let mut all: Vec<_> = map.iter().collect();
+    /// all.sort();
+    /// assert_eq!(all, [("a", 1), ("b", 2)]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V, S>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        Iter {
+            map: &self.inner,
+            next_shard: 0,
+            now: self.inner.now(),
+            batch: Vec::new().into_iter(),
+        }
     }
 
     /// Keeps only the live entries for which `keep` returns true, shard by shard; the others
@@ -572,6 +617,35 @@ where
             panicked = panicked.or(self.removed(removed));
         }
         (swept, panicked)
+    }
+}
+
+/// The live entries of a [`TtlMap`], from [`TtlMap::iter`].
+pub struct Iter<'a, K, V, S> {
+    map: &'a Inner<K, V, S>,
+    next_shard: usize,
+    now: u64,
+    batch: std::vec::IntoIter<(K, V)>,
+}
+
+impl<K: Clone, V: Clone, S> Iterator for Iter<'_, K, V, S> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        loop {
+            if let Some(entry) = self.batch.next() {
+                return Some(entry);
+            }
+            let shard = self.map.shards.get(self.next_shard)?;
+            self.next_shard += 1;
+            self.batch = read(&shard.table).live(self.now).into_iter();
+        }
+    }
+}
+
+impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
     }
 }
 

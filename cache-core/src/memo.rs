@@ -153,6 +153,9 @@ impl<E: Send + Sync + 'static> ErrorForm<E> for Shared {
     }
 }
 
+/// An `optionally_` constructor's `None`, shared with its waiters like an error.
+struct Declined;
+
 /// What a waiter does with its flight's outcome.
 enum Next<V, E> {
     Return(Result<V, E>),
@@ -503,6 +506,66 @@ where
         E: Send + Sync + 'static,
     {
         self.inner.memoize::<Q, E, Shared>(key, init)
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a constructor that may find
+    /// nothing: a `None` is returned, not stored, and the callers that waited for it get `None`
+    /// too, from the one run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u16> = TtlMap::new(Duration::from_secs(60));
+    /// assert_eq!(map.optionally_get_or_insert_with("http", || "http".parse().ok()), None);
+    /// assert_eq!(map.optionally_get_or_insert_with("8080", || "8080".parse().ok()), Some(8080));
+    /// assert_eq!(map.len(), 1);
+    /// ```
+    pub fn optionally_get_or_insert_with<Q>(
+        &self,
+        key: &Q,
+        init: impl FnOnce() -> Option<V>,
+    ) -> Option<V>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let init = || init().ok_or(Declined);
+        self.inner.memoize::<Q, Declined, Shared>(key, init).ok()
+    }
+
+    /// The async form of [`optionally_get_or_insert_with`](Self::optionally_get_or_insert_with).
+    ///
+    /// ```
+    /// # block_on(async {
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u16> = TtlMap::new(Duration::from_secs(60));
+    /// let port = map.optionally_get_or_insert_with_async("k", async { "x".parse().ok() }).await;
+    /// assert_eq!(port, None);
+    /// # });
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #     }
+    /// # }
+    /// ```
+    pub async fn optionally_get_or_insert_with_async<Q>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Option<V>>,
+    ) -> Option<V>
+    where
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        let init = async { init.await.ok_or(Declined) };
+        let found = self
+            .inner
+            .memoize_async::<Q, Declined, Shared>(key, init)
+            .await;
+        found.ok()
     }
 
     /// The async form of [`get_or_insert_with`](Self::get_or_insert_with): `init` is awaited

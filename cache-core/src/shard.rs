@@ -254,6 +254,16 @@ impl<K, V> Table<K, V> {
         Some((entry.key, entry.value, expired))
     }
 
+    /// Clones of the live entries.
+    pub(crate) fn live(&self, now: u64) -> Vec<(K, V)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let live = self.entries.iter().filter(|e| !e.is_expired(now));
+        live.map(|e| (e.key.clone(), e.value.clone())).collect()
+    }
+
     /// Removes the expired entries and the live ones `keep` refuses.
     pub(crate) fn retain(
         &mut self,

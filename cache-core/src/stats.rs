@@ -25,6 +25,7 @@ use crate::thread_slot;
 /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Calls of `get` or a memoizing method whose first lookup found a live entry.
     pub hits: u64,
@@ -106,6 +107,22 @@ impl Counters {
 
     pub(crate) fn coalesced(&self) {
         self.coalesced.fetch_add(1, Relaxed);
+    }
+
+    /// Sets every counter to zero. Counts made by other threads meanwhile may survive it.
+    pub(crate) fn reset(&self) {
+        for stripe in self.stripes.iter() {
+            stripe.hits.store(0, Relaxed);
+            stripe.misses.store(0, Relaxed);
+        }
+        for counter in [
+            &self.inserts,
+            &self.expirations,
+            &self.evictions,
+            &self.coalesced,
+        ] {
+            counter.store(0, Relaxed);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
