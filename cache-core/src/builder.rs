@@ -79,6 +79,7 @@ pub struct Builder<K, V, S = DefaultHashBuilder, T = Duration> {
     pub(crate) clock: ClockSource,
     pub(crate) hasher: S,
     pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) name: Option<&'static str>,
     pub(crate) _types: PhantomData<fn(K, V)>,
 }
 
@@ -92,6 +93,7 @@ impl<K, V> Builder<K, V, DefaultHashBuilder, NoTtl> {
             clock: ClockSource::system(),
             hasher: DefaultHashBuilder::default(),
             listener: None,
+            name: None,
             _types: PhantomData,
         }
     }
@@ -117,6 +119,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
             clock: self.clock,
             hasher: self.hasher,
             listener: self.listener,
+            name: self.name,
             _types: PhantomData,
         }
     }
@@ -213,6 +216,22 @@ impl<K, V, S, T> Builder<K, V, S, T> {
         self
     }
 
+    /// Names the map: it is then listed by [`caches`](crate::caches), for exporting every
+    /// cache's counters or clearing them in bulk, and its `Debug` shows the name.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let map: TtlMap<String, u32> =
+    ///     TtlMap::builder().ttl(Duration::from_secs(60)).name("openai_clients").build();
+    /// assert!(format!("{map:?}").contains("openai_clients"));
+    /// ```
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
     /// Hash keys with `hasher` instead of the default seeded one.
     ///
     /// ```
@@ -238,6 +257,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
             clock: self.clock,
             hasher,
             listener: self.listener,
+            name: self.name,
             _types: PhantomData,
         }
     }

@@ -55,6 +55,7 @@ mod forecast;
 mod key;
 mod map;
 mod memo;
+mod registry;
 mod shard;
 #[cfg(not(feature = "shuttle"))]
 mod sharded_lock;
@@ -67,6 +68,7 @@ pub use builder::{Builder, Expiry, NoTtl, TtlSet};
 pub use clock::{Clock, ManualClock};
 pub use key::{Equivalent, Lookup, OptionRef, TupleRef};
 pub use map::{Iter, TtlMap};
+pub use registry::{Cache, caches};
 pub use stats::Stats;
 
 /// Memoizes a function with a TTL, keeping its exact signature.

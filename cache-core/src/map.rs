@@ -8,14 +8,15 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::builder::{Builder, Listener, NoTtl};
 use crate::clock::{ClockSource, saturating_nanos};
 use crate::key::Equivalent;
 use crate::memo::Flights;
+use crate::registry::{self, Named};
 use crate::shard::{Policy, Removal, Table};
 use crate::stats::Counters;
 use crate::sweeper::{self, Sweep};
@@ -59,6 +60,7 @@ pub(crate) struct Inner<K, V, S> {
     sweep_every: Option<Duration>,
     pub(crate) counters: Counters,
     listener: Option<Listener<K, V>>,
+    name: Option<&'static str>,
 }
 
 /// What a store leaves to do once its locks are released.
@@ -200,7 +202,11 @@ where
             sweep_every: b.sweep_every,
             counters: Counters::new(),
             listener: b.listener,
+            name: b.name,
         });
+        if let Some(name) = b.name {
+            registry::register(name, Arc::downgrade(&inner) as Weak<dyn Named>);
+        }
         if let Some(every) = b.sweep_every {
             let weak = Arc::downgrade(&inner);
             sweeper::register(weak, every);
@@ -668,6 +674,29 @@ impl<K, V, S> Drop for Inner<K, V, S> {
     }
 }
 
+impl<K, V, S> Named for Inner<K, V, S>
+where
+    K: Hash + Eq + Send + Sync,
+    V: Send + Sync,
+    S: BuildHasher + Send + Sync,
+{
+    fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| read(&s.table).len()).sum()
+    }
+
+    fn clear(&self) {
+        Inner::clear(self);
+    }
+
+    fn reset_stats(&self) {
+        self.counters.reset();
+    }
+}
+
 impl<K, V, S> Sweep for Inner<K, V, S>
 where
     K: Hash + Eq + Send + Sync,
@@ -693,6 +722,7 @@ impl<K, V, S> fmt::Debug for TtlMap<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         f.debug_struct("TtlMap")
+            .field("name", &inner.name)
             .field("ttl", &inner.ttl)
             .field("expiry", &inner.expiry)
             .field("capacity", &inner.capacity)
