@@ -112,6 +112,8 @@ struct Ticket<'a, K, V, S> {
     id: FlightId,
     /// Set if the constructor panicked (see `flight::lead`).
     panicked: AtomicBool,
+    /// The flight's rendezvous, once taken out of the pending table, until it lands.
+    flight: Option<Arc<Flight<V>>>,
     /// Landed already, by `complete` or `fail`.
     landed: bool,
 }
@@ -217,6 +219,7 @@ where
             hash,
             id: (table, id),
             panicked: AtomicBool::new(false),
+            flight: None,
             landed: false,
         })
     }
@@ -359,7 +362,7 @@ impl<K, V, S> Ticket<'_, K, V, S> {
     fn land(&mut self, outcome: Outcome<V>) {
         self.landed = true;
         let pending = self.unregister(&mut self.inner.shard(self.hash).flights.lock());
-        if let Some(flight) = pending.and_then(|p| p.flight) {
+        if let Some(flight) = self.flight.take().or(pending.and_then(|p| p.flight)) {
             flight.land(outcome);
         }
     }
@@ -375,21 +378,29 @@ where
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
     fn complete(mut self, value: &V) {
-        self.landed = true;
         let inner = self.inner;
         let shard = inner.shard(self.hash);
-        let (flight, after) = {
+        let after = {
             let mut flights = shard.flights.lock();
-            let Some(p) = self.unregister(&mut flights) else {
-                return;
+            // If storing panics (in a key's `Hash` or a value's `Clone`), `Drop` still lands
+            // the flight, taken out here.
+            let pending = self.unregister(&mut flights);
+            let (key, invalidated) = match pending {
+                Some(p) => {
+                    self.flight = p.flight;
+                    (Some(p.key), p.invalidated)
+                }
+                None => (None, true),
             };
-            let after = (!p.invalidated)
-                .then(|| inner.store(&mut write(&shard.table), self.hash, p.key, value.clone()));
-            (p.flight, after)
+            let store = |key| inner.store(&mut write(&shard.table), self.hash, key, value.clone());
+            key.filter(|_| !invalidated).map(store)
         };
-        if let Some(flight) = flight {
-            flight.land(Outcome::Value(value.clone()));
+        if let Some(flight) = &self.flight {
+            let outcome = Outcome::Value(value.clone());
+            flight.land(outcome);
         }
+        self.landed = true;
+        drop(self);
         if let Some(after) = after {
             inner.after_store(after);
         }
@@ -406,7 +417,7 @@ where
 impl<K, V, S> Drop for Ticket<'_, K, V, S> {
     fn drop(&mut self) {
         if !self.landed {
-            let outcome = if self.panicked.load(Relaxed) {
+            let outcome = if self.panicked.load(Relaxed) || std::thread::panicking() {
                 Outcome::Panicked
             } else {
                 Outcome::Abandoned

@@ -528,3 +528,38 @@ fn a_task_driven_inside_a_constructor_may_wait_for_it() {
         );
     });
 }
+
+/// A value whose first `Clone` panics.
+struct CloneBomb(Arc<AtomicBool>);
+
+impl Clone for CloneBomb {
+    fn clone(&self) -> Self {
+        if self.0.swap(false, SeqCst) {
+            panic!("a value's Clone panicked");
+        }
+        CloneBomb(Arc::clone(&self.0))
+    }
+}
+
+#[test]
+fn a_panic_while_storing_a_flights_value_still_lands_it() {
+    let map: TtlMap<String, CloneBomb> = TtlMap::new(Duration::from_secs(60));
+    let armed = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let leader = s.spawn(|| {
+            map.get_or_insert_with("k", || {
+                wait_until("a caller waits", || map.stats().coalesced == 1);
+                armed.store(true, SeqCst); // the store's clone panics
+                CloneBomb(Arc::clone(&armed))
+            })
+        });
+        let waiter = s.spawn(|| {
+            wait_until("the leader leads", || map.stats().misses == 1);
+            map.get_or_insert_with("k", || CloneBomb(Arc::clone(&armed)))
+        });
+        assert!(leader.join().is_err(), "the leader's caller sees the panic");
+        waiter
+            .join()
+            .expect("the waiter is woken, not left waiting forever");
+    });
+}
