@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
 use crate::sync::{Condvar, Mutex, thread_local, thread_token};
@@ -50,8 +50,8 @@ impl<V: Clone> Outcome<V> {
 pub(crate) struct Flight<V> {
     /// The flight's leader marks this while its constructor runs (see `LEADING`).
     id: FlightId,
-    /// The thread that registered an async leader: the one that polls its constructor.
-    async_leader: Option<usize>,
+    /// The thread that last polled an async leader's constructor (`thread_token`), or 0.
+    async_leader: AtomicUsize,
     state: Mutex<State<V>>,
     landed: Condvar,
 }
@@ -78,7 +78,7 @@ impl<V> Flight<V> {
     pub(crate) fn new(id: FlightId, async_leader: Option<usize>) -> Self {
         Flight {
             id,
-            async_leader,
+            async_leader: AtomicUsize::new(async_leader.unwrap_or(0)),
             state: Mutex::new(State {
                 outcome: None,
                 wakers: Vec::new(),
@@ -98,11 +98,22 @@ impl<V> Flight<V> {
         wakers.into_iter().for_each(Waker::wake);
     }
 
+    /// An async leader's constructor is now polled on `thread`.
+    pub(crate) fn polled_on(&self, thread: Option<usize>) {
+        self.async_leader.store(thread.unwrap_or(0), Relaxed);
+    }
+
     /// How this thread leads this flight, if it does.
     fn led_here(&self) -> Option<Leading> {
         let found = LEADING.try_with(|l| l.borrow().iter().rev().find(|m| m.0 == self.id).copied());
         found.ok().flatten()
     }
+}
+
+/// Whether this thread can lead a flight: not while its thread-locals are being destroyed,
+/// when its constructor could not be marked and re-entry would wait forever.
+pub(crate) fn can_lead() -> bool {
+    LEADING.try_with(|_| ()).is_ok()
 }
 
 /// Runs `f` (the constructor of flight `id`) marked as leading it, so that a constructor
@@ -131,7 +142,8 @@ impl<V: Clone> Flight<V> {
             reentry();
         }
         let state = self.state.lock();
-        if state.outcome.is_none() && self.async_leader.is_some_and(|t| Some(t) == thread_token()) {
+        let leader = self.async_leader.load(Relaxed);
+        if state.outcome.is_none() && leader != 0 && Some(leader) == thread_token() {
             drop(state);
             panic!(
                 "a sync TtlMap call waits for a key whose async constructor this same thread \

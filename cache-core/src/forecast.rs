@@ -1,8 +1,8 @@
 //! When a shard must next be swept: the bound on expired entries, kept in O(1) per insert.
 //!
-//! A shard may hold at most `allowance` expired entries at any moment between writes, where
-//! `allowance = 16 + live / 34` (so with the 16 per shard this stays within the README's bound
-//! of the live entries plus 1/32 of them plus 16 per shard). To know when that many may have
+//! A shard may hold fewer than `allowance` expired entries at any moment between writes, where
+//! `allowance = 16 + len / 34` for `len` entries held (so `len <= live + live/33 + 16`: the
+//! README's bound of the live entries plus 1/32 of them plus 16 per shard). To know when that many may have
 //! expired without scanning, the shard keeps the `allowance` soonest deadlines it has given out
 //! since its last sweep, sorted. Deadlines only ever move later (a hit extends, nothing
 //! shortens), so a recorded deadline is a lower bound of the entry's real one; entries not
@@ -44,14 +44,13 @@ impl Forecast {
         record_into(&mut self.soonest, self.allowance, deadline);
     }
 
-    /// When `allowance` recorded deadlines will have passed: from then on some entries may
-    /// have expired, and the shard must be swept before more are stored.
+    /// When enough recorded deadlines will have passed that the shard, holding `len` entries
+    /// now, may hold more expired ones than it is allowed: from then on it must be swept
+    /// before more are stored. Removals lower the allowance, so they can bring it closer.
     #[inline]
-    pub(crate) fn due_at(&self) -> u64 {
-        match self.soonest.last() {
-            Some(&last) if self.soonest.len() == self.allowance => last,
-            _ => u64::MAX,
-        }
+    pub(crate) fn due_at(&self, len: usize) -> u64 {
+        let allowance = Self::allowance(len).min(self.allowance);
+        self.soonest.get(allowance - 1).copied().unwrap_or(u64::MAX)
     }
 
     /// Whether any recorded deadline has passed: a sweep may find something.
@@ -101,10 +100,10 @@ mod tests {
         let mut forecast = Forecast::new();
         forecast.reset(Vec::new(), 0);
         for d in 0..16 {
-            assert_eq!(forecast.due_at(), u64::MAX, "fewer than 16 recorded");
+            assert_eq!(forecast.due_at(100), u64::MAX, "fewer than 16 recorded");
             forecast.record(100 + d);
         }
-        assert_eq!(forecast.due_at(), 115, "the 16th deadline");
+        assert_eq!(forecast.due_at(100), 115, "the 16th deadline");
         assert!(forecast.any_due(100));
     }
 }

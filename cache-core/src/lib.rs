@@ -44,6 +44,11 @@
 //! - Nothing in user code (a listener, a key's `Hash` or `Eq`, a value's `Drop`) can wedge a
 //!   shard, leave `clear` half done, stop the sweeper thread or abort the process.
 //! - `Debug` never shows keys or values.
+//!
+//! What the map cannot protect against: a key's `Hash` and `Eq`, a value's `Clone`, a
+//! [`Clock`] and a `retain` predicate run while a shard's lock is held, so they must not use
+//! the same map (that could wait for itself). Listeners and constructors run with no lock held
+//! and may use it freely.
 
 #![deny(unsafe_code)] // allowed in `sharded_lock.rs` alone, each block with its argument
 #![warn(unreachable_pub)]

@@ -5,6 +5,7 @@
 //! reads or writes. Beside it, a mutex over the shard's flights (`memo.rs`); whoever takes
 //! both takes the flights first.
 
+use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
@@ -20,7 +21,7 @@ use crate::registry::{self, Named};
 use crate::shard::{Policy, Removal, Table};
 use crate::stats::Counters;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{Mutex, RwLock, read, write};
+use crate::sync::{Mutex, RwLock, read, thread_local, write};
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
 /// Shards of a map without a capacity: enough that writers and sweeps seldom meet.
@@ -346,7 +347,9 @@ where
 
     /// Keeps only the live entries for which `keep` returns true, shard by shard; the others
     /// are removed (the listener hears [`Reason::Removed`]). Like `remove`, it wins over the
-    /// constructors running meanwhile: none of them stores its value.
+    /// constructors running meanwhile: none of them stores its value. `keep` runs under the
+    /// shard's lock: it must not use this map (that would wait for itself). If it panics, the
+    /// entries removed so far are heard and counted, and the panic goes on.
     ///
     /// ```
     /// use std::time::Duration;
@@ -406,16 +409,29 @@ impl<K, V, S> Inner<K, V, S> {
         self.counters.evicted(count(Reason::Capacity));
         let mut panicked = None;
         for (k, v, reason) in removed {
-            let heard = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.notify(&k, &v, reason);
-                drop((k, v));
-            }));
-            if let Err(payload) = heard {
-                panicked.get_or_insert(payload);
-            }
+            panicked = panicked.or(guarded(|| self.notify(&k, &v, reason)));
+            panicked = panicked.or(guarded(move || drop(k)));
+            panicked = panicked.or(guarded(move || drop(v)));
         }
         panicked
     }
+}
+
+/// Runs user code (a listener, a `Drop`), catching its panic to resume once the map is
+/// consistent. Each drop goes through here on its own: a second panic while one unwinds
+/// would abort the process.
+fn guarded(user_code: impl FnOnce()) -> Option<Panic> {
+    panic::catch_unwind(AssertUnwindSafe(user_code)).err()
+}
+
+/// Hands `value` back, unless a panic is to be resumed: then `value` is dropped first, on its
+/// own (see [`guarded`]).
+fn unless_panicked<V>(value: V, panicked: Option<Panic>) -> V {
+    if let Some(payload) = panicked {
+        let _ = guarded(move || drop(value));
+        panic::resume_unwind(payload);
+    }
+    value
 }
 
 /// Resumes the first panic caught in user code, once there is nothing left to do.
@@ -467,17 +483,27 @@ where
         Q: ?Sized + Equivalent<K>,
     {
         let shard = self.shard(hash);
-        let (k, v, expired) = {
+        let now = self.now();
+        let ((k, v, expired), sweep) = {
             let mut flights = shard.flights.lock();
             flights.invalidate(hash, key);
-            write(&shard.table).remove(hash, key, self.now())?
+            let mut table = write(&shard.table);
+            let removed = table.remove(hash, key, now)?;
+            // Fewer entries allow fewer expired ones: a sweep may be due.
+            (removed, self.due(&table, now))
         };
+        let mut panicked = None;
+        if sweep {
+            panicked = self.sweep_due(now);
+        }
         if expired {
-            resume(self.removed(vec![(k, v, Reason::Expired)]));
+            panicked = panicked.or(self.removed(vec![(k, v, Reason::Expired)]));
+            resume(panicked);
             return None;
         }
-        self.notify(&k, &v, Reason::Removed);
-        Some(v)
+        panicked = panicked.or(guarded(|| self.notify(&k, &v, Reason::Removed)));
+        panicked = panicked.or(guarded(move || drop(k)));
+        Some(unless_panicked(v, panicked))
     }
 
     /// Empties every shard, then tells the listener: a panicking listener cannot leave the
@@ -492,14 +518,22 @@ where
         resume(self.removed(removed));
     }
 
+    /// Like `clear`, but keeping what `keep` keeps. If `keep` panics, what it had removed is
+    /// still heard and counted before the panic goes on.
     fn retain(&self, keep: &mut impl FnMut(&K, &V) -> bool) {
         let mut removed = Vec::new();
+        let mut panicked = None;
         for shard in self.shards.iter() {
             let mut flights = shard.flights.lock();
             flights.invalidate_all();
-            write(&shard.table).retain(self.now(), keep, &mut removed);
+            let now = self.now();
+            panicked = guarded(|| write(&shard.table).retain(now, keep, &mut removed));
+            if panicked.is_some() {
+                break;
+            }
         }
-        resume(self.removed(removed));
+        let heard = self.removed(removed);
+        resume(panicked.or(heard));
     }
 
     /// Stores under the shard's write lock, which the caller holds (and its flights lock).
@@ -534,12 +568,18 @@ where
         }
         after.removed.extend(stored.evicted);
         self.counters.inserted();
+        after.sweep = self.due(table, now);
+        after
+    }
+
+    /// Whether some shard is due for a sweep, after a change to `table` under its lock, which
+    /// lowers `next_due` if the change brought its own due time closer.
+    fn due(&self, table: &Table<K, V>, now: u64) -> bool {
         let due = table.due_at();
         if due < self.next_due.load(Relaxed) {
             self.next_due.fetch_min(due, Relaxed);
         }
-        after.sweep = now >= self.next_due.load(Relaxed);
-        after
+        now >= self.next_due.load(Relaxed)
     }
 
     /// The rest of a store, once its locks are released; returns the live value replaced.
@@ -548,24 +588,32 @@ where
         if after.sweep {
             panicked = panicked.or(self.sweep_due(self.now()));
         }
-        let replaced = after.replaced.map(|(k, v)| {
-            let heard = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.notify(&k, &v, Reason::Replaced);
-            }));
-            panicked = panicked.take().or(heard.err());
-            v
-        });
-        resume(panicked);
-        replaced
+        let Some((k, v)) = after.replaced else {
+            resume(panicked);
+            return None;
+        };
+        panicked = panicked.or(guarded(|| self.notify(&k, &v, Reason::Replaced)));
+        panicked = panicked.or(guarded(move || drop(k)));
+        Some(unless_panicked(v, panicked))
     }
 
-    /// Sweeps every shard that may hold expired entries; returns how many were removed.
+    /// Sweeps every shard that may hold expired entries; returns how many were removed. From a
+    /// listener of a sweep on this thread, does nothing (that sweep goes on after it).
     fn sweep_all(&self) -> usize {
+        let Some(_sweeping) = Sweeping::enter() else {
+            return 0;
+        };
         let now = self.now();
         let mut swept = 0;
         let mut panicked = None;
         for shard in self.shards.iter() {
-            if read(&shard.table).may_hold_expired(now) {
+            // A sweep already under way judges by its own, earlier time: after helping it,
+            // sweep again so that nothing expired by `now` is left (a few rounds at most,
+            // in case other threads keep starting sweeps of their own).
+            for _ in 0..3 {
+                if !read(&shard.table).may_hold_expired(now) {
+                    break;
+                }
                 let (n, p) = self.sweep_shard(shard, now);
                 swept += n;
                 panicked = panicked.or(p);
@@ -577,9 +625,12 @@ where
     }
 
     /// The write path's duty once `next_due` has passed: sweeps every shard that is due, so
-    /// that a write to one shard keeps the whole map within its bound.
+    /// that a write to one shard keeps the whole map within its bound. A listener of a sweep
+    /// that writes to the map does not sweep from inside it: that would nest a sweep per batch
+    /// on this thread's stack.
     #[cold]
     fn sweep_due(&self, now: u64) -> Option<Panic> {
+        let _sweeping = Sweeping::enter()?;
         let mut panicked = None;
         for shard in self.shards.iter() {
             if read(&shard.table).due_at() <= now {
@@ -605,6 +656,7 @@ where
     /// that readers never wait behind a whole scan. If another thread's sweep of this shard is
     /// in progress, this one helps it finish instead: a sweeping thread that is preempted
     /// cannot keep the shard from being swept.
+    /// The caller holds this thread's `Sweeping`.
     fn sweep_shard(&self, shard: &Shard<K, V>, now: u64) -> (usize, Option<Panic>) {
         let mut swept = 0;
         let mut panicked = None;
@@ -655,6 +707,30 @@ impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
     }
 }
 
+thread_local!(static SWEEPING: Cell<bool> = const { Cell::new(false) });
+
+/// This thread's sweep, for as long as it runs (listeners included).
+struct Sweeping(bool);
+
+impl Sweeping {
+    /// `None` if this thread is sweeping already.
+    fn enter() -> Option<Self> {
+        match SWEEPING.try_with(|s| s.replace(true)) {
+            Ok(true) => None,
+            Ok(false) => Some(Sweeping(true)),
+            Err(_) => Some(Sweeping(false)), // thread-local teardown: nothing to mark
+        }
+    }
+}
+
+impl Drop for Sweeping {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = SWEEPING.try_with(|s| s.set(false));
+        }
+    }
+}
+
 /// Drops every entry on its own, so that a value whose `Drop` panics neither leaks the rest
 /// nor, by panicking twice, aborts the process; the first panic is resumed afterwards.
 impl<K, V, S> Drop for Inner<K, V, S> {
@@ -663,9 +739,9 @@ impl<K, V, S> Drop for Inner<K, V, S> {
         for shard in self.shards.iter_mut() {
             let mut removed = Vec::new();
             write(&shard.table).drain_into(&mut removed);
-            for entry in removed {
-                let dropped = panic::catch_unwind(AssertUnwindSafe(|| drop(entry)));
-                panicked = panicked.or(dropped.err());
+            for (k, v, _) in removed {
+                panicked = panicked.or(guarded(move || drop(k)));
+                panicked = panicked.or(guarded(move || drop(v)));
             }
         }
         if !std::thread::panicking() {
@@ -707,6 +783,11 @@ where
         self.sweep_all()
     }
 }
+
+/// A panic in user code (a key's `Hash` or `Eq`, a value's `Clone` or `Drop`, a listener, a
+/// constructor) leaves a map consistent and usable, so it may be used across `catch_unwind`.
+impl<K, V, S> std::panic::UnwindSafe for TtlMap<K, V, S> {}
+impl<K, V, S> std::panic::RefUnwindSafe for TtlMap<K, V, S> {}
 
 impl<K, V, S> Clone for TtlMap<K, V, S> {
     fn clone(&self) -> Self {

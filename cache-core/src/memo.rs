@@ -25,7 +25,7 @@ use std::future::{Future, poll_fn};
 use std::hash::{BuildHasher, Hash};
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::Context;
 
 use hashbrown::HashTable;
@@ -114,6 +114,8 @@ struct Ticket<'a, K, V, S> {
     panicked: AtomicBool,
     /// The flight's rendezvous, once taken out of the pending table, until it lands.
     flight: Option<Arc<Flight<V>>>,
+    /// The thread that last polled an async constructor (`thread_token`), or 0.
+    polling: AtomicUsize,
     /// Landed already, by `complete` or `fail`.
     landed: bool,
 }
@@ -220,6 +222,7 @@ where
             id: (table, id),
             panicked: AtomicBool::new(false),
             flight: None,
+            polling: AtomicUsize::new(async_leader.unwrap_or(0)),
             landed: false,
         })
     }
@@ -251,6 +254,24 @@ where
         self.after_store(after);
     }
 
+    /// A caller's own attempt, not as a flight: after its flight failed, or while this thread's
+    /// thread-locals are being destroyed (a flight could then not tell re-entry from waiting).
+    fn attempt<Q, E, F>(
+        &self,
+        hash: u64,
+        key: &Q,
+        init: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        let epoch = self.epoch(hash);
+        let value = init().map_err(|e| F::fail(e).0)?;
+        self.store_attempt(hash, key, &value, epoch);
+        Ok(value)
+    }
+
     /// A memoizing call, sync. `F` says what happens to errors.
     fn memoize<Q, E, F>(&self, key: &Q, init: impl FnOnce() -> Result<V, E>) -> Result<V, F::Err>
     where
@@ -263,6 +284,9 @@ where
         if let Some(value) = found {
             return Ok(value);
         }
+        if !flight::can_lead() {
+            return self.attempt::<Q, E, F>(hash, key, init);
+        }
         let mut waited = false;
         loop {
             match self.join_or_lead(hash, key, None) {
@@ -274,12 +298,7 @@ where
                     match after_wait::<V, E, F>(flight.wait()) {
                         Next::Return(result) => return result,
                         Next::Retry => continue,
-                        Next::Attempt => {
-                            let epoch = self.epoch(hash);
-                            let value = init().map_err(|e| F::fail(e).0)?;
-                            self.store_attempt(hash, key, &value, epoch);
-                            return Ok(value);
-                        }
+                        Next::Attempt => return self.attempt::<Q, E, F>(hash, key, init),
                     }
                 }
                 Role::Lead(ticket) => {
@@ -313,6 +332,12 @@ where
         }
         let mut init = pin!(init);
         let mut waited = false;
+        if !flight::can_lead() {
+            let epoch = self.epoch(hash);
+            let value = init.await.map_err(|e| F::fail(e).0)?;
+            self.store_attempt(hash, key, &value, epoch);
+            return Ok(value);
+        }
         loop {
             match self.join_or_lead(hash, key, thread_token()) {
                 Role::Hit(value) => return Ok(value),
@@ -335,6 +360,7 @@ where
                 Role::Lead(ticket) => {
                     let (id, panicked) = (ticket.id, &ticket.panicked);
                     let poll = |cx: &mut Context<'_>| {
+                        ticket.polled_on(thread_token());
                         flight::lead_poll(id, panicked, cx, |cx| init.as_mut().poll(cx))
                     };
                     let result = poll_fn(poll).await;
@@ -356,6 +382,23 @@ impl<K, V, S> Ticket<'_, K, V, S> {
     fn unregister(&self, flights: &mut Flights<K, V>) -> Option<Pending<K, V>> {
         let found = (flights.pending).find_entry(self.hash, |p| p.id == self.id.1);
         Some(found.ok()?.remove().0)
+    }
+
+    /// Notes the thread that polls an async constructor now, if another than before: a sync
+    /// caller on the thread that polls it must not wait for it (see `Flight::wait`).
+    fn polled_on(&self, thread: Option<usize>) {
+        let thread = thread.unwrap_or(0);
+        if self.polling.swap(thread, Relaxed) == thread {
+            return;
+        }
+        let mut flights = self.inner.shard(self.hash).flights.lock();
+        let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id.1);
+        if let Some(p) = pending {
+            p.async_leader = Some(thread).filter(|&t| t != 0);
+            if let Some(flight) = &p.flight {
+                flight.polled_on(p.async_leader);
+            }
+        }
     }
 
     /// Unregisters the flight and lands it with `outcome`, if anyone waits for it.

@@ -61,6 +61,13 @@ impl<K, V> Entry<K, V> {
     fn is_expired(&self, now: u64) -> bool {
         now >= self.deadline()
     }
+
+    /// Found expired by a reader at some `now`: moves the deadline to the origin, so that no
+    /// reader judging by an earlier time can extend it any more.
+    #[cold]
+    fn bury(&self) {
+        self.deadline.fetch_and(FIELDS, Relaxed);
+    }
 }
 
 /// An entry taken out of a table, handed to listeners once the lock is released.
@@ -161,11 +168,12 @@ impl<K, V> Table<K, V> {
         let stored = entry.deadline.load(Relaxed);
         let deadline = stored & !FIELDS;
         if now >= deadline {
+            entry.bury();
             return None;
         }
         if self.policy.sliding {
             if now.saturating_add(self.policy.ttl).saturating_sub(deadline) >= self.policy.step {
-                self.slide(entry, recheck());
+                self.slide(entry, stored, recheck());
             } else if stored & USED == 0 {
                 entry.deadline.fetch_or(USED, Relaxed);
             }
@@ -173,11 +181,15 @@ impl<K, V> Table<K, V> {
         Some(&entry.value)
     }
 
+    /// Moves a sliding deadline to `now` + ttl, if the entry is still live by `now` and nobody
+    /// changed its deadline since it read `stored`: in particular, not once a reader found it
+    /// expired and buried it, however long this reader was delayed. The new slot clears
+    /// `USED`; a lost race leaves the move to a later hit.
     #[cold]
-    fn slide(&self, entry: &Entry<K, V>, now: u64) {
+    fn slide(&self, entry: &Entry<K, V>, stored: u64, now: u64) {
         if !entry.is_expired(now) {
-            // Never backwards, whoever else moves it meanwhile; the new slot clears `USED`.
-            entry.deadline.fetch_max(self.policy.slot(now), Relaxed);
+            let fresh = self.policy.slot(now).max(stored & !FIELDS);
+            let _ = (entry.deadline).compare_exchange(stored, fresh, Relaxed, Relaxed);
         }
     }
 
@@ -187,7 +199,11 @@ impl<K, V> Table<K, V> {
         Q: ?Sized + Equivalent<K>,
     {
         let entry = self.entries.find(hash, |e| key.equivalent(&e.key));
-        entry.is_some_and(|e| !e.is_expired(now))
+        let live = entry.is_some_and(|e| !e.is_expired(now));
+        if !live && let Some(e) = entry {
+            e.bury();
+        }
+        live
     }
 
     /// Stores `key -> value`, returning the entry it replaced and whether that had expired,
@@ -300,7 +316,7 @@ impl<K, V> Table<K, V> {
         if self.sweep.is_some() {
             0
         } else {
-            self.forecast.due_at()
+            self.forecast.due_at(self.entries.len())
         }
     }
 

@@ -101,9 +101,11 @@ impl Condvar {
     }
 }
 
-/// A number that identifies the calling thread among the threads alive, or `None` while its
-/// thread-locals are being destroyed.
+/// A number that identifies the calling thread, never given to another thread (not 0), or
+/// `None` while its thread-locals are being destroyed.
 pub(crate) fn thread_token() -> Option<usize> {
-    thread_local!(static TOKEN: u8 = const { 0 });
-    TOKEN.try_with(|t| std::ptr::from_ref(t) as usize).ok()
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    thread_local!(static TOKEN: usize = NEXT.fetch_add(1, Relaxed));
+    TOKEN.try_with(|t| *t).ok()
 }
