@@ -13,8 +13,12 @@
 //!   `impl` or trait is one static for every instantiation, so the caches are keyed by the
 //!   [`TypeId`] of a closure written in the function's body, whose type carries the enclosing
 //!   generics. The first instantiation to run gets a slot that a hit checks with one compare.
+//!
+//! Compile time: what is instantiated per memoized function is kept to thin generic shims
+//! (`Store::map`, `Memo::memo`, `Returns::memo`, `Instances::get`) over the map's own methods;
+//! the list of a generic function's other instantiations is not generic.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -284,14 +288,14 @@ pub trait Store<const OK: bool> {
     type Static: 'static;
     /// The static's initial value.
     const NEW: Self::Static;
+    /// `Builder<K, V>`.
+    type Builder;
     /// The map of instantiation `id`, built by `builder` the first time.
     fn map(
         cache: &'static Self::Static,
         id: TypeId,
         builder: impl FnOnce() -> Self::Builder,
     ) -> &'static Self::Map;
-    /// `Builder<K, V>`.
-    type Builder;
 }
 
 impl<K, V> Store<true> for (K, V)
@@ -423,22 +427,25 @@ pub fn instance_of<F: 'static>(_: &F) -> TypeId {
     TypeId::of::<F>()
 }
 
+/// A cache, type-erased: what [`Others`] keeps, each leaked once for the whole program.
+type AnyCache = &'static (dyn Any + Send + Sync);
+
 /// The caches of one `#[ttl_cached]` function: one per instantiation of the function (one in
 /// all unless it is generic through its `impl` or trait), keyed by [`instance_of`].
 pub struct Instances<M: 'static> {
-    /// The first instantiation's cache: a hit checks it with one compare.
+    /// The first instantiation's cache, typed: a hit checks it with one compare.
     first: OnceLock<(TypeId, M)>,
-    /// The others', leaked: there are as many as the program has instantiations.
-    others: Mutex<Vec<(TypeId, &'static M)>>,
+    /// The others'. Not generic, so their lock and list are compiled once, not per function.
+    others: Others,
 }
 
-impl<M> Instances<M> {
+impl<M: Send + Sync> Instances<M> {
     /// No cache yet.
     #[allow(clippy::new_without_default)]
     pub const fn new() -> Self {
         Instances {
             first: OnceLock::new(),
-            others: Mutex::new(Vec::new()),
+            others: Others(Mutex::new(Vec::new())),
         }
     }
 
@@ -451,6 +458,8 @@ impl<M> Instances<M> {
         }
     }
 
+    /// Out of line: the memoized function's frame (which a recursive function stacks once per
+    /// level) holds none of its locals.
     #[cold]
     #[inline(never)]
     fn get_cold(&'static self, id: TypeId, init: impl FnOnce() -> M) -> &'static M {
@@ -461,13 +470,25 @@ impl<M> Instances<M> {
         if *first == id {
             return cache;
         }
-        let init = init.expect("the first slot is another instantiation's");
+        let mut make = || -> AnyCache { Box::leak(Box::new(init.take().expect("not run yet")())) };
+        // Always `M`: an instantiation's closure type fixes its function's key and value.
+        (self.others.get(id, &mut make).downcast_ref())
+            .expect("an instantiation's cache has its type")
+    }
+}
+
+/// The caches of a function's instantiations after the first, type-erased.
+struct Others(Mutex<Vec<(TypeId, AnyCache)>>);
+
+impl Others {
+    /// The cache of instantiation `id`, made by `make` (run at most once) the first time.
+    fn get(&self, id: TypeId, make: &mut dyn FnMut() -> AnyCache) -> AnyCache {
         // Never poisoned in a way that matters: the list is only pushed to.
-        let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, cache)) = others.iter().find(|(other, _)| *other == id) {
+        let mut others = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&(_, cache)) = others.iter().find(|(other, _)| *other == id) {
             return cache;
         }
-        let cache: &'static M = Box::leak(Box::new(init()));
+        let cache = make();
         others.push((id, cache));
         cache
     }

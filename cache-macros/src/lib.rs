@@ -16,6 +16,17 @@ use proc_macro2::TokenStream as TokenStream2;
 
 /// Memoizes a function with a TTL, keeping its signature. Use it as `cache_core::ttl_cached`,
 /// whose documentation lists the options; the generated code needs `cache-core`.
+///
+/// # Facade crates and renamed dependencies
+///
+/// The generated code names the runtime `::cache_core`. Where the crate is reached another
+/// way (a facade that does `pub use cache_core;`, or a dependency renamed in `Cargo.toml`),
+/// say so with `crate = "..."`, or the expansion fails with "could not find `cache_core`":
+///
+/// ```text
+/// #[my_facade::ttl_cached(ttl = "1h", crate = "::my_facade::cache_core")]
+/// fn lookup(key: &str) -> String { key.to_uppercase() }
+/// ```
 #[proc_macro_attribute]
 pub fn ttl_cached(args: TokenStream, input: TokenStream) -> TokenStream {
     let input = TokenStream2::from(input);
