@@ -462,9 +462,9 @@ fn first_lifetime(ty: &Type) -> Option<String> {
     walk(ty.to_token_stream())
 }
 
-/// A single capital letter (optionally with digits: `T`, `K2`), the way type parameters are
-/// named: in a `#[ttl_cached]` signature it can only come from the enclosing `impl` or trait,
-/// since the function itself cannot be generic.
+/// A single capital letter (`T`, `K`), the way type parameters are named: in a `#[ttl_cached]`
+/// signature it can only come from the enclosing `impl` or trait, since the function itself
+/// cannot be generic. Only that exact shape: `H256`, `U256` or `V2` are ordinary types.
 fn type_parameter(ty: &Type) -> Option<&syn::Ident> {
     let mut found = None;
     visit_paths(ty, &mut |path| {
@@ -477,9 +477,7 @@ fn type_parameter(ty: &Type) -> Option<&syn::Ident> {
             let ident = &path.path.segments[0].ident;
             let name = ident.to_string();
             let mut chars = name.chars();
-            if chars.next().is_some_and(|c| c.is_ascii_uppercase())
-                && chars.all(|c| c.is_ascii_digit())
-            {
+            if chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.next().is_none() {
                 found = Some(ident);
             }
         }
