@@ -463,7 +463,16 @@ where
         Q: ?Sized + Equivalent<K>,
         V: Clone,
     {
-        let now = self.now();
+        self.get_at(hash, key, self.now())
+    }
+
+    /// The lookup as of `now`, a clock reading the caller took.
+    #[inline]
+    pub(crate) fn get_at<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
+    where
+        Q: ?Sized + Equivalent<K>,
+        V: Clone,
+    {
         let table = read(&self.shard(hash).table);
         table.get(hash, key, now, || self.now()).cloned()
     }

@@ -189,7 +189,13 @@ where
 {
     /// Under the pending lock: a value that landed meanwhile, the flight to wait for, or
     /// the duty to lead one (`async_leader`: this thread, if the constructor is async).
-    fn join_or_lead<Q>(&self, hash: u64, key: &Q, async_leader: Option<usize>) -> Role<'_, K, V, S>
+    fn join_or_lead<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        now: u64,
+        async_leader: Option<usize>,
+    ) -> Role<'_, K, V, S>
     where
         Q: ?Sized + Lookup<K>,
     {
@@ -202,7 +208,7 @@ where
                 .get_or_insert_with(|| Arc::new(Flight::new(id, async_leader)));
             return Role::Wait(Arc::clone(flight));
         }
-        if let Some(value) = self.get(hash, key) {
+        if let Some(value) = self.get_at(hash, key, now) {
             return Role::Hit(value);
         }
         let id = flights.next_id;
@@ -279,7 +285,8 @@ where
         F: ErrorForm<E>,
     {
         let hash = self.hash(key);
-        let found = self.get(hash, key);
+        let mut now = self.now();
+        let found = self.get_at(hash, key, now);
         self.counters.lookup(found.is_some());
         if let Some(value) = found {
             return Ok(value);
@@ -289,7 +296,7 @@ where
         }
         let mut waited = false;
         loop {
-            match self.join_or_lead(hash, key, None) {
+            match self.join_or_lead(hash, key, now, None) {
                 Role::Hit(value) => return Ok(value),
                 Role::Wait(flight) => {
                     if !std::mem::replace(&mut waited, true) {
@@ -297,7 +304,7 @@ where
                     }
                     match after_wait::<V, E, F>(flight.wait()) {
                         Next::Return(result) => return result,
-                        Next::Retry => continue,
+                        Next::Retry => now = self.now(),
                         Next::Attempt => return self.attempt::<Q, E, F>(hash, key, init),
                     }
                 }
@@ -325,7 +332,8 @@ where
         F: ErrorForm<E>,
     {
         let hash = self.hash(key);
-        let found = self.get(hash, key);
+        let mut now = self.now();
+        let found = self.get_at(hash, key, now);
         self.counters.lookup(found.is_some());
         if let Some(value) = found {
             return Ok(value);
@@ -339,7 +347,7 @@ where
             return Ok(value);
         }
         loop {
-            match self.join_or_lead(hash, key, thread_token()) {
+            match self.join_or_lead(hash, key, now, thread_token()) {
                 Role::Hit(value) => return Ok(value),
                 Role::Wait(flight) => {
                     if !std::mem::replace(&mut waited, true) {
@@ -348,7 +356,7 @@ where
                     let outcome = poll_fn(|cx| flight.poll_wait(cx)).await;
                     match after_wait::<V, E, F>(outcome) {
                         Next::Return(result) => return result,
-                        Next::Retry => continue,
+                        Next::Retry => now = self.now(),
                         Next::Attempt => {
                             let epoch = self.epoch(hash);
                             let value = init.await.map_err(|e| F::fail(e).0)?;

@@ -46,7 +46,7 @@ pub struct Stats {
     pub coalesced: u64,
 }
 
-/// Hit and miss counters: one stripe per thread, each on its own cache line. A thread leases
+/// Hit, miss and insert counters: one stripe per thread, each on its own cache line. A thread leases
 /// one of the first `OWNED` stripes for its lifetime and, as their only writer, counts with a
 /// plain load and store; threads beyond them share the last stripe, counted atomically.
 const STRIPES: usize = thread_slot::SLOTS + 1;
@@ -56,11 +56,11 @@ const OWNED: usize = thread_slot::SLOTS;
 struct Stripe {
     hits: AtomicU64,
     misses: AtomicU64,
+    inserts: AtomicU64,
 }
 
 pub(crate) struct Counters {
     stripes: Box<[CachePadded<Stripe>]>,
-    inserts: AtomicU64,
     expirations: AtomicU64,
     evictions: AtomicU64,
     coalesced: AtomicU64,
@@ -70,7 +70,6 @@ impl Counters {
     pub(crate) fn new() -> Self {
         Self {
             stripes: (0..STRIPES).map(|_| CachePadded::default()).collect(),
-            inserts: AtomicU64::new(0),
             expirations: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             coalesced: AtomicU64::new(0),
@@ -79,18 +78,23 @@ impl Counters {
 
     #[inline]
     pub(crate) fn lookup(&self, hit: bool) {
+        self.count(|stripe| if hit { &stripe.hits } else { &stripe.misses });
+    }
+
+    pub(crate) fn inserted(&self) {
+        self.count(|stripe| &stripe.inserts);
+    }
+
+    /// Adds one to a counter of this thread's stripe.
+    #[inline]
+    fn count(&self, counter: impl FnOnce(&Stripe) -> &AtomicU64) {
         let owned = thread_slot::slot();
-        let stripe = &self.stripes[owned.unwrap_or(OWNED)];
-        let counter = if hit { &stripe.hits } else { &stripe.misses };
+        let counter = counter(&self.stripes[owned.unwrap_or(OWNED)]);
         match owned {
             // This thread is the stripe's only writer: no read-modify-write needed.
             Some(_) => counter.store(counter.load(Relaxed) + 1, Relaxed),
             None => drop(counter.fetch_add(1, Relaxed)),
         }
-    }
-
-    pub(crate) fn inserted(&self) {
-        self.inserts.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn expired(&self, n: usize) {
@@ -114,25 +118,22 @@ impl Counters {
         for stripe in self.stripes.iter() {
             stripe.hits.store(0, Relaxed);
             stripe.misses.store(0, Relaxed);
+            stripe.inserts.store(0, Relaxed);
         }
-        for counter in [
-            &self.inserts,
-            &self.expirations,
-            &self.evictions,
-            &self.coalesced,
-        ] {
+        for counter in [&self.expirations, &self.evictions, &self.coalesced] {
             counter.store(0, Relaxed);
         }
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
-        let (hits, misses) = self.stripes.iter().fold((0, 0), |(h, m), s| {
-            (h + s.hits.load(Relaxed), m + s.misses.load(Relaxed))
-        });
+        let sum = |counter: fn(&Stripe) -> &AtomicU64| {
+            let counts = self.stripes.iter().map(|s| counter(s).load(Relaxed));
+            counts.sum()
+        };
         Stats {
-            hits,
-            misses,
-            inserts: self.inserts.load(Relaxed),
+            hits: sum(|s| &s.hits),
+            misses: sum(|s| &s.misses),
+            inserts: sum(|s| &s.inserts),
             expirations: self.expirations.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
