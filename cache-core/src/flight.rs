@@ -116,23 +116,16 @@ pub(crate) fn can_lead() -> bool {
     LEADING.try_with(|_| ()).is_ok()
 }
 
-/// Runs `f` (the constructor of flight `id`) marked as leading it, so that a constructor
-/// asking for its own key panics instead of waiting for itself forever; a panic out of `f`
-/// is noted in `panicked`.
-pub(crate) fn lead<R>(id: FlightId, panicked: &AtomicBool, f: impl FnOnce() -> R) -> R {
-    let _leading = Mark::push(id, None, panicked);
-    f()
-}
-
-/// Like [`lead`] for one poll of an async constructor.
-pub(crate) fn lead_poll<R>(
+/// Marks this thread as running the constructor of flight `id` (for one poll of it, with
+/// the polling task's `waker`, if it is async) until the mark is dropped: a constructor asking
+/// for its own key then panics instead of waiting for itself forever. A panic while the mark
+/// is held is noted in `panicked`.
+pub(crate) fn mark<'a>(
     id: FlightId,
-    panicked: &AtomicBool,
-    cx: &mut Context<'_>,
-    poll: impl FnOnce(&mut Context<'_>) -> R,
-) -> R {
-    let _leading = Mark::push(id, Some(waker_id(cx.waker())), panicked);
-    poll(cx)
+    panicked: &'a AtomicBool,
+    waker: Option<&Waker>,
+) -> impl Drop + 'a {
+    Mark::push(id, waker.map(waker_id), panicked)
 }
 
 impl<V: Clone> Flight<V> {

@@ -392,6 +392,11 @@ impl<K, V, S> Inner<K, V, S> {
         &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
     }
 
+    /// The shard's part of a flight's name (`flight::FlightId`): where its flights live.
+    pub(crate) fn flights_id(&self, hash: u64) -> usize {
+        std::ptr::from_ref(&self.shard(hash).flights) as usize
+    }
+
     fn notify(&self, key: &K, value: &V, reason: Reason) {
         if let Some(listener) = &self.listener {
             listener(key, value, reason);

@@ -105,17 +105,26 @@ enum Role<'a, K, V, S> {
     Lead(Ticket<'a, K, V, S>),
 }
 
+/// What a missing caller does next, decided before its constructor runs (out of line, so
+/// that the constructor runs in a small frame: recursive memoized functions recurse here).
+enum Step<'a, K, V, S, R> {
+    /// Return this: a value that landed, or a joined flight's outcome.
+    Done(R),
+    /// Run the constructor as the leader of a flight.
+    Lead(Ticket<'a, K, V, S>),
+    /// Run the constructor as an attempt of its own, storing its value unless the shard's
+    /// invalidation count has moved from this.
+    Attempt(u64),
+}
+
 /// The leader's duty to land its flight.
 struct Ticket<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     hash: u64,
-    id: FlightId,
-    /// Set if the constructor panicked (see `flight::lead`).
+    /// The flight's number in its shard (see `FlightId`).
+    id: u64,
+    /// Set if the constructor panicked (see `flight::mark`).
     panicked: AtomicBool,
-    /// The flight's rendezvous, once taken out of the pending table, until it lands.
-    flight: Option<Arc<Flight<V>>>,
-    /// The thread that last polled an async constructor (`thread_token`), or 0.
-    polling: AtomicUsize,
     /// Landed already, by `complete` or `fail`.
     landed: bool,
 }
@@ -199,8 +208,8 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
+        let table = self.flights_id(hash);
         let mut flights = self.shard(hash).flights.lock();
-        let table = std::ptr::from_ref(&*flights) as usize;
         if let Some(p) = flights.joinable(hash, key) {
             let (id, async_leader) = ((table, p.id), p.async_leader);
             let flight = p
@@ -225,10 +234,8 @@ where
         Role::Lead(Ticket {
             inner: self,
             hash,
-            id: (table, id),
+            id,
             panicked: AtomicBool::new(false),
-            flight: None,
-            polling: AtomicUsize::new(async_leader.unwrap_or(0)),
             landed: false,
         })
     }
@@ -260,62 +267,86 @@ where
         self.after_store(after);
     }
 
-    /// A caller's own attempt, not as a flight: after its flight failed, or while this thread's
-    /// thread-locals are being destroyed (a flight could then not tell re-entry from waiting).
-    fn attempt<Q, E, F>(
+    /// Ends a caller's own attempt, not made as a flight (after its flight failed, or while this
+    /// thread's thread-locals are being destroyed, when a flight could not tell re-entry from
+    /// waiting): stores its value unless the shard's keys were invalidated since `epoch`.
+    #[inline(never)]
+    fn attempted<Q, E, F>(
         &self,
         hash: u64,
         key: &Q,
-        init: impl FnOnce() -> Result<V, E>,
+        epoch: u64,
+        result: Result<V, E>,
     ) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
-        let epoch = self.epoch(hash);
-        let value = init().map_err(|e| F::fail(e).0)?;
+        let value = result.map_err(|e| F::fail(e).0)?;
         self.store_attempt(hash, key, &value, epoch);
         Ok(value)
     }
 
     /// A memoizing call, sync. `F` says what happens to errors.
+    ///
+    /// Recursive memoized functions recurse through here, so this is inlined into its caller
+    /// and keeps only a ticket on the stack while the constructor runs; what comes before and
+    /// after it (`miss`, landing) runs out of line.
+    #[inline(always)]
     fn memoize<Q, E, F>(&self, key: &Q, init: impl FnOnce() -> Result<V, E>) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
         let hash = self.hash(key);
-        let mut now = self.now();
+        let now = self.now();
         let found = self.get_at(hash, key, now);
         self.counters.lookup(found.is_some());
         if let Some(value) = found {
             return Ok(value);
         }
+        match self.miss::<Q, E, F>(hash, key, now) {
+            Step::Done(result) => result,
+            Step::Lead(ticket) => {
+                let result = {
+                    let _leading = flight::mark(ticket.flight_id(), &ticket.panicked, None);
+                    init()
+                };
+                ticket.land_with::<E, F>(result)
+            }
+            Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
+        }
+    }
+
+    /// A sync miss, up to its constructor: joins a flight and waits for it, or leads one.
+    #[inline(never)]
+    fn miss<Q, E, F>(
+        &self,
+        hash: u64,
+        key: &Q,
+        mut now: u64,
+    ) -> Step<'_, K, V, S, Result<V, F::Err>>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
         if !flight::can_lead() {
-            return self.attempt::<Q, E, F>(hash, key, init);
+            return Step::Attempt(self.epoch(hash));
         }
         let mut waited = false;
         loop {
             match self.join_or_lead(hash, key, now, None) {
-                Role::Hit(value) => return Ok(value),
+                Role::Hit(value) => return Step::Done(Ok(value)),
+                Role::Lead(ticket) => return Step::Lead(ticket),
                 Role::Wait(flight) => {
                     if !std::mem::replace(&mut waited, true) {
                         self.counters.coalesced();
                     }
                     match after_wait::<V, E, F>(flight.wait()) {
-                        Next::Return(result) => return result,
+                        Next::Return(result) => return Step::Done(result),
                         Next::Retry => now = self.now(),
-                        Next::Attempt => return self.attempt::<Q, E, F>(hash, key, init),
+                        Next::Attempt => return Step::Attempt(self.epoch(hash)),
                     }
-                }
-                Role::Lead(ticket) => {
-                    return match flight::lead(ticket.id, &ticket.panicked, init) {
-                        Ok(value) => {
-                            ticket.complete(&value);
-                            Ok(value)
-                        }
-                        Err(error) => Err(ticket.fail::<E, F>(error)),
-                    };
                 }
             }
         }
@@ -342,9 +373,7 @@ where
         let mut waited = false;
         if !flight::can_lead() {
             let epoch = self.epoch(hash);
-            let value = init.await.map_err(|e| F::fail(e).0)?;
-            self.store_attempt(hash, key, &value, epoch);
-            return Ok(value);
+            return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
         }
         loop {
             match self.join_or_lead(hash, key, now, thread_token()) {
@@ -359,26 +388,20 @@ where
                         Next::Retry => now = self.now(),
                         Next::Attempt => {
                             let epoch = self.epoch(hash);
-                            let value = init.await.map_err(|e| F::fail(e).0)?;
-                            self.store_attempt(hash, key, &value, epoch);
-                            return Ok(value);
+                            return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
                         }
                     }
                 }
                 Role::Lead(ticket) => {
-                    let (id, panicked) = (ticket.id, &ticket.panicked);
+                    let (id, panicked) = (ticket.flight_id(), &ticket.panicked);
+                    let polling = AtomicUsize::new(thread_token().unwrap_or(0));
                     let poll = |cx: &mut Context<'_>| {
-                        ticket.polled_on(thread_token());
-                        flight::lead_poll(id, panicked, cx, |cx| init.as_mut().poll(cx))
+                        ticket.polled_on(&polling, thread_token());
+                        let _leading = flight::mark(id, panicked, Some(cx.waker()));
+                        init.as_mut().poll(cx)
                     };
                     let result = poll_fn(poll).await;
-                    return match result {
-                        Ok(value) => {
-                            ticket.complete(&value);
-                            Ok(value)
-                        }
-                        Err(error) => Err(ticket.fail::<E, F>(error)),
-                    };
+                    return ticket.land_with::<E, F>(result);
                 }
             }
         }
@@ -386,21 +409,27 @@ where
 }
 
 impl<K, V, S> Ticket<'_, K, V, S> {
+    /// The flight's name while its constructor runs (see `flight::mark`).
+    fn flight_id(&self) -> FlightId {
+        (self.inner.flights_id(self.hash), self.id)
+    }
+
     /// Takes this flight's entry out of the pending table.
     fn unregister(&self, flights: &mut Flights<K, V>) -> Option<Pending<K, V>> {
-        let found = (flights.pending).find_entry(self.hash, |p| p.id == self.id.1);
+        let found = (flights.pending).find_entry(self.hash, |p| p.id == self.id);
         Some(found.ok()?.remove().0)
     }
 
-    /// Notes the thread that polls an async constructor now, if another than before: a sync
-    /// caller on the thread that polls it must not wait for it (see `Flight::wait`).
-    fn polled_on(&self, thread: Option<usize>) {
+    /// Notes the thread that polls an async constructor now, if another than before (in
+    /// `polling`): a sync caller on the thread that polls it must not wait for it (see
+    /// `Flight::wait`).
+    fn polled_on(&self, polling: &AtomicUsize, thread: Option<usize>) {
         let thread = thread.unwrap_or(0);
-        if self.polling.swap(thread, Relaxed) == thread {
+        if polling.swap(thread, Relaxed) == thread {
             return;
         }
         let mut flights = self.inner.shard(self.hash).flights.lock();
-        let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id.1);
+        let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id);
         if let Some(p) = pending {
             p.async_leader = Some(thread).filter(|&t| t != 0);
             if let Some(flight) = &p.flight {
@@ -413,7 +442,7 @@ impl<K, V, S> Ticket<'_, K, V, S> {
     fn land(&mut self, outcome: Outcome<V>) {
         self.landed = true;
         let pending = self.unregister(&mut self.inner.shard(self.hash).flights.lock());
-        if let Some(flight) = self.flight.take().or(pending.and_then(|p| p.flight)) {
+        if let Some(flight) = pending.and_then(|p| p.flight) {
             flight.land(outcome);
         }
     }
@@ -425,20 +454,39 @@ where
     S: BuildHasher,
     V: Clone,
 {
+    /// Lands the flight with its constructor's result, returned to the leader's caller.
+    #[inline(never)]
+    fn land_with<E, F: ErrorForm<E>>(self, result: Result<V, E>) -> Result<V, F::Err> {
+        match result {
+            Ok(value) => {
+                self.complete(&value);
+                Ok(value)
+            }
+            Err(error) => {
+                let (error, shared) = F::fail(error);
+                let mut ticket = self;
+                ticket.land(shared.map_or(Outcome::Failed, Outcome::Error));
+                Err(error)
+            }
+        }
+    }
+
     /// Lands the flight with the value: stored unless invalidated, handed to every waiter.
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
     fn complete(mut self, value: &V) {
         let inner = self.inner;
         let shard = inner.shard(self.hash);
+        // If storing panics (in a key's `Hash`, a value's `Clone`, the clock), the flight,
+        // taken out of the pending table, still lands: as panicked.
+        let mut landing = Landing(None);
         let after = {
             let mut flights = shard.flights.lock();
-            // If storing panics (in a key's `Hash` or a value's `Clone`), `Drop` still lands
-            // the flight, taken out here.
             let pending = self.unregister(&mut flights);
+            self.landed = true;
             let (key, invalidated) = match pending {
                 Some(p) => {
-                    self.flight = p.flight;
+                    landing.0 = p.flight;
                     (Some(p.key), p.invalidated)
                 }
                 None => (None, true),
@@ -446,22 +494,23 @@ where
             let store = |key| inner.store(&mut write(&shard.table), self.hash, key, value.clone());
             key.filter(|_| !invalidated).map(store)
         };
-        if let Some(flight) = &self.flight {
-            let outcome = Outcome::Value(value.clone());
-            flight.land(outcome);
+        if let Some(flight) = landing.0.take() {
+            flight.land(Outcome::Value(value.clone()));
         }
-        self.landed = true;
-        drop(self);
         if let Some(after) = after {
             inner.after_store(after);
         }
     }
+}
 
-    /// Lands the flight with the constructor's error; returns the caller's.
-    fn fail<E, F: ErrorForm<E>>(mut self, error: E) -> F::Err {
-        let (error, shared) = F::fail(error);
-        self.land(shared.map_or(Outcome::Failed, Outcome::Error));
-        error
+/// A flight taken out of the pending table, landed as panicked if dropped before it lands.
+struct Landing<V>(Option<Arc<Flight<V>>>);
+
+impl<V> Drop for Landing<V> {
+    fn drop(&mut self) {
+        if let Some(flight) = self.0.take() {
+            flight.land(Outcome::Panicked);
+        }
     }
 }
 
