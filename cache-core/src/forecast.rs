@@ -58,10 +58,10 @@ impl Forecast {
         self.soonest.first().is_some_and(|&d| d <= now)
     }
 
-    /// Starts over from a sweep's survivors: `soonest` holds their soonest deadlines (any
-    /// order, at least `allowance(live)` of them if there are that many).
-    pub(crate) fn reset(&mut self, mut soonest: Vec<u64>, live: usize) {
-        self.allowance = Self::allowance(live);
+    /// Starts over after a sweep: `soonest` holds the soonest deadlines of the shard's
+    /// entries (any order), at least `allowance` of them if there are that many.
+    pub(crate) fn reset(&mut self, mut soonest: Vec<u64>, allowance: usize) {
+        self.allowance = allowance.max(1);
         soonest.sort_unstable();
         soonest.truncate(self.allowance);
         self.soonest = soonest;
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn due_only_when_allowance_many_have_passed() {
         let mut forecast = Forecast::new();
-        forecast.reset(Vec::new(), 0);
+        forecast.reset(Vec::new(), Forecast::allowance(0));
         for d in 0..16 {
             assert_eq!(forecast.due_at(100), u64::MAX, "fewer than 16 recorded");
             forecast.record(100 + d);

@@ -84,23 +84,35 @@ pub(crate) struct Stored<K, V> {
 struct Sweep {
     /// The next bucket to visit.
     next: usize,
-    /// The table's bucket count when the sweep started; if it grows, the sweep starts over.
-    buckets: usize,
     now: u64,
-    /// The soonest deadlines among the entries seen (a max-heap of at most `limit`).
-    soonest: BinaryHeap<u64>,
+    /// The deadlines given out since the sweep began, each with its store's number.
+    given: Vec<(u64, u64)>,
+}
+
+/// The soonest `limit` of some deadlines (a max-heap while it is built).
+struct Soonest {
+    heap: BinaryHeap<u64>,
     limit: usize,
 }
 
-impl Sweep {
+impl Soonest {
     fn offer(&mut self, deadline: u64) {
-        if self.soonest.len() < self.limit {
-            self.soonest.push(deadline);
-        } else if self.soonest.peek().is_some_and(|&max| deadline < max) {
-            self.soonest.pop();
-            self.soonest.push(deadline);
+        if self.heap.len() < self.limit {
+            self.heap.push(deadline);
+        } else if self.heap.peek().is_some_and(|&max| deadline < max) {
+            self.heap.pop();
+            self.heap.push(deadline);
         }
     }
+}
+
+/// What the end of a sweep reads under a read lock (see [`Table::soonest`]).
+pub(crate) struct Deadlines {
+    soonest: Vec<u64>,
+    /// Whether there were more entries than `soonest` holds.
+    capped: bool,
+    /// The number of stores made when it was read.
+    stores: u64,
 }
 
 pub(crate) struct Table<K, V> {
@@ -113,6 +125,8 @@ pub(crate) struct Table<K, V> {
     sweep: Option<Sweep>,
     /// Sweeps finished, so that a writer helping one knows when it is over.
     sweeps_done: u64,
+    /// Stores made, to tell which deadlines a sweep's read pass saw.
+    stores: u64,
 }
 
 impl<K, V> Table<K, V> {
@@ -125,6 +139,7 @@ impl<K, V> Table<K, V> {
             forecast: Forecast::new(),
             sweep: None,
             sweeps_done: 0,
+            stores: 0,
         }
     }
 
@@ -142,8 +157,9 @@ impl<K, V> Table<K, V> {
             self.last_order = 0;
         }
         self.forecast.record(slot);
+        self.stores += 1;
         if let Some(sweep) = &mut self.sweep {
-            sweep.offer(slot);
+            sweep.given.push((self.stores, slot));
         }
         slot | self.last_order
     }
@@ -331,42 +347,70 @@ impl<K, V> Table<K, V> {
     }
 
     /// Takes the next step of the shard's sweep, starting one at `now` if none is running:
-    /// removes the expired entries among `SWEEP_BATCH` buckets into `removed`.
-    pub(crate) fn sweep_step(&mut self, now: u64, removed: &mut Vec<Removal<K, V>>) {
+    /// removes the expired entries among `SWEEP_BATCH` buckets into `removed`. Returns `true`
+    /// once every bucket was visited: the sweep then ends with [`soonest`](Self::soonest),
+    /// under a read lock, and [`finish_sweep`](Self::finish_sweep).
+    ///
+    /// The forecast is not rebuilt from what the batches saw: between two batches a store may
+    /// rehash the table (also in place, keeping its bucket count) and move entries past the
+    /// scan. An expired entry missed that way is left for the next sweep.
+    pub(crate) fn sweep_step(&mut self, now: u64, removed: &mut Vec<Removal<K, V>>) -> bool {
         let buckets = self.entries.num_buckets();
         let sweep = self.sweep.get_or_insert_with(|| Sweep {
             next: 0,
-            buckets,
             now,
-            soonest: BinaryHeap::new(),
-            limit: Forecast::allowance(self.entries.len()),
+            given: Vec::new(),
         });
-        if sweep.buckets != buckets {
-            // The table grew and moved its entries: visit them all again.
-            sweep.next = 0;
-            sweep.buckets = buckets;
-            sweep.soonest.clear();
-            sweep.limit = Forecast::allowance(self.entries.len());
-        }
-        let batch = sweep.next..(sweep.next + SWEEP_BATCH).min(buckets);
+        let batch = sweep.next.min(buckets)..(sweep.next + SWEEP_BATCH).min(buckets);
         sweep.next = batch.end;
         for i in batch {
-            let Ok(slot) = self.entries.get_bucket_entry(i) else {
-                continue;
-            };
-            if slot.get().is_expired(sweep.now) {
+            if let Ok(slot) = self.entries.get_bucket_entry(i)
+                && slot.get().is_expired(sweep.now)
+            {
                 let (entry, _) = slot.remove();
                 removed.push((entry.key, entry.value, Reason::Expired));
-            } else {
-                sweep.offer(slot.get().deadline());
             }
         }
-        if sweep.next >= buckets {
-            let soonest = std::mem::take(&mut sweep.soonest).into_vec();
-            self.forecast.reset(soonest, self.entries.len());
-            self.sweep = None;
-            self.sweeps_done += 1;
+        sweep.next >= buckets
+    }
+
+    /// The soonest deadlines of all entries, as many as the shard's allowance: read under a
+    /// read lock at the end of a sweep, so that readers are not blocked while it is taken.
+    pub(crate) fn soonest(&self) -> Deadlines {
+        let mut soonest = Soonest {
+            heap: BinaryHeap::new(),
+            limit: Forecast::allowance(self.entries.len()),
+        };
+        self.entries
+            .iter()
+            .for_each(|e| soonest.offer(e.deadline()));
+        Deadlines {
+            capped: self.entries.len() > soonest.limit,
+            soonest: soonest.heap.into_vec(),
+            stores: self.stores,
         }
+    }
+
+    /// Ends the sweep that `read` was taken for (unless another thread ended it meanwhile:
+    /// `sweeps_done` is no longer `done`). The forecast starts over from those deadlines and
+    /// the ones given out since `read` was taken, which are no sooner than any it saw: so it
+    /// keeps the soonest of all, as many as `read` could vouch for.
+    pub(crate) fn finish_sweep(&mut self, read: Deadlines, done: u64) {
+        if self.sweeps_done != done {
+            return;
+        }
+        let Some(sweep) = self.sweep.take() else {
+            return;
+        };
+        let mut allowance = Forecast::allowance(self.entries.len());
+        if read.capped {
+            allowance = allowance.min(read.soonest.len());
+        }
+        let mut soonest = read.soonest;
+        let since = sweep.given.into_iter().filter(|&(n, _)| n > read.stores);
+        soonest.extend(since.map(|(_, deadline)| deadline));
+        self.forecast.reset(soonest, allowance);
+        self.sweeps_done += 1;
     }
 
     /// Makes room for one entry, for the capacity: an expired entry if the sample holds one,
@@ -415,6 +459,15 @@ impl<K, V> Table<K, V> {
             self.policy.step / 2
         };
         (true, deadline.saturating_add(used), stored)
+    }
+}
+
+#[cfg(test)]
+impl<K, V> Table<K, V> {
+    /// Entries held, and how many of them expired by `now`.
+    pub(crate) fn counts(&self, now: u64) -> (usize, usize) {
+        let expired = self.entries.iter().filter(|e| e.is_expired(now)).count();
+        (self.entries.len(), expired)
     }
 }
 

@@ -160,6 +160,7 @@ fn memory_bound_with_many_writers_in_phases() {
     let times: Mutex<Vec<(u64, Duration)>> = Mutex::new(Vec::new());
     let barrier = Barrier::new(threads as usize + 1);
     let mut worst = 0i64;
+    let mut failure = None;
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -167,7 +168,7 @@ fn memory_bound_with_many_writers_in_phases() {
                     barrier.wait();
                     // burst in the first phase, then a trickle of varying size
                     let per = if phase == 0 {
-                        20_000
+                        5_000
                     } else {
                         1 + (phase * 7919) % 40
                     };
@@ -184,23 +185,25 @@ fn memory_bound_with_many_writers_in_phases() {
             barrier.wait();
             barrier.wait();
             let now = clock.now();
-            let live = times
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(_, t)| *t + Duration::from_secs(60) > now)
-                .count();
+            // Times only grow (the clock moves between phases), so the live keys are a suffix.
+            let times = times.lock().unwrap();
+            let expired = times.partition_point(|(_, t)| *t + Duration::from_secs(60) <= now);
+            let live = times.len() - expired;
+            drop(times);
             let bound = live + live / 32 + 16 * 16 + threads as usize;
             worst = worst.max(map.len() as i64 - bound as i64);
-            assert!(
-                map.len() <= bound,
-                "phase {phase}: len {} > bound {bound} (live {live})",
-                map.len()
-            );
+            // Checked after the threads are done: a panic here would leave them at the barrier.
+            if map.len() > bound && failure.is_none() {
+                failure = Some(format!(
+                    "phase {phase}: len {} > bound {bound} (live {live})",
+                    map.len()
+                ));
+            }
             clock.advance(Duration::from_millis(300 + (phase * 104_729) % 2000));
         }
     });
     eprintln!("worst len - bound: {worst}");
+    assert_eq!(failure, None);
 }
 
 /// hits + misses == calls, with more threads alive than stripes and threads coming and going.
