@@ -52,7 +52,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     };
     let store = quote!(<#entry as #p::Store<#ok>>);
     let cache = Ident::new("__TTL_CACHED", Span::mixed_site());
-    let build = build_map(options);
+    let build = build_map(options, &item.sig.ident);
     let static_item = quote!(static #cache: #store::Static = #store::NEW;);
     let get_map = quote!(#store::map(&#cache, #p::instance_of(&|| ()), || #build));
 
@@ -232,10 +232,12 @@ fn shown(ty: TokenStream) -> String {
         .replace("& ", "&")
 }
 
-fn build_map(options: &Options<'_>) -> TokenStream {
+/// The map's builder, named after the function's path (`cache_core::caches()` lists it so).
+fn build_map(options: &Options<'_>, function: &syn::Ident) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
-    let mut calls = vec![quote!(.ttl(#ttl))];
+    let name = quote!(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#function)));
+    let mut calls = vec![quote!(.ttl(#ttl)), quote!(.name(#name))];
     if options.fixed {
         calls.push(quote!(.expiry(#rt::Expiry::Fixed)));
     }

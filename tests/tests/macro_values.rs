@@ -281,3 +281,23 @@ fn a_clone_error_or_a_none_reaches_every_waiting_caller_from_one_run() {
     });
     assert_eq!(NONE_RUNS.load(SeqCst), 1, "one run for four callers");
 }
+
+mod named {
+    use super::*;
+
+    #[ttl_cached(ttl = "1h")]
+    pub fn exchange_rate(currency: &str) -> u32 {
+        currency.len() as u32
+    }
+}
+
+#[test]
+fn the_macro_names_its_map_after_the_function_for_the_registry() {
+    named::exchange_rate("EUR");
+    let caches = cache_core::caches();
+    let cache = caches
+        .iter()
+        .find(|c| c.name() == "macro_values::named::exchange_rate")
+        .expect("listed under its path");
+    assert_eq!((cache.len(), cache.stats().misses), (1, 1));
+}
