@@ -236,7 +236,11 @@ fn shown(ty: TokenStream) -> String {
 fn build_map(options: &Options<'_>, function: &syn::Ident) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
-    let name = quote!(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#function)));
+    let name = quote!(::core::concat!(
+        ::core::module_path!(),
+        "::",
+        ::core::stringify!(#function)
+    ));
     let mut calls = vec![quote!(.ttl(#ttl)), quote!(.name(#name))];
     if options.fixed {
         calls.push(quote!(.expiry(#rt::Expiry::Fixed)));
