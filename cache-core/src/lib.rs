@@ -130,9 +130,11 @@ pub use stats::Stats;
 #[cfg(feature = "macros")]
 pub use cache_macros::ttl_cached;
 
-/// The default hasher: the standard library's SipHash-1-3, randomly keyed per map, so keys an
-/// attacker chooses (API keys arriving in requests) cannot be made to collide. Pass a faster,
-/// weaker one with [`Builder::hasher`] where keys are trusted.
+/// The default hasher: aHash, randomly keyed per map, which its authors call "DOS resistant":
+/// keys an attacker chooses (API keys arriving in requests) cannot be made to collide without
+/// knowing the key. It is not a cryptographic hash; for std's SipHash-1-3 (a keyed
+/// pseudorandom function, about 20 ns slower a hit on 51-byte keys) pass
+/// `std::collections::hash_map::RandomState` to [`Builder::hasher`].
 ///
 /// ```
 /// use std::time::Duration;

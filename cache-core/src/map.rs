@@ -1,8 +1,8 @@
 //! `TtlMap`: the concurrent face over the shards.
 //!
-//! Each shard's table sits behind a read-write lock whose readers lock only a lock of their
-//! own thread's (crossbeam's `ShardedLock`): a hit writes no memory that another thread's hit
-//! reads or writes. Beside it, a mutex over the shard's flights (`memo.rs`); whoever takes
+//! Each shard's table sits behind a read-write lock whose readers lock only a stripe of their
+//! own thread's (`sharded_lock.rs`): a hit writes no memory that another thread's hit reads or
+//! writes. Beside it, a mutex over the shard's flights (`memo.rs`); whoever takes
 //! both takes the flights first.
 
 use std::cell::Cell;
@@ -123,7 +123,7 @@ impl<K, V, S> TtlMap<K, V, S> {
     /// assert_eq!(map.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| read(&s.table).len()).sum()
+        self.inner.len()
     }
 
     /// Whether the map holds no entries.
@@ -390,6 +390,10 @@ impl<K, V, S> Inner<K, V, S> {
     pub(crate) fn shard(&self, hash: u64) -> &Shard<K, V> {
         // hashbrown uses the low bits for the bucket and the top 7 for its tags.
         &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| read(&s.table).len()).sum()
     }
 
     /// The shard's part of a flight's name (`flight::FlightId`): where its flights live.
@@ -783,7 +787,7 @@ where
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(&s.table).len()).sum()
+        Inner::len(self)
     }
 
     fn clear(&self) {
