@@ -31,6 +31,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
 
+use common::keys;
+
 const TTL: Duration = Duration::from_secs(3600);
 /// Misses into one map before it is replaced by an empty one.
 const CHUNK: usize = 10_000;
@@ -59,26 +61,6 @@ where
     let result = body();
     cache.cache_set(key, result.clone());
     result
-}
-
-/// A fixed pseudo-random mix of `seed` and `i` (splitmix64), so every run uses the same data.
-fn mix(seed: u64, i: usize) -> u64 {
-    let mut z = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// 51-byte keys shaped like OpenAI project keys, all distinct.
-fn keys(n: usize, seed: u64) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            format!(
-                "sk-proj-{:043x}",
-                u128::from(mix(seed, i)) << 40 | i as u128
-            )
-        })
-        .collect()
 }
 
 /// Times `iters` misses: `miss` on each key, in chunks of `chunk` keys, each into a map
