@@ -264,7 +264,14 @@ impl<K, V, S, T> Builder<K, V, S, T> {
 }
 
 /// A builder's ttl once [`Builder::ttl`] has set it: what `build` asks for, so that calling
-/// it too early gets a message that says what to do.
+/// it too early gets a message that says what to do (implemented for `Duration` only).
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::TtlSet;
+///
+/// assert_eq!(Duration::from_secs(5).duration(), Duration::from_secs(5));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a `TtlMap` needs a ttl: call `.ttl(...)` before `.build()`",
     label = "no ttl set on this builder yet",

@@ -705,6 +705,16 @@ where
 }
 
 /// The live entries of a [`TtlMap`], from [`TtlMap::iter`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::TtlMap;
+///
+/// let map = TtlMap::new(Duration::from_secs(60));
+/// map.insert("tenant", 3);
+/// let total: u32 = map.iter().map(|(_, v)| v).sum();
+/// assert_eq!(total, 3);
+/// ```
 pub struct Iter<'a, K, V, S> {
     map: &'a Inner<K, V, S>,
     next_shard: usize,
