@@ -25,7 +25,7 @@ const ORDER: u64 = 0x3fe;
 const FIELDS: u64 = USED | ORDER;
 
 /// Buckets a sweep visits per step, so that readers wait at most that long behind it.
-pub(crate) const SWEEP_BATCH: usize = 64;
+const SWEEP_BATCH: usize = 64;
 
 /// Buckets looked at to pick a victim for the capacity: exact least-recently-used while a
 /// shard holds at most this many entries, sampled beyond.
