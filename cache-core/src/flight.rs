@@ -64,12 +64,13 @@ struct State<V> {
 /// Names a flight while it is registered: its shard's flights table and a number given by it.
 pub(crate) type FlightId = (usize, u64);
 
-/// Who is running a flight's constructor on this thread's stack: the flight, and the waker of
-/// the task polling it (`None` for a sync constructor).
-type Leading = (FlightId, Option<(usize, usize)>);
+/// Whose async constructor is being polled on this thread's stack: the flight, and the waker
+/// of the task polling it. (A sync constructor needs no mark: its flight names its thread,
+/// see `memo.rs`.)
+type Leading = (FlightId, (usize, usize));
 
 thread_local! {
-    /// The flights whose constructors are running on this thread, innermost last.
+    /// The flights whose async constructors are being polled on this thread, innermost last.
     static LEADING: RefCell<Vec<Leading>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -116,16 +117,11 @@ pub(crate) fn can_lead() -> bool {
     LEADING.try_with(|_| ()).is_ok()
 }
 
-/// Marks this thread as running the constructor of flight `id` (for one poll of it, with
-/// the polling task's `waker`, if it is async) until the mark is dropped: a constructor asking
-/// for its own key then panics instead of waiting for itself forever. A panic while the mark
-/// is held is noted in `panicked`.
-pub(crate) fn mark<'a>(
-    id: FlightId,
-    panicked: &'a AtomicBool,
-    waker: Option<&Waker>,
-) -> impl Drop + 'a {
-    Mark::push(id, waker.map(waker_id), panicked)
+/// Marks this thread as polling the async constructor of flight `id`, for the task of `waker`,
+/// until the mark is dropped: a constructor asking for its own key then panics instead of
+/// waiting for itself forever. A panic while the mark is held is noted in `panicked`.
+pub(crate) fn mark<'a>(id: FlightId, panicked: &'a AtomicBool, waker: &Waker) -> impl Drop + 'a {
+    Mark::push(id, waker_id(waker), panicked)
 }
 
 impl<V: Clone> Flight<V> {
@@ -154,12 +150,13 @@ impl<V: Clone> Flight<V> {
 
     /// The async form of [`wait`](Self::wait): never blocks the executor thread.
     pub(crate) fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
-        match self.led_here() {
-            // The constructor is a sync one on this stack, or the very task awaiting here.
-            Some((_, None)) => reentry(),
-            Some((_, Some(task))) if task == waker_id(cx.waker()) => reentry(),
-            // Another task that the constructor drives inline (a `LocalSet`): it may wait.
-            _ => {}
+        // The very task awaiting here, or another task that the constructor drives inline (a
+        // `LocalSet`), which may wait.
+        if self
+            .led_here()
+            .is_some_and(|(_, task)| task == waker_id(cx.waker()))
+        {
+            reentry();
         }
         let mut state = self.state.lock();
         if let Some(outcome) = &state.outcome {
@@ -172,7 +169,7 @@ impl<V: Clone> Flight<V> {
     }
 }
 
-fn reentry() -> ! {
+pub(crate) fn reentry() -> ! {
     panic!(
         "re-entrant call for the same key: a TtlMap constructor asked its own map for the key \
          it is constructing, which would wait for itself forever"
@@ -195,7 +192,7 @@ struct Mark<'a> {
 }
 
 impl<'a> Mark<'a> {
-    fn push(id: FlightId, task: Option<(usize, usize)>, panicked: &'a AtomicBool) -> Self {
+    fn push(id: FlightId, task: (usize, usize), panicked: &'a AtomicBool) -> Self {
         // During thread-local destruction there is no record to keep: re-entry then goes
         // undetected, which is better than aborting the process.
         let marked = LEADING

@@ -9,7 +9,10 @@ use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ use crate::registry::{self, Named};
 use crate::shard::{Policy, Removal, Table};
 use crate::stats::Counters;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{Mutex, RwLock, read, thread_local, write};
+use crate::sync::{self, Mutex, RwLock, read, thread_local, write};
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
 /// Shards of a map without a capacity: enough that writers and sweeps seldom meet.
@@ -75,6 +78,10 @@ pub(crate) struct AfterStore<K, V> {
 pub(crate) struct Shard<K, V> {
     pub(crate) table: RwLock<Table<K, V>>,
     pub(crate) flights: Mutex<Flights<K, V>>,
+    /// How many stores the shard has taken, counted under the flights lock (which every store
+    /// holds) once the entry is in the table: a miss that reads the same count under that lock
+    /// as it read before its lookup knows that nothing landed in between (see `memo.rs`).
+    pub(crate) stores: sync::AtomicU64,
 }
 
 impl<K, V> TtlMap<K, V>
@@ -192,6 +199,7 @@ where
                 .map(|_| Shard {
                     table: RwLock::new(Table::new(policy)),
                     flights: Mutex::new(Flights::new()),
+                    stores: sync::AtomicU64::new(0),
                 })
                 .collect(),
             hasher: b.hasher,
@@ -587,6 +595,8 @@ where
         after.removed.extend(stored.evicted);
         self.counters.inserted();
         after.sweep = self.due(table, now);
+        let stores = &self.shard(hash).stores;
+        stores.store(stores.load(Relaxed).wrapping_add(1), Release);
         after
     }
 
@@ -603,7 +613,17 @@ where
     }
 
     /// The rest of a store, once its locks are released; returns the live value replaced.
+    #[inline]
     pub(crate) fn after_store(&self, after: AfterStore<K, V>) -> Option<V> {
+        if after.removed.is_empty() && after.replaced.is_none() && !after.sweep {
+            return None;
+        }
+        self.after_store_slow(after)
+    }
+
+    /// [`after_store`](Self::after_store) with something to hear, drop or sweep.
+    #[inline(never)]
+    fn after_store_slow(&self, after: AfterStore<K, V>) -> Option<V> {
         let mut panicked = self.removed(after.removed);
         if after.sweep {
             panicked = panicked.or(self.sweep_due(self.now()));

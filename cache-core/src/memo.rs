@@ -23,9 +23,10 @@
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::hash::{BuildHasher, Hash};
+use std::mem::ManuallyDrop;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed};
 use std::task::Context;
 
 use hashbrown::HashTable;
@@ -45,6 +46,10 @@ pub(crate) struct Pending<K, V> {
     /// A later `insert`, `remove`, `clear` or `retain` of the key: the flight must not store its
     /// value, and callers that miss from now on start a new flight instead of joining it.
     invalidated: bool,
+    /// The thread that leads it (`thread_token`), if its constructor is sync: while the flight
+    /// is registered the constructor is on that thread's stack, so a caller from that thread
+    /// is the constructor asking for its own key.
+    sync_leader: Option<usize>,
     /// The thread that leads it, if its constructor is async.
     async_leader: Option<usize>,
     /// The rendezvous, made when the first waiter joins: a flight nobody waits for costs no
@@ -98,35 +103,51 @@ impl<K, V> Flights<K, V> {
     }
 }
 
-enum Role<'a, K, V, S> {
+enum Role<V> {
     /// The value is there (it landed just before the caller took the pending lock).
     Hit(V),
     Wait(Arc<Flight<V>>),
-    Lead(Ticket<'a, K, V, S>),
+    /// Lead the flight with this number.
+    Lead(u64),
+    /// The flight is led by a sync constructor on the caller's own stack.
+    Reentry,
 }
 
-/// What a missing caller does next, decided before its constructor runs (out of line, so
-/// that the constructor runs in a small frame: recursive memoized functions recurse here).
-enum Step<'a, K, V, S, R> {
-    /// Return this: a value that landed, or a joined flight's outcome.
+/// Who misses: this thread (`thread_token`), and whether its constructor is async.
+#[derive(Clone, Copy)]
+struct Caller {
+    thread: Option<usize>,
+    is_async: bool,
+}
+
+/// What a sync caller does next, decided before its constructor runs, out of line. Recursive
+/// memoized functions recurse through the constructor, so what stays on their stack per level
+/// is kept small: with a small value this is two registers, not memory.
+enum Step<R> {
+    /// Return this: a found value, one that landed, or a joined flight's outcome.
     Done(R),
-    /// Run the constructor as the leader of a flight.
-    Lead(Ticket<'a, K, V, S>),
+    /// Run the constructor as the leader of the flight with this number.
+    Lead(u64),
     /// Run the constructor as an attempt of its own, storing its value unless the shard's
     /// invalidation count has moved from this.
     Attempt(u64),
 }
 
-/// The leader's duty to land its flight.
+/// The leader's duty to land its flight: its `Drop` lands it on every exit path that does
+/// not (a panic, a dropped future).
 struct Ticket<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     hash: u64,
     /// The flight's number in its shard (see `FlightId`).
     id: u64,
-    /// Set if the constructor panicked (see `flight::mark`).
+}
+
+/// An async leader's ticket. Its constructor may panic in one poll and its future be dropped
+/// later, outside that panic, so a panic is noted in `panicked` (by `flight::mark`) instead of
+/// being judged by `thread::panicking` when the ticket drops.
+struct AsyncTicket<'a, K, V, S> {
+    ticket: Option<Ticket<'a, K, V, S>>,
     panicked: AtomicBool,
-    /// Landed already, by `complete` or `fail`.
-    landed: bool,
 }
 
 /// How a memoizing call treats a constructor's error: its own (`E`), or shared (`Arc<E>`).
@@ -197,47 +218,55 @@ where
     V: Clone,
 {
     /// Under the pending lock: a value that landed meanwhile, the flight to wait for, or
-    /// the duty to lead one (`async_leader`: this thread, if the constructor is async).
+    /// the duty to lead one. `stores` is the shard's store count read before the caller's
+    /// lookup missed (`None` if it was not): if it is still the same, nothing landed since,
+    /// and the table need not be read again.
     fn join_or_lead<Q>(
         &self,
         hash: u64,
         key: &Q,
         now: u64,
-        async_leader: Option<usize>,
-    ) -> Role<'_, K, V, S>
+        stores: Option<u64>,
+        caller: Caller,
+    ) -> Role<V>
     where
         Q: ?Sized + Lookup<K>,
     {
         let table = self.flights_id(hash);
-        let mut flights = self.shard(hash).flights.lock();
+        let shard = self.shard(hash);
+        let mut flights = shard.flights.lock();
         if let Some(p) = flights.joinable(hash, key) {
+            if p.sync_leader.is_some() && p.sync_leader == caller.thread {
+                return Role::Reentry;
+            }
             let (id, async_leader) = ((table, p.id), p.async_leader);
             let flight = p
                 .flight
                 .get_or_insert_with(|| Arc::new(Flight::new(id, async_leader)));
             return Role::Wait(Arc::clone(flight));
         }
-        if let Some(value) = self.get_at(hash, key, now) {
+        if stores != Some(shard.stores.load(Relaxed))
+            && let Some(value) = self.get_at(hash, key, now)
+        {
             return Role::Hit(value);
         }
         let id = flights.next_id;
         flights.next_id += 1;
+        let (sync_leader, async_leader) = match caller.is_async {
+            false => (caller.thread, None),
+            true => (None, caller.thread),
+        };
         let entry = Pending {
             hash,
             key: key.to_key(),
             id,
             invalidated: false,
+            sync_leader,
             async_leader,
             flight: None,
         };
         flights.pending.insert_unique(hash, entry, |p| p.hash);
-        Role::Lead(Ticket {
-            inner: self,
-            hash,
-            id,
-            panicked: AtomicBool::new(false),
-            landed: false,
-        })
+        Role::Lead(id)
     }
 
     /// The shard's invalidation count, taken before an own attempt.
@@ -290,8 +319,8 @@ where
     /// A memoizing call, sync. `F` says what happens to errors.
     ///
     /// Recursive memoized functions recurse through here, so this is inlined into its caller
-    /// and keeps only a ticket on the stack while the constructor runs; what comes before and
-    /// after it (`miss`, landing) runs out of line.
+    /// and keeps only a ticket on the stack while the constructor runs: the lookup before it
+    /// and the landing after it run out of line, in frames that are gone by then.
     #[inline(always)]
     fn memoize<Q, E, F>(&self, key: &Q, init: impl FnOnce() -> Result<V, E>) -> Result<V, F::Err>
     where
@@ -299,22 +328,32 @@ where
         F: ErrorForm<E>,
     {
         let hash = self.hash(key);
-        let now = self.now();
-        let found = self.get_at(hash, key, now);
-        self.counters.lookup(found.is_some());
-        if let Some(value) = found {
-            return Ok(value);
-        }
-        match self.miss::<Q, E, F>(hash, key, now) {
+        match self.look_up::<Q, E, F>(hash, key) {
             Step::Done(result) => result,
-            Step::Lead(ticket) => {
-                let result = {
-                    let _leading = flight::mark(ticket.flight_id(), &ticket.panicked, None);
-                    init()
-                };
-                ticket.land_with::<E, F>(result)
+            Step::Lead(id) => {
+                // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
+                let ticket = Ticket::new(self, hash, id);
+                ticket.land_with::<E, F>(init())
             }
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
+        }
+    }
+
+    /// A sync memoizing call up to its constructor: the value, or what to do to make it.
+    #[inline(never)]
+    fn look_up<Q, E, F>(&self, hash: u64, key: &Q) -> Step<Result<V, F::Err>>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        let now = self.now();
+        // Read before the lookup, so that a miss can tell whether anything landed since.
+        let stores = self.shard(hash).stores.load(Acquire);
+        let found = self.get_at(hash, key, now);
+        self.counters.lookup(found.is_some());
+        match found {
+            Some(value) => Step::Done(Ok(value)),
+            None => self.miss::<Q, E, F>(hash, key, now, stores),
         }
     }
 
@@ -325,19 +364,27 @@ where
         hash: u64,
         key: &Q,
         mut now: u64,
-    ) -> Step<'_, K, V, S, Result<V, F::Err>>
+        stores: u64,
+    ) -> Step<Result<V, F::Err>>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
-        if !flight::can_lead() {
+        let thread = thread_token();
+        if thread.is_none() {
             return Step::Attempt(self.epoch(hash));
         }
+        let caller = Caller {
+            thread,
+            is_async: false,
+        };
+        let mut stores = Some(stores);
         let mut waited = false;
         loop {
-            match self.join_or_lead(hash, key, now, None) {
+            match self.join_or_lead(hash, key, now, stores.take(), caller) {
                 Role::Hit(value) => return Step::Done(Ok(value)),
-                Role::Lead(ticket) => return Step::Lead(ticket),
+                Role::Lead(id) => return Step::Lead(id),
+                Role::Reentry => flight::reentry(),
                 Role::Wait(flight) => {
                     if !std::mem::replace(&mut waited, true) {
                         self.counters.coalesced();
@@ -375,9 +422,14 @@ where
             let epoch = self.epoch(hash);
             return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
         }
+        let caller = Caller {
+            thread: thread_token(),
+            is_async: true,
+        };
         loop {
-            match self.join_or_lead(hash, key, now, thread_token()) {
+            match self.join_or_lead(hash, key, now, None, caller) {
                 Role::Hit(value) => return Ok(value),
+                Role::Reentry => flight::reentry(),
                 Role::Wait(flight) => {
                     if !std::mem::replace(&mut waited, true) {
                         self.counters.coalesced();
@@ -392,12 +444,17 @@ where
                         }
                     }
                 }
-                Role::Lead(ticket) => {
-                    let (id, panicked) = (ticket.flight_id(), &ticket.panicked);
+                Role::Lead(id) => {
+                    let ticket = AsyncTicket {
+                        ticket: Some(Ticket::new(self, hash, id)),
+                        panicked: AtomicBool::new(false),
+                    };
                     let polling = AtomicUsize::new(thread_token().unwrap_or(0));
                     let poll = |cx: &mut Context<'_>| {
-                        ticket.polled_on(&polling, thread_token());
-                        let _leading = flight::mark(id, panicked, Some(cx.waker()));
+                        let leader = ticket.ticket.as_ref().expect("not landed yet");
+                        leader.polled_on(&polling, thread_token());
+                        let flight = leader.flight_id();
+                        let _leading = flight::mark(flight, &ticket.panicked, cx.waker());
                         init.as_mut().poll(cx)
                     };
                     let result = poll_fn(poll).await;
@@ -408,16 +465,50 @@ where
     }
 }
 
-impl<K, V, S> Ticket<'_, K, V, S> {
+impl<K, V> Flights<K, V> {
+    /// Takes flight `id` of a key whose hash is `hash` out of the pending table.
+    fn unregister(&mut self, hash: u64, id: u64) -> Option<Pending<K, V>> {
+        let found = self.pending.find_entry(hash, |p| p.id == id);
+        Some(found.ok()?.remove().0)
+    }
+}
+
+impl<K, V, S> Inner<K, V, S> {
+    /// Lands flight `id`, whose constructor did not finish: it panicked, or its future was
+    /// dropped.
+    #[cold]
+    #[inline(never)]
+    fn land_unfinished(&self, hash: u64, id: u64) {
+        let outcome = match std::thread::panicking() {
+            true => Outcome::Panicked,
+            false => Outcome::Abandoned,
+        };
+        self.land(hash, id, outcome);
+    }
+
+    /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it.
+    fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
+        let pending = self.shard(hash).flights.lock().unregister(hash, id);
+        if let Some(flight) = pending.and_then(|p| p.flight) {
+            flight.land(outcome);
+        }
+    }
+}
+
+impl<'a, K, V, S> Ticket<'a, K, V, S> {
+    fn new(inner: &'a Inner<K, V, S>, hash: u64, id: u64) -> Self {
+        Ticket { inner, hash, id }
+    }
+
     /// The flight's name while its constructor runs (see `flight::mark`).
     fn flight_id(&self) -> FlightId {
         (self.inner.flights_id(self.hash), self.id)
     }
 
-    /// Takes this flight's entry out of the pending table.
-    fn unregister(&self, flights: &mut Flights<K, V>) -> Option<Pending<K, V>> {
-        let found = (flights.pending).find_entry(self.hash, |p| p.id == self.id);
-        Some(found.ok()?.remove().0)
+    /// Hands the duty to land the flight to the caller: the ticket's `Drop` will not run.
+    fn take(self) -> (&'a Inner<K, V, S>, u64, u64) {
+        let ticket = ManuallyDrop::new(self);
+        (ticket.inner, ticket.hash, ticket.id)
     }
 
     /// Notes the thread that polls an async constructor now, if another than before (in
@@ -437,15 +528,6 @@ impl<K, V, S> Ticket<'_, K, V, S> {
             }
         }
     }
-
-    /// Unregisters the flight and lands it with `outcome`, if anyone waits for it.
-    fn land(&mut self, outcome: Outcome<V>) {
-        self.landed = true;
-        let pending = self.unregister(&mut self.inner.shard(self.hash).flights.lock());
-        if let Some(flight) = pending.and_then(|p| p.flight) {
-            flight.land(outcome);
-        }
-    }
 }
 
 impl<K, V, S> Ticket<'_, K, V, S>
@@ -455,50 +537,79 @@ where
     V: Clone,
 {
     /// Lands the flight with its constructor's result, returned to the leader's caller.
-    #[inline(never)]
+    #[inline(always)]
     fn land_with<E, F: ErrorForm<E>>(self, result: Result<V, E>) -> Result<V, F::Err> {
+        let (inner, hash, id) = self.take();
+        inner.landed::<E, F>(hash, id, result)
+    }
+}
+
+impl<K, V, S> AsyncTicket<'_, K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+    V: Clone,
+{
+    /// As [`Ticket::land_with`].
+    fn land_with<E, F: ErrorForm<E>>(mut self, result: Result<V, E>) -> Result<V, F::Err> {
+        let ticket = self.ticket.take().expect("landed once");
+        ticket.land_with::<E, F>(result)
+    }
+}
+
+impl<K, V, S> Inner<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+    V: Clone,
+{
+    /// Lands flight `id` with its constructor's result, returned to the leader's caller. No
+    /// user code runs before the flight is unregistered: its ticket is given up already.
+    #[inline(never)]
+    fn landed<E, F: ErrorForm<E>>(
+        &self,
+        hash: u64,
+        id: u64,
+        result: Result<V, E>,
+    ) -> Result<V, F::Err> {
         match result {
             Ok(value) => {
-                self.complete(&value);
+                self.complete(hash, id, &value);
                 Ok(value)
             }
             Err(error) => {
                 let (error, shared) = F::fail(error);
-                let mut ticket = self;
-                ticket.land(shared.map_or(Outcome::Failed, Outcome::Error));
+                self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
                 Err(error)
             }
         }
     }
 
-    /// Lands the flight with the value: stored unless invalidated, handed to every waiter.
+    /// Lands flight `id` with the value: stored unless invalidated, handed to every waiter.
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
-    fn complete(mut self, value: &V) {
-        let inner = self.inner;
-        let shard = inner.shard(self.hash);
+    fn complete(&self, hash: u64, id: u64, value: &V) {
+        let shard = self.shard(hash);
         // If storing panics (in a key's `Hash`, a value's `Clone`, the clock), the flight,
         // taken out of the pending table, still lands: as panicked.
         let mut landing = Landing(None);
         let after = {
             let mut flights = shard.flights.lock();
-            let pending = self.unregister(&mut flights);
-            self.landed = true;
-            let (key, invalidated) = match pending {
+            let (key, invalidated) = match flights.unregister(hash, id) {
                 Some(p) => {
                     landing.0 = p.flight;
                     (Some(p.key), p.invalidated)
                 }
                 None => (None, true),
             };
-            let store = |key| inner.store(&mut write(&shard.table), self.hash, key, value.clone());
+            let store = |key| self.store(&mut write(&shard.table), hash, key, value.clone());
             key.filter(|_| !invalidated).map(store)
         };
         if let Some(flight) = landing.0.take() {
             flight.land(Outcome::Value(value.clone()));
         }
         if let Some(after) = after {
-            inner.after_store(after);
+            self.after_store(after);
         }
     }
 }
@@ -515,14 +626,20 @@ impl<V> Drop for Landing<V> {
 }
 
 impl<K, V, S> Drop for Ticket<'_, K, V, S> {
+    /// Inlined, so that a ticket's fields can stay in registers while its constructor runs.
+    #[inline]
     fn drop(&mut self) {
-        if !self.landed {
-            let outcome = if self.panicked.load(Relaxed) || std::thread::panicking() {
-                Outcome::Panicked
-            } else {
-                Outcome::Abandoned
-            };
-            self.land(outcome);
+        self.inner.land_unfinished(self.hash, self.id);
+    }
+}
+
+impl<K, V, S> Drop for AsyncTicket<'_, K, V, S> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take()
+            && self.panicked.load(Relaxed)
+        {
+            let (inner, hash, id) = ticket.take();
+            inner.land(hash, id, Outcome::Panicked);
         }
     }
 }

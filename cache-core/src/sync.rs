@@ -1,6 +1,6 @@
 //! The concurrency primitives the map is built from, in one place so that schedule tests can
 //! swap them all: with the feature `shuttle`, every lock, condition variable, thread-local and
-//! thread below is [shuttle](https://docs.rs/shuttle)'s, whose scheduler then explores the
+//! atomic that a protocol relies on and thread below is [shuttle](https://docs.rs/shuttle)'s, whose scheduler then explores the
 //! interleavings of the flight rendezvous, sweeping and eviction (`cache-core/tests/shuttle.rs`).
 //!
 //! Each type offers the same small API under both configurations.
@@ -11,11 +11,13 @@ use std::sync::PoisonError;
 #[cfg(not(feature = "shuttle"))]
 pub(crate) use {
     crate::sharded_lock::{ReadGuard, ShardedLock as RwLock, WriteGuard},
+    std::sync::atomic::AtomicU64,
     std::thread_local,
 };
 
 #[cfg(feature = "shuttle")]
 pub(crate) use {
+    shuttle::sync::atomic::AtomicU64,
     shuttle::sync::{RwLock, RwLockReadGuard as ReadGuard, RwLockWriteGuard as WriteGuard},
     shuttle::thread_local,
 };

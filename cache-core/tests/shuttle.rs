@@ -69,6 +69,34 @@ fn a_flight_runs_its_constructor_once_and_every_caller_gets_its_value() {
 }
 
 #[test]
+fn a_value_landing_while_another_caller_misses_is_never_built_twice() {
+    // A miss skips its second lookup when the shard's store count has not moved since its
+    // first: a landing between the two must be seen, or the key is built again.
+    shuttle::check_random(
+        || {
+            let map: TtlMap<u32, u64> = TtlMap::new(Duration::from_secs(60));
+            let runs = Arc::new(AtomicUsize::new(0));
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (map, runs) = (map.clone(), Arc::clone(&runs));
+                    thread::spawn(move || {
+                        map.get_or_insert_with(&7, || {
+                            runs.fetch_add(1, SeqCst);
+                            70
+                        })
+                    })
+                })
+                .collect();
+            for caller in callers {
+                assert_eq!(caller.join().unwrap(), 70);
+            }
+            assert_eq!(runs.load(SeqCst), 1, "nothing evicts: one construction");
+        },
+        SCHEDULES,
+    );
+}
+
+#[test]
 fn after_a_panicking_leader_every_caller_still_gets_a_value() {
     shuttle::check_random(
         || {

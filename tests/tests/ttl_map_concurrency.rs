@@ -206,6 +206,27 @@ fn a_panicking_async_constructor_lets_the_waiting_tasks_recover() {
 }
 
 #[test]
+fn an_async_call_for_its_own_key_inside_a_sync_constructor_panics_instead_of_hanging() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let map: TtlMap<String, u64> = TtlMap::new(Duration::from_secs(60));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.get_or_insert_with("a", || {
+            runtime.block_on(map.get_or_insert_with_async("a", async { 1 }))
+        })
+    }));
+    let panic = result.expect_err("must panic");
+    let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(
+        message.contains("re-entrant call for the same key"),
+        "{message}"
+    );
+    // The key is not wedged: the next caller constructs it.
+    assert_eq!(map.get_or_insert_with("a", || 7), 7);
+}
+
+#[test]
 fn an_async_constructor_awaiting_its_own_key_panics_instead_of_hanging() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
