@@ -19,7 +19,7 @@ use crate::key::Equivalent;
 use crate::memo::Flights;
 use crate::registry::{self, Named};
 use crate::shard::{Policy, Removal, Table};
-use crate::stats::Counters;
+use crate::stats::{Counters, Tally};
 use crate::sweeper::{self, Sweep};
 use crate::sync::{Mutex, RwLock, read, thread_local, write};
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
@@ -413,16 +413,24 @@ impl<K, V, S> Inner<K, V, S> {
     /// operation is complete.
     #[must_use]
     fn removed(&self, removed: Vec<Removal<K, V>>) -> Option<Panic> {
-        let count = |reason| removed.iter().filter(|r| r.2 == reason).count();
-        self.counters.expired(count(Reason::Expired));
-        self.counters.evicted(count(Reason::Capacity));
+        let mut tally = Tally::default();
+        for (_, _, reason) in &removed {
+            tally.add(*reason);
+        }
+        self.counters.removals(tally);
         let mut panicked = None;
         for (k, v, reason) in removed {
-            panicked = panicked.or(guarded(|| self.notify(&k, &v, reason)));
-            panicked = panicked.or(guarded(move || drop(k)));
-            panicked = panicked.or(guarded(move || drop(v)));
+            panicked = panicked.or(self.notify_guarded(&k, &v, reason));
+            panicked = panicked.or(drop_guarded(k));
+            panicked = panicked.or(drop_guarded(v));
         }
         panicked
+    }
+
+    /// Tells the listener, if any, as [`guarded`] runs user code.
+    fn notify_guarded(&self, key: &K, value: &V, reason: Reason) -> Option<Panic> {
+        let listener = self.listener.as_deref()?;
+        catch(&mut || listener(key, value, reason))
     }
 }
 
@@ -430,6 +438,23 @@ impl<K, V, S> Inner<K, V, S> {
 /// consistent. Each drop goes through here on its own: a second panic while one unwinds
 /// would abort the process.
 fn guarded(user_code: impl FnOnce()) -> Option<Panic> {
+    let mut user_code = Some(user_code);
+    catch(&mut || {
+        if let Some(user_code) = user_code.take() {
+            user_code();
+        }
+    })
+}
+
+/// Drops `value` on its own, as [`guarded`] runs user code.
+fn drop_guarded<T>(value: T) -> Option<Panic> {
+    let mut value = Some(value);
+    catch(&mut || drop(value.take()))
+}
+
+/// The `catch_unwind` behind [`guarded`]: not generic, so that it is compiled once rather than
+/// once per closure of every key and value type.
+fn catch(user_code: &mut dyn FnMut()) -> Option<Panic> {
     panic::catch_unwind(AssertUnwindSafe(user_code)).err()
 }
 
@@ -437,7 +462,7 @@ fn guarded(user_code: impl FnOnce()) -> Option<Panic> {
 /// own (see [`guarded`]).
 fn unless_panicked<V>(value: V, panicked: Option<Panic>) -> V {
     if let Some(payload) = panicked {
-        let _ = guarded(move || drop(value));
+        let _ = drop_guarded(value);
         panic::resume_unwind(payload);
     }
     value
@@ -519,8 +544,8 @@ where
             resume(panicked);
             return None;
         }
-        panicked = panicked.or(guarded(|| self.notify(&k, &v, Reason::Removed)));
-        panicked = panicked.or(guarded(move || drop(k)));
+        panicked = panicked.or(self.notify_guarded(&k, &v, Reason::Removed));
+        panicked = panicked.or(drop_guarded(k));
         Some(unless_panicked(v, panicked))
     }
 
@@ -776,8 +801,8 @@ impl<K, V, S> Drop for Inner<K, V, S> {
             let mut removed = Vec::new();
             write(&shard.table).drain_into(&mut removed);
             for (k, v, _) in removed {
-                panicked = panicked.or(guarded(move || drop(k)));
-                panicked = panicked.or(guarded(move || drop(v)));
+                panicked = panicked.or(drop_guarded(k));
+                panicked = panicked.or(drop_guarded(v));
             }
         }
         if !std::thread::panicking() {
