@@ -10,10 +10,10 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::builder::{Builder, Listener, NoTtl};
+use crate::builder::{Builder, Listener, NoTtl, Options, Parts};
 use crate::clock::{ClockSource, saturating_nanos};
 use crate::key::Equivalent;
 use crate::memo::Flights;
@@ -48,7 +48,9 @@ pub struct TtlMap<K, V, S = DefaultHashBuilder> {
 }
 
 pub(crate) struct Inner<K, V, S> {
-    shards: Box<[Shard<K, V>]>,
+    /// A `Vec` rather than a boxed slice: `into_boxed_slice` would be compiled for every key
+    /// and value type.
+    shards: Vec<Shard<K, V>>,
     hasher: S,
     clock: ClockSource,
     ttl: Duration,
@@ -177,42 +179,70 @@ where
     V: Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
-    pub(crate) fn from_builder(b: Builder<K, V, S, Duration>) -> Self {
-        // A capacity is the whole map's, kept exactly by one shard: writers then share one
-        // lock, while hits stay as concurrent as ever.
-        let shards = if b.capacity.is_some() { 1 } else { SHARDS };
-        let ttl = saturating_nanos(b.ttl);
-        let policy = Policy {
+    /// The map a [`Builder`] describes. What does not depend on the key and value types is
+    /// worked out by non-generic functions ([`layout`], [`enroll`]): this one is compiled for
+    /// every pair of types.
+    pub(crate) fn from_parts(parts: Parts<K, V, S>) -> Self {
+        let Parts {
             ttl,
-            step: ttl / 64,
-            sliding: b.expiry == Expiry::Sliding,
-        };
+            options,
+            hasher,
+            listener,
+        } = parts;
+        let (count, policy) = layout(&options, ttl);
+        let mut shards = Vec::with_capacity(count);
+        for _ in 0..count {
+            shards.push(Shard {
+                table: RwLock::new(Table::new(policy)),
+                flights: Mutex::new(Flights::new()),
+            });
+        }
         let inner = Arc::new(Inner {
-            shards: (0..shards)
-                .map(|_| Shard {
-                    table: RwLock::new(Table::new(policy)),
-                    flights: Mutex::new(Flights::new()),
-                })
-                .collect(),
-            hasher: b.hasher,
-            clock: b.clock,
-            ttl: b.ttl,
-            expiry: b.expiry,
-            capacity: b.capacity,
+            shards,
+            hasher,
+            clock: options.clock,
+            ttl,
+            expiry: options.expiry,
+            capacity: options.capacity,
             next_due: AtomicU64::new(u64::MAX),
-            sweep_every: b.sweep_every,
+            sweep_every: options.sweep_every,
             counters: Counters::new(),
-            listener: b.listener,
-            name: b.name,
+            listener,
+            name: options.name,
         });
-        if let Some(name) = b.name {
-            registry::register(name, Arc::downgrade(&inner) as Weak<dyn Named>);
-        }
-        if let Some(every) = b.sweep_every {
-            let weak = Arc::downgrade(&inner);
-            sweeper::register(weak, every);
-        }
+        enroll(inner.clone(), inner.clone(), options.name, options.sweep_every);
         TtlMap { inner }
+    }
+}
+
+/// How many shards a map has, and its expiry rule.
+fn layout(options: &Options, ttl: Duration) -> (usize, Policy) {
+    // A capacity is the whole map's, kept exactly by one shard: writers then share one
+    // lock, while hits stay as concurrent as ever.
+    let shards = if options.capacity.is_some() { 1 } else { SHARDS };
+    let ttl = saturating_nanos(ttl);
+    let policy = Policy {
+        ttl,
+        step: ttl / 64,
+        sliding: options.expiry == Expiry::Sliding,
+    };
+    (shards, policy)
+}
+
+/// Lists a new map with the registry if it has a name, and with the sweeper if it is swept
+/// in the background; both hold it by `Weak` reference. It comes as two strong handles,
+/// already type-erased, so that the downgrades are compiled once for every map.
+fn enroll(
+    named: Arc<dyn Named>,
+    swept: Arc<dyn Sweep>,
+    name: Option<&'static str>,
+    sweep_every: Option<Duration>,
+) {
+    if let Some(name) = name {
+        registry::register(name, Arc::downgrade(&named));
+    }
+    if let Some(every) = sweep_every {
+        sweeper::register(Arc::downgrade(&swept), every);
     }
 }
 
@@ -393,7 +423,11 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(&s.table).len()).sum()
+        let mut len = 0;
+        for shard in self.shards.iter() {
+            len += read(&shard.table).len();
+        }
+        len
     }
 
     /// The shard's part of a flight's name (`flight::FlightId`): where its flights live.
@@ -690,11 +724,13 @@ where
     /// lowering its own meanwhile is seen by the second pass (and the write that lowered it
     /// judged its own shard by itself, see `due`).
     fn update_next_due(&self) {
-        let due_at = |shard: &Shard<K, V>| read(&shard.table).due_at();
-        let soonest = self.shards.iter().map(due_at).min().unwrap_or(u64::MAX);
+        let mut soonest = u64::MAX;
+        for shard in self.shards.iter() {
+            soonest = soonest.min(read(&shard.table).due_at());
+        }
         self.next_due.store(soonest, Relaxed);
         for shard in self.shards.iter() {
-            self.next_due.fetch_min(due_at(shard), Relaxed);
+            self.next_due.fetch_min(read(&shard.table).due_at(), Relaxed);
         }
     }
 
@@ -797,7 +833,7 @@ impl Drop for Sweeping {
 impl<K, V, S> Drop for Inner<K, V, S> {
     fn drop(&mut self) {
         let mut panicked = None;
-        for shard in self.shards.iter_mut() {
+        for shard in self.shards.iter() {
             let mut removed = Vec::new();
             write(&shard.table).drain_into(&mut removed);
             for (k, v, _) in removed {
