@@ -5,12 +5,11 @@
 //! writes. Beside it, a mutex over the shard's flights (`memo.rs`); whoever takes
 //! both takes the flights first.
 
-use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::builder::{Builder, Listener, NoTtl, Options, Parts};
@@ -20,15 +19,16 @@ use crate::memo::Flights;
 use crate::registry::{self, Named};
 use crate::shard::{Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
+use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{Mutex, RwLock, read, thread_local, write};
+use crate::sync::{Mutex, RwLock, read, write};
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
 /// Shards of a map without a capacity: enough that writers and sweeps seldom meet.
 const SHARDS: usize = 16;
 
 /// A panic caught in user code (a listener, a `Drop`), resumed once the map is consistent.
-type Panic = Box<dyn std::any::Any + Send>;
+pub(crate) type Panic = Box<dyn std::any::Any + Send>;
 
 /// A concurrent map whose entries expire; see the [crate documentation](crate).
 ///
@@ -210,7 +210,12 @@ where
             listener,
             name: options.name,
         });
-        enroll(inner.clone(), inner.clone(), options.name, options.sweep_every);
+        enroll(
+            inner.clone(),
+            inner.clone(),
+            options.name,
+            options.sweep_every,
+        );
         TtlMap { inner }
     }
 }
@@ -219,7 +224,11 @@ where
 fn layout(options: &Options, ttl: Duration) -> (usize, Policy) {
     // A capacity is the whole map's, kept exactly by one shard: writers then share one
     // lock, while hits stay as concurrent as ever.
-    let shards = if options.capacity.is_some() { 1 } else { SHARDS };
+    let shards = if options.capacity.is_some() {
+        1
+    } else {
+        SHARDS
+    };
     let ttl = saturating_nanos(ttl);
     let policy = Policy {
         ttl,
@@ -423,11 +432,12 @@ impl<K, V, S> Inner<K, V, S> {
     }
 
     fn len(&self) -> usize {
-        let mut len = 0;
-        for shard in self.shards.iter() {
-            len += read(&shard.table).len();
-        }
-        len
+        self.as_shards().len()
+    }
+
+    /// This map's shards, for the sweeping code that is not generic (`sweep.rs`).
+    fn as_shards(&self) -> &dyn Shards {
+        self
     }
 
     /// The shard's part of a flight's name (`flight::FlightId`): where its flights live.
@@ -503,7 +513,7 @@ fn unless_panicked<V>(value: V, panicked: Option<Panic>) -> V {
 }
 
 /// Resumes the first panic caught in user code, once there is nothing left to do.
-fn resume(panicked: Option<Panic>) {
+pub(crate) fn resume(panicked: Option<Panic>) {
     if let Some(payload) = panicked {
         panic::resume_unwind(payload);
     }
@@ -676,92 +686,17 @@ where
         Some(unless_panicked(v, panicked))
     }
 
-    /// Sweeps every shard that may hold expired entries; returns how many were removed. From a
-    /// listener of a sweep on this thread, does nothing (that sweep goes on after it).
+    /// Sweeps every shard that may hold expired entries; returns how many were removed (see
+    /// `sweep.rs`).
     fn sweep_all(&self) -> usize {
-        let Some(_sweeping) = Sweeping::enter() else {
-            return 0;
-        };
-        let now = self.now();
-        let mut swept = 0;
-        let mut panicked = None;
-        for shard in self.shards.iter() {
-            // A sweep already under way judges by its own, earlier time: after helping it,
-            // sweep again so that nothing expired by `now` is left (a few rounds at most,
-            // in case other threads keep starting sweeps of their own).
-            for _ in 0..3 {
-                if !read(&shard.table).may_hold_expired(now) {
-                    break;
-                }
-                let (n, p) = self.sweep_shard(shard, now);
-                swept += n;
-                panicked = panicked.or(p);
-            }
-        }
-        self.update_next_due();
-        resume(panicked);
-        swept
+        self.as_shards().sweep_all(&self.clock, &self.next_due)
     }
 
-    /// The write path's duty once `next_due` has passed: sweeps every shard that is due, so
-    /// that a write to one shard keeps the whole map within its bound. A listener of a sweep
-    /// that writes to the map does not sweep from inside it: that would nest a sweep per batch
-    /// on this thread's stack.
+    /// The write path's duty once `next_due` has passed: sweeps every shard that is due (see
+    /// `sweep.rs`).
     #[cold]
     fn sweep_due(&self, now: u64) -> Option<Panic> {
-        let _sweeping = Sweeping::enter()?;
-        let mut panicked = None;
-        for shard in self.shards.iter() {
-            if read(&shard.table).due_at() <= now {
-                panicked = panicked.or(self.sweep_shard(shard, now).1);
-            }
-        }
-        self.update_next_due();
-        panicked
-    }
-
-    /// Raises `next_due` to the shards' soonest, after sweeps moved theirs later. A shard
-    /// lowering its own meanwhile is seen by the second pass (and the write that lowered it
-    /// judged its own shard by itself, see `due`).
-    fn update_next_due(&self) {
-        let mut soonest = u64::MAX;
-        for shard in self.shards.iter() {
-            soonest = soonest.min(read(&shard.table).due_at());
-        }
-        self.next_due.store(soonest, Relaxed);
-        for shard in self.shards.iter() {
-            self.next_due.fetch_min(read(&shard.table).due_at(), Relaxed);
-        }
-    }
-
-    /// Sweeps a shard in steps of `SWEEP_BATCH` buckets, releasing the lock between steps so
-    /// that readers never wait behind a whole scan. If another thread's sweep of this shard is
-    /// in progress, this one helps it finish instead: a sweeping thread that is preempted
-    /// cannot keep the shard from being swept.
-    /// The caller holds this thread's `Sweeping`.
-    fn sweep_shard(&self, shard: &Shard<K, V>, now: u64) -> (usize, Option<Panic>) {
-        let mut swept = 0;
-        let mut panicked = None;
-        let mut until = None;
-        loop {
-            let mut removed = Vec::new();
-            let (scanned, done) = {
-                let mut table = write(&shard.table);
-                let done = table.sweeps_done();
-                if done >= *until.get_or_insert(done + 1) {
-                    break;
-                }
-                (table.sweep_step(now, &mut removed), done)
-            };
-            if scanned {
-                // The forecast's deadlines, read with writers held off but readers not.
-                let soonest = read(&shard.table).soonest();
-                write(&shard.table).finish_sweep(soonest, done);
-            }
-            swept += removed.len();
-            panicked = panicked.or(self.removed(removed));
-        }
-        (swept, panicked)
+        self.as_shards().sweep_due(now, &self.next_due)
     }
 }
 
@@ -804,30 +739,6 @@ impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
     }
 }
 
-thread_local!(static SWEEPING: Cell<bool> = const { Cell::new(false) });
-
-/// This thread's sweep, for as long as it runs (listeners included).
-struct Sweeping(bool);
-
-impl Sweeping {
-    /// `None` if this thread is sweeping already.
-    fn enter() -> Option<Self> {
-        match SWEEPING.try_with(|s| s.replace(true)) {
-            Ok(true) => None,
-            Ok(false) => Some(Sweeping(true)),
-            Err(_) => Some(Sweeping(false)), // thread-local teardown: nothing to mark
-        }
-    }
-}
-
-impl Drop for Sweeping {
-    fn drop(&mut self) {
-        if self.0 {
-            let _ = SWEEPING.try_with(|s| s.set(false));
-        }
-    }
-}
-
 /// Drops every entry on its own, so that a value whose `Drop` panics neither leaks the rest
 /// nor, by panicking twice, aborts the process; the first panic is resumed afterwards.
 impl<K, V, S> Drop for Inner<K, V, S> {
@@ -867,6 +778,48 @@ where
 
     fn reset_stats(&self) {
         self.counters.reset();
+    }
+}
+
+impl<K, V, S> Shards for Inner<K, V, S> {
+    fn count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn len_of(&self, shard: usize) -> usize {
+        read(&self.shards[shard].table).len()
+    }
+
+    fn due_at(&self, shard: usize) -> u64 {
+        read(&self.shards[shard].table).due_at()
+    }
+
+    fn may_hold_expired(&self, shard: usize, now: u64) -> bool {
+        read(&self.shards[shard].table).may_hold_expired(now)
+    }
+
+    fn sweep_step(
+        &self,
+        shard: usize,
+        now: u64,
+        until: &mut Option<u64>,
+    ) -> Option<(usize, Option<Panic>)> {
+        let shard = &self.shards[shard];
+        let mut removed = Vec::new();
+        let (scanned, done) = {
+            let mut table = write(&shard.table);
+            let done = table.sweeps_done();
+            if done >= *until.get_or_insert(done + 1) {
+                return None;
+            }
+            (table.sweep_step(now, &mut removed), done)
+        };
+        if scanned {
+            // The forecast's deadlines, read with writers held off but readers not.
+            let soonest = read(&shard.table).soonest();
+            write(&shard.table).finish_sweep(soonest, done);
+        }
+        Some((removed.len(), self.removed(removed)))
     }
 }
 
