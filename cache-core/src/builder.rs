@@ -72,28 +72,50 @@ pub(crate) type Listener<K, V> = Box<dyn Fn(&K, &V, Reason) + Send + Sync>;
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder<K, V, S = DefaultHashBuilder, T = Duration> {
-    pub(crate) ttl: T,
+    ttl: T,
+    options: Options,
+    hasher: S,
+    listener: Option<Listener<K, V>>,
+    _types: PhantomData<fn(K, V)>,
+}
+
+/// The options that do not depend on the map's types. Kept apart so that the code that reads
+/// them (`TtlMap`'s construction) is compiled once, not once per key and value type.
+pub(crate) struct Options {
     pub(crate) expiry: Expiry,
     pub(crate) sweep_every: Option<Duration>,
     pub(crate) capacity: Option<usize>,
     pub(crate) clock: ClockSource,
+    pub(crate) name: Option<&'static str>,
+}
+
+impl Options {
+    fn new() -> Self {
+        Options {
+            expiry: Expiry::default(),
+            sweep_every: None,
+            capacity: None,
+            clock: ClockSource::system(),
+            name: None,
+        }
+    }
+}
+
+/// What [`Builder::build`] hands to the map: the builder, taken apart.
+pub(crate) struct Parts<K, V, S> {
+    pub(crate) ttl: Duration,
+    pub(crate) options: Options,
     pub(crate) hasher: S,
     pub(crate) listener: Option<Listener<K, V>>,
-    pub(crate) name: Option<&'static str>,
-    pub(crate) _types: PhantomData<fn(K, V)>,
 }
 
 impl<K, V> Builder<K, V, DefaultHashBuilder, NoTtl> {
     pub(crate) fn new() -> Self {
         Builder {
             ttl: NoTtl,
-            expiry: Expiry::default(),
-            sweep_every: None,
-            capacity: None,
-            clock: ClockSource::system(),
+            options: Options::new(),
             hasher: DefaultHashBuilder::default(),
             listener: None,
-            name: None,
             _types: PhantomData,
         }
     }
@@ -113,13 +135,9 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     pub fn ttl(self, ttl: Duration) -> Builder<K, V, S, Duration> {
         Builder {
             ttl,
-            expiry: self.expiry,
-            sweep_every: self.sweep_every,
-            capacity: self.capacity,
-            clock: self.clock,
+            options: self.options,
             hasher: self.hasher,
             listener: self.listener,
-            name: self.name,
             _types: PhantomData,
         }
     }
@@ -134,7 +152,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// assert!(format!("{map:?}").contains("Fixed"));
     /// ```
     pub fn expiry(mut self, expiry: Expiry) -> Self {
-        self.expiry = expiry;
+        self.options.expiry = expiry;
         self
     }
 
@@ -153,7 +171,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// assert!(map.is_empty());
     /// ```
     pub fn sweep_every(mut self, interval: Duration) -> Self {
-        self.sweep_every = Some(interval.max(Duration::from_millis(1)));
+        self.options.sweep_every = Some(interval.max(Duration::from_millis(1)));
         self
     }
 
@@ -173,7 +191,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// assert_eq!(map.len(), 2);
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
+        self.options.capacity = Some(capacity);
         self
     }
 
@@ -190,7 +208,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// assert_eq!(map.get("a"), None);
     /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = ClockSource::Custom(std::sync::Arc::new(clock));
+        self.options.clock = ClockSource::Custom(std::sync::Arc::new(clock));
         self
     }
 
@@ -228,7 +246,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// assert!(format!("{map:?}").contains("openai_clients"));
     /// ```
     pub fn name(mut self, name: &'static str) -> Self {
-        self.name = Some(name);
+        self.options.name = Some(name);
         self
     }
 
@@ -251,13 +269,9 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     pub fn hasher<S2>(self, hasher: S2) -> Builder<K, V, S2, T> {
         Builder {
             ttl: self.ttl,
-            expiry: self.expiry,
-            sweep_every: self.sweep_every,
-            capacity: self.capacity,
-            clock: self.clock,
+            options: self.options,
             hasher,
             listener: self.listener,
-            name: self.name,
             _types: PhantomData,
         }
     }
@@ -310,8 +324,12 @@ impl<K, V, S, T> Builder<K, V, S, T> {
         V: Send + Sync + 'static,
         S: BuildHasher + Send + Sync + 'static,
     {
-        let ttl = self.ttl.duration();
-        TtlMap::from_builder(self.ttl(ttl))
+        TtlMap::from_parts(Parts {
+            ttl: self.ttl.duration(),
+            options: self.options,
+            hasher: self.hasher,
+            listener: self.listener,
+        })
     }
 }
 
@@ -319,10 +337,10 @@ impl<K, V, S, T: fmt::Debug> fmt::Debug for Builder<K, V, S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("ttl", &self.ttl)
-            .field("expiry", &self.expiry)
-            .field("sweep_every", &self.sweep_every)
-            .field("capacity", &self.capacity)
-            .field("clock", &self.clock)
+            .field("expiry", &self.options.expiry)
+            .field("sweep_every", &self.options.sweep_every)
+            .field("capacity", &self.options.capacity)
+            .field("clock", &self.options.clock)
             .finish_non_exhaustive()
     }
 }

@@ -65,6 +65,7 @@ mod shard;
 #[cfg(not(feature = "shuttle"))]
 mod sharded_lock;
 mod stats;
+mod sweep;
 mod sweeper;
 mod sync;
 mod thread_slot;

@@ -96,12 +96,29 @@ struct Soonest {
 }
 
 impl Soonest {
+    /// Room for the allowance of a shard holding `len` entries.
+    fn new(len: usize) -> Self {
+        Soonest {
+            heap: BinaryHeap::new(),
+            limit: Forecast::allowance(len),
+        }
+    }
+
     fn offer(&mut self, deadline: u64) {
         if self.heap.len() < self.limit {
             self.heap.push(deadline);
         } else if self.heap.peek().is_some_and(|&max| deadline < max) {
             self.heap.pop();
             self.heap.push(deadline);
+        }
+    }
+
+    /// The deadlines of a shard holding `len` entries, once all were offered.
+    fn finish(self, len: usize, stores: u64) -> Deadlines {
+        Deadlines {
+            capped: len > self.limit,
+            soonest: self.heap.into_vec(),
+            stores,
         }
     }
 }
@@ -118,6 +135,13 @@ pub(crate) struct Deadlines {
 pub(crate) struct Table<K, V> {
     entries: HashTable<Entry<K, V>>,
     policy: Policy,
+    ledger: Ledger,
+}
+
+/// A table's account of the deadlines it gave out and of its sweeps: everything but the
+/// entries themselves. Not generic, so that it is compiled once, not once per key and value
+/// type.
+struct Ledger {
     /// The last deadline slot given out and its order field, for `ORDER`.
     last_slot: u64,
     last_order: u64,
@@ -129,11 +153,9 @@ pub(crate) struct Table<K, V> {
     stores: u64,
 }
 
-impl<K, V> Table<K, V> {
-    pub(crate) fn new(policy: Policy) -> Self {
-        Self {
-            entries: HashTable::new(),
-            policy,
+impl Ledger {
+    fn new() -> Self {
+        Ledger {
             last_slot: 0,
             last_order: 0,
             forecast: Forecast::new(),
@@ -143,13 +165,9 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The value stored for a new entry's deadline at `now`: its slot and its order in it.
-    fn new_deadline(&mut self, now: u64) -> u64 {
-        let slot = self.policy.slot(now);
+    /// See [`Table::new_deadline`]; `slot` is the new entry's deadline slot.
+    #[inline]
+    fn new_deadline(&mut self, slot: u64) -> u64 {
         if slot == self.last_slot {
             self.last_order = (self.last_order + 2).min(ORDER);
         } else {
@@ -162,6 +180,74 @@ impl<K, V> Table<K, V> {
             sweep.given.push((self.stores, slot));
         }
         slot | self.last_order
+    }
+
+    /// See [`Table::due_at`], for a table holding `len` entries.
+    #[inline]
+    fn due_at(&self, len: usize) -> u64 {
+        if self.sweep.is_some() {
+            0
+        } else {
+            self.forecast.due_at(len)
+        }
+    }
+
+    /// The buckets of `buckets` that the sweep's next step visits, and the time it judges
+    /// by, starting a sweep at `now` if none is running.
+    fn next_batch(&mut self, now: u64, buckets: usize) -> (std::ops::Range<usize>, u64) {
+        let sweep = match &mut self.sweep {
+            Some(sweep) => sweep,
+            None => self.sweep.insert(Sweep {
+                next: 0,
+                now,
+                given: Vec::new(),
+            }),
+        };
+        let batch = sweep.next.min(buckets)..(sweep.next + SWEEP_BATCH).min(buckets);
+        sweep.next = batch.end;
+        (batch, sweep.now)
+    }
+
+    /// See [`Table::finish_sweep`], for a table holding `len` entries.
+    fn finish_sweep(&mut self, read: Deadlines, done: u64, len: usize) {
+        if self.sweeps_done != done {
+            return;
+        }
+        let Some(sweep) = self.sweep.take() else {
+            return;
+        };
+        let mut allowance = Forecast::allowance(len);
+        if read.capped {
+            allowance = allowance.min(read.soonest.len());
+        }
+        let mut soonest = read.soonest;
+        for (n, deadline) in sweep.given {
+            if n > read.stores {
+                soonest.push(deadline);
+            }
+        }
+        self.forecast.reset(soonest, allowance);
+        self.sweeps_done += 1;
+    }
+}
+
+impl<K, V> Table<K, V> {
+    pub(crate) fn new(policy: Policy) -> Self {
+        Self {
+            entries: HashTable::new(),
+            policy,
+            ledger: Ledger::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The value stored for a new entry's deadline at `now`: its slot and its order in it.
+    #[inline]
+    fn new_deadline(&mut self, now: u64) -> u64 {
+        self.ledger.new_deadline(self.policy.slot(now))
     }
 
     /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it
@@ -214,12 +300,14 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let entry = self.entries.find(hash, |e| key.equivalent(&e.key));
-        let live = entry.is_some_and(|e| !e.is_expired(now));
-        if !live && let Some(e) = entry {
-            e.bury();
+        let Some(entry) = self.entries.find(hash, |e| key.equivalent(&e.key)) else {
+            return false;
+        };
+        if entry.is_expired(now) {
+            entry.bury();
+            return false;
         }
-        live
+        true
     }
 
     /// Stores `key -> value`, returning the entry it replaced and whether that had expired,
@@ -277,10 +365,9 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let found = self
-            .entries
-            .find_entry(hash, |e| key.equivalent(&e.key))
-            .ok()?;
+        let Ok(found) = self.entries.find_entry(hash, |e| key.equivalent(&e.key)) else {
+            return None;
+        };
         let (entry, _) = found.remove();
         let expired = entry.is_expired(now);
         Some((entry.key, entry.value, expired))
@@ -292,8 +379,13 @@ impl<K, V> Table<K, V> {
         K: Clone,
         V: Clone,
     {
-        let live = self.entries.iter().filter(|e| !e.is_expired(now));
-        live.map(|e| (e.key.clone(), e.value.clone())).collect()
+        let mut live = Vec::new();
+        for e in self.entries.iter() {
+            if !e.is_expired(now) {
+                live.push((e.key.clone(), e.value.clone()));
+            }
+        }
+        live
     }
 
     /// Removes the expired entries and the live ones `keep` refuses.
@@ -321,29 +413,26 @@ impl<K, V> Table<K, V> {
     }
 
     pub(crate) fn drain_into(&mut self, removed: &mut Vec<Removal<K, V>>) {
-        let drained = self.entries.drain();
-        removed.extend(drained.map(|e| (e.key, e.value, Reason::Removed)));
+        for e in self.entries.drain() {
+            removed.push((e.key, e.value, Reason::Removed));
+        }
     }
 
     /// From when the write path must sweep this shard before storing more (`forecast.rs`);
     /// at once while a sweep is in progress, so that writers help finish it.
     #[inline]
     pub(crate) fn due_at(&self) -> u64 {
-        if self.sweep.is_some() {
-            0
-        } else {
-            self.forecast.due_at(self.entries.len())
-        }
+        self.ledger.due_at(self.entries.len())
     }
 
     /// Whether a sweep could find anything: for the background sweeper, which looks first.
     pub(crate) fn may_hold_expired(&self, now: u64) -> bool {
-        self.sweep.is_some() || self.forecast.any_due(now)
+        self.ledger.sweep.is_some() || self.ledger.forecast.any_due(now)
     }
 
     /// The number of sweeps finished; a sweep in progress ends when it goes up.
     pub(crate) fn sweeps_done(&self) -> u64 {
-        self.sweeps_done
+        self.ledger.sweeps_done
     }
 
     /// Takes the next step of the shard's sweep, starting one at `now` if none is running:
@@ -356,39 +445,27 @@ impl<K, V> Table<K, V> {
     /// scan. An expired entry missed that way is left for the next sweep.
     pub(crate) fn sweep_step(&mut self, now: u64, removed: &mut Vec<Removal<K, V>>) -> bool {
         let buckets = self.entries.num_buckets();
-        let sweep = self.sweep.get_or_insert_with(|| Sweep {
-            next: 0,
-            now,
-            given: Vec::new(),
-        });
-        let batch = sweep.next.min(buckets)..(sweep.next + SWEEP_BATCH).min(buckets);
-        sweep.next = batch.end;
+        let (batch, now) = self.ledger.next_batch(now, buckets);
+        let done = batch.end >= buckets;
         for i in batch {
             if let Ok(slot) = self.entries.get_bucket_entry(i)
-                && slot.get().is_expired(sweep.now)
+                && slot.get().is_expired(now)
             {
                 let (entry, _) = slot.remove();
                 removed.push((entry.key, entry.value, Reason::Expired));
             }
         }
-        sweep.next >= buckets
+        done
     }
 
     /// The soonest deadlines of all entries, as many as the shard's allowance: read under a
     /// read lock at the end of a sweep, so that readers are not blocked while it is taken.
     pub(crate) fn soonest(&self) -> Deadlines {
-        let mut soonest = Soonest {
-            heap: BinaryHeap::new(),
-            limit: Forecast::allowance(self.entries.len()),
-        };
-        self.entries
-            .iter()
-            .for_each(|e| soonest.offer(e.deadline()));
-        Deadlines {
-            capped: self.entries.len() > soonest.limit,
-            soonest: soonest.heap.into_vec(),
-            stores: self.stores,
+        let mut soonest = Soonest::new(self.entries.len());
+        for e in self.entries.iter() {
+            soonest.offer(e.deadline());
         }
+        soonest.finish(self.entries.len(), self.ledger.stores)
     }
 
     /// Ends the sweep that `read` was taken for (unless another thread ended it meanwhile:
@@ -396,69 +473,93 @@ impl<K, V> Table<K, V> {
     /// the ones given out since `read` was taken, which are no sooner than any it saw: so it
     /// keeps the soonest of all, as many as `read` could vouch for.
     pub(crate) fn finish_sweep(&mut self, read: Deadlines, done: u64) {
-        if self.sweeps_done != done {
-            return;
-        }
-        let Some(sweep) = self.sweep.take() else {
-            return;
-        };
-        let mut allowance = Forecast::allowance(self.entries.len());
-        if read.capped {
-            allowance = allowance.min(read.soonest.len());
-        }
-        let mut soonest = read.soonest;
-        let since = sweep.given.into_iter().filter(|&(n, _)| n > read.stores);
-        soonest.extend(since.map(|(_, deadline)| deadline));
-        self.forecast.reset(soonest, allowance);
-        self.sweeps_done += 1;
+        self.ledger.finish_sweep(read, done, self.entries.len());
     }
 
     /// Makes room for one entry, for the capacity: an expired entry if the sample holds one,
     /// else the least recently used (sliding) or oldest (fixed) among the sample.
     pub(crate) fn evict_one(&mut self, start: u64, now: u64) -> Option<Removal<K, V>> {
         let buckets = self.entries.num_buckets();
-        let start = (start as usize) % buckets.max(1);
-        let mut victim: Option<(usize, (bool, u64, u64))> = None;
-        let mut seen = 0;
-        for i in (start..buckets).chain(0..start) {
-            let Some(entry) = self.entries.get_bucket(i) else {
-                continue;
-            };
-            let rank = self.rank(entry, now);
-            if victim.is_none_or(|(_, best)| rank < best) {
-                victim = Some((i, rank));
-            }
-            seen += 1;
-            if !rank.0 || seen == EVICTION_SAMPLE {
-                break;
+        let mut scan = Eviction::new(start, buckets, now, self.policy.step);
+        while let Some(i) = scan.next_bucket() {
+            if let Some(entry) = self.entries.get_bucket(i) {
+                scan.offer(i, entry.deadline.load(Relaxed));
             }
         }
-        let (index, (live, ..)) = victim?;
-        let (entry, _) = self.entries.get_bucket_entry(index).ok()?.remove();
-        let reason = if live {
-            Reason::Capacity
-        } else {
-            Reason::Expired
+        let (index, reason) = scan.victim()?;
+        let Ok(slot) = self.entries.get_bucket_entry(index) else {
+            return None;
         };
+        let (entry, _) = slot.remove();
         Some((entry.key, entry.value, reason))
+    }
+}
+
+/// The choice of a victim for the capacity, over the buckets from a starting point: all that
+/// does not need the entries' types, so that it is compiled once.
+struct Eviction {
+    /// The buckets to visit, in order: from `start` to the end, then from 0.
+    order: std::iter::Chain<std::ops::Range<usize>, std::ops::Range<usize>>,
+    now: u64,
+    step: u64,
+    victim: Option<(usize, (bool, u64, u64))>,
+    seen: usize,
+    /// Set once an expired entry or a full sample was seen.
+    done: bool,
+}
+
+impl Eviction {
+    fn new(start: u64, buckets: usize, now: u64, step: u64) -> Self {
+        let start = (start as usize) % buckets.max(1);
+        Eviction {
+            order: (start..buckets).chain(0..start),
+            now,
+            step,
+            victim: None,
+            seen: 0,
+            done: false,
+        }
+    }
+
+    fn next_bucket(&mut self) -> Option<usize> {
+        if self.done {
+            return None;
+        }
+        self.order.next()
+    }
+
+    /// Bucket `i` holds an entry whose deadline field reads `stored`.
+    fn offer(&mut self, i: usize, stored: u64) {
+        let rank = self.rank(stored);
+        if self.victim.is_none_or(|(_, best)| rank < best) {
+            self.victim = Some((i, rank));
+        }
+        self.seen += 1;
+        self.done = !rank.0 || self.seen == EVICTION_SAMPLE;
     }
 
     /// Eviction order, lowest first: expired entries, then by an estimate of the last use.
     /// An entry's deadline says when it was stored or last slid; one hit since then (`USED`,
     /// sliding only) happened within the next `step`, so it counts half a step later. Ties go
     /// by the order of storage.
-    fn rank(&self, entry: &Entry<K, V>, now: u64) -> (bool, u64, u64) {
-        let stored = entry.deadline.load(Relaxed);
+    fn rank(&self, stored: u64) -> (bool, u64, u64) {
         let deadline = stored & !FIELDS;
-        if now >= deadline {
+        if self.now >= deadline {
             return (false, 0, 0);
         }
-        let used = if stored & USED == 0 {
-            0
-        } else {
-            self.policy.step / 2
-        };
+        let used = if stored & USED == 0 { 0 } else { self.step / 2 };
         (true, deadline.saturating_add(used), stored)
+    }
+
+    /// The bucket to empty, and why.
+    fn victim(&self) -> Option<(usize, Reason)> {
+        let (index, (live, ..)) = self.victim?;
+        let reason = if live {
+            Reason::Capacity
+        } else {
+            Reason::Expired
+        };
+        Some((index, reason))
     }
 }
 

@@ -47,12 +47,17 @@ fn stripes() -> usize {
     })
 }
 
+/// A lock's stripes, unlocked. Not generic, so that it is compiled once, not per value type.
+fn new_stripes() -> Box<[CachePadded<RawRwLock>]> {
+    (0..stripes())
+        .map(|_| CachePadded::new(RawRwLock::INIT))
+        .collect()
+}
+
 impl<T> ShardedLock<T> {
     pub(crate) fn new(value: T) -> Self {
         ShardedLock {
-            stripes: (0..stripes())
-                .map(|_| CachePadded::new(RawRwLock::INIT))
-                .collect(),
+            stripes: new_stripes(),
             value: UnsafeCell::new(value),
         }
     }

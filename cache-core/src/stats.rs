@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
 
-use crate::thread_slot;
+use crate::{Reason, thread_slot};
 
 /// A snapshot of a map's counters since it was built.
 ///
@@ -109,6 +109,12 @@ impl Counters {
         }
     }
 
+    /// Counts the entries of a removal by their reasons (see [`Tally`]).
+    pub(crate) fn removals(&self, tally: Tally) {
+        self.expired(tally.expired);
+        self.evicted(tally.evicted);
+    }
+
     pub(crate) fn coalesced(&self) {
         self.coalesced.fetch_add(1, Relaxed);
     }
@@ -137,6 +143,25 @@ impl Counters {
             expirations: self.expirations.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
+        }
+    }
+}
+
+/// Removed entries counted by reason before they are handed on: a plain tally, so that the
+/// generic code that removes entries needs no iterator adapters of its own (each would be
+/// compiled again for every key and value type).
+#[derive(Default)]
+pub(crate) struct Tally {
+    expired: usize,
+    evicted: usize,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, reason: Reason) {
+        match reason {
+            Reason::Expired => self.expired += 1,
+            Reason::Capacity => self.evicted += 1,
+            Reason::Removed | Reason::Replaced => {}
         }
     }
 }
