@@ -106,9 +106,14 @@ impl<V> Flight<V> {
 
     /// How this thread leads this flight, if it does.
     fn led_here(&self) -> Option<Leading> {
-        let found = LEADING.try_with(|l| l.borrow().iter().rev().find(|m| m.0 == self.id).copied());
-        found.ok().flatten()
+        led_here(self.id)
     }
+}
+
+/// How this thread leads flight `id`, if it does: not generic, so compiled once.
+fn led_here(id: FlightId) -> Option<Leading> {
+    let found = LEADING.try_with(|l| l.borrow().iter().rev().find(|m| m.0 == id).copied());
+    found.ok().flatten()
 }
 
 /// Whether this thread can lead a flight: not while its thread-locals are being destroyed,

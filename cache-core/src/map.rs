@@ -454,12 +454,6 @@ impl<K, V, S> Inner<K, V, S> {
         std::ptr::from_ref(&self.shard(hash).flights) as usize
     }
 
-    fn notify(&self, key: &K, value: &V, reason: Reason) {
-        if let Some(listener) = &self.listener {
-            listener(key, value, reason);
-        }
-    }
-
     /// Counts removed entries, hands them to the listener and drops them, outside any lock
     /// (a value may be costly to drop). Every entry is heard and dropped even if the listener
     /// or a `Drop` panics for one; the first panic is handed back to resume once the
@@ -662,7 +656,9 @@ where
             Some((k, v, false)) => after.replaced = Some((k, v)),
             None => {}
         }
-        after.removed.extend(stored.evicted);
+        if let Some(evicted) = stored.evicted {
+            after.removed.push(evicted);
+        }
         self.counters.inserted();
         after.sweep = self.due(table, now);
         let stores = &self.shard(hash).stores;
@@ -702,8 +698,8 @@ where
             resume(panicked);
             return None;
         };
-        panicked = panicked.or(guarded(|| self.notify(&k, &v, Reason::Replaced)));
-        panicked = panicked.or(guarded(move || drop(k)));
+        panicked = panicked.or(self.notify_guarded(&k, &v, Reason::Replaced));
+        panicked = panicked.or(drop_guarded(k));
         Some(unless_panicked(v, panicked))
     }
 

@@ -239,11 +239,15 @@ where
             if p.sync_leader.is_some() && p.sync_leader == caller.thread {
                 return Role::Reentry;
             }
-            let (id, async_leader) = ((table, p.id), p.async_leader);
-            let flight = p
-                .flight
-                .get_or_insert_with(|| Arc::new(Flight::new(id, async_leader)));
-            return Role::Wait(Arc::clone(flight));
+            let flight = match &p.flight {
+                Some(flight) => Arc::clone(flight),
+                None => {
+                    let flight = Arc::new(Flight::new((table, p.id), p.async_leader));
+                    p.flight = Some(Arc::clone(&flight));
+                    flight
+                }
+            };
+            return Role::Wait(flight);
         }
         if stores != Some(shard.stores.load(Relaxed))
             && let Some(value) = self.get_at(hash, key, now)
@@ -602,8 +606,12 @@ where
                 }
                 None => (None, true),
             };
-            let store = |key| self.store(&mut write(&shard.table), hash, key, value.clone());
-            key.filter(|_| !invalidated).map(store)
+            match key {
+                Some(key) if !invalidated => {
+                    Some(self.store(&mut write(&shard.table), hash, key, value.clone()))
+                }
+                _ => None,
+            }
         };
         if let Some(flight) = landing.0.take() {
             flight.land(Outcome::Value(value.clone()));
