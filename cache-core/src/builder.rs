@@ -54,6 +54,9 @@ pub struct NoTtl;
 
 pub(crate) type Listener<K, V> = Box<dyn Fn(&K, &V, Reason) + Send + Sync>;
 
+/// A value's own life, declared when it is stored (see [`Builder::expire_after`]).
+pub(crate) type ExpireAfter<K, V> = Box<dyn Fn(&K, &V) -> Option<Duration> + Send + Sync>;
+
 /// Options for a [`TtlMap`], from [`TtlMap::builder`]; `build` becomes available once a ttl
 /// is set.
 ///
@@ -76,6 +79,7 @@ pub struct Builder<K, V, S = DefaultHashBuilder, T = Duration> {
     options: Options,
     hasher: S,
     listener: Option<Listener<K, V>>,
+    expire_after: Option<ExpireAfter<K, V>>,
     _types: PhantomData<fn(K, V)>,
 }
 
@@ -85,6 +89,7 @@ pub(crate) struct Options {
     pub(crate) expiry: Expiry,
     pub(crate) sweep_every: Option<Duration>,
     pub(crate) capacity: Option<usize>,
+    pub(crate) max_lifetime: Option<Duration>,
     pub(crate) clock: ClockSource,
     pub(crate) name: Option<&'static str>,
 }
@@ -95,6 +100,7 @@ impl Options {
             expiry: Expiry::default(),
             sweep_every: None,
             capacity: None,
+            max_lifetime: None,
             clock: ClockSource::system(),
             name: None,
         }
@@ -107,6 +113,7 @@ pub(crate) struct Parts<K, V, S> {
     pub(crate) options: Options,
     pub(crate) hasher: S,
     pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) expire_after: Option<ExpireAfter<K, V>>,
 }
 
 impl<K, V> Builder<K, V, DefaultHashBuilder, NoTtl> {
@@ -116,6 +123,7 @@ impl<K, V> Builder<K, V, DefaultHashBuilder, NoTtl> {
             options: Options::new(),
             hasher: DefaultHashBuilder::default(),
             listener: None,
+            expire_after: None,
             _types: PhantomData,
         }
     }
@@ -138,6 +146,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
             options: self.options,
             hasher: self.hasher,
             listener: self.listener,
+            expire_after: self.expire_after,
             _types: PhantomData,
         }
     }
@@ -172,6 +181,67 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// ```
     pub fn sweep_every(mut self, interval: Duration) -> Self {
         self.options.sweep_every = Some(interval.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// However often it is hit, an entry lives at most `max_lifetime` after it was stored:
+    /// with [`Expiry::Sliding`], hits keep a used entry alive only up to this limit (an API
+    /// client whose credentials rotate; Caffeine's `expireAfterAccess` with
+    /// `expireAfterWrite`). With [`Expiry::Fixed`] the shorter of the two applies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{ManualClock, TtlMap};
+    ///
+    /// let clock = ManualClock::new();
+    /// let map = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .max_lifetime(Duration::from_secs(150))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// map.insert("client", 1);
+    /// for _ in 0..2 {
+    ///     clock.advance(Duration::from_secs(50));
+    ///     assert_eq!(map.get("client"), Some(1)); // each hit slides the deadline
+    /// }
+    /// clock.advance(Duration::from_secs(50)); // 150 s since it was stored
+    /// assert_eq!(map.get("client"), None);
+    /// ```
+    pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.options.max_lifetime = Some(max_lifetime);
+        self
+    }
+
+    /// Let each value declare a shorter life when it is stored: `life(key, value)` returns
+    /// how long it may live at most (an OAuth access token's `expires_in`), or `None` for
+    /// no limit of its own. The map's ttl, expiry and [`max_lifetime`](Self::max_lifetime)
+    /// still apply; the earliest limit wins. It runs under the shard's locks: it must be
+    /// quick and must not use this map.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{ManualClock, TtlMap};
+    ///
+    /// #[derive(Clone)]
+    /// struct Token { secret: &'static str, expires_in: Duration }
+    ///
+    /// let clock = ManualClock::new();
+    /// let tokens = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(3600))
+    ///     .expire_after(|_tenant: &&str, token: &Token| Some(token.expires_in))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// tokens.insert("acme", Token { secret: "t1", expires_in: Duration::from_secs(300) });
+    /// clock.advance(Duration::from_secs(299));
+    /// assert!(tokens.get("acme").is_some());
+    /// clock.advance(Duration::from_secs(1));
+    /// assert!(tokens.get("acme").is_none()); // the token's own life, not the hour
+    /// ```
+    pub fn expire_after(
+        mut self,
+        life: impl Fn(&K, &V) -> Option<Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.expire_after = Some(Box::new(life));
         self
     }
 
@@ -272,6 +342,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
             options: self.options,
             hasher,
             listener: self.listener,
+            expire_after: self.expire_after,
             _types: PhantomData,
         }
     }
@@ -329,6 +400,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
             options: self.options,
             hasher: self.hasher,
             listener: self.listener,
+            expire_after: self.expire_after,
         })
     }
 }
@@ -340,6 +412,8 @@ impl<K, V, S, T: fmt::Debug> fmt::Debug for Builder<K, V, S, T> {
             .field("expiry", &self.options.expiry)
             .field("sweep_every", &self.options.sweep_every)
             .field("capacity", &self.options.capacity)
+            .field("max_lifetime", &self.options.max_lifetime)
+            .field("expire_after", &self.expire_after.is_some())
             .field("clock", &self.options.clock)
             .finish_non_exhaustive()
     }

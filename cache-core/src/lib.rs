@@ -100,6 +100,8 @@ pub use stats::Stats;
 /// | `ttl` | duration literal (`"1h"`, `"90s"`, `"1h 30m"`, `"250ms"`) or an expression of type `Duration`, evaluated once | required | entry lifetime |
 /// | `sweep` | duration literal or expression, or `"off"` | off | background sweep interval |
 /// | `expiry` | `"sliding"` or `"fixed"` | `"sliding"` | see [`Expiry`] |
+/// | `max_lifetime` | duration literal or expression | none | most an entry lives, however often hit (see [`Builder::max_lifetime`]) |
+/// | `expire_after` | closure `\|&K, &V\| -> Option<Duration>` | none | a value's own shorter life (see [`Builder::expire_after`]) |
 /// | `capacity` | integer or `usize` expression | unbounded | most entries kept (see [`Builder::capacity`]) |
 /// | `key` | `key: Type = expr` | all arguments | custom key |
 /// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` |

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
 use std::time::Duration;
 
-use crate::builder::{Builder, Listener, NoTtl, Options, Parts};
+use crate::builder::{Builder, ExpireAfter, Listener, NoTtl, Options, Parts};
 use crate::clock::{ClockSource, saturating_nanos};
 use crate::key::Equivalent;
 use crate::memo::Flights;
 use crate::registry::{self, Named};
-use crate::shard::{Policy, Removal, Table};
+use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
@@ -56,6 +56,9 @@ pub(crate) struct Inner<K, V, S> {
     ttl: Duration,
     expiry: Expiry,
     capacity: Option<usize>,
+    /// How long an entry lives at most, in nanoseconds (`Builder::max_lifetime`).
+    max_lifetime: Option<u64>,
+    expire_after: Option<ExpireAfter<K, V>>,
     /// At most the soonest time any shard is due for a sweep (`Table::due_at`): one read per
     /// write tells whether some shard, not only the written one, must be swept. Lowered under
     /// the lock of the shard that lowers its own; raised only by `sweep_due`.
@@ -196,6 +199,7 @@ where
             options,
             hasher,
             listener,
+            expire_after,
         } = parts;
         let (count, policy) = layout(&options, ttl);
         let mut shards = Vec::with_capacity(count);
@@ -213,6 +217,8 @@ where
             ttl,
             expiry: options.expiry,
             capacity: options.capacity,
+            max_lifetime: options.max_lifetime.map(saturating_nanos),
+            expire_after,
             next_due: AtomicU64::new(u64::MAX),
             sweep_every: options.sweep_every,
             counters: Counters::new(),
@@ -650,7 +656,8 @@ where
             Some(capacity) => capacity,
             None => usize::MAX,
         };
-        let stored = table.store(hash, key, value, now, capacity, |k| self.hash(k));
+        let life = self.lifespan(&key, &value, now);
+        let stored = table.store(hash, key, value, life, capacity, |k| self.hash(k));
         match stored.replaced {
             Some((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
             Some((k, v, false)) => after.replaced = Some((k, v)),
@@ -664,6 +671,19 @@ where
         let stores = &self.shard(hash).stores;
         stores.store(stores.load(Relaxed).wrapping_add(1), Release);
         after
+    }
+
+    /// An entry stored at `now`, and the latest time it may live to whatever its hits: its
+    /// `max_lifetime` and the value's own `expire_after`, or `u64::MAX` for neither.
+    fn lifespan(&self, key: &K, value: &V, now: u64) -> Lifespan {
+        let mut limit = u64::MAX;
+        if let Some(max_lifetime) = self.max_lifetime {
+            limit = now.saturating_add(max_lifetime);
+        }
+        if let Some(life) = self.expire_after.as_ref().and_then(|f| f(key, value)) {
+            limit = limit.min(now.saturating_add(saturating_nanos(life)));
+        }
+        Lifespan { now, limit }
     }
 
     /// Whether some shard is due for a sweep, after a change to `table` under its lock, which
@@ -874,6 +894,10 @@ impl<K, V, S> fmt::Debug for TtlMap<K, V, S> {
             .field("ttl", &inner.ttl)
             .field("expiry", &inner.expiry)
             .field("capacity", &inner.capacity)
+            .field(
+                "max_lifetime",
+                &inner.max_lifetime.map(Duration::from_nanos),
+            )
             .field("sweep_every", &inner.sweep_every)
             .field("clock", &inner.clock)
             .field("len", &self.len())

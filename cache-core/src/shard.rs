@@ -45,12 +45,19 @@ impl Policy {
     fn slot(&self, now: u64) -> u64 {
         now.saturating_add(self.ttl) & !FIELDS
     }
+
+    /// The deadline an entry with `limit` gets at `now`: rounded earlier, like every deadline.
+    fn slot_within(&self, now: u64, limit: u64) -> u64 {
+        self.slot(now).min(limit & !FIELDS)
+    }
 }
 
 struct Entry<K, V> {
     key: K,
     value: V,
     deadline: AtomicU64,
+    /// The latest the deadline may be (`max_lifetime`, `expire_after`), or `u64::MAX`.
+    limit: u64,
 }
 
 impl<K, V> Entry<K, V> {
@@ -68,6 +75,14 @@ impl<K, V> Entry<K, V> {
     fn bury(&self) {
         self.deadline.fetch_and(FIELDS, Relaxed);
     }
+}
+
+/// When an entry is stored, and the latest time it may live to, whatever its hits.
+#[derive(Clone, Copy)]
+pub(crate) struct Lifespan {
+    pub(crate) now: u64,
+    /// `max_lifetime` and `expire_after`'s limit, or `u64::MAX`.
+    pub(crate) limit: u64,
 }
 
 /// An entry taken out of a table, handed to listeners once the lock is released.
@@ -244,10 +259,12 @@ impl<K, V> Table<K, V> {
         self.entries.len()
     }
 
-    /// The value stored for a new entry's deadline at `now`: its slot and its order in it.
+    /// The value stored for a new entry's deadline at `now`, within `limit`: its slot and its
+    /// order in it.
     #[inline]
-    fn new_deadline(&mut self, now: u64) -> u64 {
-        self.ledger.new_deadline(self.policy.slot(now))
+    fn new_deadline(&mut self, now: u64, limit: u64) -> u64 {
+        self.ledger
+            .new_deadline(self.policy.slot_within(now, limit))
     }
 
     /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it
@@ -274,7 +291,8 @@ impl<K, V> Table<K, V> {
             return None;
         }
         if self.policy.sliding {
-            if now.saturating_add(self.policy.ttl).saturating_sub(deadline) >= self.policy.step {
+            let target = now.saturating_add(self.policy.ttl).min(entry.limit);
+            if target.saturating_sub(deadline) >= self.policy.step {
                 self.slide(entry, stored, recheck());
             } else if stored & USED == 0 {
                 entry.deadline.fetch_or(USED, Relaxed);
@@ -290,7 +308,10 @@ impl<K, V> Table<K, V> {
     #[cold]
     fn slide(&self, entry: &Entry<K, V>, stored: u64, now: u64) {
         if !entry.is_expired(now) {
-            let fresh = self.policy.slot(now).max(stored & !FIELDS);
+            let fresh = self
+                .policy
+                .slot_within(now, entry.limit)
+                .max(stored & !FIELDS);
             let _ = (entry.deadline).compare_exchange(stored, fresh, Relaxed, Relaxed);
         }
     }
@@ -310,25 +331,27 @@ impl<K, V> Table<K, V> {
         true
     }
 
-    /// Stores `key -> value`, returning the entry it replaced and whether that had expired,
-    /// and the entry evicted to stay within `capacity` (at least 1), if any.
+    /// Stores `key -> value` for `life`, returning the entry it replaced and whether that had
+    /// expired, and the entry evicted to stay within `capacity` (at least 1), if any.
     pub(crate) fn store(
         &mut self,
         hash: u64,
         key: K,
         value: V,
-        now: u64,
+        life: Lifespan,
         capacity: usize,
         hasher: impl Fn(&K) -> u64,
     ) -> Stored<K, V>
     where
         K: Eq,
     {
+        let Lifespan { now, limit } = life;
         let full = self.entries.len() >= capacity;
         let entry = Entry {
             key,
             value,
-            deadline: AtomicU64::new(self.new_deadline(now)),
+            deadline: AtomicU64::new(self.new_deadline(now, limit)),
+            limit,
         };
         match self
             .entries
@@ -585,7 +608,11 @@ mod tests {
     }
 
     fn put(t: &mut Table<u32, u32>, k: u32, now: u64) {
-        t.store(u64::from(k), k, k, now, usize::MAX, |k| u64::from(*k));
+        let life = Lifespan {
+            now,
+            limit: u64::MAX,
+        };
+        t.store(u64::from(k), k, k, life, usize::MAX, |k| u64::from(*k));
     }
 
     #[test]

@@ -11,7 +11,16 @@ use syn::{Expr, Ident, LitStr, Path, Token, Type};
 
 /// The options, in the order the user is told about them.
 pub(crate) const OPTIONS: &[&str] = &[
-    "ttl", "sweep", "expiry", "capacity", "key", "cache", "clock", "crate",
+    "ttl",
+    "sweep",
+    "expiry",
+    "max_lifetime",
+    "expire_after",
+    "capacity",
+    "key",
+    "cache",
+    "clock",
+    "crate",
 ];
 
 #[derive(Default)]
@@ -19,6 +28,8 @@ pub(crate) struct Args {
     pub(crate) ttl: Option<Expr>,
     pub(crate) sweep: Option<Expr>,
     pub(crate) expiry: Option<Expr>,
+    pub(crate) max_lifetime: Option<Expr>,
+    pub(crate) expire_after: Option<Expr>,
     pub(crate) capacity: Option<Expr>,
     pub(crate) key: Option<CustomKey>,
     pub(crate) cache: Option<Path>,
@@ -67,6 +78,8 @@ impl Args {
             "ttl" => self.set(&name, |a| &mut a.ttl, input.call(value)?),
             "sweep" => self.set(&name, |a| &mut a.sweep, input.call(value)?),
             "expiry" => self.set(&name, |a| &mut a.expiry, input.call(value)?),
+            "max_lifetime" => self.set(&name, |a| &mut a.max_lifetime, input.call(value)?),
+            "expire_after" => self.set(&name, |a| &mut a.expire_after, input.call(value)?),
             "capacity" => self.set(&name, |a| &mut a.capacity, input.call(value)?),
             "clock" => self.set(&name, |a| &mut a.clock, input.call(value)?),
             "crate" => self.set(&name, |a| &mut a.krate, input.call(value)?),

@@ -245,6 +245,13 @@ fn build_map(options: &Options<'_>, function: &syn::Ident) -> TokenStream {
     if options.fixed {
         calls.push(quote!(.expiry(#rt::Expiry::Fixed)));
     }
+    if let Some(max_lifetime) = &options.max_lifetime {
+        let max_lifetime = duration(max_lifetime, rt);
+        calls.push(quote!(.max_lifetime(#max_lifetime)));
+    }
+    if let Some(expire_after) = options.expire_after {
+        calls.push(quote_spanned!(expire_after.span()=> .expire_after(#expire_after)));
+    }
     if let Some(sweep) = &options.sweep {
         let sweep = duration(sweep, rt);
         calls.push(quote!(.sweep_every(#sweep)));

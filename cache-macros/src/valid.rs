@@ -15,6 +15,8 @@ pub(crate) struct Options<'a> {
     pub(crate) ttl: DurationArg<'a>,
     pub(crate) sweep: Option<DurationArg<'a>>,
     pub(crate) fixed: bool,
+    pub(crate) max_lifetime: Option<DurationArg<'a>>,
+    pub(crate) expire_after: Option<&'a Expr>,
     pub(crate) capacity: Option<&'a Expr>,
     pub(crate) key: Option<&'a CustomKey>,
     pub(crate) cache: Option<Handle<'a>>,
@@ -111,6 +113,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
             }
         },
     };
+    let max_lifetime = (args.max_lifetime.as_ref()).map(|e| duration(e, "max_lifetime", errors));
     if let Some(Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Int(n),
         ..
@@ -153,6 +156,8 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
         ttl: ttl?,
         sweep: sweep.flatten(),
         fixed,
+        max_lifetime: max_lifetime.flatten(),
+        expire_after: args.expire_after.as_ref(),
         capacity: args.capacity.as_ref(),
         key: args.key.as_ref(),
         cache,

@@ -350,3 +350,57 @@ fn sixteen_tasks_on_one_key_construct_once() {
     });
     assert_eq!(concurrent::ASYNC_BUILT.load(SeqCst), 1);
 }
+
+mod lifetimes {
+    use super::*;
+
+    pub static BUILT: AtomicUsize = AtomicUsize::new(0);
+    pub static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+
+    #[ttl_cached(ttl = "1m", max_lifetime = "5m", clock = CLOCK.clone())]
+    pub fn rotating(key: &str) -> Client {
+        build(key, &BUILT)
+    }
+
+    /// A token that says how long it is good for.
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Token {
+        pub id: usize,
+        pub expires_in: Duration,
+    }
+
+    #[ttl_cached(
+        ttl = "1h",
+        expire_after = |_tenant: &String, token: &Token| Some(token.expires_in),
+        clock = CLOCK.clone()
+    )]
+    pub fn token(tenant: &str) -> Result<Token, String> {
+        if tenant.is_empty() {
+            return Err("no tenant".into());
+        }
+        let id = BUILT.fetch_add(1, SeqCst);
+        Ok(Token {
+            id,
+            expires_in: Duration::from_secs(90),
+        })
+    }
+}
+
+#[test]
+fn max_lifetime_and_expire_after_are_options_of_the_attribute() {
+    use lifetimes::*;
+    let client = rotating("k");
+    for _ in 0..4 {
+        CLOCK.advance(Duration::from_secs(59));
+        assert_eq!(rotating("k"), client, "hits keep it within five minutes");
+    }
+    CLOCK.advance(Duration::from_secs(64));
+    assert_ne!(rotating("k"), client, "five minutes after it was built");
+
+    let first = token("acme").unwrap();
+    CLOCK.advance(Duration::from_secs(89));
+    assert_eq!(token("acme").unwrap(), first);
+    CLOCK.advance(Duration::from_secs(1));
+    assert_ne!(token("acme").unwrap(), first, "the token's own 90 s");
+    assert!(token("").is_err());
+}
