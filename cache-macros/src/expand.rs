@@ -10,7 +10,7 @@
 //!     static CACHE: <((String, u32), V) as P::Store<OK>>::Static = ..::NEW;
 //!     let _ = P::assert_key::<String>; // errors on the user's types, not in generated code
 //!     let __ttl_cached_key1 = n.clone();
-//!     let map = P::Store::map(&CACHE, P::instance_of(&|| ()), || TtlMap::builder()...);
+//!     let map = P::Store::map(&CACHE, P::instance_of(&|| ()), || TtlMap::<K, V>::builder()...);
 //!     <((String, u32), R) as P::Memo<KIND, OK, _>>::memo(map, &TupleRef((a, &__ttl_cached_key1)), move || -> R body)
 //! }
 //! ```
@@ -52,7 +52,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     };
     let store = quote!(<#entry as #p::Store<#ok>>);
     let cache = Ident::new("__TTL_CACHED", Span::mixed_site());
-    let build = build_map(options, &item.sig.ident);
+    let build = build_map(options, &item.sig.ident, key_ty, &value_ty);
     let static_item = quote!(static #cache: #store::Static = #store::NEW;);
     let get_map = quote!(#store::map(&#cache, #p::instance_of(&|| ()), || #build));
 
@@ -233,7 +233,12 @@ fn shown(ty: TokenStream) -> String {
 }
 
 /// The map's builder, named after the function's path (`cache_core::caches()` lists it so).
-fn build_map(options: &Options<'_>, function: &syn::Ident) -> TokenStream {
+fn build_map(
+    options: &Options<'_>,
+    function: &syn::Ident,
+    key_ty: &TokenStream,
+    value_ty: &Ident,
+) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
     let name = quote!(::core::concat!(
@@ -265,7 +270,8 @@ fn build_map(options: &Options<'_>, function: &syn::Ident) -> TokenStream {
     if let Some(clock) = options.clock {
         calls.push(quote!(.clock(#clock)));
     }
-    quote!(#rt::TtlMap::builder() #(#calls)*)
+    // Typed, so that an `expire_after` closure of the wrong shape is reported on itself.
+    quote!(#rt::TtlMap::<#key_ty, #value_ty>::builder() #(#calls)*)
 }
 
 fn duration(arg: &DurationArg<'_>, rt: &syn::Path) -> TokenStream {

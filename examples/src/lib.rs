@@ -17,6 +17,7 @@ pub mod local_server;
 pub mod mock_openai;
 pub mod openai_clients;
 pub mod per_key_clients;
+pub mod tenant_tokens;
 
 /// The process's exit code for an example's result: its report went to stdout; an error is
 /// printed to stderr, prefixed with the example's name.
