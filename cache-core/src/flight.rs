@@ -194,6 +194,9 @@ fn waker_id(waker: &Waker) -> (usize, usize) {
 struct Mark<'a> {
     panicked: &'a AtomicBool,
     marked: bool,
+    /// The thread was unwinding already when the poll began (a future polled from a `Drop`):
+    /// that unwinding is not the constructor's panic.
+    unwinding: bool,
 }
 
 impl<'a> Mark<'a> {
@@ -203,7 +206,11 @@ impl<'a> Mark<'a> {
         let marked = LEADING
             .try_with(|l| l.borrow_mut().push((id, task)))
             .is_ok();
-        Mark { panicked, marked }
+        Mark {
+            panicked,
+            marked,
+            unwinding: std::thread::panicking(),
+        }
     }
 }
 
@@ -212,7 +219,7 @@ impl Drop for Mark<'_> {
         if self.marked {
             let _ = LEADING.try_with(|l| l.borrow_mut().pop());
         }
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.unwinding {
             self.panicked.store(true, Relaxed);
         }
     }

@@ -613,8 +613,12 @@ where
                 _ => None,
             }
         };
-        if let Some(flight) = landing.0.take() {
-            flight.land(Outcome::Value(value.clone()));
+        if landing.0.is_some() {
+            // Cloned while the flight is still in its guard: a panicking `Clone` lands it.
+            let outcome = Outcome::Value(value.clone());
+            if let Some(flight) = landing.0.take() {
+                flight.land(outcome);
+            }
         }
         if let Some(after) = after {
             self.after_store(after);
@@ -642,12 +646,16 @@ impl<K, V, S> Drop for Ticket<'_, K, V, S> {
 }
 
 impl<K, V, S> Drop for AsyncTicket<'_, K, V, S> {
+    /// Judged by `panicked` alone: a future dropped while its thread unwinds from a panic
+    /// elsewhere did not panic itself, and its waiters start over with one leading.
     fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take()
-            && self.panicked.load(Relaxed)
-        {
+        if let Some(ticket) = self.ticket.take() {
+            let outcome = match self.panicked.load(Relaxed) {
+                true => Outcome::Panicked,
+                false => Outcome::Abandoned,
+            };
             let (inner, hash, id) = ticket.take();
-            inner.land(hash, id, Outcome::Panicked);
+            inner.land(hash, id, outcome);
         }
     }
 }
