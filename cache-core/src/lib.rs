@@ -1,8 +1,24 @@
 //! Memoize expensive per-key constructors with a TTL, with memory bounded by the keys in use.
 //!
-//! [`TtlMap`] is a concurrent map whose entries expire after a time to live, sliding (every
-//! hit extends it) or fixed. [`#[ttl_cached]`](macro@ttl_cached) turns a function into a
-//! memoized one backed by a `TtlMap`, keeping its signature.
+//! The headline is one attribute, [`#[ttl_cached]`](macro@ttl_cached) (default feature
+//! `macros`): it turns a function into a memoized one with the same signature, whose entries
+//! expire after a time to live, so a map of per-tenant clients forgets tenants that went quiet.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use cache_core::ttl_cached;
+//!
+//! # struct Client { api_key: String }
+//! #[ttl_cached(ttl = "1h", sweep = "5m")]
+//! pub fn get_or_create_client(api_key: &str) -> Arc<Client> {
+//!     Arc::new(Client { api_key: api_key.to_string() }) // runs once per key per hour of use
+//! }
+//!
+//! assert!(Arc::ptr_eq(&get_or_create_client("sk-a"), &get_or_create_client("sk-a")));
+//! ```
+//!
+//! Under it is [`TtlMap`], a concurrent map whose entries expire after a time to live, sliding
+//! (every hit extends it) or fixed, usable directly:
 //!
 //! ```
 //! use std::time::Duration;
@@ -21,6 +37,19 @@
 //! assert_eq!(client.api_key, "sk-tenant-a");
 //! assert_eq!(clients.len(), 1);
 //! ```
+//!
+//! Pick something else when the job is different: [moka](https://docs.rs/moka) for a cache
+//! bounded by weighted size with frequency-aware (TinyLFU) admission, or with per-entry expiry
+//! computed on every read and write; [quick_cache](https://docs.rs/quick_cache) for the
+//! fastest size-bounded cache when entries need no time to live.
+//!
+//! # Features
+//!
+//! - `macros` (default): the [`#[ttl_cached]`](macro@ttl_cached) attribute.
+//! - `tracing`: `DEBUG` events (target `cache_core`) for constructions with their duration,
+//!   failed constructions, entries removed for their ttl or the capacity, and sweeps; each
+//!   names its cache ([`Builder::name`]; the attribute names its map after the function) and
+//!   never shows a key or a value.
 //!
 //! # Guarantees
 //!
@@ -50,6 +79,8 @@
 //! the same map (that could wait for itself). Listeners and constructors run with no lock held
 //! and may use it freely.
 
+// Without the feature `macros` the attribute the crate docs link to is not there.
+#![cfg_attr(not(feature = "macros"), allow(rustdoc::broken_intra_doc_links))]
 #![deny(unsafe_code)] // allowed in `sharded_lock.rs` alone, each block with its argument
 #![warn(unreachable_pub)]
 
@@ -69,6 +100,7 @@ mod sweep;
 mod sweeper;
 mod sync;
 mod thread_slot;
+mod trace;
 
 pub use builder::{Builder, Expiry, NoTtl, TtlSet};
 pub use clock::{Clock, ManualClock};

@@ -22,6 +22,7 @@ use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
 use crate::sync::{self, Mutex, RwLock, read, write};
+use crate::trace;
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
 /// Shards of a map without a capacity: enough that writers and sweeps seldom meet.
@@ -66,7 +67,7 @@ pub(crate) struct Inner<K, V, S> {
     sweep_every: Option<Duration>,
     pub(crate) counters: Counters,
     listener: Option<Listener<K, V>>,
-    name: Option<&'static str>,
+    pub(crate) name: Option<&'static str>,
 }
 
 /// What a store leaves to do once its locks are released.
@@ -471,6 +472,7 @@ impl<K, V, S> Inner<K, V, S> {
             tally.add(*reason);
         }
         self.counters.removals(tally);
+        trace::removed(self.name, tally);
         let mut panicked = None;
         for (k, v, reason) in removed {
             panicked = panicked.or(self.notify_guarded(&k, &v, reason));
@@ -726,7 +728,9 @@ where
     /// Sweeps every shard that may hold expired entries; returns how many were removed (see
     /// `sweep.rs`).
     fn sweep_all(&self) -> usize {
-        self.as_shards().sweep_all(&self.clock, &self.next_due)
+        let swept = self.as_shards().sweep_all(&self.clock, &self.next_due);
+        trace::swept(self.name, swept);
+        swept
     }
 
     /// The write path's duty once `next_due` has passed: sweeps every shard that is due (see

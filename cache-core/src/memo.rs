@@ -36,6 +36,7 @@ use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
 use crate::map::Inner;
 use crate::sync::{thread_token, write};
+use crate::trace;
 
 /// A key whose constructor is running.
 pub(crate) struct Pending<K, V> {
@@ -55,6 +56,8 @@ pub(crate) struct Pending<K, V> {
     /// The rendezvous, made when the first waiter joins: a flight nobody waits for costs no
     /// allocation.
     flight: Option<Arc<Flight<V>>>,
+    /// For the construction's duration in its event (nothing without the feature `tracing`).
+    started: trace::Started,
 }
 
 /// A shard's flights in progress, and a count of the invalidations of its keys.
@@ -268,6 +271,7 @@ where
             sync_leader,
             async_leader,
             flight: None,
+            started: trace::started(),
         };
         flights.pending.insert_unique(hash, entry, |p| p.hash);
         Role::Lead(id)
@@ -492,10 +496,18 @@ impl<K, V, S> Inner<K, V, S> {
 
     /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it.
     fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
-        let pending = self.shard(hash).flights.lock().unregister(hash, id);
-        if let Some(flight) = pending.and_then(|p| p.flight) {
+        let Some(pending) = self.shard(hash).flights.lock().unregister(hash, id) else {
+            return;
+        };
+        let how = match outcome {
+            Outcome::Panicked => "panic",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Value(_) | Outcome::Error(_) | Outcome::Failed => "error",
+        };
+        if let Some(flight) = pending.flight {
             flight.land(outcome);
         }
+        trace::failed(self.name, pending.started, how);
     }
 }
 
@@ -597,11 +609,13 @@ where
         // If storing panics (in a key's `Hash`, a value's `Clone`, the clock), the flight,
         // taken out of the pending table, still lands: as panicked.
         let mut landing = Landing(None);
+        let mut started = None;
         let after = {
             let mut flights = shard.flights.lock();
             let (key, invalidated) = match flights.unregister(hash, id) {
                 Some(p) => {
                     landing.0 = p.flight;
+                    started = Some(p.started);
                     (Some(p.key), p.invalidated)
                 }
                 None => (None, true),
@@ -619,6 +633,9 @@ where
             if let Some(flight) = landing.0.take() {
                 flight.land(outcome);
             }
+        }
+        if let Some(started) = started {
+            trace::constructed(self.name, started);
         }
         if let Some(after) = after {
             self.after_store(after);

@@ -150,10 +150,10 @@ impl Counters {
 /// Removed entries counted by reason before they are handed on: a plain tally, so that the
 /// generic code that removes entries needs no iterator adapters of its own (each would be
 /// compiled again for every key and value type).
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub(crate) struct Tally {
-    expired: usize,
-    evicted: usize,
+    pub(crate) expired: usize,
+    pub(crate) evicted: usize,
 }
 
 impl Tally {
