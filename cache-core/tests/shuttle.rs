@@ -187,6 +187,47 @@ fn an_insert_during_a_flight_is_not_overwritten() {
 }
 
 #[test]
+fn a_constructor_that_clears_and_asks_for_its_key_again_races_another_caller() {
+    // Two flights of one key on one thread's stack (the first invalidated by its own `clear`),
+    // while another thread misses the same key: nobody takes a flight of its own thread for
+    // re-entry, nothing waits forever, and the invalidated flight's value is never stored.
+    shuttle::check_random(
+        || {
+            let map: TtlMap<u32, u64> = TtlMap::new(Duration::from_secs(60));
+            let nested = {
+                let map = map.clone();
+                thread::spawn(move || {
+                    let inner = AtomicUsize::new(0);
+                    let outer = map.get_or_insert_with(&7, || {
+                        map.clear();
+                        let got = map.get_or_insert_with(&7, || 2);
+                        inner.store(got as usize, SeqCst);
+                        1
+                    });
+                    (outer, inner.load(SeqCst))
+                })
+            };
+            let other = {
+                let map = map.clone();
+                thread::spawn(move || map.get_or_insert_with(&7, || 3))
+            };
+            let (outer, inner) = nested.join().unwrap();
+            let other = other.join().unwrap();
+            // The outer call hit the other thread's value, or led and returns its own.
+            assert!(outer == 1 || outer == 3, "{outer}");
+            assert!(outer == 3 || inner == 2 || inner == 3, "{inner}");
+            assert!([1, 2, 3].contains(&other), "{other}");
+            let stored = map.get(&7);
+            assert!(
+                stored == Some(2) || stored == Some(3),
+                "the invalidated flight stored its value: {stored:?}"
+            );
+        },
+        SCHEDULES,
+    );
+}
+
+#[test]
 fn concurrent_writers_and_sweeps_keep_the_memory_bound() {
     shuttle::check_random(
         || {

@@ -39,9 +39,9 @@ impl Clone for Fused {
     }
 }
 
-/// Runs a flight of `"k"` whose leader, once a waiter joined, arms the value's fuse with
-/// `clones` and runs `then`; returns whether the waiter returned (it may panic: its own
-/// attempt clones too) within a generous timeout.
+/// Runs a flight of `"k"` whose leader, once a waiter joined, runs `then` and arms the value's
+/// fuse with `clones`; asserts that the waiter returns (it may panic: its own attempt clones
+/// too) within a generous timeout.
 fn waiter_returns_after_a_clone_panics(
     clones: usize,
     then: impl FnOnce(&TtlMap<String, Fused>) + Send,
@@ -108,7 +108,8 @@ fn a_panicking_clone_landing_an_invalidated_flight_does_not_strand_the_waiters()
 
 /// Two sync waiters of an async leader whose future is dropped while its thread unwinds from
 /// a panic that is not the constructor's; returns how many times the waiters built the value.
-/// `poll_leader` gets the leader's future, makes it lead (poll it once) and drops it.
+/// `drop_leader` makes a future lead (polls it once), calls its second argument (which waits
+/// until both waiters joined) and drops the future.
 fn waiter_runs_after_the_leader_is_dropped(
     drop_leader: impl FnOnce(&'static TtlMap<String, u64>, &(dyn Fn() + Sync)) + Send,
 ) -> usize {
