@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed};
 use std::task::Context;
 
-use hashbrown::HashTable;
+use hashbrown::{HashTable, hash_table};
 
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
@@ -95,14 +95,6 @@ impl<K, V> Flights<K, V> {
     pub(crate) fn invalidate_all(&mut self) {
         self.epoch += 1;
         self.pending.iter_mut().for_each(|p| p.invalidated = true);
-    }
-
-    /// The flight of `key` that callers may still join.
-    fn joinable<Q>(&mut self, hash: u64, key: &Q) -> Option<&mut Pending<K, V>>
-    where
-        Q: ?Sized + Equivalent<K>,
-    {
-        (self.pending).find_mut(hash, |p| !p.invalidated && key.equivalent(&p.key))
     }
 }
 
@@ -238,32 +230,41 @@ where
         let table = self.flights_id(hash);
         let shard = self.shard(hash);
         let mut flights = shard.flights.lock();
-        if let Some(p) = flights.joinable(hash, key) {
-            if p.sync_leader.is_some() && p.sync_leader == caller.thread {
-                return Role::Reentry;
-            }
-            let flight = match &p.flight {
-                Some(flight) => Arc::clone(flight),
-                None => {
-                    let flight = Arc::new(Flight::new((table, p.id), p.async_leader));
-                    p.flight = Some(Arc::clone(&flight));
-                    flight
+        let Flights {
+            pending, next_id, ..
+        } = &mut *flights;
+        // One probe finds the flight to join or the slot of the one to lead.
+        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
+        let slot = match pending.entry(hash, joinable, |p| p.hash) {
+            hash_table::Entry::Occupied(mut found) => {
+                let p = found.get_mut();
+                if p.sync_leader.is_some() && p.sync_leader == caller.thread {
+                    return Role::Reentry;
                 }
-            };
-            return Role::Wait(flight);
-        }
+                let flight = match &p.flight {
+                    Some(flight) => Arc::clone(flight),
+                    None => {
+                        let flight = Arc::new(Flight::new((table, p.id), p.async_leader));
+                        p.flight = Some(Arc::clone(&flight));
+                        flight
+                    }
+                };
+                return Role::Wait(flight);
+            }
+            hash_table::Entry::Vacant(slot) => slot,
+        };
         if stores != Some(shard.stores.load(Relaxed))
             && let Some(value) = self.get_at(hash, key, now)
         {
             return Role::Hit(value);
         }
-        let id = flights.next_id;
-        flights.next_id += 1;
+        let id = *next_id;
+        *next_id += 1;
         let (sync_leader, async_leader) = match caller.is_async {
             false => (caller.thread, None),
             true => (None, caller.thread),
         };
-        let entry = Pending {
+        slot.insert(Pending {
             hash,
             key: key.to_key(),
             id,
@@ -272,8 +273,7 @@ where
             async_leader,
             flight: None,
             started: trace::started(),
-        };
-        flights.pending.insert_unique(hash, entry, |p| p.hash);
+        });
         Role::Lead(id)
     }
 
