@@ -56,8 +56,6 @@ struct Entry<K, V> {
     key: K,
     value: V,
     deadline: AtomicU64,
-    /// The latest the deadline may be (`max_lifetime`, `expire_after`), or `u64::MAX`.
-    limit: u64,
 }
 
 impl<K, V> Entry<K, V> {
@@ -149,6 +147,12 @@ pub(crate) struct Deadlines {
 
 pub(crate) struct Table<K, V> {
     entries: HashTable<Entry<K, V>>,
+    /// With sliding expiry, the limit (`max_lifetime`, `expire_after`) of each entry that has
+    /// one, as `(hash of its key, limit)`: a hit may slide a deadline only up to it. Kept
+    /// beside the entries rather than in each, so that maps without limits pay nothing (a
+    /// word per entry is about 17 bytes with the table's spare buckets). A fixed deadline
+    /// never moves, so its limit is in the deadline already.
+    limits: HashTable<(u64, u64)>,
     policy: Policy,
     ledger: Ledger,
 }
@@ -250,6 +254,7 @@ impl<K, V> Table<K, V> {
     pub(crate) fn new(policy: Policy) -> Self {
         Self {
             entries: HashTable::new(),
+            limits: HashTable::new(),
             policy,
             ledger: Ledger::new(),
         }
@@ -291,9 +296,11 @@ impl<K, V> Table<K, V> {
             return None;
         }
         if self.policy.sliding {
-            let target = now.saturating_add(self.policy.ttl).min(entry.limit);
-            if target.saturating_sub(deadline) >= self.policy.step {
-                self.slide(entry, stored, recheck());
+            let step = self.policy.step;
+            let due = now.saturating_add(self.policy.ttl).saturating_sub(deadline) >= step;
+            // Only a slide due by the ttl asks for the limit, and only a map with limits has one.
+            if due && self.limit_of(hash).saturating_sub(deadline) >= step {
+                self.slide(entry, hash, stored, recheck());
             } else if stored & USED == 0 {
                 entry.deadline.fetch_or(USED, Relaxed);
             }
@@ -301,17 +308,49 @@ impl<K, V> Table<K, V> {
         Some(&entry.value)
     }
 
+    /// The limit of the entry whose key hashes to `hash`, or `u64::MAX`. Should two live keys
+    /// share a hash (a chance in 2^64 per pair), they share the earlier limit: either may then
+    /// expire before its own limit, never after it.
+    fn limit_of(&self, hash: u64) -> u64 {
+        if self.limits.is_empty() {
+            return u64::MAX;
+        }
+        let found = self.limits.find(hash, |&(h, _)| h == hash);
+        found.map_or(u64::MAX, |&(_, limit)| limit)
+    }
+
+    /// Records `limit` for a key stored with `hash` (`shared`: another live key has that hash),
+    /// and forgets the limits of entries gone since, once they outnumber the entries.
+    fn record_limit(&mut self, hash: u64, limit: u64, shared: bool, hasher: impl Fn(&K) -> u64) {
+        match self.limits.find_entry(hash, |&(h, _)| h == hash) {
+            Ok(mut found) => {
+                let recorded = &mut found.get_mut().1;
+                *recorded = if shared { limit.min(*recorded) } else { limit };
+                if *recorded == u64::MAX {
+                    found.remove();
+                }
+            }
+            Err(_) if limit != u64::MAX => {
+                self.limits.insert_unique(hash, (hash, limit), |&(h, _)| h);
+            }
+            Err(_) => {}
+        }
+        if self.limits.len() > 2 * self.entries.len() + 16 {
+            let entries = &self.entries;
+            let live = |h: u64| entries.iter_hash(h).any(|e| hasher(&e.key) == h);
+            self.limits.retain(|&mut (h, _)| live(h));
+        }
+    }
+
     /// Moves a sliding deadline to `now` + ttl, if the entry is still live by `now` and nobody
     /// changed its deadline since it read `stored`: in particular, not once a reader found it
     /// expired and buried it, however long this reader was delayed. The new slot clears
     /// `USED`; a lost race leaves the move to a later hit.
     #[cold]
-    fn slide(&self, entry: &Entry<K, V>, stored: u64, now: u64) {
+    fn slide(&self, entry: &Entry<K, V>, hash: u64, stored: u64, now: u64) {
         if !entry.is_expired(now) {
-            let fresh = self
-                .policy
-                .slot_within(now, entry.limit)
-                .max(stored & !FIELDS);
+            let limit = self.limit_of(hash);
+            let fresh = self.policy.slot_within(now, limit).max(stored & !FIELDS);
             let _ = (entry.deadline).compare_exchange(stored, fresh, Relaxed, Relaxed);
         }
     }
@@ -347,11 +386,15 @@ impl<K, V> Table<K, V> {
     {
         let Lifespan { now, limit } = life;
         let full = self.entries.len() >= capacity;
+        if self.policy.sliding && (limit != u64::MAX || !self.limits.is_empty()) {
+            let shared =
+                (self.entries.iter_hash(hash)).any(|e| e.key != key && hasher(&e.key) == hash);
+            self.record_limit(hash, limit, shared, &hasher);
+        }
         let entry = Entry {
             key,
             value,
             deadline: AtomicU64::new(self.new_deadline(now, limit)),
-            limit,
         };
         match self
             .entries
@@ -644,5 +687,63 @@ mod tests {
         // Judged live at t = 10,000 (a stale read), rechecked at 70,000: past the deadline.
         assert_eq!(t.get(1, &1, 10_000, || 70_000), Some(&1));
         assert!(!t.contains(1, &1, 70_000));
+    }
+
+    /// Stores `k` under `hash` (forced, to make keys collide), to live until `limit`.
+    fn put_limited(t: &mut Table<u32, u32>, k: u32, hash: u64, limit: u64) {
+        let life = Lifespan { now: 0, limit };
+        t.store(hash, k, k, life, usize::MAX, |k| u64::from(*k % 100));
+    }
+
+    /// Hits every 1,000 ns until `until`; the last time `k` was still live.
+    fn last_live(t: &Table<u32, u32>, k: u32, hash: u64, until: u64) -> u64 {
+        let mut last = 0;
+        for now in (0..until).step_by(1_000) {
+            if t.get(hash, &k, now, || now).is_some() {
+                last = now;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn hits_slide_a_deadline_up_to_its_limit_only() {
+        let mut t = table(true);
+        put_limited(&mut t, 1, 1, 200_000);
+        put(&mut t, 2, 0);
+        assert!(last_live(&t, 1, 1, 400_000) < 200_000);
+        assert!(
+            last_live(&t, 2, 2, 400_000) >= 399_000,
+            "no limit: hits keep it"
+        );
+    }
+
+    #[test]
+    fn keys_sharing_a_hash_share_the_earlier_limit() {
+        let mut t = table(true);
+        // 1 and 101 both hash to 1 here.
+        put_limited(&mut t, 1, 1, 100_000);
+        put_limited(&mut t, 101, 1, 300_000);
+        put_limited(&mut t, 1, 1, 500_000); // restored while 101 is live: still the earlier
+        assert!(last_live(&t, 101, 1, 600_000) < 100_000);
+        assert!(last_live(&t, 1, 1, 600_000) < 100_000);
+    }
+
+    #[test]
+    fn limits_of_entries_gone_are_forgotten() {
+        let mut t = table(true);
+        for k in 0..1_000 {
+            put_limited(&mut t, k, u64::from(k), 1_000_000);
+            let _ = t.remove(u64::from(k), &k, 0);
+        }
+        assert!(
+            t.limits.len() <= 2 * t.entries.len() + 16,
+            "{}",
+            t.limits.len()
+        );
+        // A key stored again without a limit is not capped by its old one.
+        put_limited(&mut t, 5, 5, 10_000);
+        put(&mut t, 5, 0);
+        assert!(last_live(&t, 5, 5, 200_000) >= 199_000);
     }
 }
