@@ -90,6 +90,7 @@ pub(crate) struct Options {
     pub(crate) sweep_every: Option<Duration>,
     pub(crate) capacity: Option<usize>,
     pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) refresh_after: Option<Duration>,
     pub(crate) clock: ClockSource,
     pub(crate) name: Option<&'static str>,
 }
@@ -101,6 +102,7 @@ impl Options {
             sweep_every: None,
             capacity: None,
             max_lifetime: None,
+            refresh_after: None,
             clock: ClockSource::system(),
             name: None,
         }
@@ -209,6 +211,40 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// ```
     pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
         self.options.max_lifetime = Some(max_lifetime);
+        self
+    }
+
+    /// Rebuild a value this long after it was stored, without making callers wait: the first
+    /// memoizing call (`get_or_insert_with` and its forms) that finds it older runs the
+    /// constructor and gets the new value; every other caller meanwhile gets the current one
+    /// at once. A refresh that fails (an error, `None`) keeps the current value, which the
+    /// refreshing caller then gets, and is counted ([`Stats::refresh_failures`]); the next
+    /// memoizing call tries again. No executor is assumed: the refreshing caller runs the
+    /// constructor, in the async forms too. `get` never refreshes; expiry is unchanged, so set
+    /// `refresh_after` below the ttl (or `max_lifetime`) for values that should never go stale.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{ManualClock, TtlMap};
+    ///
+    /// let clock = ManualClock::new();
+    /// let rates = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(3600))
+    ///     .refresh_after(Duration::from_secs(60))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// assert_eq!(rates.get_or_insert_with("EUR", || 1.07), 1.07);
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(rates.get_or_insert_with("EUR", || 1.09), 1.09); // rebuilt by this call
+    /// clock.advance(Duration::from_secs(60));
+    /// let kept = rates.try_get_or_insert_with("EUR", || Err::<f64, _>("upstream down"));
+    /// assert_eq!(kept, Ok(1.09)); // the refresh failed: the current value is kept
+    /// assert_eq!((rates.stats().refreshes, rates.stats().refresh_failures), (1, 1));
+    /// ```
+    ///
+    /// [`Stats::refresh_failures`]: crate::Stats::refresh_failures
+    pub fn refresh_after(mut self, refresh_after: Duration) -> Self {
+        self.options.refresh_after = Some(refresh_after);
         self
     }
 
@@ -413,6 +449,7 @@ impl<K, V, S, T: fmt::Debug> fmt::Debug for Builder<K, V, S, T> {
             .field("sweep_every", &self.options.sweep_every)
             .field("capacity", &self.options.capacity)
             .field("max_lifetime", &self.options.max_lifetime)
+            .field("refresh_after", &self.options.refresh_after)
             .field("expire_after", &self.expire_after.is_some())
             .field("clock", &self.options.clock)
             .finish_non_exhaustive()

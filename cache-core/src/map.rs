@@ -60,6 +60,8 @@ pub(crate) struct Inner<K, V, S> {
     /// How long an entry lives at most, in nanoseconds (`Builder::max_lifetime`).
     max_lifetime: Option<u64>,
     expire_after: Option<ExpireAfter<K, V>>,
+    /// How long after it was stored a memoizing call rebuilds a value (`Builder::refresh_after`).
+    pub(crate) refresh_after: Option<u64>,
     /// At most the soonest time any shard is due for a sweep (`Table::due_at`): one read per
     /// write tells whether some shard, not only the written one, must be swept. Lowered under
     /// the lock of the shard that lowers its own; raised only by `sweep_due`.
@@ -220,6 +222,7 @@ where
             capacity: options.capacity,
             max_lifetime: options.max_lifetime.map(saturating_nanos),
             expire_after,
+            refresh_after: options.refresh_after.map(saturating_nanos),
             next_due: AtomicU64::new(u64::MAX),
             sweep_every: options.sweep_every,
             counters: Counters::new(),
@@ -555,6 +558,17 @@ where
         self.get_at(hash, key, self.now())
     }
 
+    /// The lookup as of `now`, with whether a memoizing call should rebuild the value.
+    pub(crate) fn get_due<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<(V, bool)>
+    where
+        Q: ?Sized + Equivalent<K>,
+        V: Clone,
+    {
+        let table = read(&self.shard(hash).table);
+        let value = table.get(hash, key, now, || self.now())?.clone();
+        Some((value, table.refresh_due(hash, now)))
+    }
+
     /// The lookup as of `now`, a clock reading the caller took.
     #[inline]
     pub(crate) fn get_at<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
@@ -685,7 +699,14 @@ where
         if let Some(life) = self.expire_after.as_ref().and_then(|f| f(key, value)) {
             limit = limit.min(now.saturating_add(saturating_nanos(life)));
         }
-        Lifespan { now, limit }
+        let refresh_at = self
+            .refresh_after
+            .map_or(u64::MAX, |r| now.saturating_add(r));
+        Lifespan {
+            now,
+            limit,
+            refresh_at,
+        }
     }
 
     /// Whether some shard is due for a sweep, after a change to `table` under its lock, which

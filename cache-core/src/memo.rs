@@ -24,7 +24,7 @@ use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::hash::{BuildHasher, Hash};
 use std::mem::ManuallyDrop;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed};
 use std::task::Context;
@@ -58,6 +58,26 @@ pub(crate) struct Pending<K, V> {
     flight: Option<Arc<Flight<V>>>,
     /// For the construction's duration in its event (nothing without the feature `tracing`).
     started: trace::Started,
+}
+
+impl<K, V> Pending<K, V> {
+    /// A flight that `caller` is to lead.
+    fn new(hash: u64, key: K, id: u64, caller: Caller) -> Self {
+        let (sync_leader, async_leader) = match caller.is_async {
+            false => (caller.thread, None),
+            true => (None, caller.thread),
+        };
+        Pending {
+            hash,
+            key,
+            id,
+            invalidated: false,
+            sync_leader,
+            async_leader,
+            flight: None,
+            started: trace::started(),
+        }
+    }
 }
 
 /// A shard's flights in progress, and a count of the invalidations of its keys.
@@ -123,6 +143,9 @@ enum Step<R> {
     Done(R),
     /// Run the constructor as the leader of the flight with this number.
     Lead(u64),
+    /// The same, to rebuild a value found older than `refresh_after`: if it fails, the value
+    /// found is kept and returned.
+    Refresh(u64),
     /// Run the constructor as an attempt of its own, storing its value unless the shard's
     /// invalidation count has moved from this.
     Attempt(u64),
@@ -260,21 +283,46 @@ where
         }
         let id = *next_id;
         *next_id += 1;
-        let (sync_leader, async_leader) = match caller.is_async {
-            false => (caller.thread, None),
-            true => (None, caller.thread),
-        };
-        slot.insert(Pending {
-            hash,
-            key: key.to_key(),
-            id,
-            invalidated: false,
-            sync_leader,
-            async_leader,
-            flight: None,
-            started: trace::started(),
-        });
+        slot.insert(Pending::new(hash, key.to_key(), id, caller));
         Role::Lead(id)
+    }
+
+    /// Under the pending lock: the duty to rebuild `key`'s value, found due for a refresh,
+    /// unless a flight of it is already under way (then the value found is the answer).
+    #[cold]
+    #[inline(never)]
+    fn refresh_or_hit<Q>(&self, hash: u64, key: &Q, caller: Caller) -> Option<u64>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        caller.thread?;
+        let mut flights = self.shard(hash).flights.lock();
+        let Flights {
+            pending, next_id, ..
+        } = &mut *flights;
+        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
+        let hash_table::Entry::Vacant(slot) = pending.entry(hash, joinable, |p| p.hash) else {
+            return None;
+        };
+        let id = *next_id;
+        *next_id += 1;
+        slot.insert(Pending::new(hash, key.to_key(), id, caller));
+        Some(id)
+    }
+
+    /// The lookup of a memoizing call as of `now`: the live value, and whether it is due for a
+    /// refresh (never without `refresh_after`).
+    #[inline]
+    fn found<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<(V, bool)>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let found = match self.refresh_after {
+            None => self.get_at(hash, key, now).map(|value| (value, false)),
+            Some(_) => self.get_due(hash, key, now),
+        };
+        self.counters.lookup(found.is_some());
+        found
     }
 
     /// The shard's invalidation count, taken before an own attempt.
@@ -343,6 +391,10 @@ where
                 let ticket = Ticket::new(self, hash, id);
                 ticket.land_with::<E, F>(init())
             }
+            Step::Refresh(id) => {
+                let ticket = Ticket::new(self, hash, id);
+                ticket.refresh_with::<Q, E, F>(key, init())
+            }
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
         }
     }
@@ -357,10 +409,18 @@ where
         let now = self.now();
         // Read before the lookup, so that a miss can tell whether anything landed since.
         let stores = self.shard(hash).stores.load(Acquire);
-        let found = self.get_at(hash, key, now);
-        self.counters.lookup(found.is_some());
-        match found {
-            Some(value) => Step::Done(Ok(value)),
+        match self.found(hash, key, now) {
+            Some((value, false)) => Step::Done(Ok(value)),
+            Some((value, true)) => {
+                let caller = Caller {
+                    thread: thread_token(),
+                    is_async: false,
+                };
+                match self.refresh_or_hit(hash, key, caller) {
+                    Some(id) => Step::Refresh(id),
+                    None => Step::Done(Ok(value)),
+                }
+            }
             None => self.miss::<Q, E, F>(hash, key, now, stores),
         }
     }
@@ -419,21 +479,27 @@ where
     {
         let hash = self.hash(key);
         let mut now = self.now();
-        let found = self.get_at(hash, key, now);
-        self.counters.lookup(found.is_some());
-        if let Some(value) = found {
-            return Ok(value);
-        }
+        let caller = Caller {
+            thread: thread_token(),
+            is_async: true,
+        };
         let mut init = pin!(init);
+        match self.found(hash, key, now) {
+            Some((value, false)) => return Ok(value),
+            Some((value, true)) => {
+                let Some(id) = self.refresh_or_hit(hash, key, caller) else {
+                    return Ok(value);
+                };
+                let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
+                return ticket.refresh_with::<Q, E, F>(key, result);
+            }
+            None => {}
+        }
         let mut waited = false;
         if !flight::can_lead() {
             let epoch = self.epoch(hash);
             return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
         }
-        let caller = Caller {
-            thread: thread_token(),
-            is_async: true,
-        };
         loop {
             match self.join_or_lead(hash, key, now, None, caller) {
                 Role::Hit(value) => return Ok(value),
@@ -453,23 +519,35 @@ where
                     }
                 }
                 Role::Lead(id) => {
-                    let ticket = AsyncTicket {
-                        ticket: Some(Ticket::new(self, hash, id)),
-                        panicked: AtomicBool::new(false),
-                    };
-                    let polling = AtomicUsize::new(thread_token().unwrap_or(0));
-                    let poll = |cx: &mut Context<'_>| {
-                        let leader = ticket.ticket.as_ref().expect("not landed yet");
-                        leader.polled_on(&polling, thread_token());
-                        let flight = leader.flight_id();
-                        let _leading = flight::mark(flight, &ticket.panicked, cx.waker());
-                        init.as_mut().poll(cx)
-                    };
-                    let result = poll_fn(poll).await;
+                    let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
                     return ticket.land_with::<E, F>(result);
                 }
             }
         }
+    }
+
+    /// Runs an async constructor as the leader of flight `id`; its result, and the ticket
+    /// that is to land the flight with it (which lands it abandoned if this future is dropped).
+    async fn lead_async<E>(
+        &self,
+        hash: u64,
+        id: u64,
+        mut init: Pin<&mut impl Future<Output = Result<V, E>>>,
+    ) -> (AsyncTicket<'_, K, V, S>, Result<V, E>) {
+        let ticket = AsyncTicket {
+            ticket: Some(Ticket::new(self, hash, id)),
+            panicked: AtomicBool::new(false),
+        };
+        let polling = AtomicUsize::new(thread_token().unwrap_or(0));
+        let poll = |cx: &mut Context<'_>| {
+            let leader = ticket.ticket.as_ref().expect("not landed yet");
+            leader.polled_on(&polling, thread_token());
+            let flight = leader.flight_id();
+            let _leading = flight::mark(flight, &ticket.panicked, cx.waker());
+            init.as_mut().poll(cx)
+        };
+        let result = poll_fn(poll).await;
+        (ticket, result)
     }
 }
 
@@ -558,6 +636,17 @@ where
         let (inner, hash, id) = self.take();
         inner.landed::<E, F>(hash, id, result)
     }
+
+    /// Lands a refresh of `key` with its constructor's result; a failed one returns the
+    /// value that is kept.
+    fn refresh_with<Q, E, F>(self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        let (inner, hash, id) = self.take();
+        inner.refreshed::<Q, E, F>(hash, id, key, result)
+    }
 }
 
 impl<K, V, S> AsyncTicket<'_, K, V, S>
@@ -570,6 +659,16 @@ where
     fn land_with<E, F: ErrorForm<E>>(mut self, result: Result<V, E>) -> Result<V, F::Err> {
         let ticket = self.ticket.take().expect("landed once");
         ticket.land_with::<E, F>(result)
+    }
+
+    /// As [`Ticket::refresh_with`].
+    fn refresh_with<Q, E, F>(mut self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        let ticket = self.ticket.take().expect("landed once");
+        ticket.refresh_with::<Q, E, F>(key, result)
     }
 }
 
@@ -597,6 +696,36 @@ where
                 let (error, shared) = F::fail(error);
                 self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
                 Err(error)
+            }
+        }
+    }
+
+    /// Lands refresh flight `id` of `key` with its constructor's result. A failure lands the
+    /// flight failed (its waiters, callers that found nothing live, then act as on any failed
+    /// flight) and keeps the value the refresh was to replace, which is returned if it is
+    /// still there.
+    #[inline(never)]
+    fn refreshed<Q, E, F>(
+        &self,
+        hash: u64,
+        id: u64,
+        key: &Q,
+        result: Result<V, E>,
+    ) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        self.counters.refreshed(result.is_ok());
+        match result {
+            Ok(value) => {
+                self.complete(hash, id, &value);
+                Ok(value)
+            }
+            Err(error) => {
+                let (error, shared) = F::fail(error);
+                self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
+                self.get(hash, key).ok_or(error)
             }
         }
     }

@@ -75,12 +75,25 @@ impl<K, V> Entry<K, V> {
     }
 }
 
-/// When an entry is stored, and the latest time it may live to, whatever its hits.
+/// When an entry is stored, the latest time it may live to whatever its hits, and when a
+/// memoizing call should rebuild it.
 #[derive(Clone, Copy)]
 pub(crate) struct Lifespan {
     pub(crate) now: u64,
     /// `max_lifetime` and `expire_after`'s limit, or `u64::MAX`.
     pub(crate) limit: u64,
+    /// `refresh_after` from now, or `u64::MAX`.
+    pub(crate) refresh_at: u64,
+}
+
+/// What an entry keeps beside the table (see `Table::extras`), by the hash of its key.
+#[derive(Clone, Copy)]
+struct Extra {
+    hash: u64,
+    /// Sliding expiry's limit (a fixed deadline has it already), or `u64::MAX`.
+    limit: u64,
+    /// When a memoizing call should rebuild it, or `u64::MAX`.
+    refresh_at: u64,
 }
 
 /// An entry taken out of a table, handed to listeners once the lock is released.
@@ -147,12 +160,12 @@ pub(crate) struct Deadlines {
 
 pub(crate) struct Table<K, V> {
     entries: HashTable<Entry<K, V>>,
-    /// With sliding expiry, the limit (`max_lifetime`, `expire_after`) of each entry that has
-    /// one, as `(hash of its key, limit)`: a hit may slide a deadline only up to it. Kept
-    /// beside the entries rather than in each, so that maps without limits pay nothing (a
-    /// word per entry is about 17 bytes with the table's spare buckets). A fixed deadline
-    /// never moves, so its limit is in the deadline already.
-    limits: HashTable<(u64, u64)>,
+    /// For each entry with a sliding limit (`max_lifetime`, `expire_after`: a hit may slide its
+    /// deadline only up to it) or a refresh time (`refresh_after`), those, by the hash of its
+    /// key. Kept beside the entries rather than in each, so that maps that use neither pay
+    /// nothing (a word per entry is about 17 bytes with the table's spare buckets). A fixed
+    /// deadline never moves, so its limit is in the deadline already.
+    extras: HashTable<Extra>,
     policy: Policy,
     ledger: Ledger,
 }
@@ -254,7 +267,7 @@ impl<K, V> Table<K, V> {
     pub(crate) fn new(policy: Policy) -> Self {
         Self {
             entries: HashTable::new(),
-            limits: HashTable::new(),
+            extras: HashTable::new(),
             policy,
             ledger: Ledger::new(),
         }
@@ -308,37 +321,51 @@ impl<K, V> Table<K, V> {
         Some(&entry.value)
     }
 
-    /// The limit of the entry whose key hashes to `hash`, or `u64::MAX`. Should two live keys
-    /// share a hash (a chance in 2^64 per pair), they share the earlier limit: either may then
-    /// expire before its own limit, never after it.
-    fn limit_of(&self, hash: u64) -> u64 {
-        if self.limits.is_empty() {
-            return u64::MAX;
+    /// What the entry whose key hashes to `hash` keeps beside the table. Should two live keys
+    /// share a hash (a chance in 2^64 per pair), they share the earlier of each time: either
+    /// may then expire or be refreshed before its own time, never after it.
+    fn extra(&self, hash: u64) -> Option<&Extra> {
+        if self.extras.is_empty() {
+            return None;
         }
-        let found = self.limits.find(hash, |&(h, _)| h == hash);
-        found.map_or(u64::MAX, |&(_, limit)| limit)
+        self.extras.find(hash, |e| e.hash == hash)
     }
 
-    /// Records `limit` for a key stored with `hash` (`shared`: another live key has that hash),
-    /// and forgets the limits of entries gone since, once they outnumber the entries.
-    fn record_limit(&mut self, hash: u64, limit: u64, shared: bool, hasher: impl Fn(&K) -> u64) {
-        match self.limits.find_entry(hash, |&(h, _)| h == hash) {
+    fn limit_of(&self, hash: u64) -> u64 {
+        self.extra(hash).map_or(u64::MAX, |e| e.limit)
+    }
+
+    /// Whether a memoizing call that finds the live entry of `hash` at `now` should rebuild it.
+    pub(crate) fn refresh_due(&self, hash: u64, now: u64) -> bool {
+        self.extra(hash).is_some_and(|e| now >= e.refresh_at)
+    }
+
+    /// Records what a key stored with `hash` keeps beside the table (`shared`: another live key
+    /// has that hash), and forgets what entries gone since kept, once they outnumber the entries.
+    fn record_extra(&mut self, new: Extra, shared: bool, hasher: impl Fn(&K) -> u64) {
+        let none = |e: &Extra| e.limit == u64::MAX && e.refresh_at == u64::MAX;
+        match self.extras.find_entry(new.hash, |e| e.hash == new.hash) {
             Ok(mut found) => {
-                let recorded = &mut found.get_mut().1;
-                *recorded = if shared { limit.min(*recorded) } else { limit };
-                if *recorded == u64::MAX {
+                let recorded = found.get_mut();
+                if shared {
+                    recorded.limit = recorded.limit.min(new.limit);
+                    recorded.refresh_at = recorded.refresh_at.min(new.refresh_at);
+                } else {
+                    *recorded = new;
+                }
+                if none(recorded) {
                     found.remove();
                 }
             }
-            Err(_) if limit != u64::MAX => {
-                self.limits.insert_unique(hash, (hash, limit), |&(h, _)| h);
+            Err(_) if !none(&new) => {
+                self.extras.insert_unique(new.hash, new, |e| e.hash);
             }
             Err(_) => {}
         }
-        if self.limits.len() > 2 * self.entries.len() + 16 {
+        if self.extras.len() > 2 * self.entries.len() + 16 {
             let entries = &self.entries;
             let live = |h: u64| entries.iter_hash(h).any(|e| hasher(&e.key) == h);
-            self.limits.retain(|&mut (h, _)| live(h));
+            self.extras.retain(|e| live(e.hash));
         }
     }
 
@@ -384,12 +411,21 @@ impl<K, V> Table<K, V> {
     where
         K: Eq,
     {
-        let Lifespan { now, limit } = life;
+        let Lifespan {
+            now,
+            limit,
+            refresh_at,
+        } = life;
         let full = self.entries.len() >= capacity;
-        if self.policy.sliding && (limit != u64::MAX || !self.limits.is_empty()) {
+        let extra = Extra {
+            hash,
+            limit: if self.policy.sliding { limit } else { u64::MAX },
+            refresh_at,
+        };
+        if extra.limit != u64::MAX || extra.refresh_at != u64::MAX || !self.extras.is_empty() {
             let shared =
                 (self.entries.iter_hash(hash)).any(|e| e.key != key && hasher(&e.key) == hash);
-            self.record_limit(hash, limit, shared, &hasher);
+            self.record_extra(extra, shared, &hasher);
         }
         let entry = Entry {
             key,
@@ -654,6 +690,7 @@ mod tests {
         let life = Lifespan {
             now,
             limit: u64::MAX,
+            refresh_at: u64::MAX,
         };
         t.store(u64::from(k), k, k, life, usize::MAX, |k| u64::from(*k));
     }
@@ -691,7 +728,11 @@ mod tests {
 
     /// Stores `k` under `hash` (forced, to make keys collide), to live until `limit`.
     fn put_limited(t: &mut Table<u32, u32>, k: u32, hash: u64, limit: u64) {
-        let life = Lifespan { now: 0, limit };
+        let life = Lifespan {
+            now: 0,
+            limit,
+            refresh_at: u64::MAX,
+        };
         t.store(hash, k, k, life, usize::MAX, |k| u64::from(*k % 100));
     }
 
@@ -737,9 +778,9 @@ mod tests {
             let _ = t.remove(u64::from(k), &k, 0);
         }
         assert!(
-            t.limits.len() <= 2 * t.entries.len() + 16,
+            t.extras.len() <= 2 * t.entries.len() + 16,
             "{}",
-            t.limits.len()
+            t.extras.len()
         );
         // A key stored again without a limit is not capped by its old one.
         put_limited(&mut t, 5, 5, 10_000);

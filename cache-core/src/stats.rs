@@ -44,6 +44,10 @@ pub struct Stats {
     /// Calls that waited for another caller's constructor, counted once per call when it starts
     /// to wait (also if it then makes its own attempt because that constructor failed).
     pub coalesced: u64,
+    /// Values rebuilt by a memoizing call that found them older than `refresh_after`.
+    pub refreshes: u64,
+    /// Refreshes whose constructor failed: the old value was kept (and returned).
+    pub refresh_failures: u64,
 }
 
 /// Hit, miss and insert counters: one stripe per thread, each on its own cache line. A thread leases
@@ -64,6 +68,8 @@ pub(crate) struct Counters {
     expirations: AtomicU64,
     evictions: AtomicU64,
     coalesced: AtomicU64,
+    refreshes: AtomicU64,
+    refresh_failures: AtomicU64,
 }
 
 impl Counters {
@@ -73,6 +79,8 @@ impl Counters {
             expirations: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             coalesced: AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
+            refresh_failures: AtomicU64::new(0),
         }
     }
 
@@ -119,6 +127,16 @@ impl Counters {
         self.coalesced.fetch_add(1, Relaxed);
     }
 
+    /// A refresh ended: `ok` if its value was made.
+    pub(crate) fn refreshed(&self, ok: bool) {
+        let counter = if ok {
+            &self.refreshes
+        } else {
+            &self.refresh_failures
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
     /// Sets every counter to zero. Counts made by other threads meanwhile may survive it.
     pub(crate) fn reset(&self) {
         for stripe in self.stripes.iter() {
@@ -126,7 +144,14 @@ impl Counters {
             stripe.misses.store(0, Relaxed);
             stripe.inserts.store(0, Relaxed);
         }
-        for counter in [&self.expirations, &self.evictions, &self.coalesced] {
+        let counters = [
+            &self.expirations,
+            &self.evictions,
+            &self.coalesced,
+            &self.refreshes,
+            &self.refresh_failures,
+        ];
+        for counter in counters {
             counter.store(0, Relaxed);
         }
     }
@@ -143,6 +168,8 @@ impl Counters {
             expirations: self.expirations.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
+            refresh_failures: self.refresh_failures.load(Relaxed),
         }
     }
 }

@@ -254,6 +254,10 @@ fn build_map(
         let max_lifetime = duration(max_lifetime, rt);
         calls.push(quote!(.max_lifetime(#max_lifetime)));
     }
+    if let Some(refresh_after) = &options.refresh_after {
+        let refresh_after = duration(refresh_after, rt);
+        calls.push(quote!(.refresh_after(#refresh_after)));
+    }
     if let Some(expire_after) = options.expire_after {
         calls.push(quote_spanned!(expire_after.span()=> .expire_after(#expire_after)));
     }

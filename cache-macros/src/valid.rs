@@ -17,6 +17,7 @@ pub(crate) struct Options<'a> {
     pub(crate) fixed: bool,
     pub(crate) max_lifetime: Option<DurationArg<'a>>,
     pub(crate) expire_after: Option<&'a Expr>,
+    pub(crate) refresh_after: Option<DurationArg<'a>>,
     pub(crate) capacity: Option<&'a Expr>,
     pub(crate) key: Option<&'a CustomKey>,
     pub(crate) cache: Option<Handle<'a>>,
@@ -114,6 +115,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
         },
     };
     let max_lifetime = (args.max_lifetime.as_ref()).map(|e| duration(e, "max_lifetime", errors));
+    let refresh_after = (args.refresh_after.as_ref()).map(|e| duration(e, "refresh_after", errors));
     if let Some(Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Int(n),
         ..
@@ -158,6 +160,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
         fixed,
         max_lifetime: max_lifetime.flatten(),
         expire_after: args.expire_after.as_ref(),
+        refresh_after: refresh_after.flatten(),
         capacity: args.capacity.as_ref(),
         key: args.key.as_ref(),
         cache,

@@ -404,3 +404,33 @@ fn max_lifetime_and_expire_after_are_options_of_the_attribute() {
     assert_ne!(token("acme").unwrap(), first, "the token's own 90 s");
     assert!(token("").is_err());
 }
+
+mod refreshing {
+    use super::*;
+
+    pub static BUILT: AtomicUsize = AtomicUsize::new(0);
+    pub static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+
+    #[ttl_cached(ttl = "1h", refresh_after = "1m", clock = CLOCK.clone(), cache = rates)]
+    pub fn rate(currency: &str) -> Result<usize, String> {
+        if currency == "XXX" {
+            return Err("unknown".into());
+        }
+        Ok(BUILT.fetch_add(1, SeqCst))
+    }
+}
+
+#[test]
+fn refresh_after_is_an_option_of_the_attribute() {
+    use refreshing::*;
+    let first = rate("EUR").unwrap();
+    CLOCK.advance(Duration::from_secs(59));
+    assert_eq!(rate("EUR").unwrap(), first);
+    CLOCK.advance(Duration::from_secs(1));
+    assert_ne!(
+        rate("EUR").unwrap(),
+        first,
+        "rebuilt by the first call after a minute"
+    );
+    assert_eq!(rates().stats().refreshes, 1);
+}
