@@ -91,6 +91,7 @@ pub(crate) struct Options {
     pub(crate) capacity: Option<usize>,
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) refresh_after: Option<Duration>,
+    pub(crate) stale_if_error: Option<Duration>,
     pub(crate) clock: ClockSource,
     pub(crate) name: Option<&'static str>,
 }
@@ -103,6 +104,7 @@ impl Options {
             capacity: None,
             max_lifetime: None,
             refresh_after: None,
+            stale_if_error: None,
             clock: ClockSource::system(),
             name: None,
         }
@@ -245,6 +247,39 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// [`Stats::refresh_failures`]: crate::Stats::refresh_failures
     pub fn refresh_after(mut self, refresh_after: Duration) -> Self {
         self.options.refresh_after = Some(refresh_after);
+        self
+    }
+
+    /// When rebuilding an expired value fails (an error, `None`), give memoizing callers the
+    /// last value instead if it expired less than `window` ago (counted in
+    /// [`Stats::stale_served`]): a backend that is down does not take the cache down with it.
+    /// `get` still never returns an expired value; a panicking constructor still panics.
+    ///
+    /// Memory: expired entries are then kept until the window is over too (sweeps and the
+    /// bound on expired entries count from the end of the window), so a map holds the keys
+    /// used within `ttl + window`, not `ttl`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{ManualClock, TtlMap};
+    ///
+    /// let clock = ManualClock::new();
+    /// let quotes: TtlMap<String, u32> = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .stale_if_error(Duration::from_secs(600))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// quotes.insert("ACME".into(), 101);
+    /// clock.advance(Duration::from_secs(90)); // expired 30 s ago
+    /// assert_eq!(quotes.get("ACME"), None);
+    /// let quote = quotes.try_get_or_insert_with("ACME", || Err::<u32, _>("upstream down"));
+    /// assert_eq!(quote, Ok(101)); // the stale value, not the error
+    /// assert_eq!(quotes.stats().stale_served, 1);
+    /// ```
+    ///
+    /// [`Stats::stale_served`]: crate::Stats::stale_served
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.options.stale_if_error = Some(window);
         self
     }
 
@@ -450,6 +485,7 @@ impl<K, V, S, T: fmt::Debug> fmt::Debug for Builder<K, V, S, T> {
             .field("capacity", &self.options.capacity)
             .field("max_lifetime", &self.options.max_lifetime)
             .field("refresh_after", &self.options.refresh_after)
+            .field("stale_if_error", &self.options.stale_if_error)
             .field("expire_after", &self.expire_after.is_some())
             .field("clock", &self.options.clock)
             .finish_non_exhaustive()

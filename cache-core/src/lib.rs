@@ -135,6 +135,7 @@ pub use stats::Stats;
 /// | `max_lifetime` | duration literal or expression | none | most an entry lives, however often hit (see [`Builder::max_lifetime`]) |
 /// | `expire_after` | closure `\|&K, &V\| -> Option<Duration>` | none | a value's own shorter life (see [`Builder::expire_after`]) |
 /// | `refresh_after` | duration literal or expression | none | rebuild a value this old without making callers wait (see [`Builder::refresh_after`]) |
+/// | `stale_if_error` | duration literal or expression | none | serve the last value this long after expiry when rebuilding fails (see [`Builder::stale_if_error`]) |
 /// | `capacity` | integer or `usize` expression | unbounded | most entries kept (see [`Builder::capacity`]) |
 /// | `key` | `key: Type = expr` | all arguments | custom key |
 /// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` |

@@ -62,6 +62,8 @@ pub(crate) struct Inner<K, V, S> {
     expire_after: Option<ExpireAfter<K, V>>,
     /// How long after it was stored a memoizing call rebuilds a value (`Builder::refresh_after`).
     pub(crate) refresh_after: Option<u64>,
+    /// Whether expired entries are kept for `Builder::stale_if_error`.
+    stale_if_error: bool,
     /// At most the soonest time any shard is due for a sweep (`Table::due_at`): one read per
     /// write tells whether some shard, not only the written one, must be swept. Lowered under
     /// the lock of the shard that lowers its own; raised only by `sweep_due`.
@@ -223,6 +225,7 @@ where
             max_lifetime: options.max_lifetime.map(saturating_nanos),
             expire_after,
             refresh_after: options.refresh_after.map(saturating_nanos),
+            stale_if_error: options.stale_if_error.is_some(),
             next_due: AtomicU64::new(u64::MAX),
             sweep_every: options.sweep_every,
             counters: Counters::new(),
@@ -253,6 +256,7 @@ fn layout(options: &Options, ttl: Duration) -> (usize, Policy) {
         ttl,
         step: ttl / 64,
         sliding: options.expiry == Expiry::Sliding,
+        stale: options.stale_if_error.map_or(0, saturating_nanos),
     };
     (shards, policy)
 }
@@ -556,6 +560,27 @@ where
         V: Clone,
     {
         self.get_at(hash, key, self.now())
+    }
+
+    /// After a memoizing call's constructor failed: the value of `key` if it is live, or
+    /// expired less than `stale_if_error` ago (counted), else `error`.
+    pub(crate) fn stale_or<Q, E>(&self, hash: u64, key: &Q, error: E) -> Result<V, E>
+    where
+        Q: ?Sized + Equivalent<K>,
+        V: Clone,
+    {
+        if !self.stale_if_error {
+            return Err(error);
+        }
+        let now = self.now();
+        let table = read(&self.shard(hash).table);
+        let Some(value) = table.get_stale(hash, key, now) else {
+            return Err(error);
+        };
+        let value = value.clone();
+        drop(table);
+        self.counters.served_stale();
+        Ok(value)
     }
 
     /// The lookup as of `now`, with whether a memoizing call should rebuild the value.

@@ -367,7 +367,10 @@ where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
-        let value = result.map_err(|e| F::fail(e).0)?;
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => return self.stale_or(hash, key, F::fail(error).0),
+        };
         self.store_attempt(hash, key, &value, epoch);
         Ok(value)
     }
@@ -389,7 +392,7 @@ where
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(self, hash, id);
-                ticket.land_with::<E, F>(init())
+                ticket.land_with::<Q, E, F>(key, init())
             }
             Step::Refresh(id) => {
                 let ticket = Ticket::new(self, hash, id);
@@ -458,7 +461,10 @@ where
                         self.counters.coalesced();
                     }
                     match after_wait::<V, E, F>(flight.wait()) {
-                        Next::Return(result) => return Step::Done(result),
+                        Next::Return(Ok(value)) => return Step::Done(Ok(value)),
+                        Next::Return(Err(error)) => {
+                            return Step::Done(self.stale_or(hash, key, error));
+                        }
                         Next::Retry => now = self.now(),
                         Next::Attempt => return Step::Attempt(self.epoch(hash)),
                     }
@@ -510,7 +516,8 @@ where
                     }
                     let outcome = poll_fn(|cx| flight.poll_wait(cx)).await;
                     match after_wait::<V, E, F>(outcome) {
-                        Next::Return(result) => return result,
+                        Next::Return(Ok(value)) => return Ok(value),
+                        Next::Return(Err(error)) => return self.stale_or(hash, key, error),
                         Next::Retry => now = self.now(),
                         Next::Attempt => {
                             let epoch = self.epoch(hash);
@@ -520,7 +527,7 @@ where
                 }
                 Role::Lead(id) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                    return ticket.land_with::<E, F>(result);
+                    return ticket.land_with::<Q, E, F>(key, result);
                 }
             }
         }
@@ -632,9 +639,13 @@ where
 {
     /// Lands the flight with its constructor's result, returned to the leader's caller.
     #[inline(always)]
-    fn land_with<E, F: ErrorForm<E>>(self, result: Result<V, E>) -> Result<V, F::Err> {
+    fn land_with<Q, E, F>(self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
         let (inner, hash, id) = self.take();
-        inner.landed::<E, F>(hash, id, result)
+        inner.landed::<Q, E, F>(hash, id, key, result)
     }
 
     /// Lands a refresh of `key` with its constructor's result; a failed one returns the
@@ -656,9 +667,13 @@ where
     V: Clone,
 {
     /// As [`Ticket::land_with`].
-    fn land_with<E, F: ErrorForm<E>>(mut self, result: Result<V, E>) -> Result<V, F::Err> {
+    fn land_with<Q, E, F>(mut self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
         let ticket = self.ticket.take().expect("landed once");
-        ticket.land_with::<E, F>(result)
+        ticket.land_with::<Q, E, F>(key, result)
     }
 
     /// As [`Ticket::refresh_with`].
@@ -678,15 +693,21 @@ where
     S: BuildHasher,
     V: Clone,
 {
-    /// Lands flight `id` with its constructor's result, returned to the leader's caller. No
-    /// user code runs before the flight is unregistered: its ticket is given up already.
+    /// Lands flight `id` with its constructor's result, returned to the leader's caller (or,
+    /// for a failure, a stale value of `key` that `stale_if_error` allows). No user code runs
+    /// before the flight is unregistered: its ticket is given up already.
     #[inline(never)]
-    fn landed<E, F: ErrorForm<E>>(
+    fn landed<Q, E, F>(
         &self,
         hash: u64,
         id: u64,
+        key: &Q,
         result: Result<V, E>,
-    ) -> Result<V, F::Err> {
+    ) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
         match result {
             Ok(value) => {
                 self.complete(hash, id, &value);
@@ -695,7 +716,7 @@ where
             Err(error) => {
                 let (error, shared) = F::fail(error);
                 self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
-                Err(error)
+                self.stale_or(hash, key, error)
             }
         }
     }
@@ -725,7 +746,10 @@ where
             Err(error) => {
                 let (error, shared) = F::fail(error);
                 self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
-                self.get(hash, key).ok_or(error)
+                match self.get(hash, key) {
+                    Some(value) => Ok(value),
+                    None => self.stale_or(hash, key, error),
+                }
             }
         }
     }

@@ -2,11 +2,16 @@
 //!
 //! Times are nanoseconds on the map's clock. An entry is live while `now < deadline`.
 //!
-//! A deadline is stored in one `u64` with two small fields in its low bits: bit 0 says the
-//! entry was hit since its deadline was last set (sliding expiry's reference bit, written only
-//! when unset so that hits stay free of shared writes), and bits 1..10 count entries stored in
-//! the same deadline slot of 1,024 ns, so that entries stored within one clock tick still
-//! evict oldest first. Deadlines are thus kept to 1.024 µs, always rounding earlier.
+//! A deadline is stored in one `u64` with small fields in its low bits: bit 0 says the entry
+//! was hit since its deadline was last set (sliding expiry's reference bit, written only when
+//! unset so that hits stay free of shared writes), bits 1..9 count entries stored in the same
+//! deadline slot of 2,048 ns, so that entries stored within one clock tick still evict oldest
+//! first, and bit 10 says a reader found it expired (see `Entry::bury`). Deadlines are thus
+//! kept to 2.048 µs, always rounding earlier.
+//!
+//! With `stale_if_error`, an expired entry stays until its deadline plus that window: `get`
+//! never returns it, but a memoizing call whose constructor failed may (`Table::get_stale`).
+//! Sweeping judges by the end of the window rather than by the deadline.
 
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -19,10 +24,12 @@ use crate::key::Equivalent;
 
 /// Bit 0: hit since the deadline was last set.
 const USED: u64 = 1;
-/// Bits 1..10: order of storage within one deadline slot.
+/// Bits 1..9: order of storage within one deadline slot.
 const ORDER: u64 = 0x3fe;
+/// Bit 10: found expired by a reader; no hit may slide the deadline any more.
+const DEAD: u64 = 0x400;
 /// The low bits that are not time.
-const FIELDS: u64 = USED | ORDER;
+const FIELDS: u64 = USED | ORDER | DEAD;
 
 /// Buckets a sweep visits per step, so that readers wait at most that long behind it.
 const SWEEP_BATCH: usize = 64;
@@ -39,6 +46,8 @@ pub(crate) struct Policy {
     /// that hits on a hot entry do not all write to it.
     pub(crate) step: u64,
     pub(crate) sliding: bool,
+    /// How long an expired entry is kept for `stale_if_error` (0: not at all).
+    pub(crate) stale: u64,
 }
 
 impl Policy {
@@ -64,15 +73,29 @@ impl<K, V> Entry<K, V> {
     }
 
     fn is_expired(&self, now: u64) -> bool {
-        now >= self.deadline()
+        expired(self.deadline.load(Relaxed), now)
     }
 
-    /// Found expired by a reader at some `now`: moves the deadline to the origin, so that no
-    /// reader judging by an earlier time can extend it any more.
+    /// Whether a sweep at `now` removes it: once expired, or with a stale window once that is
+    /// over too.
+    fn removable(&self, now: u64, stale: u64) -> bool {
+        match stale {
+            0 => self.is_expired(now),
+            _ => now >= self.deadline().saturating_add(stale),
+        }
+    }
+
+    /// Found expired by a reader at some `now`: marks it so, so that no reader judging by an
+    /// earlier time can extend it any more (the mark changes the word it would swap).
     #[cold]
     fn bury(&self) {
-        self.deadline.fetch_and(FIELDS, Relaxed);
+        self.deadline.fetch_or(DEAD, Relaxed);
     }
+}
+
+/// Whether a deadline word says expired by `now`.
+fn expired(stored: u64, now: u64) -> bool {
+    now >= stored & !FIELDS || stored & DEAD != 0
 }
 
 /// When an entry is stored, the latest time it may live to whatever its hits, and when a
@@ -304,7 +327,7 @@ impl<K, V> Table<K, V> {
         let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
         let stored = entry.deadline.load(Relaxed);
         let deadline = stored & !FIELDS;
-        if now >= deadline {
+        if expired(stored, now) {
             entry.bury();
             return None;
         }
@@ -524,12 +547,26 @@ impl<K, V> Table<K, V> {
     /// at once while a sweep is in progress, so that writers help finish it.
     #[inline]
     pub(crate) fn due_at(&self) -> u64 {
-        self.ledger.due_at(self.entries.len())
+        match self.ledger.due_at(self.entries.len()) {
+            0 => 0,
+            due => due.saturating_add(self.policy.stale),
+        }
     }
 
     /// Whether a sweep could find anything: for the background sweeper, which looks first.
     pub(crate) fn may_hold_expired(&self, now: u64) -> bool {
-        self.ledger.sweep.is_some() || self.ledger.forecast.any_due(now)
+        let judged = now.saturating_sub(self.policy.stale);
+        self.ledger.sweep.is_some() || self.ledger.forecast.any_due(judged)
+    }
+
+    /// The value of `key` if it is live, or expired less than the stale window ago.
+    pub(crate) fn get_stale<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<&V>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
+        let within = now < entry.deadline().saturating_add(self.policy.stale);
+        within.then_some(&entry.value)
     }
 
     /// The number of sweeps finished; a sweep in progress ends when it goes up.
@@ -551,7 +588,7 @@ impl<K, V> Table<K, V> {
         let done = batch.end >= buckets;
         for i in batch {
             if let Ok(slot) = self.entries.get_bucket_entry(i)
-                && slot.get().is_expired(now)
+                && slot.get().removable(now, self.policy.stale)
             {
                 let (entry, _) = slot.remove();
                 removed.push((entry.key, entry.value, Reason::Expired));
@@ -646,7 +683,7 @@ impl Eviction {
     /// by the order of storage.
     fn rank(&self, stored: u64) -> (bool, u64, u64) {
         let deadline = stored & !FIELDS;
-        if self.now >= deadline {
+        if expired(stored, self.now) {
             return (false, 0, 0);
         }
         let used = if stored & USED == 0 { 0 } else { self.step / 2 };
@@ -683,6 +720,7 @@ mod tests {
             ttl: 64_000,
             step: 1_000,
             sliding,
+            stale: 0,
         })
     }
 

@@ -48,6 +48,9 @@ pub struct Stats {
     pub refreshes: u64,
     /// Refreshes whose constructor failed: the old value was kept (and returned).
     pub refresh_failures: u64,
+    /// Memoizing calls whose constructor failed and that returned an expired value instead
+    /// (`stale_if_error`).
+    pub stale_served: u64,
 }
 
 /// Hit, miss and insert counters: one stripe per thread, each on its own cache line. A thread leases
@@ -70,6 +73,7 @@ pub(crate) struct Counters {
     coalesced: AtomicU64,
     refreshes: AtomicU64,
     refresh_failures: AtomicU64,
+    stale_served: AtomicU64,
 }
 
 impl Counters {
@@ -81,6 +85,7 @@ impl Counters {
             coalesced: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             refresh_failures: AtomicU64::new(0),
+            stale_served: AtomicU64::new(0),
         }
     }
 
@@ -127,6 +132,10 @@ impl Counters {
         self.coalesced.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn served_stale(&self) {
+        self.stale_served.fetch_add(1, Relaxed);
+    }
+
     /// A refresh ended: `ok` if its value was made.
     pub(crate) fn refreshed(&self, ok: bool) {
         let counter = if ok {
@@ -150,6 +159,7 @@ impl Counters {
             &self.coalesced,
             &self.refreshes,
             &self.refresh_failures,
+            &self.stale_served,
         ];
         for counter in counters {
             counter.store(0, Relaxed);
@@ -170,6 +180,7 @@ impl Counters {
             coalesced: self.coalesced.load(Relaxed),
             refreshes: self.refreshes.load(Relaxed),
             refresh_failures: self.refresh_failures.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
         }
     }
 }

@@ -258,6 +258,10 @@ fn build_map(
         let refresh_after = duration(refresh_after, rt);
         calls.push(quote!(.refresh_after(#refresh_after)));
     }
+    if let Some(window) = &options.stale_if_error {
+        let window = duration(window, rt);
+        calls.push(quote!(.stale_if_error(#window)));
+    }
     if let Some(expire_after) = options.expire_after {
         calls.push(quote_spanned!(expire_after.span()=> .expire_after(#expire_after)));
     }

@@ -18,6 +18,7 @@ pub(crate) struct Options<'a> {
     pub(crate) max_lifetime: Option<DurationArg<'a>>,
     pub(crate) expire_after: Option<&'a Expr>,
     pub(crate) refresh_after: Option<DurationArg<'a>>,
+    pub(crate) stale_if_error: Option<DurationArg<'a>>,
     pub(crate) capacity: Option<&'a Expr>,
     pub(crate) key: Option<&'a CustomKey>,
     pub(crate) cache: Option<Handle<'a>>,
@@ -116,6 +117,8 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
     };
     let max_lifetime = (args.max_lifetime.as_ref()).map(|e| duration(e, "max_lifetime", errors));
     let refresh_after = (args.refresh_after.as_ref()).map(|e| duration(e, "refresh_after", errors));
+    let stale_if_error =
+        (args.stale_if_error.as_ref()).map(|e| duration(e, "stale_if_error", errors));
     if let Some(Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Int(n),
         ..
@@ -161,6 +164,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
         max_lifetime: max_lifetime.flatten(),
         expire_after: args.expire_after.as_ref(),
         refresh_after: refresh_after.flatten(),
+        stale_if_error: stale_if_error.flatten(),
         capacity: args.capacity.as_ref(),
         key: args.key.as_ref(),
         cache,

@@ -434,3 +434,31 @@ fn refresh_after_is_an_option_of_the_attribute() {
     );
     assert_eq!(rates().stats().refreshes, 1);
 }
+
+mod stale {
+    use super::*;
+
+    pub static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+    pub static UP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+    #[ttl_cached(ttl = "1m", stale_if_error = "10m", clock = CLOCK.clone())]
+    pub fn quote(symbol: &str) -> Option<String> {
+        UP.load(SeqCst)
+            .then(|| format!("{symbol}@{}", BUILT_AT.fetch_add(1, SeqCst)))
+    }
+
+    pub static BUILT_AT: AtomicUsize = AtomicUsize::new(0);
+}
+
+#[test]
+fn stale_if_error_is_an_option_of_the_attribute() {
+    use stale::*;
+    let first = quote("ACME").unwrap();
+    UP.store(false, SeqCst);
+    CLOCK.advance(Duration::from_secs(5 * 60));
+    assert_eq!(quote("ACME"), Some(first.clone()), "down: the stale value");
+    CLOCK.advance(Duration::from_secs(6 * 60));
+    assert_eq!(quote("ACME"), None, "past the window: the failure");
+    UP.store(true, SeqCst);
+    assert_ne!(quote("ACME"), Some(first));
+}
