@@ -336,7 +336,8 @@ impl<K, V, S, T> Builder<K, V, S, T> {
         self
     }
 
-    /// Read time from `clock` instead of the system's monotonic clock.
+    /// Read time from `clock` instead of the default: the coarse monotonic clock on Linux
+    /// (`CLOCK_MONOTONIC_COARSE`, a few milliseconds of precision), `Instant` elsewhere.
     ///
     /// ```
     /// use std::time::Duration;

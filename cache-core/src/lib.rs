@@ -139,7 +139,7 @@ pub use stats::Stats;
 /// | `capacity` | integer or `usize` expression | unbounded | most entries kept (see [`Builder::capacity`]) |
 /// | `key` | `key: Type = expr` | all arguments | custom key |
 /// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` |
-/// | `clock` | expression of a [`Clock`] type | system clock | e.g. a [`ManualClock`] in tests |
+/// | `clock` | expression of a [`Clock`] type | the coarse monotonic clock on Linux, `Instant` elsewhere | e.g. a [`ManualClock`] in tests |
 /// | `crate` | path string | `"::cache_core"` | where the runtime lives |
 ///
 /// Keys: `x: &T` keys by `T::Owned`, `Option<&T>` by `Option<T::Owned>`, an owned `x: T` by a
