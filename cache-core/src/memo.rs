@@ -392,14 +392,29 @@ where
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(self, hash, id);
-                ticket.land_with::<Q, E, F>(key, init())
+                ticket.land_with::<Q, E, F>(key, init(), false)
             }
-            Step::Refresh(id) => {
-                let ticket = Ticket::new(self, hash, id);
-                ticket.refresh_with::<Q, E, F>(key, init())
-            }
+            Step::Refresh(id) => self.refresh::<Q, E, F>(hash, key, id, init),
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
         }
+    }
+
+    /// Runs `init` to rebuild `key`'s value as the leader of flight `id`: out of line, so that
+    /// the caller's frame, which recursive memoized functions stack, holds one ticket only.
+    #[inline(never)]
+    fn refresh<Q, E, F>(
+        &self,
+        hash: u64,
+        key: &Q,
+        id: u64,
+        init: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, F::Err>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: ErrorForm<E>,
+    {
+        let ticket = Ticket::new(self, hash, id);
+        ticket.land_with::<Q, E, F>(key, init(), true)
     }
 
     /// A sync memoizing call up to its constructor: the value, or what to do to make it.
@@ -497,7 +512,7 @@ where
                     return Ok(value);
                 };
                 let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                return ticket.refresh_with::<Q, E, F>(key, result);
+                return ticket.land_with::<Q, E, F>(key, result, true);
             }
             None => {}
         }
@@ -527,7 +542,7 @@ where
                 }
                 Role::Lead(id) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                    return ticket.land_with::<Q, E, F>(key, result);
+                    return ticket.land_with::<Q, E, F>(key, result, false);
                 }
             }
         }
@@ -637,26 +652,16 @@ where
     S: BuildHasher,
     V: Clone,
 {
-    /// Lands the flight with its constructor's result, returned to the leader's caller.
+    /// Lands the flight with its constructor's result, returned to the leader's caller (see
+    /// [`Inner::landed`]; `refresh`: it rebuilds a value found due for a refresh).
     #[inline(always)]
-    fn land_with<Q, E, F>(self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
+    fn land_with<Q, E, F>(self, key: &Q, result: Result<V, E>, refresh: bool) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
         let (inner, hash, id) = self.take();
-        inner.landed::<Q, E, F>(hash, id, key, result)
-    }
-
-    /// Lands a refresh of `key` with its constructor's result; a failed one returns the
-    /// value that is kept.
-    fn refresh_with<Q, E, F>(self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
-    where
-        Q: ?Sized + Lookup<K>,
-        F: ErrorForm<E>,
-    {
-        let (inner, hash, id) = self.take();
-        inner.refreshed::<Q, E, F>(hash, id, key, result)
+        inner.landed::<Q, E, F>(hash, id, refresh, key, result)
     }
 }
 
@@ -667,23 +672,18 @@ where
     V: Clone,
 {
     /// As [`Ticket::land_with`].
-    fn land_with<Q, E, F>(mut self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
+    fn land_with<Q, E, F>(
+        mut self,
+        key: &Q,
+        result: Result<V, E>,
+        refresh: bool,
+    ) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
         let ticket = self.ticket.take().expect("landed once");
-        ticket.land_with::<Q, E, F>(key, result)
-    }
-
-    /// As [`Ticket::refresh_with`].
-    fn refresh_with<Q, E, F>(mut self, key: &Q, result: Result<V, E>) -> Result<V, F::Err>
-    where
-        Q: ?Sized + Lookup<K>,
-        F: ErrorForm<E>,
-    {
-        let ticket = self.ticket.take().expect("landed once");
-        ticket.refresh_with::<Q, E, F>(key, result)
+        ticket.land_with::<Q, E, F>(key, result, refresh)
     }
 }
 
@@ -693,14 +693,16 @@ where
     S: BuildHasher,
     V: Clone,
 {
-    /// Lands flight `id` with its constructor's result, returned to the leader's caller (or,
-    /// for a failure, a stale value of `key` that `stale_if_error` allows). No user code runs
-    /// before the flight is unregistered: its ticket is given up already.
+    /// Lands flight `id` with its constructor's result, returned to the leader's caller. A
+    /// failure returns instead, if there is one: for a `refresh`, the value it was to replace
+    /// (counted either way); else a stale value of `key` that `stale_if_error` allows. No
+    /// user code runs before the flight is unregistered: its ticket is given up already.
     #[inline(never)]
     fn landed<Q, E, F>(
         &self,
         hash: u64,
         id: u64,
+        refresh: bool,
         key: &Q,
         result: Result<V, E>,
     ) -> Result<V, F::Err>
@@ -708,36 +710,9 @@ where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
-        match result {
-            Ok(value) => {
-                self.complete(hash, id, &value);
-                Ok(value)
-            }
-            Err(error) => {
-                let (error, shared) = F::fail(error);
-                self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
-                self.stale_or(hash, key, error)
-            }
+        if refresh {
+            self.counters.refreshed(result.is_ok());
         }
-    }
-
-    /// Lands refresh flight `id` of `key` with its constructor's result. A failure lands the
-    /// flight failed (its waiters, callers that found nothing live, then act as on any failed
-    /// flight) and keeps the value the refresh was to replace, which is returned if it is
-    /// still there.
-    #[inline(never)]
-    fn refreshed<Q, E, F>(
-        &self,
-        hash: u64,
-        id: u64,
-        key: &Q,
-        result: Result<V, E>,
-    ) -> Result<V, F::Err>
-    where
-        Q: ?Sized + Lookup<K>,
-        F: ErrorForm<E>,
-    {
-        self.counters.refreshed(result.is_ok());
         match result {
             Ok(value) => {
                 self.complete(hash, id, &value);
@@ -746,8 +721,9 @@ where
             Err(error) => {
                 let (error, shared) = F::fail(error);
                 self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
-                match self.get(hash, key) {
-                    Some(value) => Ok(value),
+                let kept = if refresh { self.get(hash, key) } else { None };
+                match kept {
+                    Some(kept) => Ok(kept),
                     None => self.stale_or(hash, key, error),
                 }
             }

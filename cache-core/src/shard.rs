@@ -119,6 +119,56 @@ struct Extra {
     refresh_at: u64,
 }
 
+impl Extra {
+    fn is_none(&self) -> bool {
+        self.limit == u64::MAX && self.refresh_at == u64::MAX
+    }
+}
+
+/// What entries keep beside a table, by the hashes of their keys. Not generic, so that its
+/// code is compiled once rather than once per key and value type.
+#[derive(Default)]
+struct Extras(HashTable<Extra>);
+
+impl Extras {
+    /// What the entry whose key hashes to `hash` keeps. Should two live keys share a hash (a
+    /// chance in 2^64 per pair), they share the earlier of each time: either may then expire
+    /// or be refreshed before its own time, never after it.
+    fn get(&self, hash: u64) -> Option<&Extra> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.find(hash, |e| e.hash == hash)
+    }
+
+    /// Records what a key just stored keeps (`shared`: another live key has its hash).
+    fn record(&mut self, new: Extra, shared: bool) {
+        match self.0.find_entry(new.hash, |e| e.hash == new.hash) {
+            Ok(mut found) => {
+                let recorded = found.get_mut();
+                if shared {
+                    recorded.limit = recorded.limit.min(new.limit);
+                    recorded.refresh_at = recorded.refresh_at.min(new.refresh_at);
+                } else {
+                    *recorded = new;
+                }
+                if recorded.is_none() {
+                    found.remove();
+                }
+            }
+            Err(_) if !new.is_none() => {
+                self.0.insert_unique(new.hash, new, |e| e.hash);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Keeps only what keys that `live` says are still held keep.
+    fn retain(&mut self, live: &mut dyn FnMut(u64) -> bool) {
+        self.0.retain(|e| live(e.hash));
+    }
+}
+
 /// An entry taken out of a table, handed to listeners once the lock is released.
 pub(crate) type Removal<K, V> = (K, V, Reason);
 
@@ -188,7 +238,7 @@ pub(crate) struct Table<K, V> {
     /// key. Kept beside the entries rather than in each, so that maps that use neither pay
     /// nothing (a word per entry is about 17 bytes with the table's spare buckets). A fixed
     /// deadline never moves, so its limit is in the deadline already.
-    extras: HashTable<Extra>,
+    extras: Extras,
     policy: Policy,
     ledger: Ledger,
 }
@@ -290,7 +340,7 @@ impl<K, V> Table<K, V> {
     pub(crate) fn new(policy: Policy) -> Self {
         Self {
             entries: HashTable::new(),
-            extras: HashTable::new(),
+            extras: Extras::default(),
             policy,
             ledger: Ledger::new(),
         }
@@ -344,52 +394,26 @@ impl<K, V> Table<K, V> {
         Some(&entry.value)
     }
 
-    /// What the entry whose key hashes to `hash` keeps beside the table. Should two live keys
-    /// share a hash (a chance in 2^64 per pair), they share the earlier of each time: either
-    /// may then expire or be refreshed before its own time, never after it.
-    fn extra(&self, hash: u64) -> Option<&Extra> {
-        if self.extras.is_empty() {
-            return None;
-        }
-        self.extras.find(hash, |e| e.hash == hash)
-    }
-
     fn limit_of(&self, hash: u64) -> u64 {
-        self.extra(hash).map_or(u64::MAX, |e| e.limit)
+        self.extras.get(hash).map_or(u64::MAX, |e| e.limit)
     }
 
     /// Whether a memoizing call that finds the live entry of `hash` at `now` should rebuild it.
     pub(crate) fn refresh_due(&self, hash: u64, now: u64) -> bool {
-        self.extra(hash).is_some_and(|e| now >= e.refresh_at)
+        self.extras.get(hash).is_some_and(|e| now >= e.refresh_at)
     }
 
-    /// Records what a key stored with `hash` keeps beside the table (`shared`: another live key
-    /// has that hash), and forgets what entries gone since kept, once they outnumber the entries.
-    fn record_extra(&mut self, new: Extra, shared: bool, hasher: impl Fn(&K) -> u64) {
-        let none = |e: &Extra| e.limit == u64::MAX && e.refresh_at == u64::MAX;
-        match self.extras.find_entry(new.hash, |e| e.hash == new.hash) {
-            Ok(mut found) => {
-                let recorded = found.get_mut();
-                if shared {
-                    recorded.limit = recorded.limit.min(new.limit);
-                    recorded.refresh_at = recorded.refresh_at.min(new.refresh_at);
-                } else {
-                    *recorded = new;
-                }
-                if none(recorded) {
-                    found.remove();
-                }
+    /// Whether a live key other than `except` hashes to `hash`.
+    fn hashes_to(&self, hash: u64, except: Option<&K>, hasher: &dyn Fn(&K) -> u64) -> bool
+    where
+        K: Eq,
+    {
+        for e in self.entries.iter_hash(hash) {
+            if except != Some(&e.key) && hasher(&e.key) == hash {
+                return true;
             }
-            Err(_) if !none(&new) => {
-                self.extras.insert_unique(new.hash, new, |e| e.hash);
-            }
-            Err(_) => {}
         }
-        if self.extras.len() > 2 * self.entries.len() + 16 {
-            let entries = &self.entries;
-            let live = |h: u64| entries.iter_hash(h).any(|e| hasher(&e.key) == h);
-            self.extras.retain(|e| live(e.hash));
-        }
+        false
     }
 
     /// Moves a sliding deadline to `now` + ttl, if the entry is still live by `now` and nobody
@@ -445,10 +469,15 @@ impl<K, V> Table<K, V> {
             limit: if self.policy.sliding { limit } else { u64::MAX },
             refresh_at,
         };
-        if extra.limit != u64::MAX || extra.refresh_at != u64::MAX || !self.extras.is_empty() {
-            let shared =
-                (self.entries.iter_hash(hash)).any(|e| e.key != key && hasher(&e.key) == hash);
-            self.record_extra(extra, shared, &hasher);
+        if !extra.is_none() || !self.extras.0.is_empty() {
+            let shared = self.hashes_to(hash, Some(&key), &hasher);
+            self.extras.record(extra, shared);
+            if self.extras.0.len() > 2 * self.entries.len() + 16 {
+                // Forget what entries gone since kept, once they outnumber the entries.
+                let mut extras = std::mem::take(&mut self.extras);
+                extras.retain(&mut |h| self.hashes_to(h, None, &hasher));
+                self.extras = extras;
+            }
         }
         let entry = Entry {
             key,
@@ -816,9 +845,9 @@ mod tests {
             let _ = t.remove(u64::from(k), &k, 0);
         }
         assert!(
-            t.extras.len() <= 2 * t.entries.len() + 16,
+            t.extras.0.len() <= 2 * t.entries.len() + 16,
             "{}",
-            t.extras.len()
+            t.extras.0.len()
         );
         // A key stored again without a limit is not capped by its old one.
         put_limited(&mut t, 5, 5, 10_000);
