@@ -17,6 +17,11 @@
 //!   stores its value only if nothing invalidated the shard's keys while it ran. A leader whose
 //!   future was dropped lands its flight abandoned: its waiters start over, one leading.
 //!
+//! - Freshness: a memoizing call that finds a value due for `refresh_after` leads a flight to
+//!   rebuild it unless one is under way (other callers keep getting the value meanwhile); if
+//!   it fails, the value is kept. A constructor that fails to rebuild an expired value may
+//!   return the last one instead, within `stale_if_error`.
+//!
 //! A [`Ticket`] is the leader's duty to land its flight; its `Drop` lands it on every exit
 //! path (error, panic, cancelled future).
 
