@@ -33,3 +33,21 @@ pub fn two_worker_runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a Tokio runtime")
 }
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    let text = panic.downcast_ref::<String>().map(String::as_str);
+    text.or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default()
+}
+
+/// Asserts that `result` is the panic of a re-entrant call (a constructor asking for its own
+/// key), not a value and not another panic.
+pub fn assert_reentry<T>(result: std::thread::Result<T>) {
+    let panic = result.err().expect("a re-entrant call panics");
+    let message = panic_message(&*panic);
+    assert!(
+        message.contains("re-entrant call for the same key"),
+        "{message}"
+    );
+}

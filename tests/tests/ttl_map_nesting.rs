@@ -8,25 +8,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use cache_core::{ManualClock, TtlMap};
-use tests::wait_until;
+use tests::{assert_reentry, panic_message as message, wait_until};
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-/// The message of a caught panic.
-fn message(panic: &(dyn std::any::Any + Send)) -> &str {
-    let text = panic.downcast_ref::<String>().map(String::as_str);
-    text.or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or_default()
-}
-
-fn assert_reentry<T>(result: std::thread::Result<T>) {
-    let panic = result.err().expect("a re-entrant call panics");
-    let message = message(&*panic);
-    assert!(
-        message.contains("re-entrant call for the same key"),
-        "{message}"
-    );
-}
 
 /// Fibonacci memoized in `map`, counting constructor runs in `runs`.
 fn fib(map: &TtlMap<u64, u64>, runs: &AtomicUsize, n: u64) -> u64 {
