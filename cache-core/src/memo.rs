@@ -293,15 +293,22 @@ where
     }
 
     /// Under the pending lock: the duty to rebuild `key`'s value, found due for a refresh,
-    /// unless a flight of it is already under way (then the value found is the answer).
+    /// unless a flight of it is already under way, or anything was stored in the shard since
+    /// the lookup (`stores`, read before it): the value may have been refreshed or replaced
+    /// meanwhile, and a refresh must not overwrite a newer value. Then the value found is the
+    /// answer.
     #[cold]
     #[inline(never)]
-    fn refresh_or_hit<Q>(&self, hash: u64, key: &Q, caller: Caller) -> Option<u64>
+    fn refresh_or_hit<Q>(&self, hash: u64, key: &Q, caller: Caller, stores: u64) -> Option<u64>
     where
         Q: ?Sized + Lookup<K>,
     {
         caller.thread?;
-        let mut flights = self.shard(hash).flights.lock();
+        let shard = self.shard(hash);
+        let mut flights = shard.flights.lock();
+        if shard.stores.load(Relaxed) != stores {
+            return None;
+        }
         let Flights {
             pending, next_id, ..
         } = &mut *flights;
@@ -439,7 +446,7 @@ where
                     thread: thread_token(),
                     is_async: false,
                 };
-                match self.refresh_or_hit(hash, key, caller) {
+                match self.refresh_or_hit(hash, key, caller, stores) {
                     Some(id) => Step::Refresh(id),
                     None => Step::Done(Ok(value)),
                 }
@@ -510,10 +517,11 @@ where
             is_async: true,
         };
         let mut init = pin!(init);
+        let stores = self.shard(hash).stores.load(Acquire);
         match self.found(hash, key, now) {
             Some((value, false)) => return Ok(value),
             Some((value, true)) => {
-                let Some(id) = self.refresh_or_hit(hash, key, caller) else {
+                let Some(id) = self.refresh_or_hit(hash, key, caller, stores) else {
                     return Ok(value);
                 };
                 let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;

@@ -337,3 +337,75 @@ impl Drop for Counted {
         self.0.fetch_add(1, SeqCst);
     }
 }
+
+#[test]
+fn a_refresh_never_overwrites_a_later_insert_and_runs_once() {
+    // Two callers find the value due for a refresh while a third inserts: whatever the order,
+    // the insert is the last write, so it is what stays; one refresh at most runs.
+    shuttle::check_random(
+        || {
+            let clock = ManualClock::new();
+            let map: TtlMap<u32, u64> = TtlMap::builder()
+                .ttl(Duration::from_secs(600))
+                .refresh_after(Duration::from_secs(60))
+                .clock(clock.clone())
+                .build();
+            map.insert(1, 1);
+            clock.advance(Duration::from_secs(60));
+            let refreshes = Arc::new(AtomicUsize::new(0));
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (map, refreshes) = (map.clone(), Arc::clone(&refreshes));
+                    thread::spawn(move || {
+                        map.get_or_insert_with(&1, || {
+                            refreshes.fetch_add(1, SeqCst);
+                            2
+                        })
+                    })
+                })
+                .collect();
+            let inserter = {
+                let map = map.clone();
+                thread::spawn(move || map.insert(1, 3))
+            };
+            for caller in callers {
+                assert!([1, 2, 3].contains(&caller.join().unwrap()));
+            }
+            inserter.join().unwrap();
+            assert!(refreshes.load(SeqCst) <= 1, "one refresh at a time, once");
+            assert_eq!(map.get(&1), Some(3), "the insert wins");
+        },
+        SCHEDULES,
+    );
+}
+
+#[test]
+fn a_failed_rebuild_serves_the_stale_value_to_every_caller() {
+    shuttle::check_random(
+        || {
+            let clock = ManualClock::new();
+            let map: TtlMap<u32, u64> = TtlMap::builder()
+                .ttl(Duration::from_secs(60))
+                .stale_if_error(Duration::from_secs(600))
+                .clock(clock.clone())
+                .build();
+            map.insert(1, 1);
+            clock.advance(Duration::from_secs(120));
+            let callers: Vec<_> = (0..3)
+                .map(|_| {
+                    let map = map.clone();
+                    thread::spawn(move || {
+                        map.try_get_or_insert_with_shared(&1, || Err::<u64, _>("down"))
+                            .map_err(|e| *e)
+                    })
+                })
+                .collect();
+            for caller in callers {
+                assert_eq!(caller.join().unwrap(), Ok(1));
+            }
+            assert_eq!(map.get(&1), None, "still expired");
+            assert_eq!(map.stats().stale_served, 3);
+        },
+        SCHEDULES,
+    );
+}
