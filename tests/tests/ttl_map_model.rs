@@ -32,14 +32,19 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let key = 0u8..12;
+    op_in(12, 2 * TTL)
+}
+
+/// Operations on keys below `keys`, advancing the clock by less than `advance` seconds.
+fn op_in(keys: u8, advance: u64) -> impl Strategy<Value = Op> {
+    let key = 0..keys;
     prop_oneof![
         4 => (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
         4 => key.clone().prop_map(Op::Get),
         2 => key.clone().prop_map(Op::Remove),
         1 => Just(Op::Clear),
         1 => (2u32..5).prop_map(Op::Retain),
-        3 => prop_oneof![Just(0), Just(1), 0..2 * TTL].prop_map(Op::Advance),
+        3 => prop_oneof![Just(0), Just(1), 0..advance].prop_map(Op::Advance),
         1 => Just(Op::Sweep),
         4 => (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::GetOrInsertWith(k, v)),
         2 => (key.clone(), any::<u32>(), any::<bool>())
@@ -52,6 +57,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct Entry {
     value: u32,
     deadline: u64,
+    /// The latest its deadline may move to (`max_lifetime`).
+    limit: u64,
     /// When it was stored or last moved its deadline, and whether it was hit since, in the
     /// same second.
     last_use: u64,
@@ -62,6 +69,7 @@ struct Entry {
 
 struct Model {
     sliding: bool,
+    max_lifetime: Option<u64>,
     now: u64,
     seq: u64,
     entries: HashMap<u8, Entry>,
@@ -79,7 +87,7 @@ impl Model {
         let e = self.entries.get_mut(&k).unwrap();
         if sliding {
             if now > e.last_use {
-                (e.deadline, e.last_use, e.used_since) = (now + TTL, now, false);
+                (e.deadline, e.last_use, e.used_since) = ((now + TTL).min(e.limit), now, false);
             } else {
                 e.used_since = true;
             }
@@ -89,9 +97,11 @@ impl Model {
 
     fn store(&mut self, k: u8, value: u32) {
         self.seq += 1;
+        let limit = self.max_lifetime.map_or(u64::MAX, |m| self.now + m);
         let entry = Entry {
             value,
-            deadline: self.now + TTL,
+            deadline: (self.now + TTL).min(limit),
+            limit,
             last_use: self.now,
             used_since: false,
             seq: self.seq,
@@ -125,17 +135,30 @@ impl Model {
 }
 
 fn check(expiry: Expiry, capacity: Option<usize>, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    check_with(expiry, capacity, None, ops)
+}
+
+fn check_with(
+    expiry: Expiry,
+    capacity: Option<usize>,
+    max_lifetime: Option<u64>,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
-    let builder = TtlMap::builder()
+    let mut builder = TtlMap::builder()
         .ttl(Duration::from_secs(TTL))
         .expiry(expiry)
         .clock(clock.clone());
+    if let Some(m) = max_lifetime {
+        builder = builder.max_lifetime(Duration::from_secs(m));
+    }
     let map: TtlMap<u8, u32> = match capacity {
         Some(c) => builder.capacity(c).build(),
         None => builder.build(),
     };
     let mut model = Model {
         sliding: expiry == Expiry::Sliding,
+        max_lifetime,
         now: 0,
         seq: 0,
         entries: HashMap::new(),
@@ -238,7 +261,7 @@ fn check(expiry: Expiry, capacity: Option<usize>, ops: Vec<Op>) -> Result<(), Te
     Ok(())
 }
 
-/// 2,500 cases for each of the four configurations: 10,000 in all.
+/// 2,500 cases for each of the five configurations: 12,500 in all.
 const CASES: u32 = 2_500;
 
 proptest! {
@@ -247,6 +270,12 @@ proptest! {
     #[test]
     fn sliding_map_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..120)) {
         check(Expiry::Sliding, None, ops)?;
+    }
+
+    #[test]
+    // Few keys and short advances, so that hits keep entries alive up to their limit.
+    fn sliding_map_with_a_max_lifetime_agrees_with_the_model(ops in proptest::collection::vec(op_in(3, TTL), 1..120)) {
+        check_with(Expiry::Sliding, None, Some(150), ops)?;
     }
 
     #[test]
