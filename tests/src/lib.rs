@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+/// Real `redis-server` processes (standalone and cluster) that a test starts and stops itself.
+pub mod redis_server;
+
 use std::time::{Duration, Instant};
 
 /// How long a test waits for other threads to reach a point before it fails: far longer than
