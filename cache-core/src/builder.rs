@@ -477,6 +477,20 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     }
 }
 
+impl<K, V, S> Builder<K, V, S, Duration> {
+    /// The options as `TtlMap::from_parts` takes them.
+    #[cfg(feature = "redis")]
+    pub(crate) fn into_parts(self) -> Parts<K, V, S> {
+        Parts {
+            ttl: self.ttl,
+            options: self.options,
+            hasher: self.hasher,
+            listener: self.listener,
+            expire_after: self.expire_after,
+        }
+    }
+}
+
 impl<K, V, S, T: fmt::Debug> fmt::Debug for Builder<K, V, S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")

@@ -91,6 +91,8 @@ mod forecast;
 mod key;
 mod map;
 mod memo;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod registry;
 mod shard;
 #[cfg(not(feature = "shuttle"))]

@@ -1,0 +1,217 @@
+//! The backplane: one pub/sub channel per tier that tells every process when a flight landed
+//! (so its waiters look again instead of polling) and when a key or a map was invalidated (so
+//! its L1 drops it).
+//!
+//! Messages carry digests and map tags, never keys:
+//! - `d` + digest: a flight for that digest landed or gave up;
+//! - `i` + tag + digest: the key was removed;
+//! - `c` + tag: the map was cleared.
+//!
+//! A listener that loses its connection may have missed invalidations, so when it subscribes
+//! again every L1 of the tier is cleared: its values come back from Redis.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::naming::{DIGEST_LEN, Digest};
+
+/// What the backplane asks of a map of the tier.
+pub(crate) trait Invalidate: Send + Sync {
+    /// Drops the key with this digest from this process's copy.
+    fn invalidate(&self, digest: &Digest);
+    /// Drops every key from this process's copy.
+    fn clear_local(&self);
+}
+
+#[derive(Default)]
+pub(crate) struct Backplane {
+    /// Waiters of fleet-wide flights, by digest, with how many wait.
+    waiters: Mutex<HashMap<Digest, (Arc<Notify>, usize)>>,
+    maps: Mutex<Vec<(u64, Weak<dyn Invalidate>)>>,
+}
+
+/// A registration to be woken when the flight for `digest` lands; dropped when done waiting.
+pub(crate) struct Waiter {
+    backplane: Arc<Backplane>,
+    digest: Digest,
+    pub(crate) notify: Arc<Notify>,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let mut waiters = self.backplane.waiters.lock();
+        if let Some((_, count)) = waiters.get_mut(&self.digest) {
+            *count -= 1;
+            if *count == 0 {
+                waiters.remove(&self.digest);
+            }
+        }
+    }
+}
+
+impl Backplane {
+    pub(crate) fn waiter(self: &Arc<Self>, digest: Digest) -> Waiter {
+        let mut waiters = self.waiters.lock();
+        let (notify, count) = waiters
+            .entry(digest)
+            .or_insert_with(|| (Arc::new(Notify::new()), 0));
+        *count += 1;
+        Waiter {
+            backplane: Arc::clone(self),
+            digest,
+            notify: Arc::clone(notify),
+        }
+    }
+
+    pub(crate) fn register(&self, tag: u64, map: Weak<dyn Invalidate>) {
+        let mut maps = self.maps.lock();
+        maps.retain(|(_, map)| map.strong_count() > 0);
+        maps.push((tag, map));
+    }
+
+    fn maps(&self, tag: Option<u64>) -> Vec<Arc<dyn Invalidate>> {
+        let maps = self.maps.lock();
+        maps.iter()
+            .filter(|(t, _)| tag.is_none_or(|tag| *t == tag))
+            .filter_map(|(_, map)| map.upgrade())
+            .collect()
+    }
+
+    fn dispatch(&self, payload: &[u8]) {
+        match payload {
+            [b'd', digest @ ..] if digest.len() == DIGEST_LEN => {
+                let digest: Digest = digest.try_into().expect("checked length");
+                if let Some((notify, _)) = self.waiters.lock().get(&digest) {
+                    notify.notify_waiters();
+                }
+            }
+            [b'i', rest @ ..] if rest.len() == 8 + DIGEST_LEN => {
+                let tag = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+                let digest: Digest = rest[8..].try_into().expect("checked length");
+                for map in self.maps(Some(tag)) {
+                    map.invalidate(&digest);
+                }
+            }
+            [b'c', tag @ ..] if tag.len() == 8 => {
+                let tag = u64::from_le_bytes(tag.try_into().expect("8 bytes"));
+                for map in self.maps(Some(tag)) {
+                    map.clear_local();
+                }
+            }
+            // Another version's message, or noise: nothing of ours.
+            _ => {}
+        }
+    }
+}
+
+pub(crate) fn landed(digest: &Digest) -> Vec<u8> {
+    let mut message = Vec::with_capacity(1 + DIGEST_LEN);
+    message.push(b'd');
+    message.extend_from_slice(digest);
+    message
+}
+
+pub(crate) fn removed(tag: u64, digest: &Digest) -> Vec<u8> {
+    let mut message = Vec::with_capacity(1 + 8 + DIGEST_LEN);
+    message.push(b'i');
+    message.extend_from_slice(&tag.to_le_bytes());
+    message.extend_from_slice(digest);
+    message
+}
+
+pub(crate) fn cleared(tag: u64) -> Vec<u8> {
+    let mut message = Vec::with_capacity(1 + 8);
+    message.push(b'c');
+    message.extend_from_slice(&tag.to_le_bytes());
+    message
+}
+
+/// The listener: subscribes through each node in turn until one answers, dispatches every
+/// message, and subscribes again when the connection drops. Runs until the tier's runtime
+/// stops.
+pub(crate) async fn listen(
+    backplane: Arc<Backplane>,
+    nodes: Vec<redis::Client>,
+    channel: String,
+    timeout: Duration,
+) {
+    let mut subscribed_before = false;
+    let mut pause = Duration::from_millis(50);
+    for client in nodes.iter().cycle() {
+        let subscribe = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        // Connecting is bounded like any operation; a dead node must not stall the backplane.
+        let Ok(Ok(pubsub)) = tokio::time::timeout(timeout * 4, subscribe).await else {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+            continue;
+        };
+        pause = Duration::from_millis(50);
+        if subscribed_before {
+            for map in backplane.maps(None) {
+                map.clear_local();
+            }
+        }
+        subscribed_before = true;
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            backplane.dispatch(message.get_payload_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Counting {
+        invalidated: AtomicUsize,
+        cleared: AtomicUsize,
+    }
+
+    impl Invalidate for Counting {
+        fn invalidate(&self, _: &Digest) {
+            self.invalidated.fetch_add(1, Ordering::Relaxed);
+        }
+        fn clear_local(&self) {
+            self.cleared.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn messages_reach_the_map_of_their_tag_only() {
+        let backplane = Backplane::default();
+        let (a, b) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+        backplane.register(1, Arc::downgrade(&a) as Weak<dyn Invalidate>);
+        backplane.register(2, Arc::downgrade(&b) as Weak<dyn Invalidate>);
+        backplane.dispatch(&removed(1, &[9; DIGEST_LEN]));
+        backplane.dispatch(&cleared(2));
+        backplane.dispatch(b"garbage");
+        assert_eq!(a.invalidated.load(Ordering::Relaxed), 1);
+        assert_eq!(b.invalidated.load(Ordering::Relaxed), 0);
+        assert_eq!(b.cleared.load(Ordering::Relaxed), 1);
+        assert_eq!(a.cleared.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn waiters_are_counted_and_forgotten() {
+        let backplane = Arc::new(Backplane::default());
+        let first = backplane.waiter([1; DIGEST_LEN]);
+        let second = backplane.waiter([1; DIGEST_LEN]);
+        assert!(Arc::ptr_eq(&first.notify, &second.notify));
+        drop(first);
+        assert_eq!(backplane.waiters.lock().len(), 1);
+        drop(second);
+        assert!(backplane.waiters.lock().is_empty());
+    }
+}

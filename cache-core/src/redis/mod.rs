@@ -1,0 +1,82 @@
+//! The fleet tier (feature `redis`): a second tier on Redis, shared by every process of a
+//! service, with a fleet-wide single flight.
+//!
+//! ```no_run
+//! # #[cfg(feature = "macros")] mod demo {
+//! use std::sync::LazyLock;
+//! use cache_core::redis::RedisTier;
+//! use cache_core::ttl_cached;
+//!
+//! static TIER: LazyLock<RedisTier> = LazyLock::new(|| {
+//!     RedisTier::new("redis://127.0.0.1:6379/").expect("a Redis URL").namespace("embeddings")
+//! });
+//!
+//! /// Built once in the whole fleet per text and hour, however many processes ask at once.
+//! #[ttl_cached(ttl = "1h", shared = TIER.clone())]
+//! pub async fn embedding(text: &str) -> Vec<f32> {
+//!     vec![text.len() as f32] // the expensive call
+//! }
+//! # }
+//! ```
+//!
+//! # A call
+//!
+//! 1. **L1**, this process's [`TtlMap`](crate::TtlMap): a hit costs what any hit costs; Redis
+//!    is not asked.
+//! 2. **L2**, Redis: one script returns the value if Redis has it (`GET`, or `GETEX` with
+//!    sliding expiry). A value from Redis stays in L1 for at most its remaining life there.
+//! 3. **The fleet's single flight**: if Redis has no value, the same script gives the caller a
+//!    lease (`SET NX PX`) unless another process holds it. The leader builds the value while
+//!    its lease is renewed, then writes it with the map's TTL and publishes "landed". The
+//!    other processes' callers wait for that message (not by polling: they look again after a
+//!    third of the lease only if a message was lost) and read the value. If the leader dies,
+//!    its lease lapses and a waiter takes over. In each process, only one caller per key goes
+//!    to Redis at all: the others wait on the L1 flight.
+//!
+//! `Err` and `None` are neither cached nor written; the fleet's waiters then try again, one of
+//! them leading. `remove` and `clear` on a [`Shared`] map delete in Redis and publish an
+//! invalidation that every process's L1 applies when it arrives (one round trip).
+//!
+//! # Failure rules
+//!
+//! Redis down, slow or resetting never fails a call and never makes it wait longer than the
+//! tier's [`timeout`](RedisTier::timeout) (250 ms by default) per Redis operation: the call
+//! goes on as if the map were not shared (L1 and this process's single flight). The first
+//! failure opens a circuit breaker: calls skip Redis for a cool-down (from 0.5 s, doubling up
+//! to 30 s while it stays down), then one call probes it. Opening and recovery are each logged
+//! once (`tracing`, target `cache_core::redis`, never a key). The connection reconnects by
+//! itself. A backplane that reconnects clears every L1 of its tier, since it may have missed
+//! invalidations meanwhile.
+//!
+//! A value that no longer deserializes (its type changed) counts as absent: it is deleted and
+//! built again. Bump [`RedisTier::version`] when a type's serialized form changes, so that
+//! processes running the old and the new code do not read each other's values.
+//!
+//! # What Redis sees
+//!
+//! Keys are often secrets (API keys), so no key reaches Redis:
+//! - a value's Redis key is `namespace:version:tag:{digest}`, where `digest` is 128 bits of
+//!   BLAKE3 in keyed mode over the map's tag and the key serialized with postcard, and `tag`
+//!   64 bits of the same over the map's name;
+//! - the value is its postcard serialization (the value itself, readable by anyone who can
+//!   read Redis and knows its type);
+//! - the lease is a random token at `...:{digest}:lease`; backplane messages carry digests
+//!   and tags.
+//!
+//! Someone who can read Redis learns how many keys each map holds, when they are used, and the
+//! values. With the tier's [`secret`](RedisTier::secret) set to one the fleet shares, they
+//! cannot tell which key a digest stands for, even by guessing; without it (the secret is then
+//! derived from the namespace) they can confirm a guess.
+//!
+//! Values and keys are serialized with postcard: compact, and the same bytes in every process
+//! for the same value.
+
+mod backplane;
+mod breaker;
+mod naming;
+mod scan;
+mod shared;
+mod tier;
+
+pub use shared::{Shared, SharedBuilder};
+pub use tier::{RedisTier, TierError};

@@ -1,0 +1,729 @@
+//! `Shared`: a `TtlMap` (L1, this process) in front of a `RedisTier` (L2, the fleet), with a
+//! fleet-wide single flight.
+//!
+//! A memoizing call:
+//! 1. L1 hit: returned as from any `TtlMap`; Redis is not asked.
+//! 2. L1 miss: the L1 flight (one per key in this process) runs [`SharedMap::fetch`], which
+//!    runs one script, `FETCH`: the value if Redis has it, else the lease (`SET NX PX`) if no
+//!    one holds it, else "wait".
+//! 3. Leader: runs the constructor while a task renews the lease, then `STORE` writes the value
+//!    with its TTL (only while it still holds the lease: a `remove` takes it away), releases
+//!    the lease and publishes "landed" on the backplane, all in one script.
+//! 4. Waiter: waits for "landed" (or a third of the lease, if the message is lost) and runs
+//!    `FETCH` again: it gets the value, or takes the lease over when the leader died.
+//!
+//! A value fetched from Redis stays in L1 for at most its remaining life in Redis. Any Redis
+//! failure sends the call down the local path: the constructor runs under the L1 flight alone.
+
+use std::convert::Infallible;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Weak};
+use std::time::Duration;
+
+use redis::{Script, Value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::RedisTier;
+use super::backplane::{self, Invalidate};
+use super::naming::{Digest, Naming};
+use super::tier::{Tier, TierError};
+use crate::builder::{ExpireAfter, Parts};
+use crate::{Builder, DefaultHashBuilder, Expiry, Lookup, Stats, TtlMap};
+
+/// A map whose values are shared with every process through a [`RedisTier`]; made by
+/// [`Builder::shared`]. What `#[ttl_cached(shared = ...)]` keeps.
+///
+/// Memoizing calls go this process's map (L1) → Redis (L2) → a fleet-wide single flight; see
+/// the [module docs](crate::redis).
+pub struct Shared<K, V, S = DefaultHashBuilder> {
+    inner: Arc<SharedMap<K, V, S>>,
+}
+
+/// The builder of a [`Shared`] map: a [`Builder`] given a tier by [`Builder::shared`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct SharedBuilder<K, V, S = DefaultHashBuilder> {
+    parts: Parts<K, V, S>,
+    tier: RedisTier,
+}
+
+/// An L1 entry: the value, its remaining life in Redis when it came from there, and its digest
+/// (for invalidations, which name digests, not keys).
+#[derive(Clone)]
+struct Stamped<V> {
+    value: V,
+    life: Option<Duration>,
+    digest: Digest,
+}
+
+struct SharedMap<K, V, S> {
+    l1: TtlMap<K, Stamped<V>, S>,
+    tier: RedisTier,
+    tag: u64,
+    ttl: Duration,
+    sliding: bool,
+    expire_after: Option<Arc<ExpireAfter<K, V>>>,
+}
+
+impl<K, V, S> Builder<K, V, S, Duration> {
+    /// Shares the map's values with every process through `tier`: the result is a
+    /// [`Shared`] map. The map's name (see [`name`](Builder::name)) tells it apart from other
+    /// maps in Redis, so give it one that is the same in every process and unique among the
+    /// tier's maps; an unnamed map is told apart by its key and value types alone.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), cache_core::redis::TierError> {
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// let tier = RedisTier::new("redis://127.0.0.1:6379/")?;
+    /// let quotes = TtlMap::<String, f64>::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .name("quotes")
+    ///     .shared(tier)
+    ///     .build();
+    /// // Built once in the whole fleet, however many processes ask at once.
+    /// let price = quotes.get_or_insert_with_async("ACME", async { 42.0 }).await;
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(self, tier: RedisTier) -> SharedBuilder<K, V, S> {
+        SharedBuilder {
+            parts: self.into_parts(),
+            tier,
+        }
+    }
+}
+
+impl<K, V, S> SharedBuilder<K, V, S>
+where
+    K: Hash + Eq + Serialize + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// Builds the map. Does no I/O.
+    pub fn build(self) -> Shared<K, V, S> {
+        let Parts {
+            ttl,
+            options,
+            hasher,
+            listener,
+            expire_after,
+        } = self.parts;
+        let name = options.name.unwrap_or_else(std::any::type_name::<(K, V)>);
+        let sliding = options.expiry == Expiry::Sliding;
+        let expire_after = expire_after.map(Arc::new);
+        let own_life = expire_after.clone();
+        let l1 = TtlMap::from_parts(Parts {
+            ttl,
+            options,
+            hasher,
+            listener: listener.map(|listen| -> crate::builder::Listener<K, Stamped<V>> {
+                Box::new(move |key, stamped, reason| listen(key, &stamped.value, reason))
+            }),
+            // The value's own life (if the user gave one) and its remaining life in Redis.
+            expire_after: Some(Box::new(move |key, stamped: &Stamped<V>| {
+                let own = own_life.as_ref().and_then(|life| life(key, &stamped.value));
+                match (own, stamped.life) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })),
+        });
+        let inner = Arc::new(SharedMap {
+            tag: self.tier.inner.naming.map_tag(name),
+            l1,
+            tier: self.tier,
+            ttl,
+            sliding,
+            expire_after,
+        });
+        let weak: Weak<dyn Invalidate> = Arc::downgrade(&inner) as Weak<SharedMap<K, V, S>>;
+        inner.tier.inner.backplane.register(inner.tag, weak);
+        Shared { inner }
+    }
+}
+
+impl<K, V, S> Shared<K, V, S>
+where
+    K: Hash + Eq + Serialize + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// Returns the value for `key`: from this process, else from Redis, else built by `init`
+    /// once in the whole fleet (other processes asking meanwhile wait for it), then written to
+    /// Redis with the map's TTL. If Redis is down or slow, `init` runs here, under this
+    /// process's single flight.
+    pub async fn get_or_insert_with_async<Q>(&self, key: &Q, init: impl Future<Output = V>) -> V
+    where
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        let fetch = self
+            .inner
+            .fetch(key, async { Ok::<_, Infallible>(init.await) });
+        match self.inner.l1.try_get_or_insert_with_async(key, fetch).await {
+            Ok(stamped) => stamped.value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`get_or_insert_with_async`](Self::get_or_insert_with_async) for a fallible
+    /// constructor: an `Err` is returned, neither cached nor written to Redis, and the fleet's
+    /// waiters for it try again (one of them leading).
+    pub async fn try_get_or_insert_with_async<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        let fetch = self.inner.fetch(key, init);
+        let stamped = self
+            .inner
+            .l1
+            .try_get_or_insert_with_async(key, fetch)
+            .await?;
+        Ok(stamped.value)
+    }
+
+    /// Like [`try_get_or_insert_with_async`](Self::try_get_or_insert_with_async), but this
+    /// process's callers that waited for a failed run get its error too, as with
+    /// [`TtlMap::try_get_or_insert_with_shared_async`].
+    pub async fn try_get_or_insert_with_shared_async<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, Arc<E>>
+    where
+        Q: ?Sized + Lookup<K> + Sync,
+        E: Send + Sync + 'static,
+    {
+        let fetch = self.inner.fetch(key, init);
+        let l1 = &self.inner.l1;
+        let stamped = l1.try_get_or_insert_with_shared_async(key, fetch).await?;
+        Ok(stamped.value)
+    }
+
+    /// Like [`get_or_insert_with_async`](Self::get_or_insert_with_async) for a constructor that
+    /// may find nothing: `None` is returned, neither cached nor written to Redis.
+    pub async fn optionally_get_or_insert_with_async<Q>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Option<V>>,
+    ) -> Option<V>
+    where
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        self.try_get_or_insert_with_async(key, async { init.await.ok_or(NoValue) })
+            .await
+            .ok()
+    }
+
+    /// Removes `key` here now and, in the background, from Redis and from every other
+    /// process's L1 (through the backplane). Returns this process's value.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let old = self.inner.l1.remove(key).map(|stamped| stamped.value);
+        if let Some((value_key, digest)) = self.inner.name(key) {
+            let message = backplane::removed(self.inner.tag, &digest);
+            let channel = self.inner.tier.inner.naming.channel();
+            self.inner.tier.inner.spawn(move |mut conn| async move {
+                let _ = remove_script(&value_key, &channel, &message)
+                    .invoke_async::<()>(&mut conn)
+                    .await;
+            });
+        }
+        old
+    }
+
+    /// Removes `key` here, from Redis and from every process's L1, and returns once Redis has
+    /// deleted it and told the other processes.
+    ///
+    /// # Errors
+    ///
+    /// [`TierError::Unavailable`] if Redis could not be told: this process's copy is gone, the
+    /// others keep theirs until they expire.
+    pub async fn remove_async<Q>(&self, key: &Q) -> Result<(), TierError>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        self.inner.l1.remove(key);
+        let (value_key, digest) = self.inner.name(key).ok_or(TierError::Unavailable)?;
+        let message = backplane::removed(self.inner.tag, &digest);
+        let channel = self.inner.tier.inner.naming.channel();
+        self.inner
+            .tier
+            .inner
+            .run(move |mut conn| async move {
+                remove_script(&value_key, &channel, &message)
+                    .invoke_async::<()>(&mut conn)
+                    .await
+            })
+            .await
+    }
+
+    /// Empties this map here, in Redis and in every process's L1.
+    ///
+    /// # Errors
+    ///
+    /// [`TierError::Unavailable`] if Redis could not be told: this process's copy is empty,
+    /// Redis and the others keep theirs until they expire.
+    pub async fn clear_async(&self) -> Result<(), TierError> {
+        self.inner.l1.clear();
+        let tier = &self.inner.tier.inner;
+        let pattern = format!("{}*", tier.naming.map_pattern_prefix(self.inner.tag));
+        let channel = tier.naming.channel();
+        let message = backplane::cleared(self.inner.tag);
+        tier.run(move |mut conn| async move {
+            super::scan::unlink_matching(&mut conn, &pattern).await?;
+            redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(&message)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    /// This process's value for `key`, without asking Redis.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        self.inner.l1.get(key).map(|stamped| stamped.value)
+    }
+
+    /// Whether this process holds a live value for `key`.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        self.inner.l1.contains_key(key)
+    }
+
+    /// The number of entries this process holds.
+    pub fn len(&self) -> usize {
+        self.inner.l1.len()
+    }
+
+    /// Whether this process holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.inner.l1.is_empty()
+    }
+
+    /// This process's counters (its L1: a value fetched from Redis counts as a miss here).
+    pub fn stats(&self) -> Stats {
+        self.inner.l1.stats()
+    }
+
+    /// The tier this map shares its values through.
+    pub fn tier(&self) -> &RedisTier {
+        &self.inner.tier
+    }
+}
+
+impl<K, V, S> std::fmt::Debug for Shared<K, V, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("tier", &self.inner.tier)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `None` from an `optionally_` constructor, carried as an error through the L1 flight.
+struct NoValue;
+
+/// What `FETCH` found.
+enum Fetched {
+    /// The value's bytes and its remaining life.
+    Value(Vec<u8>, Option<Duration>),
+    /// This call holds the lease: build.
+    Lead,
+    /// Another process holds it: wait.
+    Wait,
+}
+
+impl<K, V, S> SharedMap<K, V, S>
+where
+    K: Hash + Eq + Serialize + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// The Redis key and digest of `key`; `None` if it does not serialize.
+    fn name<Q>(&self, key: &Q) -> Option<(String, Digest)>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let bytes = postcard::to_allocvec(&key.to_key()).ok()?;
+        let naming: &Naming = &self.tier.inner.naming;
+        let digest = naming.digest(self.tag, &bytes);
+        Some((naming.value_key(self.tag, &digest), digest))
+    }
+
+    /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here.
+    async fn fetch<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<Stamped<V>, E>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let Some((value_key, digest)) = self.name(key) else {
+            return local(init, [0; 16]).await;
+        };
+        let tier = &self.tier.inner;
+        if !tier.breaker.allow() {
+            return local(init, digest).await;
+        }
+        let value_key: Arc<str> = value_key.into();
+        let lease_key: Arc<str> = Naming::lease_key(&value_key).into();
+        let token: Arc<str> = new_token().into();
+        loop {
+            let waiter = tier.backplane.waiter(digest);
+            let mut landed = Box::pin(Arc::clone(&waiter.notify).notified_owned());
+            landed.as_mut().enable();
+            let fetched = {
+                let (value_key, lease_key, token) = (
+                    Arc::clone(&value_key),
+                    Arc::clone(&lease_key),
+                    Arc::clone(&token),
+                );
+                let lease = millis(tier.lease());
+                let slide = if self.sliding { millis(self.ttl) } else { 0 };
+                tier.run(move |mut conn| async move {
+                    let reply: Value = FETCH
+                        .key(&*value_key)
+                        .key(&*lease_key)
+                        .arg(&*token)
+                        .arg(lease)
+                        .arg(slide)
+                        .invoke_async(&mut conn)
+                        .await?;
+                    Ok(fetched(reply))
+                })
+                .await
+            };
+            match fetched {
+                Err(_) => return local(init, digest).await,
+                Ok(Fetched::Value(bytes, life)) => match postcard::from_bytes::<V>(&bytes) {
+                    Ok(value) => {
+                        return Ok(Stamped {
+                            value,
+                            life,
+                            digest,
+                        });
+                    }
+                    // Another shape (the type changed): delete exactly these bytes, then build.
+                    Err(_) => {
+                        let value_key = Arc::clone(&value_key);
+                        let discarded = tier
+                            .run(move |mut conn| async move {
+                                DISCARD
+                                    .key(&*value_key)
+                                    .arg(bytes)
+                                    .invoke_async::<()>(&mut conn)
+                                    .await
+                            })
+                            .await;
+                        if discarded.is_err() {
+                            return local(init, digest).await;
+                        }
+                    }
+                },
+                Ok(Fetched::Lead) => {
+                    drop(waiter);
+                    return self
+                        .lead(key, init, digest, value_key, lease_key, token)
+                        .await;
+                }
+                Ok(Fetched::Wait) => {
+                    // Until the leader's "landed", or a third of the lease if that is lost.
+                    let patience = tier.lease() / 3;
+                    let waited = tier.spawn(move |_| async move {
+                        let _ = tokio::time::timeout(patience, landed).await;
+                    });
+                    match waited {
+                        Some(task) => {
+                            let _ = task.await;
+                        }
+                        None => return local(init, digest).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds the value as the fleet's leader for `digest`, holding the lease.
+    async fn lead<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+        digest: Digest,
+        value_key: Arc<str>,
+        lease_key: Arc<str>,
+        token: Arc<str>,
+    ) -> Result<Stamped<V>, E>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let tier = &self.tier.inner;
+        let mut lease = Lease::hold(tier, &lease_key, &token, digest);
+        let value = init.await?;
+        let life = self
+            .expire_after
+            .as_ref()
+            .and_then(|life| life(&key.to_key(), &value))
+            .map_or(self.ttl, |life| life.min(self.ttl));
+        if let Ok(bytes) = postcard::to_allocvec(&value)
+            && !life.is_zero()
+        {
+            let channel = tier.naming.channel();
+            let message = backplane::landed(&digest);
+            let stored = tier
+                .run(move |mut conn| async move {
+                    STORE
+                        .key(&*value_key)
+                        .key(&*lease_key)
+                        .arg(bytes)
+                        .arg(millis(life))
+                        .arg(&*token)
+                        .arg(channel)
+                        .arg(message)
+                        .invoke_async::<()>(&mut conn)
+                        .await
+                })
+                .await;
+            // Stored and announced (or Redis is down, and its lease lapses by itself).
+            lease.landed = stored.is_ok();
+        }
+        Ok(Stamped {
+            value,
+            life: None,
+            digest,
+        })
+    }
+}
+
+impl<K, V, S> Invalidate for SharedMap<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    fn invalidate(&self, digest: &Digest) {
+        self.l1.retain(|_, stamped| stamped.digest != *digest);
+    }
+
+    fn clear_local(&self) {
+        self.l1.clear();
+    }
+}
+
+/// The local path: `init` here, under the L1 flight alone, kept for the map's own TTL.
+async fn local<V, E>(
+    init: impl Future<Output = Result<V, E>>,
+    digest: Digest,
+) -> Result<Stamped<V>, E> {
+    Ok(Stamped {
+        value: init.await?,
+        life: None,
+        digest,
+    })
+}
+
+/// A leader's lease: renewed every third of its length until dropped; released (and the
+/// waiters told) on drop unless the value landed, so a failed, panicking or cancelled leader
+/// hands over at once instead of after the lease.
+struct Lease {
+    tier: Arc<Tier>,
+    renewal: Option<tokio::task::JoinHandle<()>>,
+    lease_key: Arc<str>,
+    token: Arc<str>,
+    digest: Digest,
+    landed: bool,
+}
+
+impl Lease {
+    fn hold(tier: &Arc<Tier>, lease_key: &Arc<str>, token: &Arc<str>, digest: Digest) -> Self {
+        let every = tier.lease() / 3;
+        let lease = millis(tier.lease());
+        let timeout = tier.timeout();
+        let (key, tok) = (Arc::clone(lease_key), Arc::clone(token));
+        let renewal = tier.spawn(move |mut conn| async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let mut renew = RENEW.prepare_invoke();
+                renew.key(&*key).arg(&*tok).arg(lease);
+                match tokio::time::timeout(timeout, renew.invoke_async::<i64>(&mut conn)).await {
+                    Ok(Ok(1)) => {}
+                    // Lost (removed, or lapsed): the store will not happen; stop.
+                    Ok(Ok(_)) => return,
+                    // Redis is failing: keep trying while the constructor runs.
+                    _ => {}
+                }
+            }
+        });
+        Lease {
+            tier: Arc::clone(tier),
+            renewal,
+            lease_key: Arc::clone(lease_key),
+            token: Arc::clone(token),
+            digest,
+            landed: false,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        if self.landed {
+            return;
+        }
+        let (key, token) = (Arc::clone(&self.lease_key), Arc::clone(&self.token));
+        let channel = self.tier.naming.channel();
+        let message = backplane::landed(&self.digest);
+        let timeout = self.tier.timeout();
+        self.tier.spawn(move |mut conn| async move {
+            let mut release = RELEASE.prepare_invoke();
+            release.key(&*key).arg(&*token).arg(channel).arg(message);
+            let _ = tokio::time::timeout(timeout, release.invoke_async::<()>(&mut conn)).await;
+        });
+    }
+}
+
+fn fetched(reply: Value) -> Fetched {
+    let Value::Array(items) = reply else {
+        return Fetched::Wait;
+    };
+    match items.as_slice() {
+        [Value::Int(1), Value::BulkString(bytes), Value::Int(pttl)] => {
+            let life = u64::try_from(*pttl).ok().map(Duration::from_millis);
+            Fetched::Value(bytes.clone(), life)
+        }
+        [Value::Int(2)] => Fetched::Lead,
+        _ => Fetched::Wait,
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// A token no other leader in the fleet holds: this process's random seed and a counter.
+fn new_token() -> String {
+    static SEED: LazyLock<u64> = LazyLock::new(|| {
+        DefaultHashBuilder::default().hash_one((std::process::id(), std::time::SystemTime::now()))
+    });
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:016x}{:016x}",
+        *SEED,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn remove_script(
+    value_key: &str,
+    channel: &str,
+    message: &[u8],
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = REMOVE.prepare_invoke();
+    invocation
+        .key(value_key)
+        .key(Naming::lease_key(value_key))
+        .arg(channel)
+        .arg(message);
+    invocation
+}
+
+// The scripts. Each touches one value and its lease, which share a slot (see naming.rs).
+
+/// KEYS: value, lease. ARGV: token, lease ms, sliding TTL ms (0: fixed). Returns
+/// `{1, bytes, pttl}`, `{2}` (lead) or `{3}` (wait). A key of another Redis type reads as
+/// absent.
+static FETCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local ok, v
+        if ARGV[3] ~= '0' then
+            ok, v = pcall(redis.call, 'GETEX', KEYS[1], 'PX', ARGV[3])
+        else
+            ok, v = pcall(redis.call, 'GET', KEYS[1])
+        end
+        if ok and v then return {1, v, redis.call('PTTL', KEYS[1])} end
+        if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
+        return {3}
+        ",
+    )
+});
+
+/// KEYS: value, lease. ARGV: bytes, TTL ms, token, channel, message. Writes the value only if
+/// the lease is still this token's, then releases it and publishes.
+static STORE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('GET', KEYS[2]) == ARGV[3] then
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            redis.call('DEL', KEYS[2])
+        end
+        redis.call('PUBLISH', ARGV[4], ARGV[5])
+        return 1
+        ",
+    )
+});
+
+/// KEYS: lease. ARGV: token, lease ms.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+            return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        end
+        return 0
+        ",
+    )
+});
+
+/// KEYS: lease. ARGV: token, channel, message.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+        redis.call('PUBLISH', ARGV[2], ARGV[3])
+        return 1
+        ",
+    )
+});
+
+/// KEYS: value. ARGV: bytes. Deletes the value only if it is still these bytes.
+static DISCARD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local ok, v = pcall(redis.call, 'GET', KEYS[1])
+        if not ok or v == ARGV[1] then redis.call('DEL', KEYS[1]) end
+        return 1
+        ",
+    )
+});
+
+/// KEYS: value, lease. ARGV: channel, message. Deletes both (a leader still building loses
+/// its lease, so its value is not written) and publishes the invalidation.
+static REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        redis.call('DEL', KEYS[1], KEYS[2])
+        redis.call('PUBLISH', ARGV[1], ARGV[2])
+        return 1
+        ",
+    )
+});

@@ -1,0 +1,395 @@
+//! `RedisTier`: where the fleet's values live, and the small runtime that talks to it.
+//!
+//! All Redis I/O runs on the tier's own one-thread Tokio runtime, started at the first call
+//! that needs Redis. Callers only await its tasks' handles, so a memoized function can be
+//! awaited from any executor, and the connections outlive the runtimes of the callers (each
+//! `#[tokio::test]` has its own). Every operation is bounded by the tier's timeout; a failure
+//! opens the circuit breaker and the call goes on without Redis.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};
+
+use super::backplane::Backplane;
+use super::breaker::Breaker;
+use super::naming::Naming;
+
+/// A Redis server or cluster that memoized functions share across processes (see the
+/// [module docs](crate::redis)).
+///
+/// Cheap to clone: clones share connections, the circuit breaker and the backplane. Settings
+/// (`namespace`, `version`, `secret`, `timeout`, `lease`) make a new tier, so set them before
+/// the first use.
+///
+/// ```
+/// use cache_core::redis::RedisTier;
+///
+/// // No I/O here: the tier connects at its first use and reconnects by itself.
+/// let tier = RedisTier::new("redis://127.0.0.1:6379/")?.namespace("billing").version(2);
+/// # Ok::<(), cache_core::redis::TierError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisTier {
+    pub(crate) inner: Arc<Tier>,
+}
+
+/// Why a tier could not be made or could not do what was asked. Never quotes a key, a value
+/// or the URL (which can hold a password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TierError {
+    /// The URL is not a Redis URL; the reason names what is wrong with it.
+    InvalidUrl(String),
+    /// Redis did not answer in time or failed; the call's local part was done.
+    Unavailable,
+}
+
+impl fmt::Display for TierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TierError::InvalidUrl(reason) => write!(f, "invalid Redis URL: {reason}"),
+            TierError::Unavailable => {
+                f.write_str("Redis is unavailable; only this process was updated")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TierError {}
+
+#[derive(Clone)]
+struct Config {
+    target: Target,
+    namespace: String,
+    version: u32,
+    secret: Option<[u8; 32]>,
+    timeout: Duration,
+    lease: Duration,
+}
+
+#[derive(Clone)]
+enum Target {
+    Single(redis::Client),
+    /// The cluster, and a client per seed node for the backplane's subscription (classic
+    /// pub/sub reaches every node of a cluster).
+    Cluster(Box<redis::cluster::ClusterClient>, Vec<redis::Client>),
+}
+
+pub(crate) struct Tier {
+    config: Config,
+    pub(crate) naming: Naming,
+    pub(crate) breaker: Breaker,
+    pub(crate) backplane: Arc<Backplane>,
+    io: OnceLock<Option<Io>>,
+}
+
+/// The runtime and the connection, made at the first use.
+struct Io {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    conn: Conn,
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside another runtime; this does not.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A multiplexed connection that reconnects by itself: to one server or to a cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_command(cmd),
+            Conn::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(conn) => conn.get_db(),
+            Conn::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// The default bound on one Redis operation.
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+/// The default lease of a fleet-wide flight's leader, renewed every third of it.
+const DEFAULT_LEASE: Duration = Duration::from_secs(3);
+
+impl RedisTier {
+    /// A tier on the Redis server at `url` (`redis://[:password@]host:port[/db]`,
+    /// `rediss://` for TLS is not built in). Does no I/O.
+    ///
+    /// # Errors
+    ///
+    /// [`TierError::InvalidUrl`] if `url` is not a Redis URL.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, TierError> {
+        let client = redis::Client::open(url.as_ref()).map_err(invalid_url)?;
+        Ok(Self::from_config(Config::new(Target::Single(client))))
+    }
+
+    /// A tier on the Redis Cluster reached through any of `urls` (its seed nodes). Does no
+    /// I/O.
+    ///
+    /// ```
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// let tier = RedisTier::cluster(["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"])?;
+    /// # Ok::<(), cache_core::redis::TierError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TierError::InvalidUrl`] if a URL is not a Redis URL, or there is none.
+    pub fn cluster<I>(urls: I) -> Result<Self, TierError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        if urls.is_empty() {
+            return Err(TierError::InvalidUrl(
+                "a cluster needs at least one node".into(),
+            ));
+        }
+        let seeds = urls
+            .iter()
+            .map(|url| redis::Client::open(url.as_str()))
+            .collect::<RedisResult<Vec<_>>>()
+            .map_err(invalid_url)?;
+        let cluster = redis::cluster::ClusterClient::builder(urls)
+            .connection_timeout(DEFAULT_TIMEOUT)
+            .response_timeout(DEFAULT_TIMEOUT)
+            .build()
+            .map_err(invalid_url)?;
+        Ok(Self::from_config(Config::new(Target::Cluster(
+            Box::new(cluster),
+            seeds,
+        ))))
+    }
+
+    /// The first part of every Redis key and channel of this tier (default `"cache"`): one per
+    /// service sharing a Redis.
+    pub fn namespace(self, namespace: impl Into<String>) -> Self {
+        self.with(|config| config.namespace = namespace.into())
+    }
+
+    /// The second part of every key (default 1): bump it when a value type's serialized form
+    /// changes, so no process reads the old form.
+    pub fn version(self, version: u32) -> Self {
+        self.with(|config| config.version = version)
+    }
+
+    /// The key of the keyed hash that names Redis keys: give every process of the fleet the
+    /// same secret (from your secret store), so that someone who can read Redis cannot even
+    /// confirm a guessed key. Without it, one derived from the namespace is used.
+    pub fn secret(self, secret: [u8; 32]) -> Self {
+        self.with(|config| config.secret = Some(secret))
+    }
+
+    /// The most one Redis operation may take before the call goes on without Redis (default
+    /// 250 ms).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|config| config.timeout = timeout.max(Duration::from_millis(1)))
+    }
+
+    /// How long a flight's leader holds its lease unless it renews it (default 3 s, renewed
+    /// every third of it while the constructor runs). When a leader dies, a waiter takes over
+    /// within about this long.
+    pub fn lease(self, lease: Duration) -> Self {
+        self.with(|config| config.lease = lease.max(Duration::from_millis(30)))
+    }
+
+    /// Whether calls skip Redis now (its circuit breaker is open after a failure).
+    pub fn is_degraded(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
+    fn with(self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.inner.config.clone();
+        change(&mut config);
+        Self::from_config(config)
+    }
+
+    fn from_config(config: Config) -> Self {
+        RedisTier {
+            inner: Arc::new(Tier {
+                naming: Naming::new(&config.namespace, config.version, config.secret),
+                breaker: Breaker::new(&config.namespace),
+                backplane: Arc::new(Backplane::default()),
+                io: OnceLock::new(),
+                config,
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for RedisTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No URL: it can hold a password.
+        let config = &self.inner.config;
+        f.debug_struct("RedisTier")
+            .field("namespace", &config.namespace)
+            .field("version", &config.version)
+            .field("cluster", &matches!(config.target, Target::Cluster(..)))
+            .field("degraded", &self.is_degraded())
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid_url(error: RedisError) -> TierError {
+    // The kind only: the detail can quote the URL.
+    TierError::InvalidUrl(format!("{:?}", error.kind()))
+}
+
+impl Config {
+    fn new(target: Target) -> Self {
+        Config {
+            target,
+            namespace: "cache".into(),
+            version: 1,
+            secret: None,
+            timeout: DEFAULT_TIMEOUT,
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
+impl Tier {
+    pub(crate) fn lease(&self) -> Duration {
+        self.config.lease
+    }
+
+    /// Runs `op` on the tier's runtime with a connection, bounded by the timeout, and tells the
+    /// breaker how it went. `Err` means the call should go on without Redis.
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, TierError>
+    where
+        F: FnOnce(Conn) -> Fut + Send + 'static,
+        Fut: Future<Output = RedisResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let io = self.io().ok_or(TierError::Unavailable)?;
+        let timeout = self.config.timeout;
+        let conn = io.conn.clone();
+        let task = io.handle.spawn(async move {
+            match tokio::time::timeout(timeout, op(conn)).await {
+                Ok(result) => result,
+                Err(_) => Err(RedisError::from((redis::ErrorKind::Io, "timed out"))),
+            }
+        });
+        match task.await {
+            Ok(Ok(value)) => {
+                self.breaker.success();
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                self.breaker.failure(&error);
+                Err(TierError::Unavailable)
+            }
+            // The runtime is shutting down: the tier is being dropped.
+            Err(_) => Err(TierError::Unavailable),
+        }
+    }
+
+    /// Spawns `task` on the tier's runtime, unbounded (lease renewals, releases).
+    pub(crate) fn spawn<F>(
+        &self,
+        task: impl FnOnce(Conn) -> F,
+    ) -> Option<tokio::task::JoinHandle<()>>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let io = self.io()?;
+        Some(io.handle.spawn(task(io.conn.clone())))
+    }
+
+    /// The bound on one operation.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    fn io(&self) -> Option<&Io> {
+        self.io.get_or_init(|| self.start()).as_ref()
+    }
+
+    /// Starts the runtime, the connection (lazily connected) and the backplane's listener.
+    fn start(&self) -> Option<Io> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cache-core-redis")
+            .enable_all()
+            .build();
+        let runtime = match runtime {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                tracing::error!(target: "cache_core::redis", %error, "redis tier: no runtime; it stays off");
+                return None;
+            }
+        };
+        let handle = runtime.handle().clone();
+        let _entered = handle.enter();
+        let timeout = self.config.timeout;
+        let (conn, subscribers) = match &self.config.target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                match ConnectionManager::new_lazy_with_config(client.clone(), config) {
+                    Ok(manager) => (Conn::Single(manager), vec![client.clone()]),
+                    Err(error) => {
+                        tracing::error!(target: "cache_core::redis", kind = ?error.kind(), "redis tier: no connection; it stays off");
+                        return None;
+                    }
+                }
+            }
+            Target::Cluster(cluster, seeds) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                let conn = cluster.get_pending_async_connection_with_config(config);
+                (Conn::Cluster(conn), seeds.clone())
+            }
+        };
+        handle.spawn(super::backplane::listen(
+            Arc::clone(&self.backplane),
+            subscribers,
+            self.naming.channel(),
+            timeout,
+        ));
+        Some(Io {
+            runtime: Some(runtime),
+            handle: handle.clone(),
+            conn,
+        })
+    }
+}
