@@ -231,10 +231,10 @@ where
         if let Some((value_key, digest)) = self.inner.name(key) {
             let message = backplane::removed(self.inner.tag, &digest);
             let channel = self.inner.tier.inner.naming.channel();
-            self.inner.tier.inner.spawn(move |mut conn| async move {
-                let _ = remove_script(&value_key, &channel, &message)
-                    .invoke_async::<()>(&mut conn)
-                    .await;
+            self.inner.tier.inner.detach(move |mut conn| async move {
+                remove_script(&value_key, &channel, &message)
+                    .invoke_async(&mut conn)
+                    .await
             });
         }
         old
@@ -266,7 +266,18 @@ where
             .await
     }
 
-    /// Empties this map here, in Redis and in every process's L1.
+    /// Empties this map here now and, in the background, in Redis and in every other
+    /// process's L1.
+    pub fn clear(&self) {
+        self.inner.l1.clear();
+        let clear = self.inner.clear_shared();
+        self.inner.tier.inner.spawn(move |_| async move {
+            let _ = clear.await;
+        });
+    }
+
+    /// Empties this map here, in Redis and in every process's L1, and returns once Redis has
+    /// deleted its keys and told the other processes.
     ///
     /// # Errors
     ///
@@ -274,19 +285,7 @@ where
     /// Redis and the others keep theirs until they expire.
     pub async fn clear_async(&self) -> Result<(), TierError> {
         self.inner.l1.clear();
-        let tier = &self.inner.tier.inner;
-        let pattern = format!("{}*", tier.naming.map_pattern_prefix(self.inner.tag));
-        let channel = tier.naming.channel();
-        let message = backplane::cleared(self.inner.tag);
-        tier.run(move |mut conn| async move {
-            super::scan::unlink_matching(&mut conn, &pattern).await?;
-            redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(&message)
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        self.inner.clear_shared().await
     }
 
     /// This process's value for `key`, without asking Redis.
@@ -362,6 +361,27 @@ where
         let naming: &Naming = &self.tier.inner.naming;
         let digest = naming.digest(self.tag, &bytes);
         Some((naming.value_key(self.tag, &digest), digest))
+    }
+
+    /// Deletes the map's keys in Redis (scanning every master of a cluster) and publishes
+    /// the clearing. Bounded by a multiple of the timeout: it takes a command per key.
+    fn clear_shared(&self) -> impl Future<Output = Result<(), TierError>> + Send + 'static {
+        let tier = Arc::clone(&self.tier.inner);
+        let pattern = format!("{}*", tier.naming.map_pattern_prefix(self.tag));
+        let channel = tier.naming.channel();
+        let message = backplane::cleared(self.tag);
+        async move {
+            let bound = tier.timeout() * 40;
+            tier.run_within(bound, move |mut conn| async move {
+                super::scan::unlink_matching(&mut conn, &pattern).await?;
+                redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(&message)
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await
+        }
     }
 
     /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here.
@@ -590,11 +610,10 @@ impl Drop for Lease {
         let (key, token) = (Arc::clone(&self.lease_key), Arc::clone(&self.token));
         let channel = self.tier.naming.channel();
         let message = backplane::landed(&self.digest);
-        let timeout = self.tier.timeout();
-        self.tier.spawn(move |mut conn| async move {
+        self.tier.detach(move |mut conn| async move {
             let mut release = RELEASE.prepare_invoke();
             release.key(&*key).arg(&*token).arg(channel).arg(message);
-            let _ = tokio::time::timeout(timeout, release.invoke_async::<()>(&mut conn)).await;
+            release.invoke_async(&mut conn).await
         });
     }
 }
