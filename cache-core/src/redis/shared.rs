@@ -341,7 +341,7 @@ enum Fetched {
     /// The value's bytes and its remaining life.
     Value(Vec<u8>, Option<Duration>),
     /// This call holds the lease: build.
-    Lead,
+    Lead(Lease),
     /// Another process holds it: wait.
     Wait,
 }
@@ -415,6 +415,7 @@ where
                 );
                 let lease = millis(tier.lease());
                 let slide = if self.sliding { millis(self.ttl) } else { 0 };
+                let holder = Arc::clone(tier);
                 tier.run(move |mut conn| async move {
                     let reply: Value = FETCH
                         .key(&*value_key)
@@ -424,7 +425,11 @@ where
                         .arg(slide)
                         .invoke_async(&mut conn)
                         .await?;
-                    Ok(fetched(reply))
+                    // A lease is owned from here: if this caller went away meanwhile, the
+                    // task's dropped output releases it.
+                    Ok(fetched(reply, || {
+                        Lease::new(holder, lease_key, token, digest)
+                    }))
                 })
                 .await
             };
@@ -455,11 +460,9 @@ where
                         }
                     }
                 },
-                Ok(Fetched::Lead) => {
+                Ok(Fetched::Lead(lease)) => {
                     drop(waiter);
-                    return self
-                        .lead(key, init, digest, value_key, lease_key, token)
-                        .await;
+                    return self.lead(key, init, lease, value_key).await;
                 }
                 Ok(Fetched::Wait) => {
                     // Until the leader's "landed", or a third of the lease if that is lost.
@@ -483,16 +486,14 @@ where
         &self,
         key: &Q,
         init: impl Future<Output = Result<V, E>>,
-        digest: Digest,
+        mut lease: Lease,
         value_key: Arc<str>,
-        lease_key: Arc<str>,
-        token: Arc<str>,
     ) -> Result<Stamped<V>, E>
     where
         Q: ?Sized + Lookup<K>,
     {
         let tier = &self.tier.inner;
-        let mut lease = Lease::hold(tier, &lease_key, &token, digest);
+        let digest = lease.digest;
         let value = init.await?;
         let life = self
             .expire_after
@@ -504,6 +505,7 @@ where
         {
             let channel = tier.naming.channel();
             let message = backplane::landed(&digest);
+            let (lease_key, token) = (Arc::clone(&lease.key), Arc::clone(&lease.token));
             let stored = tier
                 .run(move |mut conn| async move {
                     STORE
@@ -556,29 +558,30 @@ async fn local<V, E>(
     })
 }
 
-/// A leader's lease: renewed every third of its length until dropped; released (and the
-/// waiters told) on drop unless the value landed, so a failed, panicking or cancelled leader
-/// hands over at once instead of after the lease.
+/// A lease on a key's flight, held from the moment `FETCH` took it: renewed every third of
+/// its length until dropped, and released (the waiters told) on drop unless the value landed.
+/// So a leader that fails, panics or is cancelled, even before it learns it leads, hands over
+/// at once instead of after the lease.
 struct Lease {
     tier: Arc<Tier>,
-    renewal: Option<tokio::task::JoinHandle<()>>,
-    lease_key: Arc<str>,
+    key: Arc<str>,
     token: Arc<str>,
     digest: Digest,
+    renewal: Option<tokio::task::JoinHandle<()>>,
     landed: bool,
 }
 
 impl Lease {
-    fn hold(tier: &Arc<Tier>, lease_key: &Arc<str>, token: &Arc<str>, digest: Digest) -> Self {
+    fn new(tier: Arc<Tier>, key: Arc<str>, token: Arc<str>, digest: Digest) -> Self {
         let every = tier.lease() / 3;
         let lease = millis(tier.lease());
         let timeout = tier.timeout();
-        let (key, tok) = (Arc::clone(lease_key), Arc::clone(token));
+        let (renewed_key, renewed_token) = (Arc::clone(&key), Arc::clone(&token));
         let renewal = tier.spawn(move |mut conn| async move {
             loop {
                 tokio::time::sleep(every).await;
                 let mut renew = RENEW.prepare_invoke();
-                renew.key(&*key).arg(&*tok).arg(lease);
+                renew.key(&*renewed_key).arg(&*renewed_token).arg(lease);
                 match tokio::time::timeout(timeout, renew.invoke_async::<i64>(&mut conn)).await {
                     Ok(Ok(1)) => {}
                     // Lost (removed, or lapsed): the store will not happen; stop.
@@ -589,11 +592,11 @@ impl Lease {
             }
         });
         Lease {
-            tier: Arc::clone(tier),
-            renewal,
-            lease_key: Arc::clone(lease_key),
-            token: Arc::clone(token),
+            tier,
+            key,
+            token,
             digest,
+            renewal,
             landed: false,
         }
     }
@@ -607,7 +610,7 @@ impl Drop for Lease {
         if self.landed {
             return;
         }
-        let (key, token) = (Arc::clone(&self.lease_key), Arc::clone(&self.token));
+        let (key, token) = (Arc::clone(&self.key), Arc::clone(&self.token));
         let channel = self.tier.naming.channel();
         let message = backplane::landed(&self.digest);
         self.tier.detach(move |mut conn| async move {
@@ -618,7 +621,7 @@ impl Drop for Lease {
     }
 }
 
-fn fetched(reply: Value) -> Fetched {
+fn fetched(reply: Value, lease: impl FnOnce() -> Lease) -> Fetched {
     let Value::Array(items) = reply else {
         return Fetched::Wait;
     };
@@ -627,7 +630,7 @@ fn fetched(reply: Value) -> Fetched {
             let life = u64::try_from(*pttl).ok().map(Duration::from_millis);
             Fetched::Value(bytes.clone(), life)
         }
-        [Value::Int(2)] => Fetched::Lead,
+        [Value::Int(2)] => Fetched::Lead(lease()),
         _ => Fetched::Wait,
     }
 }
