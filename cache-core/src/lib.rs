@@ -50,6 +50,10 @@
 //!   failed constructions, entries removed for their ttl or the capacity, and sweeps; each
 //!   names its cache ([`Builder::name`]; the attribute names its map after the function) and
 //!   never shows a key or a value.
+//! - `redis`: [the fleet tier](crate::redis), a second tier on Redis (a server or a cluster)
+//!   shared by every process of a service, with a fleet-wide single flight and invalidation;
+//!   `#[ttl_cached(ttl = "1h", shared = tier)]` on an `async fn`. Off by default: without it
+//!   nothing of Redis, Tokio or serde is built.
 //!
 //! # Guarantees
 //!

@@ -231,10 +231,10 @@ where
         if let Some((value_key, digest)) = self.inner.name(key) {
             let message = backplane::removed(self.inner.tag, &digest);
             let channel = self.inner.tier.inner.naming.channel();
-            self.inner.tier.inner.spawn(move |mut conn| async move {
-                let _ = remove_script(&value_key, &channel, &message)
-                    .invoke_async::<()>(&mut conn)
-                    .await;
+            self.inner.tier.inner.detach(move |mut conn| async move {
+                remove_script(&value_key, &channel, &message)
+                    .invoke_async(&mut conn)
+                    .await
             });
         }
         old
@@ -266,7 +266,18 @@ where
             .await
     }
 
-    /// Empties this map here, in Redis and in every process's L1.
+    /// Empties this map here now and, in the background, in Redis and in every other
+    /// process's L1.
+    pub fn clear(&self) {
+        self.inner.l1.clear();
+        let clear = self.inner.clear_shared();
+        self.inner.tier.inner.spawn(move |_| async move {
+            let _ = clear.await;
+        });
+    }
+
+    /// Empties this map here, in Redis and in every process's L1, and returns once Redis has
+    /// deleted its keys and told the other processes.
     ///
     /// # Errors
     ///
@@ -274,19 +285,7 @@ where
     /// Redis and the others keep theirs until they expire.
     pub async fn clear_async(&self) -> Result<(), TierError> {
         self.inner.l1.clear();
-        let tier = &self.inner.tier.inner;
-        let pattern = format!("{}*", tier.naming.map_pattern_prefix(self.inner.tag));
-        let channel = tier.naming.channel();
-        let message = backplane::cleared(self.inner.tag);
-        tier.run(move |mut conn| async move {
-            super::scan::unlink_matching(&mut conn, &pattern).await?;
-            redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(&message)
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        self.inner.clear_shared().await
     }
 
     /// This process's value for `key`, without asking Redis.
@@ -342,7 +341,7 @@ enum Fetched {
     /// The value's bytes and its remaining life.
     Value(Vec<u8>, Option<Duration>),
     /// This call holds the lease: build.
-    Lead,
+    Lead(Lease),
     /// Another process holds it: wait.
     Wait,
 }
@@ -362,6 +361,27 @@ where
         let naming: &Naming = &self.tier.inner.naming;
         let digest = naming.digest(self.tag, &bytes);
         Some((naming.value_key(self.tag, &digest), digest))
+    }
+
+    /// Deletes the map's keys in Redis (scanning every master of a cluster) and publishes
+    /// the clearing. Bounded by a multiple of the timeout: it takes a command per key.
+    fn clear_shared(&self) -> impl Future<Output = Result<(), TierError>> + Send + 'static {
+        let tier = Arc::clone(&self.tier.inner);
+        let pattern = format!("{}*", tier.naming.map_pattern_prefix(self.tag));
+        let channel = tier.naming.channel();
+        let message = backplane::cleared(self.tag);
+        async move {
+            let bound = tier.timeout() * 40;
+            tier.run_within(bound, move |mut conn| async move {
+                super::scan::unlink_matching(&mut conn, &pattern).await?;
+                redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(&message)
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await
+        }
     }
 
     /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here.
@@ -395,6 +415,7 @@ where
                 );
                 let lease = millis(tier.lease());
                 let slide = if self.sliding { millis(self.ttl) } else { 0 };
+                let holder = Arc::clone(tier);
                 tier.run(move |mut conn| async move {
                     let reply: Value = FETCH
                         .key(&*value_key)
@@ -404,7 +425,11 @@ where
                         .arg(slide)
                         .invoke_async(&mut conn)
                         .await?;
-                    Ok(fetched(reply))
+                    // A lease is owned from here: if this caller went away meanwhile, the
+                    // task's dropped output releases it.
+                    Ok(fetched(reply, || {
+                        Lease::new(holder, lease_key, token, digest)
+                    }))
                 })
                 .await
             };
@@ -435,11 +460,9 @@ where
                         }
                     }
                 },
-                Ok(Fetched::Lead) => {
+                Ok(Fetched::Lead(lease)) => {
                     drop(waiter);
-                    return self
-                        .lead(key, init, digest, value_key, lease_key, token)
-                        .await;
+                    return self.lead(key, init, lease, value_key).await;
                 }
                 Ok(Fetched::Wait) => {
                     // Until the leader's "landed", or a third of the lease if that is lost.
@@ -463,16 +486,14 @@ where
         &self,
         key: &Q,
         init: impl Future<Output = Result<V, E>>,
-        digest: Digest,
+        mut lease: Lease,
         value_key: Arc<str>,
-        lease_key: Arc<str>,
-        token: Arc<str>,
     ) -> Result<Stamped<V>, E>
     where
         Q: ?Sized + Lookup<K>,
     {
         let tier = &self.tier.inner;
-        let mut lease = Lease::hold(tier, &lease_key, &token, digest);
+        let digest = lease.digest;
         let value = init.await?;
         let life = self
             .expire_after
@@ -484,6 +505,7 @@ where
         {
             let channel = tier.naming.channel();
             let message = backplane::landed(&digest);
+            let (lease_key, token) = (Arc::clone(&lease.key), Arc::clone(&lease.token));
             let stored = tier
                 .run(move |mut conn| async move {
                     STORE
@@ -536,29 +558,30 @@ async fn local<V, E>(
     })
 }
 
-/// A leader's lease: renewed every third of its length until dropped; released (and the
-/// waiters told) on drop unless the value landed, so a failed, panicking or cancelled leader
-/// hands over at once instead of after the lease.
+/// A lease on a key's flight, held from the moment `FETCH` took it: renewed every third of
+/// its length until dropped, and released (the waiters told) on drop unless the value landed.
+/// So a leader that fails, panics or is cancelled, even before it learns it leads, hands over
+/// at once instead of after the lease.
 struct Lease {
     tier: Arc<Tier>,
-    renewal: Option<tokio::task::JoinHandle<()>>,
-    lease_key: Arc<str>,
+    key: Arc<str>,
     token: Arc<str>,
     digest: Digest,
+    renewal: Option<tokio::task::JoinHandle<()>>,
     landed: bool,
 }
 
 impl Lease {
-    fn hold(tier: &Arc<Tier>, lease_key: &Arc<str>, token: &Arc<str>, digest: Digest) -> Self {
+    fn new(tier: Arc<Tier>, key: Arc<str>, token: Arc<str>, digest: Digest) -> Self {
         let every = tier.lease() / 3;
         let lease = millis(tier.lease());
         let timeout = tier.timeout();
-        let (key, tok) = (Arc::clone(lease_key), Arc::clone(token));
+        let (renewed_key, renewed_token) = (Arc::clone(&key), Arc::clone(&token));
         let renewal = tier.spawn(move |mut conn| async move {
             loop {
                 tokio::time::sleep(every).await;
                 let mut renew = RENEW.prepare_invoke();
-                renew.key(&*key).arg(&*tok).arg(lease);
+                renew.key(&*renewed_key).arg(&*renewed_token).arg(lease);
                 match tokio::time::timeout(timeout, renew.invoke_async::<i64>(&mut conn)).await {
                     Ok(Ok(1)) => {}
                     // Lost (removed, or lapsed): the store will not happen; stop.
@@ -569,11 +592,11 @@ impl Lease {
             }
         });
         Lease {
-            tier: Arc::clone(tier),
-            renewal,
-            lease_key: Arc::clone(lease_key),
-            token: Arc::clone(token),
+            tier,
+            key,
+            token,
             digest,
+            renewal,
             landed: false,
         }
     }
@@ -587,19 +610,18 @@ impl Drop for Lease {
         if self.landed {
             return;
         }
-        let (key, token) = (Arc::clone(&self.lease_key), Arc::clone(&self.token));
+        let (key, token) = (Arc::clone(&self.key), Arc::clone(&self.token));
         let channel = self.tier.naming.channel();
         let message = backplane::landed(&self.digest);
-        let timeout = self.tier.timeout();
-        self.tier.spawn(move |mut conn| async move {
+        self.tier.detach(move |mut conn| async move {
             let mut release = RELEASE.prepare_invoke();
             release.key(&*key).arg(&*token).arg(channel).arg(message);
-            let _ = tokio::time::timeout(timeout, release.invoke_async::<()>(&mut conn)).await;
+            release.invoke_async(&mut conn).await
         });
     }
 }
 
-fn fetched(reply: Value) -> Fetched {
+fn fetched(reply: Value, lease: impl FnOnce() -> Lease) -> Fetched {
     let Value::Array(items) = reply else {
         return Fetched::Wait;
     };
@@ -608,7 +630,7 @@ fn fetched(reply: Value) -> Fetched {
             let life = u64::try_from(*pttl).ok().map(Duration::from_millis);
             Fetched::Value(bytes.clone(), life)
         }
-        [Value::Int(2)] => Fetched::Lead,
+        [Value::Int(2)] => Fetched::Lead(lease()),
         _ => Fetched::Wait,
     }
 }

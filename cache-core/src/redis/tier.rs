@@ -296,8 +296,21 @@ impl Tier {
         Fut: Future<Output = RedisResult<T>> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_within(self.config.timeout, op).await
+    }
+
+    /// [`run`](Self::run) with another bound, for operations made of many commands.
+    pub(crate) async fn run_within<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        op: F,
+    ) -> Result<T, TierError>
+    where
+        F: FnOnce(Conn) -> Fut + Send + 'static,
+        Fut: Future<Output = RedisResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
         let io = self.io().ok_or(TierError::Unavailable)?;
-        let timeout = self.config.timeout;
         let conn = io.conn.clone();
         let task = io.handle.spawn(async move {
             match tokio::time::timeout(timeout, op(conn)).await {
@@ -319,7 +332,20 @@ impl Tier {
         }
     }
 
-    /// Spawns `task` on the tier's runtime, unbounded (lease renewals, releases).
+    /// Spawns `op` on the tier's runtime, bounded by the timeout, for a caller that does not
+    /// wait for it (releases, background invalidations).
+    pub(crate) fn detach<F, Fut>(&self, op: F)
+    where
+        F: FnOnce(Conn) -> Fut + Send + 'static,
+        Fut: Future<Output = RedisResult<()>> + Send + 'static,
+    {
+        let timeout = self.config.timeout;
+        self.spawn(move |conn| async move {
+            let _ = tokio::time::timeout(timeout, op(conn)).await;
+        });
+    }
+
+    /// Spawns `task` on the tier's runtime, unbounded (lease renewals, waiting for a leader).
     pub(crate) fn spawn<F>(
         &self,
         task: impl FnOnce(Conn) -> F,
