@@ -267,6 +267,7 @@ pub struct Report {
 struct Fetched {
     values: usize,
     ms: u64,
+    slowest: u64,
     built: u64,
     fleet: u64,
     hits: u64,
@@ -408,14 +409,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Report, Box<dyn Error>> {
         .collect();
     writeln!(
         out,
-        "   {:<8} {:>7} {:>9} {:>11} {:>11} {:>9}",
-        "worker", "values", "time", "built here", "from fleet", "L1 hits"
+        "   {:<8} {:>7} {:>9} {:>13} {:>11} {:>11} {:>9}",
+        "worker", "values", "time", "slowest call", "built here", "from fleet", "L1 hits"
     )?;
     for (i, done) in fetched.iter().enumerate() {
         writeln!(
             out,
-            "   {:<8} {:>7} {:>6} ms {:>11} {:>11} {:>9}",
-            i, done.values, done.ms, done.built, done.fleet, done.hits
+            "   {:<8} {:>7} {:>6} ms {:>10} ms {:>11} {:>11} {:>9}",
+            i, done.values, done.ms, done.slowest, done.built, done.fleet, done.hits
         )?;
         if done.values != n || done.digests.len() != n {
             failures.push(format!("worker {i} holds {} of {n} values", done.values));
@@ -569,7 +570,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Report, Box<dyn Error>> {
         .iter()
         .map(|(calls, count)| {
             format!(
-                "{count} keys × {calls} call{}",
+                "{count} key{} × {calls} call{}",
+                if *count == 1 { "" } else { "s" },
                 if *calls == 1 { "" } else { "s" }
             )
         })
@@ -639,6 +641,7 @@ impl Fetched {
         Ok(Fetched {
             values: number(fields, "values")?,
             ms: number(fields, "ms")?,
+            slowest: number(fields, "slowest")?,
             built: number(fields, "built")?,
             fleet: number(fields, "fleet")?,
             hits: number(fields, "hits")?,

@@ -4,7 +4,7 @@
 //! | parent sends   | the worker                                             | and answers |
 //! | -------------- | ------------------------------------------------------ | ----------- |
 //! | (start)        | builds its tier and map                                | `ready` |
-//! | `fetch`        | asks for every key's embedding from `--tasks` tasks    | `progress values=N` once, when it holds a quarter of them; then `done values=N ms=T built=B fleet=F hits=H mismatched=M checksum=C digests=D,...` |
+//! | `fetch`        | asks for every key's embedding from `--tasks` tasks    | `progress values=N` once, when it holds a quarter of them; then `done values=N ms=T slowest=T built=B fleet=F hits=H mismatched=M checksum=C digests=D,...` |
 //! | `warm I`       | asks for key I's embedding once more                   | `warm held=BOOL digest=D` |
 //! | `invalidate I` | removes key I fleet-wide (`remove_async`, retried while Redis is unavailable) | `invalidated attempts=N ms=T` |
 //! | `check I`      | watches its L1 for up to 2 s until key I is gone        | `dropped ms=T` or `kept` |
@@ -110,19 +110,25 @@ async fn fetch(keys: &Arc<Vec<ApiKey>>, tasks: usize) -> Result<String, String> 
         let (keys, seen, distinct) = (Arc::clone(keys), Arc::clone(&seen), Arc::clone(&distinct));
         set.spawn(async move {
             let mut values = vec![Vec::new(); n];
+            let mut slowest = Duration::ZERO;
             for step in 0..n {
                 let i = (step + task * n / tasks) % n;
+                let asked = Instant::now();
                 values[i] = embedding(keys[i].expose()).await?;
+                slowest = slowest.max(asked.elapsed());
                 if !seen[i].swap(true, SeqCst) && distinct.fetch_add(1, SeqCst) + 1 == quarter {
                     say(&format!("progress values={quarter}"));
                 }
             }
-            Ok::<_, String>(values)
+            Ok::<_, String>((values, slowest))
         });
     }
     let mut answers = Vec::with_capacity(tasks);
+    let mut slowest = Duration::ZERO;
     while let Some(joined) = set.join_next().await {
-        answers.push(joined.map_err(|e| format!("a task failed: {e}"))??);
+        let (values, slow) = joined.map_err(|e| format!("a task failed: {e}"))??;
+        answers.push(values);
+        slowest = slowest.max(slow);
     }
     let ms = start.elapsed().as_millis();
     let first = &answers[0];
@@ -141,9 +147,10 @@ async fn fetch(keys: &Arc<Vec<ApiKey>>, tasks: usize) -> Result<String, String> 
     let runs = (stats.misses - before.misses).saturating_sub(stats.coalesced - before.coalesced);
     let fleet = runs.saturating_sub(built as u64);
     Ok(format!(
-        "done values={} ms={ms} built={built} fleet={fleet} hits={} mismatched={mismatched} \
-         checksum={:016x} digests={}",
+        "done values={} ms={ms} slowest={} built={built} fleet={fleet} hits={} \
+         mismatched={mismatched} checksum={:016x} digests={}",
         first.iter().filter(|value| !value.is_empty()).count(),
+        slowest.as_millis(),
         stats.hits - before.hits,
         super::checksum(&digests),
         digests
