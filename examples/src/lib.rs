@@ -12,15 +12,18 @@ async fn serve_locally(app: axum::Router) -> std::io::Result<std::net::SocketAdd
     tokio::spawn(async move { axum::serve(listener, service).await });
     Ok(address)
 }
+pub mod fleet;
 pub mod leak_demo;
 pub mod local_server;
+pub mod mock_embeddings;
 pub mod mock_openai;
 pub mod openai_clients;
 pub mod per_key_clients;
 pub mod tenant_tokens;
 
 /// The process's exit code for an example's result: its report went to stdout; an error is
-/// printed to stderr, prefixed with the example's name.
+/// printed to stderr, prefixed with the example's name. A [`CannotRun`] error exits with 2,
+/// like a usage error; any other with 1.
 pub fn exit_code<T>(
     example: &str,
     result: Result<T, Box<dyn std::error::Error>>,
@@ -29,7 +32,24 @@ pub fn exit_code<T>(
         Ok(_) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{example}: {error}");
-            std::process::ExitCode::FAILURE
+            if error.is::<CannotRun>() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
+
+/// Why an example cannot run here at all (a program it needs is missing, flags that do not go
+/// together), as opposed to a run that went wrong: [`exit_code`] makes it exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannotRun(pub String);
+
+impl std::fmt::Display for CannotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CannotRun {}
