@@ -86,22 +86,24 @@ impl<Q: ?Sized + Lookup<K>, K> Lookup<Option<K>> for OptionRef<'_, Q> {
 
 macro_rules! tuple_ref {
     ($($Q:ident $K:ident $i:tt),+) => {
-        impl<'a, $($Q: ?Sized + Hash),+> Hash for TupleRef<($(&'a $Q,)+)> {
+        // Each borrow has a lifetime of its own: the check that an async memoized function's
+        // future is `Send` asks for these impls for any lifetimes, one per parameter.
+        impl<$($Q: ?Sized + Hash),+> Hash for TupleRef<($(&$Q,)+)> {
             fn hash<H: Hasher>(&self, state: &mut H) {
                 // A tuple hashes its fields in order with nothing in between.
                 $(self.0.$i.hash(state);)+
             }
         }
 
-        impl<'a, $($Q: ?Sized + Equivalent<$K>, $K),+> Equivalent<($($K,)+)>
-            for TupleRef<($(&'a $Q,)+)>
+        impl<$($Q: ?Sized + Equivalent<$K>, $K),+> Equivalent<($($K,)+)>
+            for TupleRef<($(&$Q,)+)>
         {
             fn equivalent(&self, key: &($($K,)+)) -> bool {
                 $(self.0.$i.equivalent(&key.$i))&&+
             }
         }
 
-        impl<'a, $($Q: ?Sized + Lookup<$K>, $K),+> Lookup<($($K,)+)> for TupleRef<($(&'a $Q,)+)> {
+        impl<$($Q: ?Sized + Lookup<$K>, $K),+> Lookup<($($K,)+)> for TupleRef<($(&$Q,)+)> {
             fn to_key(&self) -> ($($K,)+) {
                 ($(self.0.$i.to_key(),)+)
             }

@@ -144,7 +144,8 @@ pub use stats::Stats;
 /// | `stale_if_error` | duration literal or expression | none | serve the last value this long after expiry when rebuilding fails (see [`Builder::stale_if_error`]) |
 /// | `capacity` | integer or `usize` expression | unbounded | most entries kept (see [`Builder::capacity`]) |
 /// | `key` | `key: Type = expr` | all arguments | custom key |
-/// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` |
+/// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` (`Shared<K, V>` with `shared`) |
+/// | `shared` | expression of type `redis::RedisTier` (or a reference to one), evaluated once | none | feature `redis`, `async fn` only: values are also kept in Redis and built once for every process; they must be `Serialize + DeserializeOwned`, keys `Serialize` (see the `redis` module) |
 /// | `clock` | expression of a [`Clock`] type | the coarse monotonic clock on Linux, `Instant` elsewhere | e.g. a [`ManualClock`] in tests |
 /// | `crate` | path string | `"::cache_core"` | where the runtime lives |
 ///

@@ -14,6 +14,12 @@
 //!   [`TypeId`] of a closure written in the function's body, whose type carries the enclosing
 //!   generics. The first instantiation to run gets a slot that a hit checks with one compare.
 //!
+//! A function memoized with `shared = tier` (feature `redis`) keeps a `redis::Shared` map
+//! instead: its pairs are wrapped in [`Fleet`], whose impls also ask for `Serialize` and
+//! `DeserializeOwned`, and its map is named by [`fleet_name`], which tells the instantiations
+//! apart in Redis as `Instances` does in the process. Without the feature, `Fleet` has only
+//! the impls that ask nothing, and `assert_redis` reports the one error.
+//!
 //! Compile time: what is instantiated per memoized function is kept to thin generic shims
 //! (`Store::map`, `Memo::memo`, `Returns::memo`, `Instances::get`) over the map's own methods;
 //! the list of a generic function's other instantiations is not generic.
@@ -419,6 +425,370 @@ where
     }
 }
 
+/// A function memoized with `shared = tier`: its key and value `(K, V)` for [`Check`] and
+/// [`Store`], its key and return type `(K, R)` for [`MemoAsync`]. Its cache is a
+/// [`Shared`] map (this process's `TtlMap` in front of Redis) rather than a `TtlMap`.
+///
+/// Exists with or without feature `redis`: without it only the impls that ask nothing are
+/// there, and [`assert_redis`] says what is missing, once.
+pub struct Fleet<T>(PhantomData<T>);
+
+/// Whether a type can travel through Redis: `Serde::<T>::KEY` (`Serialize`) and
+/// `Serde::<T>::VALUE` (`Serialize + DeserializeOwned`), with [`SerdeFails`] in scope for the
+/// fallback. Decides whether the local assertions run (see [`Local`]).
+pub struct Serde<T: ?Sized>(PhantomData<T>);
+
+/// The fallback of [`Serde`]: the type cannot travel (or feature `redis` is off).
+pub trait SerdeFails {
+    /// `false`.
+    const KEY: bool = false;
+    /// `false`.
+    const VALUE: bool = false;
+}
+impl<T: ?Sized> SerdeFails for Serde<T> {}
+
+/// A shared function's local assertions ([`assert_key`], [`assert_value`]), made only once
+/// its key part or value can travel through Redis (`GO`): a client that is neither
+/// `Serialize` nor `Clone` gets one error, that it cannot be shared; once `shared` is
+/// removed, the function's checks are those of any other.
+pub struct Local<const GO: bool>;
+
+impl Local<true> {
+    /// [`assert_key`].
+    pub const fn assert_key<T: CacheKey + Shareable>() {}
+    /// [`assert_value`].
+    pub const fn assert_value<T: CachedValue + Shareable>() {}
+}
+
+impl Local<false> {
+    /// Asks nothing: another assertion has reported on the type.
+    pub const fn assert_key<T>() {}
+    /// Asks nothing: another assertion has reported on the type.
+    pub const fn assert_value<T>() {}
+}
+
+/// Never used at run time: a program with `OK == false` does not compile.
+impl<K: 'static, V: 'static> Store<false> for Fleet<(K, V)> {
+    type Map = Shared<K, V>;
+    type Static = ();
+    const NEW: Self::Static = ();
+    type Builder = SharedBuilder<K, V>;
+
+    fn map(_: &'static (), _: TypeId, _: impl FnOnce() -> Self::Builder) -> &'static Self::Map {
+        unreachable!("a compile error was reported")
+    }
+}
+
+/// Never used at run time: a program with `OK == false` does not compile.
+impl<K, R, Q: ?Sized, const KIND: u8> MemoAsync<KIND, false, Q> for Fleet<(K, R)>
+where
+    R: Returns<KIND>,
+{
+    type Ret = R;
+    type Map = Shared<K, R::Value>;
+
+    #[allow(clippy::manual_async_fn)]
+    fn memo_async(_: &Self::Map, _: &Q, _: impl Future<Output = R>) -> impl Future<Output = R> {
+        async { unreachable!("a compile error was reported") }
+    }
+}
+
+/// The name of `F`: for a closure written in a function's body, the function's path (with its
+/// `impl`'s type and generic arguments) followed by `::{{closure}}`s.
+pub fn type_name_of<F>(_: &F) -> &'static str {
+    std::any::type_name::<F>()
+}
+
+/// The name of a shared map, its identity in Redis: the path of `function` as the type name
+/// of a closure written in its body (or in its `cache = name` handle's) gives it, such as
+/// `app::Codec<u8>::decode`. Unlike `module_path!()` it holds the type of the function's
+/// `impl` and its generic arguments, so that two methods of one name in one module, or two
+/// instantiations of one generic `impl`, do not read each other's values. It is the same in
+/// every process built from the same code by the same compiler (`type_name` promises no form
+/// across compilers: processes built by two may not share values; `tests/macro_shared.rs`
+/// checks that instantiations are told apart).
+pub fn fleet_name(closure: &'static str, function: &str) -> &'static str {
+    // `app::Codec<u8>::decode::{{closure}}::{{closure}}`: the closures' segments go.
+    let mut path = closure;
+    while let Some((head, last)) = path.rsplit_once("::")
+        && last.starts_with('{')
+    {
+        path = head;
+    }
+    match path.rsplit_once("::") {
+        Some((_, last)) if last == function => path,
+        // A handle's path: the function is its sibling. Built once per map.
+        Some((scope, _)) => Box::leak(format!("{scope}::{function}").into_boxed_str()),
+        None => path,
+    }
+}
+
+/// The fleet tier's side of the generated code, with feature `redis`.
+#[cfg(feature = "redis")]
+mod fleet {
+    use std::hash::Hash;
+    use std::ops::Deref;
+    use std::sync::Arc;
+
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use super::{
+        Check, Fleet, Instances, MemoAsync, OPTION, PLAIN, RESULT, RESULT_SHARED, Returns, Serde,
+        Store, TypeId,
+    };
+    use crate::redis::RedisTier;
+    pub use crate::redis::{Shared, SharedBuilder};
+    use crate::{Builder, Lookup};
+
+    /// What a shared function's value must be, to be written to Redis and read back.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be shared through Redis: it is not `Serialize + DeserializeOwned`",
+        label = "`shared` writes this value to Redis for the other processes to read",
+        note = "a value that cannot leave its process (a client, a connection) is cached per process: remove `shared`",
+        note = "for data, derive `serde::Serialize` and `serde::Deserialize`"
+    )]
+    pub trait SharedValue: Serialize + DeserializeOwned {}
+    #[diagnostic::do_not_recommend]
+    impl<T: Serialize + DeserializeOwned> SharedValue for T {}
+
+    /// What each part of a shared function's key must be, to name its value in Redis.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be part of a shared cache key: it is not `Serialize`",
+        label = "this argument is part of the key, which is serialized (then hashed) to find the value in Redis",
+        note = "derive `serde::Serialize` for it, or pick the key with `key: Type = expr`"
+    )]
+    pub trait SharedKey: Serialize {}
+    #[diagnostic::do_not_recommend]
+    impl<T: Serialize> SharedKey for T {}
+
+    /// Feature `redis` is on: nothing to report.
+    pub const fn assert_redis<T>() {}
+
+    /// Fails to compile, at the type's span, unless the type can be a shared value.
+    pub const fn assert_shared_value<T: SharedValue>() {}
+
+    /// Fails to compile, at the type's span, unless the type can be part of a shared key.
+    pub const fn assert_shared_key<T: SharedKey>() {}
+
+    impl<T: Serialize> Serde<T> {
+        /// `true`.
+        pub const KEY: bool = true;
+    }
+
+    impl<T: Serialize + DeserializeOwned> Serde<T> {
+        /// `true`.
+        pub const VALUE: bool = true;
+    }
+
+    /// What `shared = expr` takes: a tier, or a reference to one (`&TIER` for a
+    /// `static TIER: LazyLock<RedisTier>`).
+    #[diagnostic::on_unimplemented(
+        message = "`shared` takes a `cache_core::redis::RedisTier`, not `{Self}`",
+        label = "expected a `RedisTier` or a reference to one",
+        note = "e.g. `shared = TIER.clone()` with `static TIER: LazyLock<RedisTier>`; clones share one connection"
+    )]
+    pub trait IntoTier {
+        /// The tier.
+        fn into_tier(self) -> RedisTier;
+    }
+
+    #[diagnostic::do_not_recommend]
+    impl IntoTier for RedisTier {
+        fn into_tier(self) -> RedisTier {
+            self
+        }
+    }
+
+    #[diagnostic::do_not_recommend]
+    impl IntoTier for &RedisTier {
+        fn into_tier(self) -> RedisTier {
+            self.clone()
+        }
+    }
+
+    #[diagnostic::do_not_recommend]
+    impl<T: Deref<Target = RedisTier>> IntoTier for &T {
+        fn into_tier(self) -> RedisTier {
+            (**self).clone()
+        }
+    }
+
+    /// `builder.shared(tier)`.
+    pub fn share<K, V>(builder: Builder<K, V>, tier: impl IntoTier) -> SharedBuilder<K, V> {
+        builder.shared(tier.into_tier())
+    }
+
+    impl<K, V> Check<Fleet<(K, V)>>
+    where
+        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        /// `true`.
+        pub const OK: bool = true;
+    }
+
+    impl<K, V> Store<true> for Fleet<(K, V)>
+    where
+        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        type Map = Shared<K, V>;
+        type Static = Instances<Shared<K, V>>;
+        // Only ever the initializer of a `static`, which is what an interior-mutable const is for.
+        #[allow(clippy::declare_interior_mutable_const)]
+        const NEW: Self::Static = Instances::new();
+        type Builder = SharedBuilder<K, V>;
+
+        #[inline]
+        fn map(
+            cache: &'static Self::Static,
+            id: TypeId,
+            builder: impl FnOnce() -> SharedBuilder<K, V>,
+        ) -> &'static Shared<K, V> {
+            cache.get(id, || builder().build())
+        }
+    }
+
+    /// [`Returns`] for a [`Shared`] map: the same choice of what is cached, through Redis.
+    pub trait ReturnsShared<const KIND: u8>: Returns<KIND> {
+        /// Memoizes the async constructor `init` under `key`, in this process and in Redis.
+        fn memo_shared<K, Q>(
+            map: &Shared<K, Self::Value>,
+            key: &Q,
+            init: impl Future<Output = Self>,
+        ) -> impl Future<Output = Self>
+        where
+            K: Hash + Eq + Serialize + Send + Sync + 'static,
+            Self::Value: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+            Q: ?Sized + Lookup<K> + Sync;
+    }
+
+    impl<T> ReturnsShared<PLAIN> for T {
+        fn memo_shared<K, Q>(
+            map: &Shared<K, T>,
+            key: &Q,
+            init: impl Future<Output = T>,
+        ) -> impl Future<Output = T>
+        where
+            K: Hash + Eq + Serialize + Send + Sync + 'static,
+            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+            Q: ?Sized + Lookup<K> + Sync,
+        {
+            map.get_or_insert_with_async(key, init)
+        }
+    }
+
+    impl<T, E> ReturnsShared<RESULT> for Result<T, E> {
+        fn memo_shared<K, Q>(
+            map: &Shared<K, T>,
+            key: &Q,
+            init: impl Future<Output = Self>,
+        ) -> impl Future<Output = Self>
+        where
+            K: Hash + Eq + Serialize + Send + Sync + 'static,
+            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+            Q: ?Sized + Lookup<K> + Sync,
+        {
+            map.try_get_or_insert_with_async(key, init)
+        }
+    }
+
+    /// A failed flight's error goes to every caller in this process that waited for it.
+    impl<T, E: Clone + Send + Sync + 'static> ReturnsShared<RESULT_SHARED> for Result<T, E> {
+        async fn memo_shared<K, Q>(
+            map: &Shared<K, T>,
+            key: &Q,
+            init: impl Future<Output = Self>,
+        ) -> Self
+        where
+            K: Hash + Eq + Serialize + Send + Sync + 'static,
+            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+            Q: ?Sized + Lookup<K> + Sync,
+        {
+            let shared = map.try_get_or_insert_with_shared_async(key, init).await;
+            shared.map_err(Arc::unwrap_or_clone)
+        }
+    }
+
+    impl<T> ReturnsShared<OPTION> for Option<T> {
+        fn memo_shared<K, Q>(
+            map: &Shared<K, T>,
+            key: &Q,
+            init: impl Future<Output = Self>,
+        ) -> impl Future<Output = Self>
+        where
+            K: Hash + Eq + Serialize + Send + Sync + 'static,
+            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+            Q: ?Sized + Lookup<K> + Sync,
+        {
+            map.optionally_get_or_insert_with_async(key, init)
+        }
+    }
+
+    impl<K, R, Q, const KIND: u8> MemoAsync<KIND, true, Q> for Fleet<(K, R)>
+    where
+        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        R: ReturnsShared<KIND>,
+        R::Value: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        type Ret = R;
+        type Map = Shared<K, R::Value>;
+
+        #[inline]
+        fn memo_async(
+            map: &Self::Map,
+            key: &Q,
+            init: impl Future<Output = R>,
+        ) -> impl Future<Output = R> {
+            R::memo_shared(map, key, init)
+        }
+    }
+}
+
+/// Without feature `redis`: `shared` is one error, at the option, and nothing else asks
+/// anything of the types.
+#[cfg(not(feature = "redis"))]
+mod fleet {
+    use std::marker::PhantomData;
+
+    use crate::Builder;
+
+    /// What is missing.
+    #[diagnostic::on_unimplemented(
+        message = "`shared` needs cache-core's feature `redis`",
+        label = "this option shares the cache with other processes through Redis",
+        note = "enable it in Cargo.toml: `cache-core = {{ version = \"...\", features = [\"redis\"] }}`"
+    )]
+    pub trait Enabled {}
+
+    /// Fails to compile, at the `shared` option: the feature is off.
+    pub const fn assert_redis<T: Enabled>() {}
+
+    /// Asks nothing: [`assert_redis`] reports.
+    pub const fn assert_shared_value<T>() {}
+
+    /// Asks nothing: [`assert_redis`] reports.
+    pub const fn assert_shared_key<T>() {}
+
+    /// Stands for `cache_core::redis::Shared`, which this build has not.
+    pub struct Shared<K, V>(PhantomData<(K, V)>);
+
+    /// Stands for `cache_core::redis::SharedBuilder`, which this build has not.
+    pub struct SharedBuilder<K, V>(PhantomData<(K, V)>);
+
+    /// Asks nothing: [`assert_redis`] reports.
+    pub fn share<K, V, T>(_: Builder<K, V>, _: T) -> SharedBuilder<K, V> {
+        SharedBuilder(PhantomData)
+    }
+}
+
+pub use fleet::*;
+
+/// The type [`assert_redis`] is asked about: its name reads as the missing feature.
+pub struct FeatureRedis;
+
 /// The `TypeId` of `f`'s type. For a closure written in a function's body that type carries
 /// the generics of the function's `impl` or trait, and only those: a closure that captures
 /// nothing is `'static` even in `impl<'a> Foo<'a>`, and lifetimes do not split it.
@@ -491,5 +861,42 @@ impl Others {
         let cache = make();
         others.push((id, cache));
         cache
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fleet_name, type_name_of};
+
+    #[test]
+    fn a_shared_map_is_named_after_its_function_with_the_impl_it_is_in() {
+        // In an async fn's body, a closure in a closure.
+        let free = "app::api::embedding::{{closure}}::{{closure}}";
+        assert_eq!(fleet_name(free, "embedding"), "app::api::embedding");
+        let method = "app::Codec<alloc::string::String>::decode::{{closure}}";
+        assert_eq!(
+            fleet_name(method, "decode"),
+            "app::Codec<alloc::string::String>::decode"
+        );
+        let default = "<app::Pg as app::Store>::load::{{closure}}::{{closure}}";
+        assert_eq!(fleet_name(default, "load"), "<app::Pg as app::Store>::load");
+        // A `cache = decoded` handle holds the map: its path names the function's sibling.
+        let handle = "app::Codec<u8>::decoded::{{closure}}";
+        assert_eq!(fleet_name(handle, "decode"), "app::Codec<u8>::decode");
+    }
+
+    /// The compiler's own type names have the shape the cases above assume.
+    #[test]
+    fn the_name_comes_from_the_type_name_of_a_closure() {
+        fn here() -> &'static str {
+            type_name_of(&|| ())
+        }
+        assert_eq!(
+            fleet_name(here(), "here"),
+            concat!(
+                module_path!(),
+                "::the_name_comes_from_the_type_name_of_a_closure::here"
+            )
+        );
     }
 }

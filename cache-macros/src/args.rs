@@ -4,7 +4,8 @@
 //! `valid.rs`'s job. Unknown and repeated options are collected, not fatal, so that one build
 //! reports every mistake.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitStr, Path, Token, Type};
@@ -21,6 +22,7 @@ pub(crate) const OPTIONS: &[&str] = &[
     "capacity",
     "key",
     "cache",
+    "shared",
     "clock",
     "crate",
 ];
@@ -37,10 +39,24 @@ pub(crate) struct Args {
     pub(crate) capacity: Option<Expr>,
     pub(crate) key: Option<CustomKey>,
     pub(crate) cache: Option<Path>,
+    pub(crate) shared: Option<SharedTier>,
     pub(crate) clock: Option<Expr>,
     pub(crate) krate: Option<Expr>,
     /// Unknown or repeated options, reported with the rest by validation.
     pub(crate) errors: Vec<syn::Error>,
+}
+
+/// `shared = expr`: the option's name is kept, so that an error can point at the whole option.
+pub(crate) struct SharedTier {
+    pub(crate) name: Ident,
+    pub(crate) tier: Expr,
+}
+
+impl ToTokens for SharedTier {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.name.to_tokens(tokens);
+        self.tier.to_tokens(tokens);
+    }
 }
 
 /// `key: Type = expr`.
@@ -89,6 +105,14 @@ impl Args {
             "capacity" => self.set(&name, |a| &mut a.capacity, input.call(value)?),
             "clock" => self.set(&name, |a| &mut a.clock, input.call(value)?),
             "crate" => self.set(&name, |a| &mut a.krate, input.call(value)?),
+            "shared" => {
+                let tier = input.call(value)?;
+                let option = SharedTier {
+                    name: name.clone(),
+                    tier,
+                };
+                self.set(&name, |a| &mut a.shared, option);
+            }
             "cache" => {
                 input.parse::<Token![=]>()?;
                 if let Ok(text) = input.fork().parse::<LitStr>() {

@@ -18,6 +18,14 @@
 //! `instance_of(&|| ())` tells the instantiations of a function that is generic through its
 //! `impl` or trait apart; when `OK` is false an assertion has reported why and `Store` and
 //! `Memo` pick impls that ask nothing more, so each mistake is reported once.
+//!
+//! With `shared = tier` (async only) the pairs are `P::Fleet<(K, V)>` and `P::Fleet<(K, R)>`,
+//! whose impls make a `cache_core::redis::Shared` map from `P::share(builder, tier)`, named by
+//! `P::fleet_name` (the function's path with its `impl`'s type, so each instantiation has its
+//! own values in Redis). `P::assert_shared_key`/`assert_shared_value` come first, and
+//! `P::Local::<{ P::Serde::<T>::KEY }>` makes the local check of a type only once it can
+//! travel, so each mistake is still one error; `P::assert_redis` is that error when cache-core
+//! lacks feature `redis`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -42,12 +50,19 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let ok = Ident::new("__TTL_CACHED_OK", Span::mixed_site());
     let value_ty = Ident::new("__TtlCachedValue", Span::mixed_site());
     let entry = Ident::new("__TtlCachedEntry", Span::mixed_site());
+    // A shared function's pairs are wrapped in `Fleet`, whose impls ask for Redis's bounds too.
+    let fleet = |pair: TokenStream| match options.shared {
+        Some(_) => quote!(#p::Fleet<#pair>),
+        None => pair,
+    };
+    let entry_ty = fleet(quote!((#key_ty, #value_ty)));
+    let serde_fails = options.shared.map(|_| quote!(, SerdeFails as _));
     let consts = quote! {
         #[allow(unused_imports)]
-        use #p::{CheckFails as _, ProbePlain as _, ProbeUnshared as _};
+        use #p::{CheckFails as _, ProbePlain as _, ProbeUnshared as _ #serde_fails};
         const #kind: u8 = #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED;
         type #value_ty = <#ret as #p::Returns<#kind>>::Value;
-        type #entry = (#key_ty, #value_ty);
+        type #entry = #entry_ty;
         const #ok: bool = #p::Check::<#entry>::OK;
     };
     let store = quote!(<#entry as #p::Store<#ok>>);
@@ -64,11 +79,14 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
             let kept = attrs.iter().filter(|a| {
                 a.path().is_ident("cfg") || a.path().is_ident("deprecated") || is_doc_hidden(a)
             });
+            const SHARED: &str =
+                " Shared through Redis: `remove` and `clear_async` reach Redis and every process.";
+            let shared = if options.shared.is_some() { SHARED } else { "" };
             let doc = format!(
                 "The cache behind [`{0}`]({0}): read its stats, invalidate a key or clear it. \
                  Its keys are `{1}`; its values are what `{0}` returns (the `Ok` or `Some` value \
-                 for a `Result` or an `Option`).",
-                sig.ident, key.shown
+                 for a `Result` or an `Option`).{2}",
+                sig.ident, key.shown, shared
             );
             // The signature cannot see the body's items: the kind is computed in place.
             let handle_kind = quote!({
@@ -76,10 +94,17 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
                 use #p::{ProbePlain as _, ProbeUnshared as _};
                 #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED
             });
+            let value = quote!(<#ret as #p::Returns<#handle_kind>>::Value);
+            // `__private::Shared` is `cache_core::redis::Shared` (rustdoc shows it so), or a
+            // stand-in without feature `redis`, which then reports one error, not two.
+            let map_ty = match options.shared {
+                Some(_) => quote!(#p::Shared<#key_ty, #value>),
+                None => quote!(#rt::TtlMap<#key_ty, #value>),
+            };
             let outer = quote! {
                 #[doc = #doc]
                 #(#kept)*
-                #vis fn #name() -> &'static #rt::TtlMap<#key_ty, <#ret as #p::Returns<#handle_kind>>::Value> {
+                #vis fn #name() -> &'static #map_ty {
                     #consts
                     #static_item
                     #get_map
@@ -94,9 +119,10 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         ),
     };
 
-    let assertions = assertions(function, &key, &p, &value_ty);
+    let assertions = assertions(function, options, &key, &p, &value_ty);
     let setup = &key.setup;
-    let call = call(function, &map, &key.lookup, &p, &kind, &ok, key_ty, &ret);
+    let memo = fleet(quote!((#key_ty, #ret)));
+    let call = call(function, &map, &key.lookup, &p, &kind, &ok, &memo, &ret);
     quote! {
         #outer_handle
         #(#attrs)*
@@ -241,11 +267,19 @@ fn build_map(
 ) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
-    let name = quote!(::core::concat!(
-        ::core::module_path!(),
-        "::",
-        ::core::stringify!(#function)
-    ));
+    let name = match options.shared {
+        // A shared map's name is its identity in Redis: it holds the `impl`'s type and
+        // generic arguments too (see `fleet_name`).
+        Some(_) => quote!(#rt::__private::fleet_name(
+            #rt::__private::type_name_of(&|| ()),
+            ::core::stringify!(#function)
+        )),
+        None => quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#function)
+        )),
+    };
     let mut calls = vec![quote!(.ttl(#ttl)), quote!(.name(#name))];
     if options.fixed {
         calls.push(quote!(.expiry(#rt::Expiry::Fixed)));
@@ -279,7 +313,15 @@ fn build_map(
         calls.push(quote!(.clock(#clock)));
     }
     // Typed, so that an `expire_after` closure of the wrong shape is reported on itself.
-    quote!(#rt::TtlMap::<#key_ty, #value_ty>::builder() #(#calls)*)
+    let builder = quote!(#rt::TtlMap::<#key_ty, #value_ty>::builder() #(#calls)*);
+    match options.shared {
+        // Spanned at the tier, so that a tier of another type is reported there.
+        Some(shared) => {
+            let tier = &shared.tier;
+            quote_spanned!(tier.span()=> #rt::__private::share(#builder, #tier))
+        }
+        None => builder,
+    }
 }
 
 fn duration(arg: &DurationArg<'_>, rt: &syn::Path) -> TokenStream {
@@ -296,24 +338,50 @@ fn duration(arg: &DurationArg<'_>, rt: &syn::Path) -> TokenStream {
 }
 
 /// Checks whose errors point at the user's types rather than into generated code.
+///
+/// A shared function's types must also travel through Redis; when one cannot, that is the
+/// one error about it (`Local` then skips the local check of the same type).
 fn assertions(
     function: &Function<'_>,
+    options: &Options<'_>,
     key: &Key,
     p: &TokenStream,
     value_ty: &Ident,
 ) -> TokenStream {
-    let keys = key
-        .parts
-        .iter()
-        .map(|(ty, span)| quote_spanned!(*span=> let _ = #p::assert_key::<#ty>;));
+    let shared = options.shared.is_some();
+    let keys = key.parts.iter().map(|(ty, span)| {
+        if shared {
+            quote_spanned! {*span=>
+                let _ = #p::assert_shared_key::<#ty>;
+                let _ = #p::Local::<{ #p::Serde::<#ty>::KEY }>::assert_key::<#ty>;
+            }
+        } else {
+            quote_spanned!(*span=> let _ = #p::assert_key::<#ty>;)
+        }
+    });
     let span = function
         .output
         .0
         .map_or_else(Span::call_site, Spanned::span);
     // Every token of the projection is located at the return type, so the error is too.
     let value_ty = respan(quote!(#value_ty), span);
-    let value = quote_spanned!(span=> let _ = #p::assert_value::<#value_ty>;);
-    quote!(#(#keys)* #value)
+    let value = if shared {
+        quote_spanned! {span=>
+            let _ = #p::assert_shared_value::<#value_ty>;
+            let _ = #p::Local::<{ #p::Serde::<#value_ty>::VALUE }>::assert_value::<#value_ty>;
+        }
+    } else {
+        quote_spanned!(span=> let _ = #p::assert_value::<#value_ty>;)
+    };
+    // Without feature `redis`, the one error, at the option.
+    let feature = options.shared.map(|shared| {
+        let assert = respan(
+            quote!(#p::assert_redis::<#p::FeatureRedis>),
+            shared.name.span(),
+        );
+        quote!(let _ = #assert;)
+    });
+    quote!(#feature #(#keys)* #value)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -324,7 +392,7 @@ fn call(
     p: &TokenStream,
     kind: &Ident,
     ok: &Ident,
-    key_ty: &TokenStream,
+    memo: &TokenStream,
     ret: &TokenStream,
 ) -> TokenStream {
     let body = &function.item.block;
@@ -332,11 +400,11 @@ fn call(
         // Pinning the block's output type lets `?` in the body infer its error conversion.
         let future = quote!(#p::typed_future::<#ret, _>(async move #body));
         quote! {
-            <(#key_ty, #ret) as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
+            <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }
     } else {
         quote! {
-            <(#key_ty, #ret) as #p::Memo<#kind, #ok, _>>::memo(#map, #lookup, move || -> #ret #body)
+            <#memo as #p::Memo<#kind, #ok, _>>::memo(#map, #lookup, move || -> #ret #body)
         }
     }
 }

@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::{Expr, GenericParam, Pat, Path, Type};
 
-use crate::args::{self, Args, CustomKey};
+use crate::args::{self, Args, CustomKey, SharedTier};
 use crate::ast::{Function, Output, Param};
 
 /// The options, checked and resolved; expansion reads only this and the function.
@@ -22,6 +22,8 @@ pub(crate) struct Options<'a> {
     pub(crate) capacity: Option<&'a Expr>,
     pub(crate) key: Option<&'a CustomKey>,
     pub(crate) cache: Option<Handle<'a>>,
+    /// `shared = tier`: the map is a `cache_core::redis::Shared`, in front of Redis.
+    pub(crate) shared: Option<&'a SharedTier>,
     pub(crate) clock: Option<&'a Expr>,
     pub(crate) runtime: Path,
 }
@@ -73,6 +75,16 @@ pub(crate) fn validate<'a>(args: &'a Args, function: &Function<'_>) -> syn::Resu
                  needs its own name, e.g. `cache = {0}_cache`",
                 handle.name
             ),
+        );
+    }
+    if let Some(shared) = &args.shared
+        && !function.is_async()
+    {
+        errors.at(
+            shared,
+            "`shared` needs an `async fn`: values are fetched from Redis, and a call may wait \
+             for another process to build one; make the function `async`, or remove `shared` \
+             to cache in this process only",
         );
     }
     check_signature(function, args.key.is_some(), &mut errors);
@@ -144,6 +156,16 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
                 None
             }
         });
+    if let Some(shared) = &args.shared
+        && let Some(text) = args::lit_str(&shared.tier)
+    {
+        errors.at(
+            text,
+            "`shared` takes a `cache_core::redis::RedisTier`, not a string: e.g. \
+             `shared = TIER.clone()` with a `static TIER: LazyLock<RedisTier>` made by \
+             `RedisTier::new(url)`",
+        );
+    }
     let runtime = match &args.krate {
         None => syn::parse_quote!(::cache_core),
         Some(expr) => match args::lit_str(expr).map(|s| s.parse::<Path>()) {
@@ -168,6 +190,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
         capacity: args.capacity.as_ref(),
         key: args.key.as_ref(),
         cache,
+        shared: args.shared.as_ref(),
         clock: args.clock.as_ref(),
         runtime,
     })

@@ -14,6 +14,13 @@ async fn verified(key: &str) -> std::io::Result<String> {
     Ok(format!("{key}:{n}"))
 }
 
+/// Several borrowed key parts: the future is still `Send` (the check asks for the key's
+/// lookup with a lifetime per borrow).
+#[ttl_cached(ttl = "1h")]
+async fn pair(tenant: &str, model: &str, n: u32) -> String {
+    format!("{tenant}/{model}/{n}")
+}
+
 #[ttl_cached(ttl = "1h")]
 fn maybe(key: Option<&str>) -> Option<String> {
     key.map(str::to_string)
@@ -33,6 +40,7 @@ fn assert_send<T: Send>(_: T) {}
 fn main() {
     assert_send(fetch("x"));
     assert_send(verified("x"));
+    assert_send(pair("a", "b", 1));
     assert_eq!(maybe(Some("a")), Some("a".to_string()));
     assert_eq!(aliased(b"abc").unwrap(), 3);
 }
