@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
-use cache_core::TtlMap;
-use cache_core::redis::{RedisTier, Shared};
+use cache_core::redis::RedisTier;
 
 pub use self::redis_process::{INSTALL_HINT, RedisProcess};
 use crate::CannotRun;
@@ -102,52 +101,28 @@ pub fn tier() -> RedisTier {
         .expect("a worker sets its tier before its first call")
 }
 
-/// The cache behind [`embedding`]: this process's L1 in front of the fleet's Redis. Its keys
-/// are API keys, its values embeddings.
-pub fn embeddings() -> &'static Shared<String, Vec<f32>> {
-    static CACHE: LazyLock<Shared<String, Vec<f32>>> = LazyLock::new(|| {
-        TtlMap::<String, Vec<f32>>::builder()
-            .ttl(Duration::from_secs(10 * 60))
-            .name("fleet::embedding")
-            .shared(tier())
-            .build()
-    });
-    &CACHE
-}
-
 /// The embedding of `api_key`'s text from the (mock) OpenAI embeddings API, asked with that
 /// key. Built once per key in the whole fleet and kept 10 minutes: in this process, in Redis,
-/// and so in every other process. An `Err` is neither cached nor shared.
-///
-/// Once `#[ttl_cached(shared = ...)]` is available, this function and [`embeddings`] become:
-///
-/// ```text
-/// #[cache_core::ttl_cached(ttl = "10m", shared = tier(), cache = embeddings)]
-/// pub async fn embedding(api_key: &str) -> Result<Vec<f32>, String> {
-///     /* the body of the async block below */
-/// }
-/// ```
+/// and so in every other process. An `Err` is neither cached nor shared. `cache = embeddings`
+/// also generates `embeddings()`, the handle on its cache (stats, `remove_async`).
+#[cache_core::ttl_cached(ttl = "10m", shared = tier(), cache = embeddings)]
 pub async fn embedding(api_key: &str) -> Result<Vec<f32>, String> {
-    embeddings()
-        .try_get_or_insert_with_async(api_key, async {
-            BUILT.fetch_add(1, SeqCst);
-            let client = Client::build(http_client(), openai_config(api_key));
-            let request = CreateEmbeddingRequestArgs::default()
-                .model("text-embedding-3-small")
-                .input(api_key)
-                .build()
-                .map_err(|e| e.to_string())?;
-            let response = client
-                .embeddings()
-                .create(request)
-                .await
-                .map_err(|e| format!("the embeddings API failed: {e}"))?;
-            let first = response.data.into_iter().next();
-            first
-                .map(|data| data.embedding)
-                .ok_or_else(|| "the embeddings API returned no embedding".to_owned())
-        })
+    BUILT.fetch_add(1, SeqCst);
+    let client = Client::build(http_client(), openai_config(api_key));
+    let request = CreateEmbeddingRequestArgs::default()
+        .model("text-embedding-3-small")
+        .input(api_key)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .embeddings()
+        .create(request)
         .await
+        .map_err(|e| format!("the embeddings API failed: {e}"))?;
+    let first = response.data.into_iter().next();
+    first
+        .map(|data| data.embedding)
+        .ok_or_else(|| "the embeddings API returned no embedding".to_owned())
 }
 
 /// One HTTP client (one connection pool, one TLS setup) under every key's OpenAI client.
