@@ -3,6 +3,9 @@
 /// Real `redis-server` processes (standalone and cluster) that a test starts and stops itself.
 pub mod redis_server;
 
+/// What the fleet tier's tests share: the worker processes' settings, polling, taps on Redis.
+pub mod fleet;
+
 use std::time::{Duration, Instant};
 
 /// How long a test waits for other threads to reach a point before it fails: far longer than
