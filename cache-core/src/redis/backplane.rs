@@ -7,10 +7,17 @@
 //! - `i` + tag + digest: the key was removed;
 //! - `c` + tag: the map was cleared.
 //!
-//! A listener that loses its connection may have missed invalidations, so when it subscribes
-//! again every L1 of the tier is cleared: its values come back from Redis.
+//! Each subscription starts a new epoch, and an L1 entry records the epoch its fetch started
+//! in. An invalidation sent while no subscription was listening may have been missed:
+//! - while a dropped connection went unnoticed: so each later subscription drops every L1
+//!   entry of an earlier epoch at once (and the flights in progress do not store);
+//! - before the first subscription: the first calls of a process wait for it (at most the
+//!   tier's timeout), and a value fetched before it anyway (epoch 0) is not served once it has
+//!   happened: a hit that finds one fetches again. (The first subscription drops nothing at
+//!   once, so the flights waiting for it keep their values.)
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -26,6 +33,8 @@ pub(crate) trait Invalidate: Send + Sync {
     fn invalidate(&self, digest: &Digest);
     /// Drops every key from this process's copy.
     fn clear_local(&self);
+    /// Drops every entry whose fetch started before `epoch`.
+    fn forget_before(&self, epoch: u64);
 }
 
 #[derive(Default)]
@@ -33,6 +42,10 @@ pub(crate) struct Backplane {
     /// Waiters of fleet-wide flights, by digest, with how many wait.
     waiters: Mutex<HashMap<Digest, (Arc<Notify>, usize)>>,
     maps: Mutex<Vec<(u64, Weak<dyn Invalidate>)>>,
+    /// How many times the listener has subscribed: 0 until it first has. Read by every hit.
+    epoch: AtomicU64,
+    /// The same, for callers waiting for the first subscription.
+    subscriptions: tokio::sync::watch::Sender<u64>,
 }
 
 /// A registration to be woken when the flight for `digest` lands; dropped when done waiting.
@@ -65,6 +78,30 @@ impl Backplane {
             backplane: Arc::clone(self),
             digest,
             notify: Arc::clone(notify),
+        }
+    }
+
+    /// The current epoch (see the module docs).
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Returns once the listener has subscribed at least once.
+    pub(crate) async fn subscribed(&self) {
+        let mut subscriptions = self.subscriptions.subscribe();
+        let _ = subscriptions.wait_for(|count| *count > 0).await;
+    }
+
+    /// Starts a new epoch: entries of the earlier ones are no longer served (see the module
+    /// docs).
+    fn begin_epoch(&self) {
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        self.subscriptions.send_replace(epoch);
+        if epoch > 1 {
+            for map in self.maps(None) {
+                map.forget_before(epoch);
+            }
         }
     }
 
@@ -140,7 +177,6 @@ pub(crate) async fn listen(
     channel: String,
     timeout: Duration,
 ) {
-    let mut subscribed_before = false;
     let mut pause = Duration::from_millis(50);
     for client in nodes.iter().cycle() {
         let subscribe = async {
@@ -155,12 +191,7 @@ pub(crate) async fn listen(
             continue;
         };
         pause = Duration::from_millis(50);
-        if subscribed_before {
-            for map in backplane.maps(None) {
-                map.clear_local();
-            }
-        }
-        subscribed_before = true;
+        backplane.begin_epoch();
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
             backplane.dispatch(message.get_payload_bytes());
@@ -171,12 +202,13 @@ pub(crate) async fn listen(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     #[derive(Default)]
     struct Counting {
         invalidated: AtomicUsize,
         cleared: AtomicUsize,
+        forgot_before: AtomicU64,
     }
 
     impl Invalidate for Counting {
@@ -186,6 +218,27 @@ mod tests {
         fn clear_local(&self) {
             self.cleared.fetch_add(1, Ordering::Relaxed);
         }
+        fn forget_before(&self, epoch: u64) {
+            self.forgot_before.store(epoch, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn each_subscription_after_the_first_drops_the_earlier_epochs() {
+        let backplane = Backplane::default();
+        let map = Arc::new(Counting::default());
+        backplane.register(1, Arc::downgrade(&map) as Weak<dyn Invalidate>);
+        assert_eq!(backplane.epoch(), 0);
+        backplane.begin_epoch();
+        assert_eq!(
+            map.forgot_before.load(Ordering::Relaxed),
+            0,
+            "not the first"
+        );
+        backplane.begin_epoch();
+        assert_eq!(backplane.epoch(), 2);
+        assert_eq!(*backplane.subscriptions.borrow(), 2);
+        assert_eq!(map.forgot_before.load(Ordering::Relaxed), 2);
     }
 
     #[test]

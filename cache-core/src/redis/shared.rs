@@ -48,13 +48,15 @@ pub struct SharedBuilder<K, V, S = DefaultHashBuilder> {
     tier: RedisTier,
 }
 
-/// An L1 entry: the value, its remaining life in Redis when it came from there, and its digest
-/// (for invalidations, which name digests, not keys).
+/// An L1 entry: the value, its remaining life in Redis when it came from there, its digest
+/// (for invalidations, which name digests, not keys) and the backplane's epoch when its fetch
+/// started (see backplane.rs).
 #[derive(Clone)]
 struct Stamped<V> {
     value: V,
     life: Option<Duration>,
     digest: Digest,
+    epoch: u64,
 }
 
 struct SharedMap<K, V, S> {
@@ -64,6 +66,16 @@ struct SharedMap<K, V, S> {
     ttl: Duration,
     sliding: bool,
     expire_after: Option<Arc<ExpireAfter<K, V>>>,
+}
+
+impl<V> Stamped<V> {
+    /// Whether this value was fetched before the backplane's first subscription, which has
+    /// happened by `epoch`: an invalidation sent meanwhile was not heard. (Later subscriptions
+    /// drop the entries of the earlier ones at once; see backplane.rs.)
+    #[inline]
+    fn unheard(&self, epoch: u64) -> bool {
+        self.epoch == 0 && epoch > 0
+    }
 }
 
 impl<K, V, S> Builder<K, V, S, Duration> {
@@ -159,11 +171,9 @@ where
     where
         Q: ?Sized + Lookup<K> + Sync,
     {
-        let fetch = self
-            .inner
-            .fetch(key, async { Ok::<_, Infallible>(init.await) });
-        match self.inner.l1.try_get_or_insert_with_async(key, fetch).await {
-            Ok(stamped) => stamped.value,
+        let init = async { Ok::<_, Infallible>(init.await) };
+        match self.try_get_or_insert_with_async(key, init).await {
+            Ok(value) => value,
             Err(never) => match never {},
         }
     }
@@ -179,13 +189,18 @@ where
     where
         Q: ?Sized + Lookup<K> + Sync,
     {
-        let fetch = self.inner.fetch(key, init);
-        let stamped = self
-            .inner
-            .l1
-            .try_get_or_insert_with_async(key, fetch)
-            .await?;
-        Ok(stamped.value)
+        let (mut init, since) = (Some(init), self.inner.epoch());
+        loop {
+            let fetch = self.inner.fetch(key, &mut init);
+            let stamped = self
+                .inner
+                .l1
+                .try_get_or_insert_with_async(key, fetch)
+                .await?;
+            if let Some(value) = self.inner.current(key, stamped, since, init.is_some()) {
+                return Ok(value);
+            }
+        }
     }
 
     /// Like [`try_get_or_insert_with_async`](Self::try_get_or_insert_with_async), but this
@@ -200,10 +215,15 @@ where
         Q: ?Sized + Lookup<K> + Sync,
         E: Send + Sync + 'static,
     {
-        let fetch = self.inner.fetch(key, init);
-        let l1 = &self.inner.l1;
-        let stamped = l1.try_get_or_insert_with_shared_async(key, fetch).await?;
-        Ok(stamped.value)
+        let (mut init, since) = (Some(init), self.inner.epoch());
+        loop {
+            let fetch = self.inner.fetch(key, &mut init);
+            let l1 = &self.inner.l1;
+            let stamped = l1.try_get_or_insert_with_shared_async(key, fetch).await?;
+            if let Some(value) = self.inner.current(key, stamped, since, init.is_some()) {
+                return Ok(value);
+            }
+        }
     }
 
     /// Like [`get_or_insert_with_async`](Self::get_or_insert_with_async) for a constructor that
@@ -293,15 +313,16 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        self.inner.l1.get(key).map(|stamped| stamped.value)
+        let stamped = self.inner.l1.get(key)?;
+        (!stamped.unheard(self.inner.epoch())).then_some(stamped.value)
     }
 
-    /// Whether this process holds a live value for `key`.
+    /// Whether this process holds a live value for `key` that a call would be given.
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         Q: ?Sized + Lookup<K>,
     {
-        self.inner.l1.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// The number of entries this process holds.
@@ -384,22 +405,57 @@ where
         }
     }
 
-    /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here.
-    async fn fetch<Q, E>(
-        &self,
-        key: &Q,
-        init: impl Future<Output = Result<V, E>>,
-    ) -> Result<Stamped<V>, E>
+    /// The backplane's epoch (see backplane.rs).
+    #[inline]
+    fn epoch(&self) -> u64 {
+        self.tier.inner.backplane.epoch()
+    }
+
+    /// The value of `stamped`, unless it was fetched before the backplane first subscribed
+    /// while this call began after (it may have missed an invalidation; see backplane.rs) and
+    /// this call can still fetch: then it is removed and `None` says to look again. A value
+    /// that a flight this call joined brings is as fresh as the call, whenever it lands.
+    #[inline]
+    fn current<Q>(&self, key: &Q, stamped: Stamped<V>, since: u64, can_fetch: bool) -> Option<V>
     where
         Q: ?Sized + Lookup<K>,
     {
-        let Some((value_key, digest)) = self.name(key) else {
-            return local(init, [0; 16]).await;
-        };
-        let tier = &self.tier.inner;
-        if !tier.breaker.allow() {
-            return local(init, digest).await;
+        if !stamped.unheard(since) || !can_fetch {
+            return Some(stamped.value);
         }
+        self.l1.remove(key);
+        None
+    }
+
+    /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here. Takes
+    /// `init` only when it runs, so a call whose L1 hit turns out stale still has it.
+    async fn fetch<Q, E, F>(&self, key: &Q, init: &mut Option<F>) -> Result<Stamped<V>, E>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: Future<Output = Result<V, E>>,
+    {
+        let init = init
+            .take()
+            .expect("each fetch runs once, with the call's constructor");
+        let tier = &self.tier.inner;
+        let Some((value_key, digest)) = self.name(key) else {
+            return local(init, [0; 16], tier.backplane.epoch()).await;
+        };
+        if !tier.breaker.allow() {
+            return local(init, digest, tier.backplane.epoch()).await;
+        }
+        if tier.backplane.epoch() == 0 {
+            // The listener's first subscription is on its way: what this call reads before it
+            // lands would be dropped when it does (see backplane.rs), so wait for it, briefly.
+            let (backplane, bound) = (Arc::clone(&tier.backplane), tier.timeout());
+            let subscribed = tier.spawn(move |_| async move {
+                let _ = tokio::time::timeout(bound, backplane.subscribed()).await;
+            });
+            if let Some(subscribed) = subscribed {
+                let _ = subscribed.await;
+            }
+        }
+        let epoch = tier.backplane.epoch();
         let value_key: Arc<str> = value_key.into();
         let lease_key: Arc<str> = Naming::lease_key(&value_key).into();
         let token: Arc<str> = new_token().into();
@@ -415,8 +471,12 @@ where
                 );
                 let lease = millis(tier.lease());
                 let slide = if self.sliding { millis(self.ttl) } else { 0 };
-                let holder = Arc::clone(tier);
+                let claim =
+                    Lease::claim(Arc::clone(tier), lease_key.clone(), token.clone(), digest);
                 tier.run(move |mut conn| async move {
+                    // Until its answer is read, this FETCH may have taken the lease: if the
+                    // answer is never read (a timeout, a cancelled caller), dropping the claim
+                    // releases it, on the same connection, after the FETCH.
                     let reply: Value = FETCH
                         .key(&*value_key)
                         .key(&*lease_key)
@@ -425,22 +485,19 @@ where
                         .arg(slide)
                         .invoke_async(&mut conn)
                         .await?;
-                    // A lease is owned from here: if this caller went away meanwhile, the
-                    // task's dropped output releases it.
-                    Ok(fetched(reply, || {
-                        Lease::new(holder, lease_key, token, digest)
-                    }))
+                    Ok(fetched(reply, claim))
                 })
                 .await
             };
             match fetched {
-                Err(_) => return local(init, digest).await,
+                Err(_) => return local(init, digest, epoch).await,
                 Ok(Fetched::Value(bytes, life)) => match postcard::from_bytes::<V>(&bytes) {
                     Ok(value) => {
                         return Ok(Stamped {
                             value,
                             life,
                             digest,
+                            epoch,
                         });
                     }
                     // Another shape (the type changed): delete exactly these bytes, then build.
@@ -456,13 +513,13 @@ where
                             })
                             .await;
                         if discarded.is_err() {
-                            return local(init, digest).await;
+                            return local(init, digest, epoch).await;
                         }
                     }
                 },
                 Ok(Fetched::Lead(lease)) => {
                     drop(waiter);
-                    return self.lead(key, init, lease, value_key).await;
+                    return self.lead(key, init, lease, value_key, epoch).await;
                 }
                 Ok(Fetched::Wait) => {
                     // Until the leader's "landed", or a third of the lease if that is lost.
@@ -474,7 +531,7 @@ where
                         Some(task) => {
                             let _ = task.await;
                         }
-                        None => return local(init, digest).await,
+                        None => return local(init, digest, epoch).await,
                     }
                 }
             }
@@ -488,6 +545,7 @@ where
         init: impl Future<Output = Result<V, E>>,
         mut lease: Lease,
         value_key: Arc<str>,
+        epoch: u64,
     ) -> Result<Stamped<V>, E>
     where
         Q: ?Sized + Lookup<K>,
@@ -527,6 +585,7 @@ where
             value,
             life: None,
             digest,
+            epoch,
         })
     }
 }
@@ -544,24 +603,30 @@ where
     fn clear_local(&self) {
         self.l1.clear();
     }
+
+    fn forget_before(&self, epoch: u64) {
+        self.l1.retain(|_, stamped| stamped.epoch >= epoch);
+    }
 }
 
 /// The local path: `init` here, under the L1 flight alone, kept for the map's own TTL.
 async fn local<V, E>(
     init: impl Future<Output = Result<V, E>>,
     digest: Digest,
+    epoch: u64,
 ) -> Result<Stamped<V>, E> {
     Ok(Stamped {
         value: init.await?,
         life: None,
         digest,
+        epoch,
     })
 }
 
-/// A lease on a key's flight, held from the moment `FETCH` took it: renewed every third of
-/// its length until dropped, and released (the waiters told) on drop unless the value landed.
-/// So a leader that fails, panics or is cancelled, even before it learns it leads, hands over
-/// at once instead of after the lease.
+/// A lease on a key's flight, claimed before the `FETCH` that may take it: released (the
+/// waiters told) on drop unless the value landed or the `FETCH` did not take it, and renewed
+/// every third of its length while its leader builds. So a leader that fails, panics or is
+/// cancelled, even before it learns it leads, hands over at once instead of after the lease.
 struct Lease {
     tier: Arc<Tier>,
     key: Arc<str>,
@@ -572,12 +637,24 @@ struct Lease {
 }
 
 impl Lease {
-    fn new(tier: Arc<Tier>, key: Arc<str>, token: Arc<str>, digest: Digest) -> Self {
-        let every = tier.lease() / 3;
-        let lease = millis(tier.lease());
-        let timeout = tier.timeout();
-        let (renewed_key, renewed_token) = (Arc::clone(&key), Arc::clone(&token));
-        let renewal = tier.spawn(move |mut conn| async move {
+    fn claim(tier: Arc<Tier>, key: Arc<str>, token: Arc<str>, digest: Digest) -> Self {
+        Lease {
+            tier,
+            key,
+            token,
+            digest,
+            renewal: None,
+            landed: false,
+        }
+    }
+
+    /// Renews the lease every third of its length until dropped.
+    fn renew(&mut self) {
+        let every = self.tier.lease() / 3;
+        let lease = millis(self.tier.lease());
+        let timeout = self.tier.timeout();
+        let (renewed_key, renewed_token) = (Arc::clone(&self.key), Arc::clone(&self.token));
+        self.renewal = self.tier.spawn(move |mut conn| async move {
             loop {
                 tokio::time::sleep(every).await;
                 let mut renew = RENEW.prepare_invoke();
@@ -591,14 +668,6 @@ impl Lease {
                 }
             }
         });
-        Lease {
-            tier,
-            key,
-            token,
-            digest,
-            renewal,
-            landed: false,
-        }
     }
 }
 
@@ -621,7 +690,15 @@ impl Drop for Lease {
     }
 }
 
-fn fetched(reply: Value, lease: impl FnOnce() -> Lease) -> Fetched {
+fn fetched(reply: Value, mut claim: Lease) -> Fetched {
+    if let Value::Array(items) = &reply
+        && let [Value::Int(2)] = items.as_slice()
+    {
+        claim.renew();
+        return Fetched::Lead(claim);
+    }
+    // Not taken: nothing to release.
+    claim.landed = true;
     let Value::Array(items) = reply else {
         return Fetched::Wait;
     };
@@ -630,7 +707,6 @@ fn fetched(reply: Value, lease: impl FnOnce() -> Lease) -> Fetched {
             let life = u64::try_from(*pttl).ok().map(Duration::from_millis);
             Fetched::Value(bytes.clone(), life)
         }
-        [Value::Int(2)] => Fetched::Lead(lease()),
         _ => Fetched::Wait,
     }
 }

@@ -1,42 +1,12 @@
-//! KNOWN BUGS of the fleet tier, each shown by a test that fails today (so each is
-//! `#[ignore]`d with the reason: run them with `cargo test -p tests --test fleet_bugs --
-//! --ignored`, and drop the `ignore` once the bug is fixed). Line numbers are those of commit
-//! 1003844.
+//! Messages and leases that could be lost, found by an adversarial review and fixed:
 //!
-//! **1. A lease taken by a `FETCH` whose answer nobody reads is never released.**
-//! `SharedMap::fetch` (`cache-core/src/redis/shared.rs`, the `tier.run(..)` at line 398) runs
-//! the `FETCH` script through `Tier::run` (`tier.rs` lines 302-308), which spawns it on the
-//! tier's runtime and bounds it with the tier's timeout. When the caller stops listening before
-//! the answer arrives, the script still runs on the server, and its `SET lease NX PX`
-//! (`shared.rs` line 664) gives the lease to a token nobody holds:
-//! - the `FETCH` timed out (Redis was slow for longer than the tier's timeout: a freeze, a slow
-//!   command, a full network buffer): the caller goes on locally (`Err(_) => return
-//!   local(..)`, line 412), but the command was already sent and Redis runs it when it catches
-//!   up;
-//! - the caller was cancelled while its `FETCH` was in flight (a request deadline, a
-//!   `select!`): the task spawned by `Tier::run` is not aborted, and its answer is dropped.
-//!
-//! No `Lease` guard exists for that token (only `lead` makes one), so nothing renews it and
-//! nothing releases it: every process that asks for the key next, with Redis healthy again,
-//! waits for the whole lease (3 s by default) although no one builds, and then builds. A fix
-//! that passes these tests (tried in a scratch copy): a guard made before each `FETCH` and
-//! disarmed once its answer is read, whose drop spawns `RELEASE` for the token with the key's
-//! "landed" message (`RELEASE` is guarded by the token, so it is always safe).
-//!
-//! **2. Invalidations sent before a process's first subscription are missed for good.** The
-//! backplane's listener (`listen` in `cache-core/src/redis/backplane.rs`, line 158) clears its
-//! tier's L1s when it subscribes *again* (`if subscribed_before`), since it may have missed
-//! invalidations; but not when it subscribes for the first time, although the tier's maps take
-//! values (from Redis, or built) from the tier's first use on, while the listener is still
-//! connecting. Any `remove`/`clear` published in between never reaches that process, which
-//! keeps its stale copy for the map's whole TTL. The window is one connection and one
-//! `SUBSCRIBE` when all goes well, but it lasts as long as the listener takes: a hung first
-//! seed of a cluster holds it for 4 timeouts, and a Redis that is down when the process starts
-//! holds it for the whole outage (plus up to 2 s of back-off). Clearing on every subscription,
-//! the first included, passes this test (tried in a scratch copy); but a clear that lands
-//! during the first calls makes `fleet_tier.rs`'s `b.contains_key("k")` right after a read
-//! (lines 49 and 100) racy, so a fix may rather hold the first calls until the first
-//! subscription (bounded by the timeout) or clear only the entries older than it.
+//! - **A lease taken by a `FETCH` whose answer nobody reads** (the `FETCH` timed out, or its
+//!   caller was cancelled while it was in flight) must not make the next process wait out the
+//!   whole lease: the lease is claimed before the `FETCH` is sent, and a claim dropped unread
+//!   releases it (`RELEASE` is guarded by the token, so it is always safe).
+//! - **An invalidation sent before a process's backplane first subscribed** must not be missed
+//!   for good: the first calls wait (briefly) for the subscription, and a value fetched before
+//!   it is not served after it (see `cache-core/src/redis/backplane.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,7 +55,6 @@ fn assert_a_new_process_builds_promptly(server: &RedisServer, key: &str) {
 }
 
 #[test]
-#[ignore = "BUG: a FETCH that timed out leaves an orphan lease; see the module docs"]
 fn a_fetch_that_timed_out_leaves_no_lease_behind() {
     let server = RedisServer::start();
     let runtime = two_worker_runtime();
@@ -104,7 +73,6 @@ fn a_fetch_that_timed_out_leaves_no_lease_behind() {
 }
 
 #[test]
-#[ignore = "BUG: a call cancelled during its FETCH leaves an orphan lease; see the module docs"]
 fn a_call_cancelled_during_its_fetch_leaves_no_lease_behind() {
     let server = RedisServer::start();
     let runtime = two_worker_runtime();
@@ -131,7 +99,6 @@ fn a_call_cancelled_during_its_fetch_leaves_no_lease_behind() {
 }
 
 #[test]
-#[ignore = "BUG: the first subscription does not clear L1, so earlier invalidations are missed; see the module docs"]
 fn an_invalidation_sent_before_the_first_subscription_is_not_missed() {
     let cluster = RedisCluster::start(3);
     let hung = RedisServer::start();
