@@ -186,12 +186,18 @@ fn until_shared(runtime: &Runtime, builder: &Process, readers: &[&Process]) {
     }
 }
 
-/// Every value in Redis is the right value of some key (postcard: its length, then its
-/// bytes), and no lease is left behind longer than a lease.
+/// Every value in Redis is the right value of some key (a 32-digit header of deadline and
+/// birth, then postcard: its length, then its bytes), and no lease is left behind longer than
+/// a lease.
 fn assert_redis_holds_only_right_values(server: &RedisServer) {
     let keys = server.command(&["KEYS", "test:*"]);
     for key in keys.lines().filter(|key| !key.ends_with(":lease")) {
         let value = server.command(&["GET", key]);
+        let (header, value) = value.split_at(32);
+        assert!(
+            header.bytes().all(|b| b.is_ascii_digit()),
+            "{key}: {header:?}"
+        );
         let (length, text) = value.split_at(1);
         assert!(
             text.starts_with("value of ") && usize::from(length.as_bytes()[0]) == text.len(),

@@ -185,7 +185,8 @@ pub(crate) async fn listen(
             Ok::<_, redis::RedisError>(pubsub)
         };
         // Connecting is bounded like any operation; a dead node must not stall the backplane.
-        let Ok(Ok(pubsub)) = tokio::time::timeout(timeout * 4, subscribe).await else {
+        let Ok(Ok(pubsub)) = tokio::time::timeout(timeout.saturating_mul(4), subscribe).await
+        else {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(2));
             continue;

@@ -36,11 +36,14 @@ impl Naming {
         }
     }
 
-    /// The tag of a map named `name`: tells maps sharing a tier apart without naming them.
-    pub(crate) fn map_tag(&self, name: &str) -> u64 {
+    /// The tag of a map named `name` whose keys and values are `types`: tells maps sharing a
+    /// tier apart without naming them.
+    pub(crate) fn map_tag(&self, name: &str, types: &str) -> u64 {
         let mut hasher = blake3::Hasher::new_keyed(&self.secret);
         hasher.update(b"map\0");
         hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(types.as_bytes());
         let hash = hasher.finalize();
         u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
     }
@@ -89,7 +92,7 @@ mod tests {
     #[test]
     fn keys_name_neither_the_key_nor_the_map() {
         let naming = Naming::new("svc", 3, Some([7; 32]));
-        let tag = naming.map_tag("app::embedding");
+        let tag = naming.map_tag("app::embedding", "(String, Vec<f32>)");
         let key = naming.value_key(tag, &naming.digest(tag, b"sk-secret"));
         assert!(key.starts_with("svc:3:"), "{key}");
         assert!(
@@ -103,12 +106,15 @@ mod tests {
     fn digests_depend_on_the_secret_the_map_and_the_key() {
         let a = Naming::new("svc", 1, Some([1; 32]));
         let b = Naming::new("svc", 1, Some([2; 32]));
-        let (ta, tb) = (a.map_tag("f"), a.map_tag("g"));
+        let (ta, tb) = (a.map_tag("f", "t"), a.map_tag("g", "t"));
         assert_ne!(a.digest(ta, b"k"), a.digest(tb, b"k"));
         assert_ne!(a.digest(ta, b"k"), a.digest(ta, b"k2"));
         assert_ne!(a.digest(ta, b"k"), b.digest(ta, b"k"));
         // The same in every process: nothing random goes in.
         let again = Naming::new("svc", 1, Some([1; 32]));
-        assert_eq!(a.digest(ta, b"k"), again.digest(again.map_tag("f"), b"k"));
+        assert_eq!(
+            a.digest(ta, b"k"),
+            again.digest(again.map_tag("f", "t"), b"k")
+        );
     }
 }

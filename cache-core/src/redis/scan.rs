@@ -1,68 +1,69 @@
-//! Deleting every key of one map: `SCAN` on the server, or on each master of a cluster.
+//! Deleting every key of one map: `SCAN` on the server, or on each master of a cluster, a page
+//! at a time (each page one bounded operation of the tier).
 
-use redis::aio::ConnectionLike;
+use futures_util::future::try_join_all;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisResult, Value};
 
 use super::tier::Conn;
 
 /// Keys asked of `SCAN` at a time.
-const BATCH: usize = 512;
+const PAGE: usize = 512;
 
-/// Unlinks every key matching `pattern`.
-pub(crate) async fn unlink_matching(conn: &mut Conn, pattern: &str) -> RedisResult<()> {
+/// A node to scan: `None` for the only server.
+pub(crate) type Node = Option<(String, u16)>;
+
+/// The nodes holding keys: the server, or every master of the cluster.
+pub(crate) async fn nodes(conn: &mut Conn) -> RedisResult<Vec<Node>> {
     match conn {
-        Conn::Single(_) => {
-            let mut single = conn.clone();
-            scan_node(&mut single, pattern, None).await
-        }
+        Conn::Single(_) => Ok(vec![None]),
         Conn::Cluster(cluster) => {
             let nodes: String = redis::cmd("CLUSTER")
                 .arg("NODES")
                 .query_async(cluster)
                 .await?;
-            for (host, port) in masters(&nodes) {
-                let mut node = conn.clone();
-                scan_node(&mut node, pattern, Some((host, port))).await?;
-            }
-            Ok(())
+            Ok(masters(&nodes).into_iter().map(Some).collect())
         }
     }
 }
 
-/// Scans one node (`None`: the only one) and unlinks what it finds, key by key so a cluster
-/// routes each to its slot.
-async fn scan_node(conn: &mut Conn, pattern: &str, node: Option<(String, u16)>) -> RedisResult<()> {
-    let mut cursor = 0u64;
-    loop {
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(BATCH);
-        let reply: Value = match (&mut *conn, &node) {
-            (Conn::Cluster(cluster), Some((host, port))) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                });
-                cluster.route_command(scan, routing).await?
-            }
-            (conn, _) => conn.req_packed_command(&scan).await?,
-        };
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::from_redis_value(reply)?;
-        for key in keys {
+/// Scans one page of `node` from `cursor`, unlinks what it found and returns the next cursor
+/// (0 when the node is done). Keys are unlinked one command each, all at once: in a cluster
+/// each may live in another slot.
+pub(crate) async fn unlink_page(
+    conn: &mut Conn,
+    node: Option<&(String, u16)>,
+    pattern: &str,
+    cursor: u64,
+) -> RedisResult<u64> {
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(PAGE);
+    let reply: Value = match (&mut *conn, node) {
+        (Conn::Cluster(cluster), Some((host, port))) => {
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                host: host.clone(),
+                port: *port,
+            });
+            cluster.route_command(scan, routing).await?
+        }
+        (conn, _) => scan.query_async(conn).await?,
+    };
+    let (next, keys): (u64, Vec<Vec<u8>>) = redis::from_redis_value(reply)?;
+    let unlinks = keys.into_iter().map(|key| {
+        let mut conn = conn.clone();
+        async move {
             redis::cmd("UNLINK")
                 .arg(key)
-                .query_async::<()>(&mut *conn)
-                .await?;
+                .query_async::<()>(&mut conn)
+                .await
         }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
+    });
+    try_join_all(unlinks).await?;
+    Ok(next)
 }
 
 /// The masters' addresses in a `CLUSTER NODES` reply: `id host:port@bus flags ...`.

@@ -15,12 +15,14 @@
 //! A value fetched from Redis stays in L1 for at most its remaining life in Redis. Any Redis
 //! failure sends the call down the local path: the constructor runs under the L1 flight alone.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::{Script, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,6 +30,7 @@ use serde::de::DeserializeOwned;
 use super::RedisTier;
 use super::backplane::{self, Invalidate};
 use super::naming::{Digest, Naming};
+use super::scan;
 use super::tier::{Tier, TierError};
 use crate::builder::{ExpireAfter, Parts};
 use crate::{Builder, DefaultHashBuilder, Expiry, Lookup, Stats, TtlMap};
@@ -65,7 +68,68 @@ struct SharedMap<K, V, S> {
     tag: u64,
     ttl: Duration,
     sliding: bool,
+    max_lifetime: Option<Duration>,
+    refresh_after: Option<Duration>,
     expire_after: Option<Arc<ExpireAfter<K, V>>>,
+    fence: Arc<Fence>,
+}
+
+/// This process's invalidations on their way to Redis. While one is, this process's calls do
+/// not take from Redis a value it may not have deleted yet: they build it (or wait for whoever
+/// does), so a call made after `remove` or `clear` returned never gets the old value back.
+#[derive(Default)]
+struct Fence {
+    /// `clear`s in progress.
+    all: AtomicUsize,
+    /// `remove`s in progress, by digest, and how many (so a call checks the map only then).
+    keys: Mutex<HashMap<Digest, usize>>,
+    removing: AtomicUsize,
+}
+
+/// A raised fence, lowered when dropped (when its invalidation is done or abandoned).
+struct Raised {
+    fence: Arc<Fence>,
+    digest: Option<Digest>,
+}
+
+impl Fence {
+    fn raise(self: &Arc<Self>, digest: Option<Digest>) -> Raised {
+        match digest {
+            None => {
+                self.all.fetch_add(1, Ordering::AcqRel);
+            }
+            Some(digest) => {
+                *self.keys.lock().entry(digest).or_default() += 1;
+                self.removing.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        Raised {
+            fence: Arc::clone(self),
+            digest,
+        }
+    }
+
+    fn is_up(&self, digest: &Digest) -> bool {
+        self.all.load(Ordering::Acquire) > 0
+            || (self.removing.load(Ordering::Acquire) > 0 && self.keys.lock().contains_key(digest))
+    }
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        let Some(digest) = self.digest else {
+            self.fence.all.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
+        let mut keys = self.fence.keys.lock();
+        if let Some(count) = keys.get_mut(&digest) {
+            *count -= 1;
+            if *count == 0 {
+                keys.remove(&digest);
+            }
+        }
+        self.fence.removing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<V> Stamped<V> {
@@ -125,6 +189,7 @@ where
         } = self.parts;
         let name = options.name.unwrap_or_else(std::any::type_name::<(K, V)>);
         let sliding = options.expiry == Expiry::Sliding;
+        let (max_lifetime, refresh_after) = (options.max_lifetime, options.refresh_after);
         let expire_after = expire_after.map(Arc::new);
         let own_life = expire_after.clone();
         let l1 = TtlMap::from_parts(Parts {
@@ -144,12 +209,21 @@ where
             })),
         });
         let inner = Arc::new(SharedMap {
-            tag: self.tier.inner.naming.map_tag(name),
+            // The types too: a value type changed without a version bump is a miss, never
+            // bytes decoded as another type.
+            tag: self
+                .tier
+                .inner
+                .naming
+                .map_tag(name, std::any::type_name::<(K, V)>()),
             l1,
             tier: self.tier,
             ttl,
             sliding,
+            max_lifetime,
+            refresh_after,
             expire_after,
+            fence: Arc::default(),
         });
         let weak: Weak<dyn Invalidate> = Arc::downgrade(&inner) as Weak<SharedMap<K, V, S>>;
         inner.tier.inner.backplane.register(inner.tag, weak);
@@ -247,16 +321,19 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
+        let Some((value_key, digest)) = self.inner.name(key) else {
+            return self.inner.l1.remove(key).map(|stamped| stamped.value);
+        };
+        let raised = self.inner.fence.raise(Some(digest));
         let old = self.inner.l1.remove(key).map(|stamped| stamped.value);
-        if let Some((value_key, digest)) = self.inner.name(key) {
-            let message = backplane::removed(self.inner.tag, &digest);
-            let channel = self.inner.tier.inner.naming.channel();
-            self.inner.tier.inner.detach(move |mut conn| async move {
-                remove_script(&value_key, &channel, &message)
-                    .invoke_async(&mut conn)
-                    .await
-            });
-        }
+        let message = backplane::removed(self.inner.tag, &digest);
+        let channel = self.inner.tier.inner.naming.channel();
+        self.inner.tier.inner.detach(move |mut conn| async move {
+            let _raised = raised;
+            remove_script(&value_key, &channel, &message)
+                .invoke_async(&mut conn)
+                .await
+        });
         old
     }
 
@@ -271,8 +348,12 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
+        let Some((value_key, digest)) = self.inner.name(key) else {
+            self.inner.l1.remove(key);
+            return Err(TierError::Unavailable);
+        };
+        let _raised = self.inner.fence.raise(Some(digest));
         self.inner.l1.remove(key);
-        let (value_key, digest) = self.inner.name(key).ok_or(TierError::Unavailable)?;
         let message = backplane::removed(self.inner.tag, &digest);
         let channel = self.inner.tier.inner.naming.channel();
         self.inner
@@ -289,9 +370,11 @@ where
     /// Empties this map here now and, in the background, in Redis and in every other
     /// process's L1.
     pub fn clear(&self) {
+        let raised = self.inner.fence.raise(None);
         self.inner.l1.clear();
         let clear = self.inner.clear_shared();
         self.inner.tier.inner.spawn(move |_| async move {
+            let _raised = raised;
             let _ = clear.await;
         });
     }
@@ -304,6 +387,7 @@ where
     /// [`TierError::Unavailable`] if Redis could not be told: this process's copy is empty,
     /// Redis and the others keep theirs until they expire.
     pub async fn clear_async(&self) -> Result<(), TierError> {
+        let _raised = self.inner.fence.raise(None);
         self.inner.l1.clear();
         self.inner.clear_shared().await
     }
@@ -384,24 +468,44 @@ where
         Some((naming.value_key(self.tag, &digest), digest))
     }
 
-    /// Deletes the map's keys in Redis (scanning every master of a cluster) and publishes
-    /// the clearing. Bounded by a multiple of the timeout: it takes a command per key.
+    /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
+    /// of a cluster), each page one bounded operation, then publishes again: the other
+    /// processes drop their copies at once, and again once nothing old is left to read back.
     fn clear_shared(&self) -> impl Future<Output = Result<(), TierError>> + Send + 'static {
         let tier = Arc::clone(&self.tier.inner);
-        let pattern = format!("{}*", tier.naming.map_pattern_prefix(self.tag));
-        let channel = tier.naming.channel();
-        let message = backplane::cleared(self.tag);
+        let pattern: Arc<str> = format!("{}*", tier.naming.map_pattern_prefix(self.tag)).into();
+        let channel: Arc<str> = tier.naming.channel().into();
+        let message: Arc<[u8]> = backplane::cleared(self.tag).into();
         async move {
-            let bound = tier.timeout() * 40;
-            tier.run_within(bound, move |mut conn| async move {
-                super::scan::unlink_matching(&mut conn, &pattern).await?;
-                redis::cmd("PUBLISH")
-                    .arg(&channel)
-                    .arg(&message)
-                    .query_async::<()>(&mut conn)
-                    .await
-            })
-            .await
+            let publish = || {
+                let (channel, message) = (Arc::clone(&channel), Arc::clone(&message));
+                tier.run(move |mut conn| async move {
+                    redis::cmd("PUBLISH")
+                        .arg(&*channel)
+                        .arg(&*message)
+                        .query_async::<()>(&mut conn)
+                        .await
+                })
+            };
+            publish().await?;
+            let nodes = tier
+                .run(|mut conn| async move { scan::nodes(&mut conn).await })
+                .await?;
+            for node in nodes {
+                let mut cursor = 0;
+                loop {
+                    let (node, pattern) = (node.clone(), Arc::clone(&pattern));
+                    cursor = tier
+                        .run(move |mut conn| async move {
+                            scan::unlink_page(&mut conn, node.as_ref(), &pattern, cursor).await
+                        })
+                        .await?;
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+            }
+            publish().await
         }
     }
 
@@ -471,6 +575,14 @@ where
                 );
                 let lease = millis(tier.lease());
                 let slide = if self.sliding { millis(self.ttl) } else { 0 };
+                // A value this process may be deleting is not taken (see `Fence`).
+                let skip = u8::from(self.fence.is_up(&digest));
+                // A refresh (the value is still here) takes a value only if it is younger
+                // than `refresh_after`, and rebuilds it otherwise.
+                let refresh = match self.refresh_after {
+                    Some(after) if self.l1.contains_key(key) => millis(after),
+                    _ => 0,
+                };
                 let claim =
                     Lease::claim(Arc::clone(tier), lease_key.clone(), token.clone(), digest);
                 tier.run(move |mut conn| async move {
@@ -483,6 +595,8 @@ where
                         .arg(&*token)
                         .arg(lease)
                         .arg(slide)
+                        .arg(skip)
+                        .arg(refresh)
                         .invoke_async(&mut conn)
                         .await?;
                     Ok(fetched(reply, claim))
@@ -491,8 +605,8 @@ where
             };
             match fetched {
                 Err(_) => return local(init, digest, epoch).await,
-                Ok(Fetched::Value(bytes, life)) => match postcard::from_bytes::<V>(&bytes) {
-                    Ok(value) => {
+                Ok(Fetched::Value(bytes, life)) => match decode::<V>(&bytes) {
+                    Some(value) => {
                         return Ok(Stamped {
                             value,
                             life,
@@ -501,7 +615,7 @@ where
                         });
                     }
                     // Another shape (the type changed): delete exactly these bytes, then build.
-                    Err(_) => {
+                    None => {
                         let value_key = Arc::clone(&value_key);
                         let discarded = tier
                             .run(move |mut conn| async move {
@@ -553,11 +667,17 @@ where
         let tier = &self.tier.inner;
         let digest = lease.digest;
         let value = init.await?;
-        let life = self
+        // A hard limit (the value's own life, `max_lifetime`) holds in Redis too, however
+        // often it is read there; the TTL alone slides.
+        let own = self
             .expire_after
             .as_ref()
-            .and_then(|life| life(&key.to_key(), &value))
-            .map_or(self.ttl, |life| life.min(self.ttl));
+            .and_then(|life| life(&key.to_key(), &value));
+        let hard = match (own, self.max_lifetime) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let life = hard.map_or(self.ttl, |hard| hard.min(self.ttl));
         if let Ok(bytes) = postcard::to_allocvec(&value)
             && !life.is_zero()
         {
@@ -574,6 +694,7 @@ where
                         .arg(&*token)
                         .arg(channel)
                         .arg(message)
+                        .arg(hard.map_or(0, millis))
                         .invoke_async::<()>(&mut conn)
                         .await
                 })
@@ -703,7 +824,12 @@ fn fetched(reply: Value, mut claim: Lease) -> Fetched {
         return Fetched::Wait;
     };
     match items.as_slice() {
-        [Value::Int(1), Value::BulkString(bytes), Value::Int(pttl)] => {
+        [
+            Value::Int(1),
+            Value::BulkString(bytes),
+            Value::Int(pttl),
+            ..,
+        ] => {
             let life = u64::try_from(*pttl).ok().map(Duration::from_millis);
             Fetched::Value(bytes.clone(), life)
         }
@@ -711,10 +837,13 @@ fn fetched(reply: Value, mut claim: Lease) -> Fetched {
     }
 }
 
+/// `duration` in whole milliseconds for Redis's `PX`: at least 1, at most about a century
+/// (Redis rejects an expiry time that overflows its clock).
 fn millis(duration: Duration) -> u64 {
+    const CENTURY_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
-        .max(1)
+        .clamp(1, CENTURY_MS)
 }
 
 /// A token no other leader in the fleet holds: this process's random seed and a counter.
@@ -746,32 +875,78 @@ fn remove_script(
 
 // The scripts. Each touches one value and its lease, which share a slot (see naming.rs).
 
-/// KEYS: value, lease. ARGV: token, lease ms, sliding TTL ms (0: fixed). Returns
-/// `{1, bytes, pttl}`, `{2}` (lead) or `{3}` (wait). A key of another Redis type reads as
-/// absent.
+/// A stored value: its header (see [`HEADER`]) then its postcard bytes.
+///
+/// The header holds the value's hard deadline and its birth, in Redis's own clock (`TIME`, so
+/// every process agrees), as 16 decimal digits each: a deadline of 0 means none.
+const HEADER: usize = 32;
+
+/// The value in `bytes` (a header, then postcard), or `None` if they are not one of ours.
+fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
+    let payload = bytes.get(HEADER..)?;
+    postcard::from_bytes(payload).ok()
+}
+
+/// KEYS: value, lease. ARGV: token, lease ms, sliding TTL ms (0: fixed), skip (1: do not take
+/// the value), refresh ms (0: not a refresh). Returns `{1, bytes, pttl, age}`, `{2}` (lead) or
+/// `{3}` (wait).
+///
+/// A key of another Redis type reads as absent; a value past its hard deadline is deleted; a
+/// sliding TTL never moves a value past its deadline; a refresh finding a value at least
+/// `refresh` old leads its rebuild if no one else does (else it takes the current value).
 static FETCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local ok, v
-        if ARGV[3] ~= '0' then
-            ok, v = pcall(redis.call, 'GETEX', KEYS[1], 'PX', ARGV[3])
-        else
-            ok, v = pcall(redis.call, 'GET', KEYS[1])
+        local function now_ms()
+            local t = redis.call('TIME')
+            return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
-        if ok and v then return {1, v, redis.call('PTTL', KEYS[1])} end
+        if ARGV[4] == '0' then
+            local ok, v = pcall(redis.call, 'GET', KEYS[1])
+            if ok and v then
+                local deadline = tonumber(string.sub(v, 1, 16))
+                local born = tonumber(string.sub(v, 17, 32))
+                if deadline == nil or born == nil then
+                    return {1, v, redis.call('PTTL', KEYS[1]), 0}
+                end
+                local now = now_ms()
+                if deadline > 0 and deadline <= now then
+                    redis.call('DEL', KEYS[1])
+                else
+                    local refresh = tonumber(ARGV[5])
+                    if refresh > 0 and now - born >= refresh
+                        and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+                        return {2}
+                    end
+                    if ARGV[3] ~= '0' then
+                        local px = tonumber(ARGV[3])
+                        if deadline > 0 then px = math.min(px, deadline - now) end
+                        redis.call('PEXPIRE', KEYS[1], px)
+                    end
+                    return {1, v, redis.call('PTTL', KEYS[1]), now - born}
+                end
+            end
+        end
         if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
         return {3}
         ",
     )
 });
 
-/// KEYS: value, lease. ARGV: bytes, TTL ms, token, channel, message. Writes the value only if
-/// the lease is still this token's, then releases it and publishes.
+/// KEYS: value, lease. ARGV: postcard bytes, TTL ms, token, channel, message, hard limit ms
+/// (0: none). Writes the value with its header only if the lease is still this token's, then
+/// releases it and publishes.
 static STORE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         if redis.call('GET', KEYS[2]) == ARGV[3] then
-            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local hard = tonumber(ARGV[6])
+            local deadline = 0
+            if hard > 0 then deadline = now + hard end
+            local header = string.format('%016d%016d', deadline, now)
+            redis.call('SET', KEYS[1], header .. ARGV[1], 'PX', ARGV[2])
             redis.call('DEL', KEYS[2])
         end
         redis.call('PUBLISH', ARGV[4], ARGV[5])

@@ -143,6 +143,9 @@ impl ConnectionLike for Conn {
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 /// The default lease of a fleet-wide flight's leader, renewed every third of it.
 const DEFAULT_LEASE: Duration = Duration::from_secs(3);
+/// Bounds on the settings, so that no sum or multiple of them overflows.
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_LEASE: Duration = Duration::from_secs(3600);
 
 impl RedisTier {
     /// A tier on the Redis server at `url` (`redis://[:password@]host:port[/db]`,
@@ -216,16 +219,18 @@ impl RedisTier {
     }
 
     /// The most one Redis operation may take before the call goes on without Redis (default
-    /// 250 ms).
+    /// 250 ms; kept between 1 ms and 1 minute).
     pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|config| config.timeout = timeout.max(Duration::from_millis(1)))
+        let timeout = timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT);
+        self.with(|config| config.timeout = timeout)
     }
 
     /// How long a flight's leader holds its lease unless it renews it (default 3 s, renewed
-    /// every third of it while the constructor runs). When a leader dies, a waiter takes over
-    /// within about this long.
+    /// every third of it while the constructor runs; kept between 30 ms and 1 hour). When a
+    /// leader dies, a waiter takes over within about this long.
     pub fn lease(self, lease: Duration) -> Self {
-        self.with(|config| config.lease = lease.max(Duration::from_millis(30)))
+        let lease = lease.clamp(Duration::from_millis(30), MAX_LEASE);
+        self.with(|config| config.lease = lease)
     }
 
     /// Whether calls skip Redis now (its circuit breaker is open after a failure).
