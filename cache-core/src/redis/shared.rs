@@ -51,15 +51,18 @@ pub struct SharedBuilder<K, V, S = DefaultHashBuilder> {
     tier: RedisTier,
 }
 
-/// An L1 entry: the value, its remaining life in Redis when it came from there, its digest
-/// (for invalidations, which name digests, not keys) and the backplane's epoch when its fetch
-/// started (see backplane.rs).
+/// An L1 entry: the value, its remaining life in Redis when it came from there, the first
+/// half of its digest (for invalidations, which name digests, not keys: a collision only drops
+/// another entry from L1) and the backplane's epoch when its fetch started (see
+/// backplane.rs). Kept small: 16 bytes beside the value, so a hit reads what a plain map's
+/// does.
 #[derive(Clone)]
 struct Stamped<V> {
     value: V,
-    life: Option<Duration>,
-    digest: Digest,
-    epoch: u64,
+    /// Milliseconds; 0 for none (the map's own policy).
+    life_ms: u32,
+    epoch: u32,
+    digest: u64,
 }
 
 struct SharedMap<K, V, S> {
@@ -133,6 +136,22 @@ impl Drop for Raised {
 }
 
 impl<V> Stamped<V> {
+    fn new(value: V, life: Option<Duration>, digest: &Digest, epoch: u64) -> Self {
+        let life_ms = life.map_or(0, |life| {
+            u32::try_from(life.as_millis()).unwrap_or(u32::MAX).max(1)
+        });
+        Stamped {
+            value,
+            life_ms,
+            epoch: u32::try_from(epoch).unwrap_or(u32::MAX),
+            digest: short(digest),
+        }
+    }
+
+    fn life(&self) -> Option<Duration> {
+        (self.life_ms != 0).then(|| Duration::from_millis(self.life_ms.into()))
+    }
+
     /// Whether this value was fetched before the backplane's first subscription, which has
     /// happened by `epoch`: an invalidation sent meanwhile was not heard. (Later subscriptions
     /// drop the entries of the earlier ones at once; see backplane.rs.)
@@ -140,6 +159,11 @@ impl<V> Stamped<V> {
     fn unheard(&self, epoch: u64) -> bool {
         self.epoch == 0 && epoch > 0
     }
+}
+
+/// The half of a digest an L1 entry keeps.
+fn short(digest: &Digest) -> u64 {
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 impl<K, V, S> Builder<K, V, S, Duration> {
@@ -202,7 +226,7 @@ where
             // The value's own life (if the user gave one) and its remaining life in Redis.
             expire_after: Some(Box::new(move |key, stamped: &Stamped<V>| {
                 let own = own_life.as_ref().and_then(|life| life(key, &stamped.value));
-                match (own, stamped.life) {
+                match (own, stamped.life()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
@@ -265,7 +289,7 @@ where
     {
         let (mut init, since) = (Some(init), self.inner.epoch());
         loop {
-            let fetch = self.inner.fetch(key, &mut init);
+            let fetch = self.inner.fetch_boxed(key, &mut init);
             let stamped = self
                 .inner
                 .l1
@@ -291,7 +315,7 @@ where
     {
         let (mut init, since) = (Some(init), self.inner.epoch());
         loop {
-            let fetch = self.inner.fetch(key, &mut init);
+            let fetch = self.inner.fetch_boxed(key, &mut init);
             let l1 = &self.inner.l1;
             let stamped = l1.try_get_or_insert_with_shared_async(key, fetch).await?;
             if let Some(value) = self.inner.current(key, stamped, since, init.is_some()) {
@@ -531,6 +555,16 @@ where
         None
     }
 
+    /// [`fetch`](Self::fetch), boxed when first polled: the L1 polls its constructor only when
+    /// it misses, so a hit never builds (nor moves) the large `fetch` future.
+    async fn fetch_boxed<Q, E, F>(&self, key: &Q, init: &mut Option<F>) -> Result<Stamped<V>, E>
+    where
+        Q: ?Sized + Lookup<K>,
+        F: Future<Output = Result<V, E>>,
+    {
+        Box::pin(self.fetch(key, init)).await
+    }
+
     /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here. Takes
     /// `init` only when it runs, so a call whose L1 hit turns out stale still has it.
     async fn fetch<Q, E, F>(&self, key: &Q, init: &mut Option<F>) -> Result<Stamped<V>, E>
@@ -561,6 +595,25 @@ where
         }
         let epoch = tier.backplane.epoch();
         let value_key: Arc<str> = value_key.into();
+        if self.expire_after.is_none()
+            && self.max_lifetime.is_none()
+            && self.refresh_after.is_none()
+            && !self.fence.is_up(&digest)
+        {
+            // Without limits or refreshes a hit needs no script, lease, token or waiter: GET
+            // (GETEX when sliding) and PTTL in one pipeline. A miss goes on to FETCH, which
+            // looks again atomically.
+            match self.read(Arc::clone(&value_key)).await {
+                Err(_) => return local(init, digest, epoch).await,
+                Ok(Some((bytes, life))) => {
+                    if let Some(value) = decode::<V>(&bytes) {
+                        return Ok(Stamped::new(value, life, &digest, epoch));
+                    }
+                    // Not ours: FETCH finds it again and discards it.
+                }
+                Ok(None) => {}
+            }
+        }
         let lease_key: Arc<str> = Naming::lease_key(&value_key).into();
         let token: Arc<str> = new_token().into();
         loop {
@@ -607,12 +660,7 @@ where
                 Err(_) => return local(init, digest, epoch).await,
                 Ok(Fetched::Value(bytes, life)) => match decode::<V>(&bytes) {
                     Some(value) => {
-                        return Ok(Stamped {
-                            value,
-                            life,
-                            digest,
-                            epoch,
-                        });
+                        return Ok(Stamped::new(value, life, &digest, epoch));
                     }
                     // Another shape (the type changed): delete exactly these bytes, then build.
                     None => {
@@ -650,6 +698,43 @@ where
                 }
             }
         }
+    }
+
+    /// The value at `value_key` and its remaining life, sliding it with a sliding map; `None`
+    /// if there is none (or a key of another Redis type).
+    async fn read(
+        &self,
+        value_key: Arc<str>,
+    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, TierError> {
+        let slide = if self.sliding { millis(self.ttl) } else { 0 };
+        self.tier
+            .inner
+            .run(move |mut conn| async move {
+                let mut pipe = redis::pipe();
+                if slide == 0 {
+                    pipe.cmd("GET").arg(&*value_key);
+                } else {
+                    pipe.cmd("GETEX").arg(&*value_key).arg("PX").arg(slide);
+                }
+                pipe.cmd("PTTL").arg(&*value_key);
+                match pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn).await {
+                    Ok((bytes, pttl)) => {
+                        let life = u64::try_from(pttl).ok().map(Duration::from_millis);
+                        Ok(bytes.map(|bytes| (bytes, life)))
+                    }
+                    Err(error)
+                        if error.is_io_error()
+                            || error.is_timeout()
+                            || error.is_connection_dropped() =>
+                    {
+                        Err(error)
+                    }
+                    // The server answered (WRONGTYPE, say): not a failure of Redis; FETCH
+                    // treats the key as absent.
+                    Err(_) => Ok(None),
+                }
+            })
+            .await
     }
 
     /// Builds the value as the fleet's leader for `digest`, holding the lease.
@@ -702,12 +787,7 @@ where
             // Stored and announced (or Redis is down, and its lease lapses by itself).
             lease.landed = stored.is_ok();
         }
-        Ok(Stamped {
-            value,
-            life: None,
-            digest,
-            epoch,
-        })
+        Ok(Stamped::new(value, None, &digest, epoch))
     }
 }
 
@@ -718,7 +798,8 @@ where
     S: BuildHasher + Send + Sync + 'static,
 {
     fn invalidate(&self, digest: &Digest) {
-        self.l1.retain(|_, stamped| stamped.digest != *digest);
+        let digest = short(digest);
+        self.l1.retain(|_, stamped| stamped.digest != digest);
     }
 
     fn clear_local(&self) {
@@ -726,7 +807,8 @@ where
     }
 
     fn forget_before(&self, epoch: u64) {
-        self.l1.retain(|_, stamped| stamped.epoch >= epoch);
+        self.l1
+            .retain(|_, stamped| u64::from(stamped.epoch) >= epoch);
     }
 }
 
@@ -736,12 +818,7 @@ async fn local<V, E>(
     digest: Digest,
     epoch: u64,
 ) -> Result<Stamped<V>, E> {
-    Ok(Stamped {
-        value: init.await?,
-        life: None,
-        digest,
-        epoch,
-    })
+    Ok(Stamped::new(init.await?, None, &digest, epoch))
 }
 
 /// A lease on a key's flight, claimed before the `FETCH` that may take it: released (the
