@@ -1,6 +1,9 @@
 //! Where an L2 hit's time goes: the fleet tier's path rebuilt step by step from a raw `GET`,
-//! each step timed per op in interleaved rounds (p50 and mean, µs). Diagnostic, not a peer:
-//! the script text copies cache-core's `FETCH` (src/redis/shared.rs) and may drift from it.
+//! each step timed per op in interleaved rounds (p50, mean and p99 latency), with the CPU time
+//! per op of this process (all its threads: the caller, the runtimes' workers) and of
+//! redis-server (from `INFO cpu`). CPU time is the steadier measure on a busy or idle VM, where
+//! a cross-thread wake-up costs whatever the scheduler makes it. Diagnostic, not a peer: the
+//! script text copies cache-core's `FETCH` (src/redis/shared.rs) and may drift from it.
 //!
 //! `FLEET_REDIS_URL=redis://127.0.0.1:PORT/ cargo run --release --example l2_breakdown`
 
@@ -28,6 +31,30 @@ const FETCH: &str = r"
         if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
         return {3}
         ";
+
+/// CPU time of this process, all threads.
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// `INFO cpu`, over a fresh connection on a fresh current-thread runtime (outside the measured
+/// runtimes, and outside the process CPU windows).
+fn redis_info_cpu() -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    rt.block_on(async {
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("INFO")
+            .arg("cpu")
+            .query_async(&mut c)
+            .await
+            .unwrap()
+    })
+}
 
 fn main() {
     let url = redis_url();
@@ -90,6 +117,17 @@ fn main() {
         "8 ours: Shared, sliding expiry (default)",
     ];
     let mut samples = vec![Vec::new(); steps.len()];
+    let mut cpu = vec![(Duration::ZERO, 0f64); steps.len()];
+    let redis_cpu = || -> f64 {
+        let text = redis_info_cpu();
+        text.lines()
+            .filter_map(|l| {
+                l.strip_prefix("used_cpu_sys:")
+                    .or(l.strip_prefix("used_cpu_user:"))
+            })
+            .filter_map(|v| v.trim().parse::<f64>().ok())
+            .sum()
+    };
     const ROUNDS: usize = 20;
     const OPS: usize = 500;
     for round in 0..ROUNDS {
@@ -97,6 +135,8 @@ fn main() {
             let step = (round + s) % steps.len();
             let mut c = conn.clone();
             let into = &mut samples[step];
+            let redis_start = redis_cpu();
+            let cpu_start = process_cpu();
             rt.block_on(async {
                 for n in 0..OPS {
                     let i = order[(round * OPS + n) % KEYS];
@@ -169,18 +209,26 @@ fn main() {
                     into.push(start.elapsed().as_nanos() as u64);
                 }
             });
+            cpu[step].0 += process_cpu() - cpu_start;
+            cpu[step].1 += redis_cpu() - redis_start;
+            // (redis_cpu() runs after process_cpu(): its own work is outside the window.)
         }
     }
-    println!("| step | p50 µs | mean µs | p99 µs |");
-    println!("|---|---:|---:|---:|");
-    for (name, mut ns) in steps.iter().zip(samples) {
+    println!(
+        "| step | p50 µs | mean µs | p99 µs | CPU µs/op, this process | CPU µs/op, redis-server |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for ((name, mut ns), (client, server)) in steps.iter().zip(samples).zip(cpu) {
         ns.sort_unstable();
-        let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64;
+        let ops = ns.len() as f64;
+        let mean = ns.iter().sum::<u64>() as f64 / ops;
         println!(
-            "| {name} | {:.1} | {:.1} | {:.1} |",
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             percentile(&ns, 50.0) as f64 / 1e3,
             mean / 1e3,
-            percentile(&ns, 99.0) as f64 / 1e3
+            percentile(&ns, 99.0) as f64 / 1e3,
+            client.as_secs_f64() * 1e6 / ops,
+            server * 1e6 / ops
         );
     }
 }
