@@ -18,7 +18,13 @@
 #   bash scripts/fleet-bench.sh > table.md   # just the table
 #
 # CARGO_TARGET_DIR is honoured (default: benches/fleet/target). On a 2-core machine the first
-# build takes ~6 minutes; the measurements take ~2 minutes.
+# build takes ~6 minutes; the measurements take ~1.5 minutes.
+#
+# FLEET_BENCH_PIN=1 runs redis-server and the criterion benches on CPU 0 only (taskset). On a
+# VM a cross-thread or cross-process wake-up costs whatever the hypervisor makes it (here
+# ~20 µs or ~80 µs per L2 op, switching mode every second or so); on one CPU every wait is a
+# plain context switch, so L2 times become each path's total CPU cost, stable run to run. The
+# stampede is never pinned (its processes are meant to run at once).
 set -euo pipefail
 shopt -s inherit_errexit
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +33,12 @@ crate="$root/benches/fleet"
 if ! command -v redis-server >/dev/null; then
     echo "fleet-bench: needs redis-server (apt-get install -y redis-server)" >&2
     exit 1
+fi
+
+pin=()
+if [[ -n ${FLEET_BENCH_PIN:-} ]]; then
+    command -v taskset >/dev/null || { echo "fleet-bench: FLEET_BENCH_PIN needs taskset" >&2; exit 1; }
+    pin=(taskset -c 0)
 fi
 
 work="$(mktemp -d)"
@@ -62,7 +74,7 @@ start_redis() {
         port=$((20000 + RANDOM % 40000))
         # Taken already: something answers there.
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
-        redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly no \
+        "${pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly no \
             --logfile "$work/redis.log" --daemonize no &
         redis_pid=$!
         for _ in $(seq 100); do
@@ -95,7 +107,7 @@ load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 started=$(date +%s)
 
 echo "== criterion benches (L1 hit, L2 hit) and per-op latency" >&2
-(cd "$crate" && cargo bench --bench fleet --quiet -- --warm-up-time 1 --measurement-time 3) >&2
+(cd "$crate" && "${pin[@]}" cargo bench --bench fleet --quiet -- --warm-up-time 1 --measurement-time 3) >&2
 
 echo "== stampede" >&2
 for rotation in spread step; do
@@ -108,4 +120,4 @@ done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 took=$(($(date +%s) - started))
 "$bin/report" "$CRITERION_HOME" "$FLEET_BENCH_OUT" \
-    "Measured in ${took}s on $(nproc) cores; load average (1, 5, 15 min) at start: $load_start, at end: $load_end. redis-server $(redis-server --version | awk '{print $3}' | tr -d 'v='), loopback."
+    "Measured in ${took}s on $(nproc) cores${pin[*]:+, redis-server and the criterion benches pinned to CPU 0 (FLEET_BENCH_PIN)}; load average (1, 5, 15 min) at start: $load_start, at end: $load_end. redis-server $(redis-server --version | awk '{print $3}' | tr -d 'v='), loopback."
