@@ -20,11 +20,13 @@
 # CARGO_TARGET_DIR is honoured (default: benches/fleet/target). On a 2-core machine the first
 # build takes ~6 minutes; the measurements take ~1.5 minutes.
 #
-# FLEET_BENCH_PIN=1 runs redis-server and the criterion benches on CPU 0 only (taskset). On a
-# VM a cross-thread or cross-process wake-up costs whatever the hypervisor makes it (here
-# ~20 µs or ~80 µs per L2 op, switching mode every second or so); on one CPU every wait is a
-# plain context switch, so L2 times become each path's total CPU cost, stable run to run. The
-# stampede is never pinned (its processes are meant to run at once).
+# redis-server and the criterion benches run on CPU 0 only (taskset; FLEET_BENCH_PIN=0 turns
+# that off). On a VM a cross-thread or cross-process wake-up costs whatever the hypervisor
+# makes it: unpinned, every L2 op here takes either ~20 µs or ~80 µs, the mode flipping every
+# second or so, so criterion's 3-second runs of different peers land in different modes and
+# their ratios mean nothing. On one CPU every wait is a plain context switch: L2 times become
+# each path's full cost (client, server, switches), the same run to run. The stampede is never
+# pinned (its processes are meant to run at once).
 set -euo pipefail
 shopt -s inherit_errexit
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,9 +38,12 @@ if ! command -v redis-server >/dev/null; then
 fi
 
 pin=()
-if [[ -n ${FLEET_BENCH_PIN:-} ]]; then
-    command -v taskset >/dev/null || { echo "fleet-bench: FLEET_BENCH_PIN needs taskset" >&2; exit 1; }
-    pin=(taskset -c 0)
+if [[ ${FLEET_BENCH_PIN:-1} != 0 ]]; then
+    if command -v taskset >/dev/null; then
+        pin=(taskset -c 0)
+    else
+        echo "fleet-bench: no taskset; running unpinned (L2 times will be noisy on a VM)" >&2
+    fi
 fi
 
 work="$(mktemp -d)"
@@ -118,6 +123,8 @@ for rotation in spread step; do
 done
 
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+pin_note=", unpinned"
+if ((${#pin[@]})); then pin_note=", redis-server and the criterion benches pinned to CPU 0"; fi
 took=$(($(date +%s) - started))
 "$bin/report" "$CRITERION_HOME" "$FLEET_BENCH_OUT" \
-    "Measured in ${took}s on $(nproc) cores${pin[*]:+, redis-server and the criterion benches pinned to CPU 0 (FLEET_BENCH_PIN)}; load average (1, 5, 15 min) at start: $load_start, at end: $load_end. redis-server $(redis-server --version | awk '{print $3}' | tr -d 'v='), loopback."
+    "Measured in ${took}s on $(nproc) cores$pin_note; load average (1, 5, 15 min) at start: $load_start, at end: $load_end. redis-server $(redis-server --version | awk '{print $3}' | tr -d 'v='), loopback."
