@@ -187,7 +187,7 @@ pub(crate) async fn listen(
         // Connecting is bounded like any operation; a dead node must not stall the backplane.
         let Ok(Ok(pubsub)) = tokio::time::timeout(timeout.saturating_mul(4), subscribe).await
         else {
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause).await; // sleep-ok: back-off before reconnecting
             pause = (pause * 2).min(Duration::from_secs(2));
             continue;
         };

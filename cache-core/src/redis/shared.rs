@@ -854,7 +854,7 @@ impl Lease {
         let (renewed_key, renewed_token) = (Arc::clone(&self.key), Arc::clone(&self.token));
         self.renewal = self.tier.spawn(move |mut conn| async move {
             loop {
-                tokio::time::sleep(every).await;
+                tokio::time::sleep(every).await; // sleep-ok: the lease renewal period
                 let mut renew = RENEW.prepare_invoke();
                 renew.key(&*renewed_key).arg(&*renewed_token).arg(lease);
                 match tokio::time::timeout(timeout, renew.invoke_async::<i64>(&mut conn)).await {
