@@ -310,6 +310,20 @@ where
         found
     }
 
+    /// [`get`](Self::get) that counts a hit only: for a caller whose memoizing call, on a
+    /// miss, counts the miss.
+    #[cfg(feature = "redis")]
+    #[inline]
+    pub(crate) fn hit<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        V: Clone,
+    {
+        let found = self.inner.get(self.inner.hash(key), key)?;
+        self.inner.counters.lookup(true);
+        Some(found)
+    }
+
     /// Whether `key` has a live entry; does not count as a hit or extend its life.
     ///
     /// ```

@@ -287,6 +287,9 @@ where
     where
         Q: ?Sized + Lookup<K> + Sync,
     {
+        if let Some(value) = self.inner.hit(key) {
+            return Ok(value);
+        }
         let (mut init, since) = (Some(init), self.inner.epoch());
         loop {
             let fetch = self.inner.fetch_boxed(key, &mut init);
@@ -313,6 +316,9 @@ where
         Q: ?Sized + Lookup<K> + Sync,
         E: Send + Sync + 'static,
     {
+        if let Some(value) = self.inner.hit(key) {
+            return Ok(value);
+        }
         let (mut init, since) = (Some(init), self.inner.epoch());
         loop {
             let fetch = self.inner.fetch_boxed(key, &mut init);
@@ -345,19 +351,10 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        let Some((value_key, digest)) = self.inner.name(key) else {
-            return self.inner.l1.remove(key).map(|stamped| stamped.value);
-        };
-        let raised = self.inner.fence.raise(Some(digest));
-        let old = self.inner.l1.remove(key).map(|stamped| stamped.value);
-        let message = backplane::removed(self.inner.tag, &digest);
-        let channel = self.inner.tier.inner.naming.channel();
-        self.inner.tier.inner.detach(move |mut conn| async move {
-            let _raised = raised;
-            remove_script(&value_key, &channel, &message)
-                .invoke_async(&mut conn)
-                .await
-        });
+        let (old, removal) = self.inner.remove_here(key);
+        if let Some(removal) = removal {
+            self.inner.tier.inner.detach(|conn| removal.run(conn));
+        }
         old
     }
 
@@ -372,23 +369,9 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        let Some((value_key, digest)) = self.inner.name(key) else {
-            self.inner.l1.remove(key);
-            return Err(TierError::Unavailable);
-        };
-        let _raised = self.inner.fence.raise(Some(digest));
-        self.inner.l1.remove(key);
-        let message = backplane::removed(self.inner.tag, &digest);
-        let channel = self.inner.tier.inner.naming.channel();
-        self.inner
-            .tier
-            .inner
-            .run(move |mut conn| async move {
-                remove_script(&value_key, &channel, &message)
-                    .invoke_async::<()>(&mut conn)
-                    .await
-            })
-            .await
+        let (_, removal) = self.inner.remove_here(key);
+        let removal = removal.ok_or(TierError::Unavailable)?;
+        self.inner.tier.inner.run(|conn| removal.run(conn)).await
     }
 
     /// Empties this map here now and, in the background, in Redis and in every other
@@ -465,6 +448,28 @@ impl<K, V, S> std::fmt::Debug for Shared<K, V, S> {
 /// `None` from an `optionally_` constructor, carried as an error through the L1 flight.
 struct NoValue;
 
+/// The Redis part of a `remove`: deleting the value and its lease, and publishing. This
+/// process's fence stays up until it is done (or abandoned).
+struct Removal {
+    _raised: Raised,
+    value_key: String,
+    channel: String,
+    message: Vec<u8>,
+}
+
+impl Removal {
+    async fn run(self, mut conn: super::tier::Conn) -> redis::RedisResult<()> {
+        let lease_key = Naming::lease_key(&self.value_key);
+        let mut remove = REMOVE.prepare_invoke();
+        remove
+            .key(&self.value_key)
+            .key(lease_key)
+            .arg(&self.channel)
+            .arg(&self.message);
+        remove.invoke_async(&mut conn).await
+    }
+}
+
 /// What `FETCH` found.
 enum Fetched {
     /// The value's bytes and its remaining life.
@@ -533,6 +538,20 @@ where
         }
     }
 
+    /// A plain L1 hit, as cheap as any map's: `None` on a miss, for a value not to serve (see
+    /// [`Stamped::unheard`]) and with `refresh_after` (the memoizing call decides refreshes).
+    #[inline]
+    fn hit<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        if self.refresh_after.is_some() {
+            return None;
+        }
+        let stamped = self.l1.hit(key)?;
+        (!stamped.unheard(self.epoch())).then_some(stamped.value)
+    }
+
     /// The backplane's epoch (see backplane.rs).
     #[inline]
     fn epoch(&self) -> u64 {
@@ -563,6 +582,27 @@ where
         F: Future<Output = Result<V, E>>,
     {
         Box::pin(self.fetch(key, init)).await
+    }
+
+    /// Removes `key` from L1, behind a fence raised first (so no call of this process reads
+    /// the value back from Redis before it is deleted there), and returns the old value and
+    /// the Redis part (`None` if the key does not serialize).
+    fn remove_here<Q>(&self, key: &Q) -> (Option<V>, Option<Removal>)
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let Some((value_key, digest)) = self.name(key) else {
+            return (self.l1.remove(key).map(|stamped| stamped.value), None);
+        };
+        let raised = self.fence.raise(Some(digest));
+        let old = self.l1.remove(key).map(|stamped| stamped.value);
+        let removal = Removal {
+            _raised: raised,
+            value_key,
+            channel: self.tier.inner.naming.channel(),
+            message: backplane::removed(self.tag, &digest),
+        };
+        (old, Some(removal))
     }
 
     /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here. Takes
@@ -934,20 +974,6 @@ fn new_token() -> String {
         *SEED,
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-fn remove_script(
-    value_key: &str,
-    channel: &str,
-    message: &[u8],
-) -> redis::ScriptInvocation<'static> {
-    let mut invocation = REMOVE.prepare_invoke();
-    invocation
-        .key(value_key)
-        .key(Naming::lease_key(value_key))
-        .arg(channel)
-        .arg(message);
-    invocation
 }
 
 // The scripts. Each touches one value and its lease, which share a slot (see naming.rs).
