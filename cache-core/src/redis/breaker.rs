@@ -6,6 +6,7 @@
 //! it. Each opening and each recovery is logged once, with the tier's namespace and the error's
 //! kind: never a key.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -16,6 +17,9 @@ const MIN_COOLDOWN: Duration = Duration::from_millis(500);
 const MAX_COOLDOWN: Duration = Duration::from_secs(30);
 
 pub(crate) struct Breaker {
+    /// Whether `state.open_until` is set: read alone while closed, so a healthy tier's calls
+    /// take no lock here.
+    open: AtomicBool,
     state: Mutex<State>,
     namespace: String,
 }
@@ -32,6 +36,7 @@ struct State {
 impl Breaker {
     pub(crate) fn new(namespace: &str) -> Self {
         Breaker {
+            open: AtomicBool::new(false),
             state: Mutex::new(State {
                 open_until: None,
                 probe: None,
@@ -43,6 +48,9 @@ impl Breaker {
 
     /// Whether this call may use Redis.
     pub(crate) fn allow(&self) -> bool {
+        if !self.open.load(Ordering::Acquire) {
+            return true;
+        }
         let mut state = self.state.lock();
         let Some(open_until) = state.open_until else {
             return true;
@@ -62,11 +70,15 @@ impl Breaker {
 
     /// Whether calls are skipping Redis now.
     pub(crate) fn is_open(&self) -> bool {
-        self.state.lock().open_until.is_some()
+        self.open.load(Ordering::Acquire)
     }
 
     pub(crate) fn success(&self) {
+        if !self.open.load(Ordering::Acquire) {
+            return;
+        }
         let mut state = self.state.lock();
+        self.open.store(false, Ordering::Release);
         if state.open_until.take().is_some() {
             tracing::info!(
                 target: "cache_core::redis",
@@ -94,6 +106,7 @@ impl Breaker {
         }
         state.open_until = Some(Instant::now() + state.cooldown);
         state.probe = None;
+        self.open.store(true, Ordering::Release);
     }
 }
 

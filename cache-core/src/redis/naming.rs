@@ -5,7 +5,7 @@
 //! the map's tag. The Redis key is `namespace:version:tag:{digest}`: the braces make the value
 //! and its lease share one Redis Cluster slot, so one script can touch both.
 
-use std::fmt::Write as _;
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Bytes of a key's digest: 128 bits, hex-encoded in the Redis key.
 pub(crate) const DIGEST_LEN: usize = 16;
@@ -63,7 +63,8 @@ impl Naming {
         let mut key = self.map_pattern_prefix(tag);
         key.push('{');
         for byte in digest {
-            write!(key, "{byte:02x}").expect("a String takes every write");
+            key.push(char::from(HEX[usize::from(byte >> 4)]));
+            key.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
         key.push('}');
         key

@@ -750,14 +750,21 @@ where
         self.tier
             .inner
             .run(move |mut conn| async move {
-                let mut pipe = redis::pipe();
-                if slide == 0 {
-                    pipe.cmd("GET").arg(&*value_key);
+                // Sliding, the value's remaining life is the TTL that GETEX just set.
+                let read = if slide == 0 {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("GET")
+                        .arg(&*value_key)
+                        .cmd("PTTL")
+                        .arg(&*value_key);
+                    pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn).await
                 } else {
-                    pipe.cmd("GETEX").arg(&*value_key).arg("PX").arg(slide);
-                }
-                pipe.cmd("PTTL").arg(&*value_key);
-                match pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn).await {
+                    let mut getex = redis::cmd("GETEX");
+                    getex.arg(&*value_key).arg("PX").arg(slide);
+                    let bytes = getex.query_async::<Option<Vec<u8>>>(&mut conn).await;
+                    bytes.map(|bytes| (bytes, i64::try_from(slide).unwrap_or(i64::MAX)))
+                };
+                match read {
                     Ok((bytes, pttl)) => {
                         let life = u64::try_from(pttl).ok().map(Duration::from_millis);
                         Ok(bytes.map(|bytes| (bytes, life)))
