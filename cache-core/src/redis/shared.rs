@@ -640,9 +640,9 @@ where
             && self.refresh_after.is_none()
             && !self.fence.is_up(&digest)
         {
-            // Without limits or refreshes a hit needs no script, lease, token or waiter: GET
-            // (GETEX when sliding) and PTTL in one pipeline. A miss goes on to FETCH, which
-            // looks again atomically.
+            // Without limits or refreshes a hit needs no script, lease, token or waiter: one
+            // GETEX when sliding, GET and PTTL in one pipeline when fixed. A miss goes on to
+            // FETCH, which looks again atomically.
             match self.read(Arc::clone(&value_key)).await {
                 Err(_) => return local(init, digest, epoch).await,
                 Ok(Some((bytes, life))) => {
