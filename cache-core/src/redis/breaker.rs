@@ -68,7 +68,7 @@ impl Breaker {
         }
     }
 
-    /// Whether calls are skipping Redis now.
+    /// Whether calls go on without Redis now (the breaker is open).
     pub(crate) fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
     }
