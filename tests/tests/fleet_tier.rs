@@ -47,6 +47,8 @@ fn a_value_built_by_one_process_is_read_by_the_others() {
         "the second process read it from Redis"
     );
     assert!(b.contains_key("k"), "and kept it in its L1");
+    let (a, b) = (a.fleet_stats(), b.fleet_stats());
+    assert_eq!((a.led, a.from_redis, b.led, b.from_redis), (1, 0, 0, 1));
 }
 
 #[test]
@@ -85,6 +87,32 @@ fn concurrent_processes_build_each_key_once() {
         20,
         "one construction per key in the fleet"
     );
+    let led: u64 = maps.iter().map(|map| map.fleet_stats().led).sum();
+    assert_eq!(led, 20, "each construction was a lead");
+    assert!(maps.iter().all(|map| map.fleet_stats().built_locally == 0));
+}
+
+#[test]
+fn fleet_stats_count_local_builds_and_discarded_values() {
+    let mut server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let a = map(tier(&server));
+    runtime.block_on(a.get_or_insert_with_async("k", async { "v".to_string() }));
+    let keys = server.command(&["KEYS", "test:*"]);
+    let key = keys.lines().next().expect("the value's key");
+    server.command(&["SET", key, "not ours"]);
+
+    let b = map(tier(&server));
+    let value = runtime.block_on(b.get_or_insert_with_async("k", async { "w".to_string() }));
+    assert_eq!(value, "w", "bytes of another shape are a miss");
+    let stats = b.fleet_stats();
+    assert_eq!((stats.discarded, stats.led, stats.from_redis), (1, 1, 0));
+
+    server.kill();
+    let c = map(tier(&server));
+    let value = runtime.block_on(c.get_or_insert_with_async("k", async { "x".to_string() }));
+    assert_eq!(value, "x");
+    assert_eq!(c.fleet_stats().built_locally, 1, "built without Redis");
 }
 
 #[test]

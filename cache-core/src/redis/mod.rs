@@ -81,5 +81,5 @@ mod scan;
 mod shared;
 mod tier;
 
-pub use shared::{Shared, SharedBuilder};
+pub use shared::{FleetStats, Shared, SharedBuilder};
 pub use tier::{RedisTier, TierError};

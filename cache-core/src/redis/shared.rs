@@ -75,6 +75,40 @@ struct SharedMap<K, V, S> {
     refresh_after: Option<Duration>,
     expire_after: Option<Arc<ExpireAfter<K, V>>>,
     fence: Arc<Fence>,
+    counts: Counts,
+}
+
+/// What this process's misses of a [`Shared`] map did, since it was built: where each value
+/// came from. (Hits are in [`Shared::stats`].)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetStats {
+    /// Values read from Redis (another process, or an earlier call, had built them).
+    pub from_redis: u64,
+    /// Values this process built as the fleet's leader, holding the lease.
+    pub led: u64,
+    /// Misses that waited for another process's leader (each counted once).
+    pub waited: u64,
+    /// Values built here without Redis: it was down, slow or failing (the breaker was open),
+    /// or the key does not serialize.
+    pub built_locally: u64,
+    /// Values in Redis that no longer deserialized (another type), deleted and built again.
+    pub discarded: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    from_redis: AtomicU64,
+    led: AtomicU64,
+    waited: AtomicU64,
+    built_locally: AtomicU64,
+    discarded: AtomicU64,
+}
+
+impl Counts {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// This process's invalidations on their way to Redis. While one is, this process's calls do
@@ -248,6 +282,7 @@ where
             refresh_after,
             expire_after,
             fence: Arc::default(),
+            counts: Counts::default(),
         });
         let weak: Weak<dyn Invalidate> = Arc::downgrade(&inner) as Weak<SharedMap<K, V, S>>;
         inner.tier.inner.backplane.register(inner.tag, weak);
@@ -429,6 +464,20 @@ where
     /// This process's counters (its L1: a value fetched from Redis counts as a miss here).
     pub fn stats(&self) -> Stats {
         self.inner.l1.stats()
+    }
+
+    /// Where this process's misses got their values: Redis, its own lead, another process's
+    /// lead, or a local build without Redis.
+    pub fn fleet_stats(&self) -> FleetStats {
+        let counts = &self.inner.counts;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        FleetStats {
+            from_redis: read(&counts.from_redis),
+            led: read(&counts.led),
+            waited: read(&counts.waited),
+            built_locally: read(&counts.built_locally),
+            discarded: read(&counts.discarded),
+        }
     }
 
     /// The tier this map shares its values through.
@@ -617,10 +666,10 @@ where
             .expect("each fetch runs once, with the call's constructor");
         let tier = &self.tier.inner;
         let Some((value_key, digest)) = self.name(key) else {
-            return local(init, [0; 16], tier.backplane.epoch()).await;
+            return self.local(init, [0; 16], tier.backplane.epoch()).await;
         };
         if !tier.breaker.allow() {
-            return local(init, digest, tier.backplane.epoch()).await;
+            return self.local(init, digest, tier.backplane.epoch()).await;
         }
         if tier.backplane.epoch() == 0 {
             // The listener's first subscription is on its way: what this call reads before it
@@ -644,9 +693,10 @@ where
             // GETEX when sliding, GET and PTTL in one pipeline when fixed. A miss goes on to
             // FETCH, which looks again atomically.
             match self.read(Arc::clone(&value_key)).await {
-                Err(_) => return local(init, digest, epoch).await,
+                Err(_) => return self.local(init, digest, epoch).await,
                 Ok(Some((bytes, life))) => {
                     if let Some(value) = decode::<V>(&bytes) {
+                        Counts::add(&self.counts.from_redis);
                         return Ok(Stamped::new(value, life, &digest, epoch));
                     }
                     // Not ours: FETCH finds it again and discards it.
@@ -656,6 +706,7 @@ where
         }
         let lease_key: Arc<str> = Naming::lease_key(&value_key).into();
         let token: Arc<str> = new_token().into();
+        let mut waited = false;
         loop {
             let waiter = tier.backplane.waiter(digest);
             let mut landed = Box::pin(Arc::clone(&waiter.notify).notified_owned());
@@ -697,13 +748,15 @@ where
                 .await
             };
             match fetched {
-                Err(_) => return local(init, digest, epoch).await,
+                Err(_) => return self.local(init, digest, epoch).await,
                 Ok(Fetched::Value(bytes, life)) => match decode::<V>(&bytes) {
                     Some(value) => {
+                        Counts::add(&self.counts.from_redis);
                         return Ok(Stamped::new(value, life, &digest, epoch));
                     }
                     // Another shape (the type changed): delete exactly these bytes, then build.
                     None => {
+                        Counts::add(&self.counts.discarded);
                         let value_key = Arc::clone(&value_key);
                         let discarded = tier
                             .run(move |mut conn| async move {
@@ -715,7 +768,7 @@ where
                             })
                             .await;
                         if discarded.is_err() {
-                            return local(init, digest, epoch).await;
+                            return self.local(init, digest, epoch).await;
                         }
                     }
                 },
@@ -724,6 +777,10 @@ where
                     return self.lead(key, init, lease, value_key, epoch).await;
                 }
                 Ok(Fetched::Wait) => {
+                    if !waited {
+                        waited = true;
+                        Counts::add(&self.counts.waited);
+                    }
                     // Until the leader's "landed", or a third of the lease if that is lost.
                     let patience = tier.lease() / 3;
                     let waited = tier.spawn(move |_| async move {
@@ -733,7 +790,7 @@ where
                         Some(task) => {
                             let _ = task.await;
                         }
-                        None => return local(init, digest, epoch).await,
+                        None => return self.local(init, digest, epoch).await,
                     }
                 }
             }
@@ -784,6 +841,17 @@ where
             .await
     }
 
+    /// The local path: `init` here, under the L1 flight alone, kept for the map's own TTL.
+    async fn local<E>(
+        &self,
+        init: impl Future<Output = Result<V, E>>,
+        digest: Digest,
+        epoch: u64,
+    ) -> Result<Stamped<V>, E> {
+        Counts::add(&self.counts.built_locally);
+        Ok(Stamped::new(init.await?, None, &digest, epoch))
+    }
+
     /// Builds the value as the fleet's leader for `digest`, holding the lease.
     async fn lead<Q, E>(
         &self,
@@ -798,6 +866,7 @@ where
     {
         let tier = &self.tier.inner;
         let digest = lease.digest;
+        Counts::add(&self.counts.led);
         let value = init.await?;
         // A hard limit (the value's own life, `max_lifetime`) holds in Redis too, however
         // often it is read there; the TTL alone slides.
@@ -857,15 +926,6 @@ where
         self.l1
             .retain(|_, stamped| u64::from(stamped.epoch) >= epoch);
     }
-}
-
-/// The local path: `init` here, under the L1 flight alone, kept for the map's own TTL.
-async fn local<V, E>(
-    init: impl Future<Output = Result<V, E>>,
-    digest: Digest,
-    epoch: u64,
-) -> Result<Stamped<V>, E> {
-    Ok(Stamped::new(init.await?, None, &digest, epoch))
 }
 
 /// A lease on a key's flight, claimed before the `FETCH` that may take it: released (the
