@@ -23,10 +23,12 @@
 //!
 //! 1. **L1**, this process's [`TtlMap`](crate::TtlMap): a hit costs what any hit costs; Redis
 //!    is not asked.
-//! 2. **L2**, Redis: one script returns the value if Redis has it (`GET`, or `GETEX` with
-//!    sliding expiry). A value from Redis stays in L1 for at most its remaining life there.
-//! 3. **The fleet's single flight**: if Redis has no value, the same script gives the caller a
-//!    lease (`SET NX PX`) unless another process holds it. The leader builds the value while
+//! 2. **L2**, Redis: the value if Redis has it, with one `GETEX` (sliding expiry) or `GET` and
+//!    `PTTL` (fixed); a map with hard limits (`expire_after`, `max_lifetime`) or
+//!    `refresh_after` reads through a script that also enforces them. A value from Redis stays
+//!    in L1 for at most its remaining life there.
+//! 3. **The fleet's single flight**: if Redis has no value, a script gives the caller a lease
+//!    (`SET NX PX`) unless another process holds it. The leader builds the value while
 //!    its lease is renewed, then writes it with the map's TTL and publishes "landed". The
 //!    other processes' callers wait for that message (not by polling: they look again after a
 //!    third of the lease only if a message was lost) and read the value. If the leader dies,
@@ -45,8 +47,8 @@
 //! failure opens a circuit breaker: calls skip Redis for a cool-down (from 0.5 s, doubling up
 //! to 30 s while it stays down), then one call probes it. Opening and recovery are each logged
 //! once (`tracing`, target `cache_core::redis`, never a key). The connection reconnects by
-//! itself. A backplane that reconnects clears every L1 of its tier, since it may have missed
-//! invalidations meanwhile.
+//! itself. A backplane that subscribes again drops every L1 entry of its tier fetched before,
+//! since it may have missed invalidations meanwhile.
 //!
 //! A value that no longer deserializes (its type changed) counts as absent: it is deleted and
 //! built again. Bump [`RedisTier::version`] when a type's serialized form changes, so that

@@ -3,9 +3,10 @@
 //!
 //! A memoizing call:
 //! 1. L1 hit: returned as from any `TtlMap`; Redis is not asked.
-//! 2. L1 miss: the L1 flight (one per key in this process) runs [`SharedMap::fetch`], which
-//!    runs one script, `FETCH`: the value if Redis has it, else the lease (`SET NX PX`) if no
-//!    one holds it, else "wait".
+//! 2. L1 miss: the L1 flight (one per key in this process) runs [`SharedMap::fetch`]: a plain
+//!    read of the value (for a map without hard limits or refreshes), then the script `FETCH`:
+//!    the value if Redis has it, else the lease (`SET NX PX`) if no one holds it, else
+//!    "wait".
 //! 3. Leader: runs the constructor while a task renews the lease, then `STORE` writes the value
 //!    with its TTL (only while it still holds the lease: a `remove` takes it away), releases
 //!    the lease and publishes "landed" on the backplane, all in one script.
