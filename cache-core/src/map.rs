@@ -2,14 +2,14 @@
 //!
 //! Each shard's table sits behind a read-write lock whose readers lock only a stripe of their
 //! own thread's (`sharded_lock.rs`): a hit writes no memory that another thread's hit reads or
-//! writes. Beside it, a mutex over the shard's flights (`memo.rs`); whoever takes
-//! both takes the flights first.
+//! writes. Under the same lock, a mutex over the shard's flights (`memo.rs`), taken by readers
+//! only: writers reach the flights through the write lock alone.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::builder::{Builder, ExpireAfter, Listener, NoTtl, Options, Parts};
@@ -21,7 +21,7 @@ use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{self, Mutex, RwLock, read, write};
+use crate::sync::{Mutex, RwLock, read, write};
 use crate::trace;
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
@@ -87,12 +87,18 @@ pub(crate) struct AfterStore<K, V> {
 /// a shard from 256 to 248 bytes, `cargo bench --bench hit` measured 2-thread hits 25% slower.
 #[repr(align(128))]
 pub(crate) struct Shard<K, V> {
-    pub(crate) table: RwLock<Table<K, V>>,
+    pub(crate) lock: RwLock<Locked<K, V>>,
+}
+
+/// What a shard's lock guards: its entries, and the flights of its keys (`memo.rs`).
+///
+/// The flights have a mutex of their own, for the callers that join or register a flight
+/// under the read lock, right after their lookup missed: nothing can land between the two.
+/// A writer excludes every such caller, so it reaches the flights without that mutex: a
+/// landing, which unregisters its flight and stores its value in one step, takes one lock.
+pub(crate) struct Locked<K, V> {
+    pub(crate) table: Table<K, V>,
     pub(crate) flights: Mutex<Flights<K, V>>,
-    /// How many stores the shard has taken, counted under the flights lock (which every store
-    /// holds) once the entry is in the table: a miss that reads the same count under that lock
-    /// as it read before its lookup knows that nothing landed in between (see `memo.rs`).
-    pub(crate) stores: sync::AtomicU64,
 }
 
 impl<K, V> TtlMap<K, V>
@@ -210,9 +216,10 @@ where
         let mut shards = Vec::with_capacity(count);
         for _ in 0..count {
             shards.push(Shard {
-                table: RwLock::new(Table::new(policy)),
-                flights: Mutex::new(Flights::new()),
-                stores: sync::AtomicU64::new(0),
+                lock: RwLock::new(Locked {
+                    table: Table::new(policy),
+                    flights: Mutex::new(Flights::new()),
+                }),
             });
         }
         let inner = Arc::new(Inner {
@@ -341,7 +348,9 @@ where
     {
         let hash = self.inner.hash(key);
         let now = self.inner.now();
-        read(&self.inner.shard(hash).table).contains(hash, key, now)
+        read(&self.inner.shard(hash).lock)
+            .table
+            .contains(hash, key, now)
     }
 
     /// Stores `value` under `key`, returning the live value it replaced.
@@ -479,7 +488,7 @@ impl<K, V, S> Inner<K, V, S> {
 
     /// The shard's part of a flight's name (`flight::FlightId`): where its flights live.
     pub(crate) fn flights_id(&self, hash: u64) -> usize {
-        std::ptr::from_ref(&self.shard(hash).flights) as usize
+        std::ptr::from_ref(self.shard(hash)) as usize
     }
 
     /// Counts removed entries, hands them to the listener and drops them, outside any lock
@@ -587,25 +596,14 @@ where
             return Err(error);
         }
         let now = self.now();
-        let table = read(&self.shard(hash).table);
-        let Some(value) = table.get_stale(hash, key, now) else {
+        let shard = read(&self.shard(hash).lock);
+        let Some(value) = shard.table.get_stale(hash, key, now) else {
             return Err(error);
         };
         let value = value.clone();
-        drop(table);
+        drop(shard);
         self.counters.served_stale();
         Ok(value)
-    }
-
-    /// The lookup as of `now`, with whether a memoizing call should rebuild the value.
-    pub(crate) fn get_due<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<(V, bool)>
-    where
-        Q: ?Sized + Equivalent<K>,
-        V: Clone,
-    {
-        let table = read(&self.shard(hash).table);
-        let value = table.get(hash, key, now, || self.now())?.clone();
-        Some((value, table.refresh_due(hash, now)))
     }
 
     /// The lookup as of `now`, a clock reading the caller took.
@@ -615,16 +613,16 @@ where
         Q: ?Sized + Equivalent<K>,
         V: Clone,
     {
-        let table = read(&self.shard(hash).table);
-        table.get(hash, key, now, || self.now()).cloned()
+        let shard = read(&self.shard(hash).lock);
+        shard.table.get(hash, key, now, || self.now()).cloned()
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
-        let shard = self.shard(hash);
         let after = {
-            let mut flights = shard.flights.lock();
-            flights.invalidate(hash, &key);
-            self.store(&mut write(&shard.table), hash, key, value)
+            let mut shard = write(&self.shard(hash).lock);
+            let Locked { table, flights } = &mut *shard;
+            flights.get_mut().invalidate(hash, &key);
+            self.store(table, hash, key, value)
         };
         self.after_store(after)
     }
@@ -633,15 +631,14 @@ where
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let shard = self.shard(hash);
         let now = self.now();
         let ((k, v, expired), sweep) = {
-            let mut flights = shard.flights.lock();
-            flights.invalidate(hash, key);
-            let mut table = write(&shard.table);
+            let mut shard = write(&self.shard(hash).lock);
+            let Locked { table, flights } = &mut *shard;
+            flights.get_mut().invalidate(hash, key);
             let removed = table.remove(hash, key, now)?;
             // Fewer entries allow fewer expired ones: a sweep may be due.
-            (removed, self.due(&table, now))
+            (removed, self.due(table, now))
         };
         let mut panicked = None;
         if sweep {
@@ -662,9 +659,9 @@ where
     fn clear(&self) {
         let mut removed = Vec::new();
         for shard in self.shards.iter() {
-            let mut flights = shard.flights.lock();
-            flights.invalidate_all();
-            write(&shard.table).drain_into(&mut removed);
+            let mut shard = write(&shard.lock);
+            shard.flights.get_mut().invalidate_all();
+            shard.table.drain_into(&mut removed);
         }
         resume(self.removed(removed));
     }
@@ -675,10 +672,10 @@ where
         let mut removed = Vec::new();
         let mut panicked = None;
         for shard in self.shards.iter() {
-            let mut flights = shard.flights.lock();
-            flights.invalidate_all();
+            let mut shard = write(&shard.lock);
+            shard.flights.get_mut().invalidate_all();
             let now = self.now();
-            panicked = guarded(|| write(&shard.table).retain(now, keep, &mut removed));
+            panicked = guarded(|| shard.table.retain(now, keep, &mut removed));
             if panicked.is_some() {
                 break;
             }
@@ -723,8 +720,6 @@ where
         }
         self.counters.inserted();
         after.sweep = self.due(table, now);
-        let stores = &self.shard(hash).stores;
-        stores.store(stores.load(Relaxed).wrapping_add(1), Release);
         after
     }
 
@@ -829,7 +824,7 @@ impl<K: Clone, V: Clone, S> Iterator for Iter<'_, K, V, S> {
             }
             let shard = self.map.shards.get(self.next_shard)?;
             self.next_shard += 1;
-            self.batch = read(&shard.table).live(self.now).into_iter();
+            self.batch = read(&shard.lock).table.live(self.now).into_iter();
         }
     }
 }
@@ -847,7 +842,7 @@ impl<K, V, S> Drop for Inner<K, V, S> {
         let mut panicked = None;
         for shard in self.shards.iter() {
             let mut removed = Vec::new();
-            write(&shard.table).drain_into(&mut removed);
+            write(&shard.lock).table.drain_into(&mut removed);
             for (k, v, _) in removed {
                 panicked = panicked.or(drop_guarded(k));
                 panicked = panicked.or(drop_guarded(v));
@@ -888,15 +883,15 @@ impl<K, V, S> Shards for Inner<K, V, S> {
     }
 
     fn len_of(&self, shard: usize) -> usize {
-        read(&self.shards[shard].table).len()
+        read(&self.shards[shard].lock).table.len()
     }
 
     fn due_at(&self, shard: usize) -> u64 {
-        read(&self.shards[shard].table).due_at()
+        read(&self.shards[shard].lock).table.due_at()
     }
 
     fn may_hold_expired(&self, shard: usize, now: u64) -> bool {
-        read(&self.shards[shard].table).may_hold_expired(now)
+        read(&self.shards[shard].lock).table.may_hold_expired(now)
     }
 
     fn sweep_step(
@@ -908,7 +903,8 @@ impl<K, V, S> Shards for Inner<K, V, S> {
         let shard = &self.shards[shard];
         let mut removed = Vec::new();
         let (scanned, done) = {
-            let mut table = write(&shard.table);
+            let mut shard = write(&shard.lock);
+            let table = &mut shard.table;
             let done = table.sweeps_done();
             if done >= *until.get_or_insert(done + 1) {
                 return None;
@@ -917,8 +913,8 @@ impl<K, V, S> Shards for Inner<K, V, S> {
         };
         if scanned {
             // The forecast's deadlines, read with writers held off but readers not.
-            let soonest = read(&shard.table).soonest();
-            write(&shard.table).finish_sweep(soonest, done);
+            let soonest = read(&shard.lock).table.soonest();
+            write(&shard.lock).table.finish_sweep(soonest, done);
         }
         Some((removed.len(), self.removed(removed)))
     }
@@ -1015,7 +1011,7 @@ mod tests {
                 barrier.wait();
                 let now = map.inner.now();
                 for (i, shard) in map.inner.shards.iter().enumerate() {
-                    let (len, expired) = read(&shard.table).counts(now);
+                    let (len, expired) = read(&shard.lock).table.counts(now);
                     if expired >= Forecast::allowance(len) && failure.is_none() {
                         failure = Some(format!("phase {phase}, shard {i}: {expired} of {len}"));
                     }

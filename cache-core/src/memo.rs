@@ -2,15 +2,16 @@
 //!
 //! The protocol, per key:
 //!
-//! - A caller that misses looks in the shard's pending table under its lock. If a flight is
-//!   registered for the key, it waits for that flight; if not (and the value did not land in
-//!   the meantime), it registers one and leads it: it runs the constructor with no lock held.
-//! - A value lands by storing it and unregistering the flight in one step under the pending
-//!   lock, then handing a clone to every waiter through the flight. A waiter never looks the
-//!   key up again, so nothing between the landing and its wake-up can make it construct.
-//! - Invalidation wins: `insert`, `remove` and `clear` unregister the key's flight under the
-//!   same lock. A flight that finds itself unregistered does not store its value (its callers
-//!   still receive it), so nothing older than an invalidation is ever stored after it.
+//! - A caller that misses looks in the shard's pending table without letting go of the read
+//!   lock of its lookup (the table has a mutex of its own for such callers), so no value can
+//!   land in between. If a flight is registered for the key, it waits for that flight; if not,
+//!   it registers one and leads it: it runs the constructor with no lock held.
+//! - A value lands by storing it and unregistering the flight in one step under the shard's
+//!   write lock, then handing a clone to every waiter through the flight. A waiter never looks
+//!   the key up again, so nothing between the landing and its wake-up can make it construct.
+//! - Invalidation wins: `insert`, `remove` and `clear` mark the key's flight invalidated under
+//!   the same write lock. An invalidated flight does not store its value (its callers still
+//!   receive it), so nothing older than an invalidation is ever stored after it.
 //! - A failed flight never makes callers queue. With a shareable error (the `_shared` forms,
 //!   `Result<V, Arc<E>>`), every waiter gets the leader's error. Otherwise, and after a panic,
 //!   every waiter makes its own attempt at once, in parallel, not as a flight; such an attempt
@@ -31,7 +32,7 @@ use std::hash::{BuildHasher, Hash};
 use std::mem::ManuallyDrop;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::Context;
 
 use hashbrown::{HashTable, hash_table};
@@ -39,8 +40,8 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::Inner;
-use crate::sync::{thread_token, write};
+use crate::map::{Inner, Locked};
+use crate::sync::{read, thread_token, write};
 use crate::trace;
 
 /// A key whose constructor is running.
@@ -123,12 +124,19 @@ impl<K, V> Flights<K, V> {
     }
 }
 
+/// What a memoizing call found, and what it does next.
 enum Role<V> {
-    /// The value is there (it landed just before the caller took the pending lock).
+    /// The live value.
     Hit(V),
     Wait(Arc<Flight<V>>),
     /// Lead the flight with this number.
     Lead(u64),
+    /// Lead the flight with this number to rebuild a value found due for `refresh_after`: if
+    /// it fails, the value is kept and returned.
+    Refresh(u64),
+    /// Make an attempt of its own, storing its value unless the shard's invalidation count has
+    /// moved from this: the thread cannot lead a flight now (see `Caller::can_lead`).
+    Attempt(u64),
     /// The flight is led by a sync constructor on the caller's own stack.
     Reentry,
 }
@@ -140,19 +148,34 @@ struct Caller {
     is_async: bool,
 }
 
+impl Caller {
+    fn this_thread(is_async: bool) -> Self {
+        Caller {
+            thread: thread_token(),
+            is_async,
+        }
+    }
+
+    /// Whether this caller can lead a flight: not while its thread's thread-locals are being
+    /// destroyed, when its re-entry could not be told from waiting (a sync leader is known by
+    /// its thread's token, an async one by a thread-local mark).
+    fn can_lead(self) -> bool {
+        match self.is_async {
+            false => self.thread.is_some(),
+            true => flight::can_lead(),
+        }
+    }
+}
+
 /// What a sync caller does next, decided before its constructor runs, out of line. Recursive
 /// memoized functions recurse through the constructor, so what stays on their stack per level
 /// is kept small: with a small value this is two registers, not memory.
 enum Step<R> {
-    /// Return this: a found value, one that landed, or a joined flight's outcome.
+    /// Return this: a found value or a joined flight's outcome.
     Done(R),
-    /// Run the constructor as the leader of the flight with this number.
+    /// As the `Role`s of the same names.
     Lead(u64),
-    /// The same, to rebuild a value found older than `refresh_after`: if it fails, the value
-    /// found is kept and returned.
     Refresh(u64),
-    /// Run the constructor as an attempt of its own, storing its value unless the shard's
-    /// invalidation count has moved from this.
     Attempt(u64),
 }
 
@@ -240,24 +263,44 @@ where
     S: BuildHasher,
     V: Clone,
 {
-    /// Under the pending lock: a value that landed meanwhile, the flight to wait for, or
-    /// the duty to lead one. `stores` is the shard's store count read before the caller's
-    /// lookup missed (`None` if it was not): if it is still the same, nothing landed since,
-    /// and the table need not be read again.
-    fn join_or_lead<Q>(
-        &self,
-        hash: u64,
-        key: &Q,
-        now: u64,
-        stores: Option<u64>,
-        caller: Caller,
-    ) -> Role<V>
+    /// A memoizing call's lookup as of `now` and, if it must build the value, its place in the
+    /// key's flight, decided under one read lock: nothing lands between the two, so a miss
+    /// never looks twice. `count`: whether the lookup counts as a hit or a miss (not when a
+    /// caller looks again because its leader gave up).
+    #[inline]
+    fn find_or_join<Q>(&self, hash: u64, key: &Q, now: u64, is_async: bool, count: bool) -> Role<V>
     where
         Q: ?Sized + Lookup<K>,
     {
-        let table = self.flights_id(hash);
-        let shard = self.shard(hash);
+        let shard = read(&self.shard(hash).lock);
+        let found = shard.table.get(hash, key, now, || self.now());
+        if count {
+            self.counters.lookup(found.is_some());
+        }
+        let Some(value) = found else {
+            return self.join_or_lead(&shard, hash, key, is_async);
+        };
+        if self.refresh_after.is_some()
+            && shard.table.refresh_due(hash, now)
+            && let Some(id) = self.refresh(&shard, hash, key, is_async)
+        {
+            return Role::Refresh(id);
+        }
+        Role::Hit(value.clone())
+    }
+
+    /// Under the shard's read lock, after a miss: the flight to wait for, or the duty to lead
+    /// one.
+    #[inline(never)]
+    fn join_or_lead<Q>(&self, shard: &Locked<K, V>, hash: u64, key: &Q, is_async: bool) -> Role<V>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let caller = Caller::this_thread(is_async);
         let mut flights = shard.flights.lock();
+        if !caller.can_lead() {
+            return Role::Attempt(flights.epoch);
+        }
         let Flights {
             pending, next_id, ..
         } = &mut *flights;
@@ -272,7 +315,8 @@ where
                 let flight = match &p.flight {
                     Some(flight) => Arc::clone(flight),
                     None => {
-                        let flight = Arc::new(Flight::new((table, p.id), p.async_leader));
+                        let id = (self.flights_id(hash), p.id);
+                        let flight = Arc::new(Flight::new(id, p.async_leader));
                         p.flight = Some(Arc::clone(&flight));
                         flight
                     }
@@ -281,34 +325,25 @@ where
             }
             hash_table::Entry::Vacant(slot) => slot,
         };
-        if stores != Some(shard.stores.load(Relaxed))
-            && let Some(value) = self.get_at(hash, key, now)
-        {
-            return Role::Hit(value);
-        }
         let id = *next_id;
         *next_id += 1;
         slot.insert(Pending::new(hash, key.to_key(), id, caller));
         Role::Lead(id)
     }
 
-    /// Under the pending lock: the duty to rebuild `key`'s value, found due for a refresh,
-    /// unless a flight of it is already under way, or anything was stored in the shard since
-    /// the lookup (`stores`, read before it): the value may have been refreshed or replaced
-    /// meanwhile, and a refresh must not overwrite a newer value. Then the value found is the
-    /// answer.
+    /// Under the shard's read lock, after finding `key`'s value due for a refresh: the duty to
+    /// rebuild it, unless a flight of it is already under way (then the value found is the
+    /// answer). A refresh registered here cannot overwrite a newer value: nothing can be
+    /// stored until the lock is let go, and a later store invalidates the flight.
     #[cold]
     #[inline(never)]
-    fn refresh_or_hit<Q>(&self, hash: u64, key: &Q, caller: Caller, stores: u64) -> Option<u64>
+    fn refresh<Q>(&self, shard: &Locked<K, V>, hash: u64, key: &Q, is_async: bool) -> Option<u64>
     where
         Q: ?Sized + Lookup<K>,
     {
+        let caller = Caller::this_thread(is_async);
         caller.thread?;
-        let shard = self.shard(hash);
         let mut flights = shard.flights.lock();
-        if shard.stores.load(Relaxed) != stores {
-            return None;
-        }
         let Flights {
             pending, next_id, ..
         } = &mut *flights;
@@ -322,24 +357,11 @@ where
         Some(id)
     }
 
-    /// The lookup of a memoizing call as of `now`: the live value, and whether it is due for a
-    /// refresh (never without `refresh_after`).
-    #[inline]
-    fn found<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<(V, bool)>
-    where
-        Q: ?Sized + Lookup<K>,
-    {
-        let found = match self.refresh_after {
-            None => self.get_at(hash, key, now).map(|value| (value, false)),
-            Some(_) => self.get_due(hash, key, now),
-        };
-        self.counters.lookup(found.is_some());
-        found
-    }
-
     /// The shard's invalidation count, taken before an own attempt.
     fn epoch(&self, hash: u64) -> u64 {
-        self.shard(hash).flights.lock().epoch
+        let shard = read(&self.shard(hash).lock);
+        let epoch = shard.flights.lock().epoch;
+        epoch
     }
 
     /// Stores an own attempt's value, unless the shard's keys were invalidated since `epoch`
@@ -348,18 +370,16 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        let shard = self.shard(hash);
         let after = {
-            let flights = shard.flights.lock();
+            let mut shard = write(&self.shard(hash).lock);
+            let Locked { table, flights } = &mut *shard;
+            let flights = flights.get_mut();
             let pending = flights.pending.find(hash, |p| key.equivalent(&p.key));
-            if flights.epoch != epoch || pending.is_some() {
+            if flights.epoch != epoch || pending.is_some() || table.contains(hash, key, self.now())
+            {
                 return;
             }
-            let mut table = write(&shard.table);
-            if table.contains(hash, key, self.now()) {
-                return;
-            }
-            self.store(&mut table, hash, key.to_key(), value.clone())
+            self.store(table, hash, key.to_key(), value.clone())
         };
         self.after_store(after);
     }
@@ -406,7 +426,7 @@ where
                 let ticket = Ticket::new(self, hash, id);
                 ticket.land_with::<Q, E, F>(key, init(), false)
             }
-            Step::Refresh(id) => self.refresh::<Q, E, F>(hash, key, id, init),
+            Step::Refresh(id) => self.rebuild::<Q, E, F>(hash, key, id, init),
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
         }
     }
@@ -414,7 +434,7 @@ where
     /// Runs `init` to rebuild `key`'s value as the leader of flight `id`: out of line, so that
     /// the caller's frame, which recursive memoized functions stack, holds one ticket only.
     #[inline(never)]
-    fn refresh<Q, E, F>(
+    fn rebuild<Q, E, F>(
         &self,
         hash: u64,
         key: &Q,
@@ -429,73 +449,33 @@ where
         ticket.land_with::<Q, E, F>(key, init(), true)
     }
 
-    /// A sync memoizing call up to its constructor: the value, or what to do to make it.
+    /// A sync memoizing call up to its constructor: the value, or what to do to make it. A
+    /// flight to wait for is waited for here.
     #[inline(never)]
     fn look_up<Q, E, F>(&self, hash: u64, key: &Q) -> Step<Result<V, F::Err>>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
-        let now = self.now();
-        // Read before the lookup, so that a miss can tell whether anything landed since.
-        let stores = self.shard(hash).stores.load(Acquire);
-        match self.found(hash, key, now) {
-            Some((value, false)) => Step::Done(Ok(value)),
-            Some((value, true)) => {
-                let caller = Caller {
-                    thread: thread_token(),
-                    is_async: false,
-                };
-                match self.refresh_or_hit(hash, key, caller, stores) {
-                    Some(id) => Step::Refresh(id),
-                    None => Step::Done(Ok(value)),
-                }
-            }
-            None => self.miss::<Q, E, F>(hash, key, now, stores),
-        }
-    }
-
-    /// A sync miss, up to its constructor: joins a flight and waits for it, or leads one.
-    #[inline(never)]
-    fn miss<Q, E, F>(
-        &self,
-        hash: u64,
-        key: &Q,
-        mut now: u64,
-        stores: u64,
-    ) -> Step<Result<V, F::Err>>
-    where
-        Q: ?Sized + Lookup<K>,
-        F: ErrorForm<E>,
-    {
-        let thread = thread_token();
-        if thread.is_none() {
-            return Step::Attempt(self.epoch(hash));
-        }
-        let caller = Caller {
-            thread,
-            is_async: false,
-        };
-        let mut stores = Some(stores);
+        let mut role = self.find_or_join(hash, key, self.now(), false, true);
         let mut waited = false;
         loop {
-            match self.join_or_lead(hash, key, now, stores.take(), caller) {
+            let flight = match role {
                 Role::Hit(value) => return Step::Done(Ok(value)),
                 Role::Lead(id) => return Step::Lead(id),
+                Role::Refresh(id) => return Step::Refresh(id),
+                Role::Attempt(epoch) => return Step::Attempt(epoch),
                 Role::Reentry => flight::reentry(),
-                Role::Wait(flight) => {
-                    if !std::mem::replace(&mut waited, true) {
-                        self.counters.coalesced();
-                    }
-                    match after_wait::<V, E, F>(flight.wait()) {
-                        Next::Return(Ok(value)) => return Step::Done(Ok(value)),
-                        Next::Return(Err(error)) => {
-                            return Step::Done(self.stale_or(hash, key, error));
-                        }
-                        Next::Retry => now = self.now(),
-                        Next::Attempt => return Step::Attempt(self.epoch(hash)),
-                    }
-                }
+                Role::Wait(flight) => flight,
+            };
+            if !std::mem::replace(&mut waited, true) {
+                self.counters.coalesced();
+            }
+            match after_wait::<V, E, F>(flight.wait()) {
+                Next::Return(Ok(value)) => return Step::Done(Ok(value)),
+                Next::Return(Err(error)) => return Step::Done(self.stale_or(hash, key, error)),
+                Next::Attempt => return Step::Attempt(self.epoch(hash)),
+                Next::Retry => role = self.find_or_join(hash, key, self.now(), false, false),
             }
         }
     }
@@ -511,52 +491,38 @@ where
         F: ErrorForm<E>,
     {
         let hash = self.hash(key);
-        let mut now = self.now();
-        let caller = Caller {
-            thread: thread_token(),
-            is_async: true,
-        };
         let mut init = pin!(init);
-        let stores = self.shard(hash).stores.load(Acquire);
-        match self.found(hash, key, now) {
-            Some((value, false)) => return Ok(value),
-            Some((value, true)) => {
-                let Some(id) = self.refresh_or_hit(hash, key, caller, stores) else {
-                    return Ok(value);
-                };
-                let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                return ticket.land_with::<Q, E, F>(key, result, true);
-            }
-            None => {}
-        }
+        let mut role = self.find_or_join(hash, key, self.now(), true, true);
         let mut waited = false;
-        if !flight::can_lead() {
-            let epoch = self.epoch(hash);
-            return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
-        }
         loop {
-            match self.join_or_lead(hash, key, now, None, caller) {
+            let flight = match role {
                 Role::Hit(value) => return Ok(value),
-                Role::Reentry => flight::reentry(),
-                Role::Wait(flight) => {
-                    if !std::mem::replace(&mut waited, true) {
-                        self.counters.coalesced();
-                    }
-                    let outcome = poll_fn(|cx| flight.poll_wait(cx)).await;
-                    match after_wait::<V, E, F>(outcome) {
-                        Next::Return(Ok(value)) => return Ok(value),
-                        Next::Return(Err(error)) => return self.stale_or(hash, key, error),
-                        Next::Retry => now = self.now(),
-                        Next::Attempt => {
-                            let epoch = self.epoch(hash);
-                            return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
-                        }
-                    }
-                }
                 Role::Lead(id) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
                     return ticket.land_with::<Q, E, F>(key, result, false);
                 }
+                Role::Refresh(id) => {
+                    let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
+                    return ticket.land_with::<Q, E, F>(key, result, true);
+                }
+                Role::Attempt(epoch) => {
+                    return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
+                }
+                Role::Reentry => flight::reentry(),
+                Role::Wait(flight) => flight,
+            };
+            if !std::mem::replace(&mut waited, true) {
+                self.counters.coalesced();
+            }
+            let outcome = poll_fn(|cx| flight.poll_wait(cx)).await;
+            match after_wait::<V, E, F>(outcome) {
+                Next::Return(Ok(value)) => return Ok(value),
+                Next::Return(Err(error)) => return self.stale_or(hash, key, error),
+                Next::Attempt => {
+                    let epoch = self.epoch(hash);
+                    return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
+                }
+                Next::Retry => role = self.find_or_join(hash, key, self.now(), true, false),
             }
         }
     }
@@ -609,7 +575,12 @@ impl<K, V, S> Inner<K, V, S> {
 
     /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it.
     fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
-        let Some(pending) = self.shard(hash).flights.lock().unregister(hash, id) else {
+        let pending = {
+            let shard = read(&self.shard(hash).lock);
+            let pending = shard.flights.lock().unregister(hash, id);
+            pending
+        };
+        let Some(pending) = pending else {
             return;
         };
         let how = match outcome {
@@ -648,7 +619,8 @@ impl<'a, K, V, S> Ticket<'a, K, V, S> {
         if polling.swap(thread, Relaxed) == thread {
             return;
         }
-        let mut flights = self.inner.shard(self.hash).flights.lock();
+        let shard = read(&self.inner.shard(self.hash).lock);
+        let mut flights = shard.flights.lock();
         let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id);
         if let Some(p) = pending {
             p.async_leader = Some(thread).filter(|&t| t != 0);
@@ -747,14 +719,14 @@ where
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
     fn complete(&self, hash: u64, id: u64, value: &V) {
-        let shard = self.shard(hash);
         // If storing panics (in a key's `Hash`, a value's `Clone`, the clock), the flight,
         // taken out of the pending table, still lands: as panicked.
         let mut landing = Landing(None);
         let mut started = None;
         let after = {
-            let mut flights = shard.flights.lock();
-            let (key, invalidated) = match flights.unregister(hash, id) {
+            let mut shard = write(&self.shard(hash).lock);
+            let Locked { table, flights } = &mut *shard;
+            let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
                 Some(p) => {
                     landing.0 = p.flight;
                     started = Some(p.started);
@@ -763,9 +735,7 @@ where
                 None => (None, true),
             };
             match key {
-                Some(key) if !invalidated => {
-                    Some(self.store(&mut write(&shard.table), hash, key, value.clone()))
-                }
+                Some(key) if !invalidated => Some(self.store(table, hash, key, value.clone())),
                 _ => None,
             }
         };

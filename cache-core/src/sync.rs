@@ -11,13 +11,11 @@ use std::sync::PoisonError;
 #[cfg(not(feature = "shuttle"))]
 pub(crate) use {
     crate::sharded_lock::{ReadGuard, ShardedLock as RwLock, WriteGuard},
-    std::sync::atomic::AtomicU64,
     std::thread_local,
 };
 
 #[cfg(feature = "shuttle")]
 pub(crate) use {
-    shuttle::sync::atomic::AtomicU64,
     shuttle::sync::{RwLock, RwLockReadGuard as ReadGuard, RwLockWriteGuard as WriteGuard},
     shuttle::thread_local,
 };
@@ -66,6 +64,14 @@ impl<T> Mutex<T> {
         return self.0.lock();
         #[cfg(feature = "shuttle")]
         return self.0.lock().unwrap_or_else(PoisonError::into_inner);
+    }
+
+    /// The value, without locking: `&mut self` proves no one else holds it.
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        #[cfg(not(feature = "shuttle"))]
+        return self.0.get_mut();
+        #[cfg(feature = "shuttle")]
+        return self.0.get_mut().unwrap_or_else(PoisonError::into_inner);
     }
 }
 
