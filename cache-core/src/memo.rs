@@ -360,8 +360,7 @@ where
     /// The shard's invalidation count, taken before an own attempt.
     fn epoch(&self, hash: u64) -> u64 {
         let shard = read(&self.shard(hash).lock);
-        let epoch = shard.flights.lock().epoch;
-        epoch
+        shard.flights.lock().epoch
     }
 
     /// Stores an own attempt's value, unless the shard's keys were invalidated since `epoch`
@@ -577,8 +576,7 @@ impl<K, V, S> Inner<K, V, S> {
     fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
         let pending = {
             let shard = read(&self.shard(hash).lock);
-            let pending = shard.flights.lock().unregister(hash, id);
-            pending
+            shard.flights.lock().unregister(hash, id)
         };
         let Some(pending) = pending else {
             return;
