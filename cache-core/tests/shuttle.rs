@@ -409,3 +409,84 @@ fn a_failed_rebuild_serves_the_stale_value_to_every_caller() {
         SCHEDULES,
     );
 }
+
+#[test]
+fn the_own_attempts_after_a_panicking_leader_never_overwrite_an_insert() {
+    // The waiters of a panicking flight each make an attempt of their own (the flight lands
+    // under the read lock, the epoch is read under it, the attempt stores under the write lock)
+    // while another thread inserts: whatever the order, the insert is what stays.
+    shuttle::check_random(
+        || {
+            let map: TtlMap<u32, u64> = TtlMap::new(Duration::from_secs(60));
+            let first = Arc::new(AtomicBool::new(true));
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (map, first) = (map.clone(), Arc::clone(&first));
+                    thread::spawn(move || {
+                        catch_unwind(AssertUnwindSafe(|| {
+                            map.get_or_insert_with(&1, || {
+                                assert!(!first.swap(false, SeqCst), "the first one panics");
+                                5
+                            })
+                        }))
+                    })
+                })
+                .collect();
+            let inserter = {
+                let map = map.clone();
+                thread::spawn(move || map.insert(1, 9))
+            };
+            for caller in callers {
+                if let Ok(v) = caller.join().unwrap() {
+                    assert!(v == 5 || v == 9, "{v}");
+                }
+            }
+            inserter.join().unwrap();
+            assert_eq!(map.get(&1), Some(9), "the insert wins");
+        },
+        SCHEDULES,
+    );
+}
+
+#[test]
+fn a_refresh_registered_before_a_remove_stores_nothing() {
+    // A refresh is registered under the read lock of the lookup that found the value due; a
+    // remove after that invalidates it. The value stays only if the caller missed (the remove
+    // came first) and led a flight of its own.
+    shuttle::check_random(
+        || {
+            let clock = ManualClock::new();
+            let map: TtlMap<u32, u64> = TtlMap::builder()
+                .ttl(Duration::from_secs(600))
+                .refresh_after(Duration::from_secs(60))
+                .clock(clock.clone())
+                .build();
+            map.insert(1, 1);
+            clock.advance(Duration::from_secs(60));
+            let caller = {
+                let map = map.clone();
+                thread::spawn(move || map.get_or_insert_with(&1, || 2))
+            };
+            let remover = {
+                let map = map.clone();
+                thread::spawn(move || map.remove(&1))
+            };
+            let got = caller.join().unwrap();
+            let removed = remover.join().unwrap();
+            let stats = map.stats();
+            assert_eq!(stats.hits + stats.misses, 1);
+            assert_eq!(got, 2, "a refresh or a miss: the new value either way");
+            match stats.misses {
+                1 => {
+                    assert_eq!(removed, Some(1));
+                    assert_eq!(map.get(&1), Some(2), "led after the remove: stored");
+                }
+                _ => {
+                    assert_eq!(stats.refreshes, 1);
+                    assert_eq!(map.get(&1), None, "a refresh never outlives a later remove");
+                }
+            }
+        },
+        SCHEDULES,
+    );
+}
