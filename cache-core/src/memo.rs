@@ -721,7 +721,7 @@ where
         // taken out of the pending table, still lands: as panicked.
         let mut landing = Landing(None);
         let mut started = None;
-        let after = {
+        let (after, unstored) = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
@@ -733,10 +733,14 @@ where
                 None => (None, true),
             };
             match key {
-                Some(key) if !invalidated => Some(self.store(table, hash, key, value.clone())),
-                _ => None,
+                Some(key) if !invalidated => {
+                    (Some(self.store(table, hash, key, value.clone())), None)
+                }
+                key => (None, key),
             }
         };
+        // Dropped with no lock held: a key's `Drop` may use the map.
+        drop(unstored);
         if landing.0.is_some() {
             // Cloned while the flight is still in its guard: a panicking `Clone` lands it.
             let outcome = Outcome::Value(value.clone());

