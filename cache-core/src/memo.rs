@@ -721,7 +721,8 @@ where
         // taken out of the pending table, still lands: as panicked.
         let mut landing = Landing(None);
         let mut started = None;
-        let (after, unstored) = {
+        let mut unstored = None;
+        let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
@@ -733,10 +734,11 @@ where
                 None => (None, true),
             };
             match key {
-                Some(key) if !invalidated => {
-                    (Some(self.store(table, hash, key, value.clone())), None)
+                Some(key) if !invalidated => Some(self.store(table, hash, key, value.clone())),
+                key => {
+                    unstored = key;
+                    None
                 }
-                key => (None, key),
             }
         };
         // Dropped with no lock held: a key's `Drop` may use the map.
