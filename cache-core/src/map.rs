@@ -531,8 +531,11 @@ fn guarded(user_code: impl FnOnce()) -> Option<Panic> {
     })
 }
 
-/// Drops `value` on its own, as [`guarded`] runs user code.
+/// Drops `value` on its own, as [`guarded`] runs user code (if a drop runs any code at all).
 fn drop_guarded<T>(value: T) -> Option<Panic> {
+    if !std::mem::needs_drop::<T>() {
+        return None;
+    }
     let mut value = Some(value);
     catch(&mut || drop(value.take()))
 }
