@@ -684,7 +684,6 @@ where
             }
         }
         let epoch = tier.backplane.epoch();
-        let value_key: Arc<str> = value_key.into();
         if self.expire_after.is_none()
             && self.max_lifetime.is_none()
             && self.refresh_after.is_none()
@@ -693,7 +692,7 @@ where
             // Without limits or refreshes a hit needs no script, lease, token or waiter: one
             // GETEX when sliding, GET and PTTL in one pipeline when fixed. A miss goes on to
             // FETCH, which looks again atomically.
-            match self.read(Arc::clone(&value_key)).await {
+            match self.read(&value_key).await {
                 Err(_) => return self.local(init, digest, epoch).await,
                 Ok(Some((bytes, life))) => {
                     if let Some(value) = decode::<V>(&bytes) {
@@ -706,6 +705,7 @@ where
             }
         }
         let lease_key: Arc<str> = Naming::lease_key(&value_key).into();
+        let value_key: Arc<str> = value_key.into();
         let token: Arc<str> = new_token().into();
         let mut waited = false;
         loop {
@@ -730,7 +730,7 @@ where
                 };
                 let claim =
                     Lease::claim(Arc::clone(tier), lease_key.clone(), token.clone(), digest);
-                tier.run(move |mut conn| async move {
+                tier.run_here(move |mut conn| async move {
                     // Until its answer is read, this FETCH may have taken the lease: if the
                     // answer is never read (a timeout, a cancelled caller), dropping the claim
                     // releases it, on the same connection, after the FETCH.
@@ -802,23 +802,20 @@ where
     /// if there is none (or a key of another Redis type).
     async fn read(
         &self,
-        value_key: Arc<str>,
+        value_key: &str,
     ) -> Result<Option<(Vec<u8>, Option<Duration>)>, TierError> {
         let slide = if self.sliding { millis(self.ttl) } else { 0 };
         self.tier
             .inner
-            .run(move |mut conn| async move {
+            .run_here(move |mut conn| async move {
                 // Sliding, the value's remaining life is the TTL that GETEX just set.
                 let read = if slide == 0 {
                     let mut pipe = redis::pipe();
-                    pipe.cmd("GET")
-                        .arg(&*value_key)
-                        .cmd("PTTL")
-                        .arg(&*value_key);
+                    pipe.cmd("GET").arg(value_key).cmd("PTTL").arg(value_key);
                     pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn).await
                 } else {
                     let mut getex = redis::cmd("GETEX");
-                    getex.arg(&*value_key).arg("PX").arg(slide);
+                    getex.arg(value_key).arg("PX").arg(slide);
                     let bytes = getex.query_async::<Option<Vec<u8>>>(&mut conn).await;
                     bytes.map(|bytes| (bytes, i64::try_from(slide).unwrap_or(i64::MAX)))
                 };
