@@ -70,6 +70,8 @@ struct SharedMap<K, V, S> {
     l1: TtlMap<K, Stamped<V>, S>,
     tier: RedisTier,
     tag: u64,
+    /// What every Redis key of this map starts with (see [`Naming::value_key_prefix`]).
+    key_prefix: String,
     ttl: Duration,
     sliding: bool,
     max_lifetime: Option<Duration>,
@@ -267,14 +269,13 @@ where
                 }
             })),
         });
+        // The types too: a value type changed without a version bump is a miss, never bytes
+        // decoded as another type.
+        let naming = &self.tier.inner.naming;
+        let tag = naming.map_tag(name, std::any::type_name::<(K, V)>());
         let inner = Arc::new(SharedMap {
-            // The types too: a value type changed without a version bump is a miss, never
-            // bytes decoded as another type.
-            tag: self
-                .tier
-                .inner
-                .naming
-                .map_tag(name, std::any::type_name::<(K, V)>()),
+            tag,
+            key_prefix: naming.value_key_prefix(tag),
             l1,
             tier: self.tier,
             ttl,
@@ -541,10 +542,8 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        let bytes = postcard::to_allocvec(&key.to_key()).ok()?;
-        let naming: &Naming = &self.tier.inner.naming;
-        let digest = naming.digest(self.tag, &bytes);
-        Some((naming.value_key(self.tag, &digest), digest))
+        let digest = self.tier.inner.naming.digest(self.tag, &key.to_key())?;
+        Some((Naming::value_key(&self.key_prefix, &digest), digest))
     }
 
     /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
