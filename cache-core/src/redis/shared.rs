@@ -521,6 +521,16 @@ impl Removal {
     }
 }
 
+/// Where a fetch's value comes from, once it has looked.
+enum Source<V> {
+    /// Redis had it.
+    Redis(Stamped<V>),
+    /// Built here: Redis is off or failed, or the key does not serialize.
+    Local(Digest, u64),
+    /// The fleet's flight, for this value key.
+    Flight(String, Digest, u64),
+}
+
 /// What `FETCH` found.
 enum Fetched {
     /// The value's bytes and its remaining life.
@@ -656,20 +666,39 @@ where
 
     /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here. Takes
     /// `init` only when it runs, so a call whose L1 hit turns out stale still has it.
+    ///
+    /// Only the look in Redis is in this future: the paths that build are boxed when taken,
+    /// so an L2 hit's future holds no constructor and stays small (it is boxed per miss).
     async fn fetch<Q, E, F>(&self, key: &Q, init: &mut Option<F>) -> Result<Stamped<V>, E>
     where
         Q: ?Sized + Lookup<K>,
         F: Future<Output = Result<V, E>>,
     {
+        let source = self.look(key).await;
         let init = init
             .take()
             .expect("each fetch runs once, with the call's constructor");
+        match source {
+            Source::Redis(stamped) => Ok(stamped),
+            Source::Local(digest, epoch) => Box::pin(self.local(init, digest, epoch)).await,
+            Source::Flight(value_key, digest, epoch) => {
+                Box::pin(self.fly(key, init, value_key, digest, epoch)).await
+            }
+        }
+    }
+
+    /// Where `key`'s value is to come from: Redis (read here, for a map without limits or
+    /// refreshes), this process, or the fleet's flight.
+    async fn look<Q>(&self, key: &Q) -> Source<V>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
         let tier = &self.tier.inner;
         let Some((value_key, digest)) = self.name(key) else {
-            return self.local(init, [0; 16], tier.backplane.epoch()).await;
+            return Source::Local([0; 16], tier.backplane.epoch());
         };
         if !tier.breaker.allow() {
-            return self.local(init, digest, tier.backplane.epoch()).await;
+            return Source::Local(digest, tier.backplane.epoch());
         }
         if tier.backplane.epoch() == 0 {
             // The listener's first subscription is on its way: what this call reads before it
@@ -692,17 +721,34 @@ where
             // GETEX when sliding, GET and PTTL in one pipeline when fixed. A miss goes on to
             // FETCH, which looks again atomically.
             match self.read(&value_key).await {
-                Err(_) => return self.local(init, digest, epoch).await,
+                Err(_) => return Source::Local(digest, epoch),
                 Ok(Some((bytes, life))) => {
                     if let Some(value) = decode::<V>(&bytes) {
                         Counts::add(&self.counts.from_redis);
-                        return Ok(Stamped::new(value, life, &digest, epoch));
+                        return Source::Redis(Stamped::new(value, life, &digest, epoch));
                     }
                     // Not ours: FETCH finds it again and discards it.
                 }
                 Ok(None) => {}
             }
         }
+        Source::Flight(value_key, digest, epoch)
+    }
+
+    /// The fleet's flight for `key` (named `value_key`): `FETCH` takes the value, or the lease
+    /// (then this call builds, as the leader), or says to wait for the leader.
+    async fn fly<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+        value_key: String,
+        digest: Digest,
+        epoch: u64,
+    ) -> Result<Stamped<V>, E>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let tier = &self.tier.inner;
         let lease_key: Arc<str> = Naming::lease_key(&value_key).into();
         let value_key: Arc<str> = value_key.into();
         let token: Arc<str> = new_token().into();
