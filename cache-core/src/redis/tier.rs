@@ -432,9 +432,13 @@ impl Tier {
         let timeout = self.config.timeout;
         let (conn, subscribers) = match &self.config.target {
             Target::Single(client) => {
+                // No response timeout of redis-rs's own: every operation already has the
+                // tier's (`run_here`, `run_within`, `detach`, renewals), and a second one is a
+                // second timer to register and cancel per read. redis-rs does not reconnect
+                // after a response timeout either (it is not a dropped connection).
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
+                    .set_response_timeout(None)
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(500));
                 match ConnectionManager::new_lazy_with_config(client.clone(), config) {
