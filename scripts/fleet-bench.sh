@@ -4,7 +4,8 @@
 # - L1 hit: a `Shared` map's hit vs a plain `TtlMap` hit (target: within 1.05x);
 # - L2 hit: L1 always misses, the value is in Redis: ours vs a raw `GET` + postcard over
 #   redis 1.8's `ConnectionManager` (target: within 1.2x) and cached 0.56's `AsyncRedisCache`
-#   (target: faster), with per-op p50/p99 beside criterion's mean/median;
+#   (target: faster), with per-op p50/p99 beside criterion's mean/median; and the same peers
+#   on 1,536-float embeddings (6 KB values; reported, no target);
 # - stampede: 3 processes × 32 tasks asking for the same 100 cold keys with a 20 ms
 #   constructor: constructions fleet-wide (ours: 100) and wall time, vs cached's
 #   `#[io_cached(redis = true)]` (and a plain `TtlMap` per process, for context).

@@ -1,7 +1,7 @@
 //! Messages and leases that could be lost, found by an adversarial review and fixed:
 //!
 //! - **A lease taken by a `FETCH` whose answer nobody reads** (the `FETCH` timed out, or its
-//!   caller was cancelled while it was in flight) must not make the next process wait out the
+//!   caller was cancelled while it was in flight, or while the plain read before it was) must not make the next process wait out the
 //!   whole lease: the lease is claimed before the `FETCH` is sent, and a claim dropped unread
 //!   releases it (`RELEASE` is guarded by the token, so it is always safe).
 //! - **An invalidation sent before a process's backplane first subscribed** must not be missed
@@ -24,17 +24,27 @@ const LEASE: Duration = Duration::from_millis(4500);
 const PROMPT: Duration = Duration::from_secs(3);
 
 fn map(server: &RedisServer, timeout: Duration) -> Arc<Shared<String, String>> {
+    map_with_limit(server, timeout, None)
+}
+
+/// With a `max_lifetime`, a call skips the plain read and goes straight to the `FETCH` script.
+fn map_with_limit(
+    server: &RedisServer,
+    timeout: Duration,
+    max_lifetime: Option<Duration>,
+) -> Arc<Shared<String, String>> {
     let tier = RedisTier::new(server.url())
         .expect("a Redis URL")
         .namespace("test")
         .timeout(timeout)
         .lease(LEASE);
-    let map = TtlMap::<String, String>::builder()
+    let mut builder = TtlMap::<String, String>::builder()
         .ttl(Duration::from_secs(60))
-        .name("fleet_bugs::map")
-        .shared(tier)
-        .build();
-    Arc::new(map)
+        .name("fleet_bugs::map");
+    if let Some(limit) = max_lifetime {
+        builder = builder.max_lifetime(limit);
+    }
+    Arc::new(builder.shared(tier).build())
 }
 
 /// A new process asks for `key` once Redis is healthy: it must build it promptly, for no one
@@ -73,14 +83,25 @@ fn a_fetch_that_timed_out_leaves_no_lease_behind() {
 }
 
 #[test]
+fn a_call_cancelled_during_its_read_leaves_no_lease_behind() {
+    a_call_cancelled_in_redis_leaves_no_lease_behind(None);
+}
+
+/// The `FETCH` runs in the caller's task: cancelling the caller drops the claim there, and
+/// its release follows the `FETCH` on the connection.
+#[test]
 fn a_call_cancelled_during_its_fetch_leaves_no_lease_behind() {
+    a_call_cancelled_in_redis_leaves_no_lease_behind(Some(Duration::from_secs(60)));
+}
+
+fn a_call_cancelled_in_redis_leaves_no_lease_behind(max_lifetime: Option<Duration>) {
     let server = RedisServer::start();
     let runtime = two_worker_runtime();
     // A timeout no test reaches: the call is cancelled, it does not time out.
-    let caller = map(&server, Duration::from_secs(5));
+    let caller = map_with_limit(&server, Duration::from_secs(5), max_lifetime);
     runtime.block_on(caller.get_or_insert_with_async("warm", async { value_of("warm") }));
 
-    // Redis hangs, so the cancellation surely comes while the FETCH is in flight.
+    // Redis hangs, so the cancellation surely comes while the read or FETCH is in flight.
     server.pause();
     let call = {
         let caller = Arc::clone(&caller);
@@ -90,12 +111,16 @@ fn a_call_cancelled_during_its_fetch_leaves_no_lease_behind() {
                 .await
         })
     };
-    std::thread::sleep(Duration::from_millis(200)); // sleep-ok: the call's FETCH reaches the frozen server's socket
+    std::thread::sleep(Duration::from_millis(200)); // sleep-ok: the call's command reaches the frozen server's socket
     call.abort();
     assert!(runtime.block_on(call).is_err_and(|e| e.is_cancelled()));
     server.resume();
 
     assert_a_new_process_builds_promptly(&server, "k");
+    // A cancelled operation is neither a failure nor a success of Redis.
+    assert!(!caller.tier().is_degraded());
+    let value = runtime.block_on(caller.get_or_insert_with_async("k", async { unreachable!() }));
+    assert_eq!(value, value_of("k"));
 }
 
 #[test]

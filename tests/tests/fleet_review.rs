@@ -778,6 +778,34 @@ fn a_non_tokio_executor_can_use_the_tier() {
     assert_eq!(block_on(b.remove_async("k")), Ok(()));
 }
 
+/// The tier works from current-thread runtimes without drivers of their own, and outlives
+/// them: the reads a call polls in its own task keep their timers and the connection on the
+/// tier's runtime, so the next runtime's calls find the connection alive.
+#[test]
+fn current_thread_runtimes_one_after_another_can_use_the_tier() {
+    let server = RedisServer::start();
+    let (a, b) = (
+        map(tier(&server), "review::current_thread"),
+        map(tier(&server), "review::current_thread"),
+    );
+    for round in 0..3 {
+        // No `enable_all`: neither timers nor I/O in the caller's runtime.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let key = format!("k{round}");
+        runtime.block_on(async {
+            let built = a.get_or_insert_with_async(&key, async { value_of(&key) });
+            assert_eq!(built.await, value_of(&key));
+            let read = b.get_or_insert_with_async(&key, async { unreachable!("in Redis") });
+            assert_eq!(read.await, value_of(&key));
+        });
+    }
+    assert!(!a.tier().is_degraded() && !b.tier().is_degraded());
+    assert_eq!(b.fleet_stats().from_redis, 3);
+    assert_eq!(a.fleet_stats().led, 3);
+}
+
 /// The threads of the tiers' runtimes, by name.
 fn tier_threads() -> usize {
     std::fs::read_dir("/proc/self/task")

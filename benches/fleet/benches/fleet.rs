@@ -6,11 +6,15 @@
 //!   `String` keys looked up by `&str`, 64-byte values.
 //! - `l2_hit`: every call misses L1 and finds the value in Redis. Ours: a `Shared` map with
 //!   `capacity(16)` cycling over 10,000 keys that another tier instance wrote (default sliding
-//!   expiry: the `FETCH` script does `GETEX`; and `shared_fixed`: `GET`). Peers: a raw `GET` +
+//!   expiry: one `GETEX`; and `shared_fixed`, on keys of its own: `GET` and `PTTL` in one
+//!   pipeline). Peers: a raw `GET` +
 //!   `postcard::from_bytes` over redis 1.8's `ConnectionManager` from the benchmark's own
 //!   multi-thread runtime (and, as a floor, from a current-thread runtime where the connection
 //!   and the caller share a thread), and cached 0.56's `AsyncRedisCache::cache_get`. Every op
 //!   is awaited alone (no pipelining), from `Runtime::block_on`.
+//! - `l2_hit_embedding`: the same peers on 1,000 keys whose values are 1,536-float embeddings
+//!   (6 KB in postcard), for a realistic size beside the 64-byte strings the targets are judged
+//!   on.
 //!
 //! Beside criterion's estimates, a separate loop times each op of every `l2_hit` peer (rounds
 //! interleaved so drift hits all alike) for p50/p99, and re-measures the L1 ratio in
@@ -32,7 +36,7 @@ use cache_core::redis::{RedisTier, Shared};
 use cache_core::{Expiry, TtlMap};
 use cached::{AsyncRedisCache, IOCachedAsync};
 use criterion::Criterion;
-use fleet_bench::{keys, order, out_path, percentile, redis_url, value};
+use fleet_bench::{embedding, keys, order, out_path, percentile, redis_url, value};
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -181,16 +185,16 @@ fn median(samples: &mut [f64]) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // L2 hits
 
-/// One way to get a value that Redis holds. Every one of them returns the 64-byte `String`.
+/// One way to get a value that Redis holds. Every one of them returns the same value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Peer {
     /// Redis `GET` + postcard over `ConnectionManager`, from the multi-thread runtime.
     RawGet,
     /// The same from a current-thread runtime (caller and connection on one thread).
     RawGetCurrentThread,
-    /// A `Shared` map whose L1 always misses (sliding expiry: `GETEX` in the script).
+    /// A `Shared` map whose L1 always misses (sliding expiry: one `GETEX`).
     Shared,
-    /// The same with fixed expiry (`GET` in the script).
+    /// The same with fixed expiry (`GET` and `PTTL`), on keys of its own.
     SharedFixed,
     /// cached 0.56's `AsyncRedisCache::cache_get` (GET in a pipeline, serde_json).
     Cached,
@@ -216,7 +220,40 @@ impl Peer {
     }
 }
 
-struct L2 {
+/// What one set of L2 benchmarks reads.
+struct Shape<V> {
+    /// The criterion group, also the key of its latencies in `bench.json`.
+    group: &'static str,
+    keys: usize,
+    /// Our two maps' names (sliding, fixed), then the raw keys' and cached's prefixes.
+    names: [&'static str; 4],
+    value: fn(usize) -> V,
+}
+
+/// The 64-byte `String` values: the row the targets are judged on.
+const STRINGS: Shape<String> = Shape {
+    group: "l2_hit",
+    keys: KEYS,
+    names: ["l2", "l2-fixed", "raw:", "fleet-bench-cached:"],
+    value,
+};
+
+/// 1,536-float embeddings (6 KB in postcard), as the fleet example caches: fewer keys, so that
+/// Redis holds them all in little memory (the L1 still always misses).
+const EMBEDDINGS: Shape<Vec<f32>> = Shape {
+    group: "l2_hit_embedding",
+    keys: 1_000,
+    names: [
+        "l2-embedding",
+        "l2-embedding-fixed",
+        "raw-embedding:",
+        "fleet-bench-cached-embedding:",
+    ],
+    value: embedding,
+};
+
+struct L2<V> {
+    shape: Shape<V>,
     rt: Runtime,
     current: Runtime,
     keys: Vec<String>,
@@ -224,20 +261,26 @@ struct L2 {
     order: Vec<usize>,
     raw: ConnectionManager,
     raw_current: ConnectionManager,
-    shared: Shared<String, String>,
-    shared_fixed: Shared<String, String>,
-    cached: AsyncRedisCache<String, String>,
+    shared: Shared<String, V>,
+    shared_fixed: Shared<String, V>,
+    cached: AsyncRedisCache<String, V>,
 }
 
-impl L2 {
-    fn new(url: &str) -> Self {
+impl<V> L2<V>
+where
+    V: Clone + Default + PartialEq + std::fmt::Debug + Serialize + DeserializeOwned,
+    V: Send + Sync + 'static,
+{
+    fn new(url: &str, shape: Shape<V>) -> Self {
+        let [sliding_name, fixed_name, raw_prefix, cached_prefix] = shape.names;
+        let value = shape.value;
         let rt = runtime();
         let current = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let keys = keys(KEYS, 3);
-        let raw_keys: Vec<String> = keys.iter().map(|k| format!("raw:{k}")).collect();
+        let keys = keys(shape.keys, 3);
+        let raw_keys: Vec<String> = keys.iter().map(|k| format!("{raw_prefix}{k}")).collect();
         let client = redis::Client::open(url).expect("a Redis URL");
         let raw = rt
             .block_on(ConnectionManager::new(client.clone()))
@@ -247,24 +290,31 @@ impl L2 {
             .expect("a connection");
         let cached = rt
             .block_on(
-                AsyncRedisCache::new("fleet-bench-cached:", TTL)
+                AsyncRedisCache::new(cached_prefix, TTL)
                     .set_connection_string(url)
                     .build(),
             )
             .expect("cached's AsyncRedisCache");
 
-        // Another process's writes: a map of the same name on another tier instance.
-        let writer: Shared<String, String> = TtlMap::builder()
-            .ttl(TTL)
-            .name("l2")
-            .shared(tier(url))
-            .build();
+        // Another process's writes: maps of the same names on another tier instance. Each of
+        // our peers reads keys of its own, as the others do: a key that another peer has just
+        // read is warm in redis-server's CPU caches (~2 µs faster per op here).
+        let writer = |name: &'static str| -> Shared<String, V> {
+            TtlMap::builder()
+                .ttl(TTL)
+                .name(name)
+                .shared(tier(url))
+                .build()
+        };
+        let writers = [writer(sliding_name), writer(fixed_name)];
         rt.block_on(async {
             let mut conn = raw.clone();
             for (i, key) in keys.iter().enumerate() {
-                writer
-                    .get_or_insert_with_async(key.as_str(), async { value(i) })
-                    .await;
+                for writer in &writers {
+                    writer
+                        .get_or_insert_with_async(key.as_str(), async { value(i) })
+                        .await;
+                }
                 let bytes = postcard::to_allocvec(&value(i)).expect("postcard");
                 redis::cmd("SET")
                     .arg(&raw_keys[i])
@@ -280,26 +330,28 @@ impl L2 {
                     .expect("cached's cache_set");
             }
         });
-        assert!(!writer.tier().is_degraded(), "Redis answered the prefill");
-        drop(writer);
+        for writer in writers {
+            assert!(!writer.tier().is_degraded(), "Redis answered the prefill");
+        }
 
-        let reader = |expiry: Expiry| -> Shared<String, String> {
+        let reader = |name: &'static str, expiry: Expiry| -> Shared<String, V> {
             TtlMap::builder()
                 .ttl(TTL)
                 .expiry(expiry)
                 .capacity(16)
-                .name("l2")
+                .name(name)
                 .shared(tier(url))
                 .build()
         };
         L2 {
-            shared: reader(Expiry::Sliding),
-            shared_fixed: reader(Expiry::Fixed),
+            shared: reader(sliding_name, Expiry::Sliding),
+            shared_fixed: reader(fixed_name, Expiry::Fixed),
             rt,
             current,
             keys,
             raw_keys,
-            order: order(KEYS, 4),
+            order: order(shape.keys, 4),
+            shape,
             raw,
             raw_current,
             cached,
@@ -307,8 +359,8 @@ impl L2 {
     }
 
     /// One op of `peer` for key number `i` (of the scattered order).
-    async fn op(&self, peer: Peer, i: usize, conn: &mut ConnectionManager) -> String {
-        let n = self.order[i % KEYS];
+    async fn op(&self, peer: Peer, i: usize, conn: &mut ConnectionManager) -> V {
+        let n = self.order[i % self.shape.keys];
         match peer {
             Peer::RawGet | Peer::RawGetCurrentThread => {
                 let bytes: Vec<u8> = redis::cmd("GET")
@@ -326,7 +378,7 @@ impl L2 {
                 };
                 map.get_or_insert_with_async(self.keys[n].as_str(), async {
                     UNEXPECTED_BUILDS.fetch_add(1, Relaxed);
-                    String::new()
+                    V::default()
                 })
                 .await
             }
@@ -376,13 +428,14 @@ impl L2 {
             let (rt, mut conn) = self.runtime(peer);
             for i in 0..3 {
                 let got = rt.block_on(self.op(peer, i, &mut conn));
-                assert_eq!(got, value(self.order[i]), "{peer:?} reads the right value");
+                let want = (self.shape.value)(self.order[i]);
+                assert_eq!(got, want, "{peer:?} reads the right value");
             }
         }
     }
 
     fn bench(&self, c: &mut Criterion) {
-        let mut group = c.benchmark_group("l2_hit");
+        let mut group = c.benchmark_group(self.shape.group);
         for peer in PEERS {
             let mut next = 0;
             group.bench_function(peer.name(), |b| {
@@ -431,8 +484,13 @@ fn l1_benches(c: &mut Criterion, url: &str) -> serde_json::Value {
     out.into()
 }
 
-fn l2_benches(c: &mut Criterion, url: &str) -> serde_json::Value {
-    let l2 = L2::new(url);
+/// The L2 benchmarks of one shape, and each peer's per-op latencies.
+fn l2_benches<V>(c: &mut Criterion, url: &str, shape: Shape<V>) -> serde_json::Value
+where
+    V: Clone + Default + PartialEq + std::fmt::Debug + Serialize + DeserializeOwned,
+    V: Send + Sync + 'static,
+{
+    let l2 = L2::new(url, shape);
     l2.check();
     l2.bench(c);
 
@@ -455,7 +513,8 @@ fn l2_benches(c: &mut Criterion, url: &str) -> serde_json::Value {
         let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64;
         let (p50, p99) = (percentile(&ns, 50.0), percentile(&ns, 99.0));
         eprintln!(
-            "l2 latency {:<24} n={} mean {:.1} us, p50 {:.1} us, p99 {:.1} us",
+            "{} latency {:<24} n={} mean {:.1} us, p50 {:.1} us, p99 {:.1} us",
+            l2.shape.group,
             peer.name(),
             ns.len(),
             mean / 1e3,
@@ -484,17 +543,24 @@ fn main() {
     } else {
         serde_json::Value::Null
     };
-    let l2 = if only != "l1" {
-        l2_benches(&mut c, &url)
+    let (l2, embeddings) = if only != "l1" {
+        (
+            l2_benches(&mut c, &url, STRINGS),
+            l2_benches(&mut c, &url, EMBEDDINGS),
+        )
     } else {
-        serde_json::Value::Null
+        (serde_json::Value::Null, serde_json::Value::Null)
     };
     let unexpected = UNEXPECTED_BUILDS.load(Relaxed);
     assert_eq!(
         unexpected, 0,
         "a constructor ran where every call should hit"
     );
-    let result = serde_json::json!({ "l1_interleaved": l1, "l2_latency": l2 });
+    let result = serde_json::json!({
+        "l1_interleaved": l1,
+        "l2_latency": l2,
+        "l2_embedding_latency": embeddings,
+    });
     if let Some(path) = out_path("bench.json") {
         std::fs::write(&path, serde_json::to_string_pretty(&result).expect("json"))
             .expect("write bench.json");

@@ -59,6 +59,13 @@ pub fn value(i: usize) -> String {
     v
 }
 
+/// A 1,536-float embedding (as OpenAI's `text-embedding-3-small` returns) for key number `i`.
+pub fn embedding(i: usize) -> Vec<f32> {
+    (0..1536)
+        .map(|d| (mix(i as u64, d) >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+        .collect()
+}
+
 /// A 64-byte value derived from a key, so every reader can check what it got.
 pub fn value_of(key: &str) -> String {
     let mut v = format!("v:{key}");

@@ -5,6 +5,8 @@
 //! the map's tag. The Redis key is `namespace:version:tag:{digest}`: the braces make the value
 //! and its lease share one Redis Cluster slot, so one script can touch both.
 
+use serde::Serialize;
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Bytes of a key's digest: 128 bits, hex-encoded in the Redis key.
@@ -48,20 +50,28 @@ impl Naming {
         u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
     }
 
-    /// The digest of a serialized key in the map tagged `tag`.
-    pub(crate) fn digest(&self, tag: u64, key: &[u8]) -> Digest {
+    /// The digest of `key` in the map tagged `tag`: its postcard bytes are written straight
+    /// into the hash, with no buffer between. `None` if it does not serialize.
+    pub(crate) fn digest<K: Serialize + ?Sized>(&self, tag: u64, key: &K) -> Option<Digest> {
         let mut hasher = blake3::Hasher::new_keyed(&self.secret);
         hasher.update(b"key\0");
         hasher.update(&tag.to_le_bytes());
-        hasher.update(key);
+        postcard::to_io(key, &mut hasher).ok()?;
         let hash = hasher.finalize();
-        hash.as_bytes()[..DIGEST_LEN].try_into().expect("16 bytes")
+        Some(hash.as_bytes()[..DIGEST_LEN].try_into().expect("16 bytes"))
     }
 
-    /// The Redis key holding a value: `namespace:version:tag:{digest}`.
-    pub(crate) fn value_key(&self, tag: u64, digest: &Digest) -> String {
-        let mut key = self.map_pattern_prefix(tag);
-        key.push('{');
+    /// `namespace:version:tag:{`, the start of every value key of the map tagged `tag`: made
+    /// once per map, so that naming a value is one copy and the digest's hex.
+    pub(crate) fn value_key_prefix(&self, tag: u64) -> String {
+        format!("{}{{", self.map_pattern_prefix(tag))
+    }
+
+    /// The Redis key holding a value: `namespace:version:tag:{digest}`, after `prefix` (see
+    /// [`value_key_prefix`](Self::value_key_prefix)).
+    pub(crate) fn value_key(prefix: &str, digest: &Digest) -> String {
+        let mut key = String::with_capacity(prefix.len() + 2 * DIGEST_LEN + 1);
+        key.push_str(prefix);
         for byte in digest {
             key.push(char::from(HEX[usize::from(byte >> 4)]));
             key.push(char::from(HEX[usize::from(byte & 0xf)]));
@@ -90,11 +100,16 @@ impl Naming {
 mod tests {
     use super::*;
 
+    fn key_of<K: Serialize + ?Sized>(naming: &Naming, tag: u64, key: &K) -> String {
+        let digest = naming.digest(tag, key).expect("a key that serializes");
+        Naming::value_key(&naming.value_key_prefix(tag), &digest)
+    }
+
     #[test]
     fn keys_name_neither_the_key_nor_the_map() {
         let naming = Naming::new("svc", 3, Some([7; 32]));
         let tag = naming.map_tag("app::embedding", "(String, Vec<f32>)");
-        let key = naming.value_key(tag, &naming.digest(tag, b"sk-secret"));
+        let key = key_of(&naming, tag, "sk-secret");
         assert!(key.starts_with("svc:3:"), "{key}");
         assert!(
             !key.contains("secret") && !key.contains("embedding"),
@@ -103,19 +118,35 @@ mod tests {
         assert_eq!(Naming::lease_key(&key), format!("{key}:lease"));
     }
 
+    /// Processes running older or newer code share values only if they name them alike: these
+    /// are the names every version so far has given.
+    #[test]
+    fn keys_are_the_same_in_every_version() {
+        let naming = Naming::new("svc", 3, Some([7; 32]));
+        let tag = naming.map_tag("app::embedding", "(String, Vec<f32>)");
+        assert_eq!(
+            key_of(&naming, tag, "sk-secret"),
+            "svc:3:5c309d34e09d6364:{4149bc18bde267165647e998ab1024a4}"
+        );
+        assert_eq!(
+            key_of(&naming, tag, &("sk-secret".to_string(), 7u32)),
+            "svc:3:5c309d34e09d6364:{b9b72f7152261749749cfb35c33718e4}"
+        );
+    }
+
     #[test]
     fn digests_depend_on_the_secret_the_map_and_the_key() {
         let a = Naming::new("svc", 1, Some([1; 32]));
         let b = Naming::new("svc", 1, Some([2; 32]));
         let (ta, tb) = (a.map_tag("f", "t"), a.map_tag("g", "t"));
-        assert_ne!(a.digest(ta, b"k"), a.digest(tb, b"k"));
-        assert_ne!(a.digest(ta, b"k"), a.digest(ta, b"k2"));
-        assert_ne!(a.digest(ta, b"k"), b.digest(ta, b"k"));
+        assert_ne!(a.digest(ta, "k"), a.digest(tb, "k"));
+        assert_ne!(a.digest(ta, "k"), a.digest(ta, "k2"));
+        assert_ne!(a.digest(ta, "k"), b.digest(ta, "k"));
         // The same in every process: nothing random goes in.
         let again = Naming::new("svc", 1, Some([1; 32]));
         assert_eq!(
-            a.digest(ta, b"k"),
-            again.digest(again.map_tag("f", "t"), b"k")
+            a.digest(ta, "k"),
+            again.digest(again.map_tag("f", "t"), "k")
         );
     }
 }

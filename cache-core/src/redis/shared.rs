@@ -70,6 +70,8 @@ struct SharedMap<K, V, S> {
     l1: TtlMap<K, Stamped<V>, S>,
     tier: RedisTier,
     tag: u64,
+    /// What every Redis key of this map starts with (see [`Naming::value_key_prefix`]).
+    key_prefix: String,
     ttl: Duration,
     sliding: bool,
     max_lifetime: Option<Duration>,
@@ -267,14 +269,13 @@ where
                 }
             })),
         });
+        // The types too: a value type changed without a version bump is a miss, never bytes
+        // decoded as another type.
+        let naming = &self.tier.inner.naming;
+        let tag = naming.map_tag(name, std::any::type_name::<(K, V)>());
         let inner = Arc::new(SharedMap {
-            // The types too: a value type changed without a version bump is a miss, never
-            // bytes decoded as another type.
-            tag: self
-                .tier
-                .inner
-                .naming
-                .map_tag(name, std::any::type_name::<(K, V)>()),
+            tag,
+            key_prefix: naming.value_key_prefix(tag),
             l1,
             tier: self.tier,
             ttl,
@@ -520,6 +521,16 @@ impl Removal {
     }
 }
 
+/// Where a fetch's value comes from, once it has looked.
+enum Source<V> {
+    /// Redis had it.
+    Redis(Stamped<V>),
+    /// Built here: Redis is off or failed, or the key does not serialize.
+    Local(Digest, u64),
+    /// The fleet's flight, for this value key.
+    Flight(String, Digest, u64),
+}
+
 /// What `FETCH` found.
 enum Fetched {
     /// The value's bytes and its remaining life.
@@ -541,10 +552,8 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        let bytes = postcard::to_allocvec(&key.to_key()).ok()?;
-        let naming: &Naming = &self.tier.inner.naming;
-        let digest = naming.digest(self.tag, &bytes);
-        Some((naming.value_key(self.tag, &digest), digest))
+        let digest = self.tier.inner.naming.digest(self.tag, &key.to_key())?;
+        Some((Naming::value_key(&self.key_prefix, &digest), digest))
     }
 
     /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
@@ -657,20 +666,39 @@ where
 
     /// The L1 flight's constructor: Redis, else the fleet's flight, else `init` here. Takes
     /// `init` only when it runs, so a call whose L1 hit turns out stale still has it.
+    ///
+    /// Only the look in Redis is in this future: the paths that build are boxed when taken,
+    /// so an L2 hit's future holds no constructor and stays small (it is boxed per miss).
     async fn fetch<Q, E, F>(&self, key: &Q, init: &mut Option<F>) -> Result<Stamped<V>, E>
     where
         Q: ?Sized + Lookup<K>,
         F: Future<Output = Result<V, E>>,
     {
+        let source = self.look(key).await;
         let init = init
             .take()
             .expect("each fetch runs once, with the call's constructor");
+        match source {
+            Source::Redis(stamped) => Ok(stamped),
+            Source::Local(digest, epoch) => Box::pin(self.local(init, digest, epoch)).await,
+            Source::Flight(value_key, digest, epoch) => {
+                Box::pin(self.fly(key, init, value_key, digest, epoch)).await
+            }
+        }
+    }
+
+    /// Where `key`'s value is to come from: Redis (read here, for a map without limits or
+    /// refreshes), this process, or the fleet's flight.
+    async fn look<Q>(&self, key: &Q) -> Source<V>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
         let tier = &self.tier.inner;
         let Some((value_key, digest)) = self.name(key) else {
-            return self.local(init, [0; 16], tier.backplane.epoch()).await;
+            return Source::Local([0; 16], tier.backplane.epoch());
         };
         if !tier.breaker.allow() {
-            return self.local(init, digest, tier.backplane.epoch()).await;
+            return Source::Local(digest, tier.backplane.epoch());
         }
         if tier.backplane.epoch() == 0 {
             // The listener's first subscription is on its way: what this call reads before it
@@ -684,7 +712,6 @@ where
             }
         }
         let epoch = tier.backplane.epoch();
-        let value_key: Arc<str> = value_key.into();
         if self.expire_after.is_none()
             && self.max_lifetime.is_none()
             && self.refresh_after.is_none()
@@ -693,19 +720,37 @@ where
             // Without limits or refreshes a hit needs no script, lease, token or waiter: one
             // GETEX when sliding, GET and PTTL in one pipeline when fixed. A miss goes on to
             // FETCH, which looks again atomically.
-            match self.read(Arc::clone(&value_key)).await {
-                Err(_) => return self.local(init, digest, epoch).await,
+            match self.read(&value_key).await {
+                Err(_) => return Source::Local(digest, epoch),
                 Ok(Some((bytes, life))) => {
                     if let Some(value) = decode::<V>(&bytes) {
                         Counts::add(&self.counts.from_redis);
-                        return Ok(Stamped::new(value, life, &digest, epoch));
+                        return Source::Redis(Stamped::new(value, life, &digest, epoch));
                     }
                     // Not ours: FETCH finds it again and discards it.
                 }
                 Ok(None) => {}
             }
         }
+        Source::Flight(value_key, digest, epoch)
+    }
+
+    /// The fleet's flight for `key` (named `value_key`): `FETCH` takes the value, or the lease
+    /// (then this call builds, as the leader), or says to wait for the leader.
+    async fn fly<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+        value_key: String,
+        digest: Digest,
+        epoch: u64,
+    ) -> Result<Stamped<V>, E>
+    where
+        Q: ?Sized + Lookup<K>,
+    {
+        let tier = &self.tier.inner;
         let lease_key: Arc<str> = Naming::lease_key(&value_key).into();
+        let value_key: Arc<str> = value_key.into();
         let token: Arc<str> = new_token().into();
         let mut waited = false;
         loop {
@@ -730,7 +775,7 @@ where
                 };
                 let claim =
                     Lease::claim(Arc::clone(tier), lease_key.clone(), token.clone(), digest);
-                tier.run(move |mut conn| async move {
+                tier.run_here(move |mut conn| async move {
                     // Until its answer is read, this FETCH may have taken the lease: if the
                     // answer is never read (a timeout, a cancelled caller), dropping the claim
                     // releases it, on the same connection, after the FETCH.
@@ -802,23 +847,20 @@ where
     /// if there is none (or a key of another Redis type).
     async fn read(
         &self,
-        value_key: Arc<str>,
+        value_key: &str,
     ) -> Result<Option<(Vec<u8>, Option<Duration>)>, TierError> {
         let slide = if self.sliding { millis(self.ttl) } else { 0 };
         self.tier
             .inner
-            .run(move |mut conn| async move {
+            .run_here(move |mut conn| async move {
                 // Sliding, the value's remaining life is the TTL that GETEX just set.
                 let read = if slide == 0 {
                     let mut pipe = redis::pipe();
-                    pipe.cmd("GET")
-                        .arg(&*value_key)
-                        .cmd("PTTL")
-                        .arg(&*value_key);
+                    pipe.cmd("GET").arg(value_key).cmd("PTTL").arg(value_key);
                     pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn).await
                 } else {
                     let mut getex = redis::cmd("GETEX");
-                    getex.arg(&*value_key).arg("PX").arg(slide);
+                    getex.arg(value_key).arg("PX").arg(slide);
                     let bytes = getex.query_async::<Option<Vec<u8>>>(&mut conn).await;
                     bytes.map(|bytes| (bytes, i64::try_from(slide).unwrap_or(i64::MAX)))
                 };

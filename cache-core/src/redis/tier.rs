@@ -1,13 +1,16 @@
 //! `RedisTier`: where the fleet's values live, and the small runtime that talks to it.
 //!
-//! All Redis I/O runs on the tier's own one-thread Tokio runtime, started at the first call
-//! that needs Redis. Callers only await its tasks' handles, so a memoized function can be
-//! awaited from any executor, and the connections outlive the runtimes of the callers (each
-//! `#[tokio::test]` has its own). Every operation is bounded by the tier's timeout; a failure
-//! opens the circuit breaker and the call goes on without Redis.
+//! The connections live on the tier's own one-thread Tokio runtime, started at the first call
+//! that needs Redis: they outlive the runtimes of the callers (each `#[tokio::test]` has its
+//! own), and a memoized function can be awaited from any executor. A read the caller awaits
+//! (and may drop) is polled in the caller's own task, inside that runtime's context, so that
+//! the connection's timers and reconnections land there: no task per read. Writes that must
+//! finish whatever the caller does run as tasks on the runtime. Every operation is bounded by
+//! the tier's timeout; a failure opens the circuit breaker and the call goes on without Redis.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -270,6 +273,10 @@ impl fmt::Debug for RedisTier {
     }
 }
 
+fn timed_out() -> RedisError {
+    RedisError::from((redis::ErrorKind::Io, "timed out"))
+}
+
 fn invalid_url(error: RedisError) -> TierError {
     // The kind only: the detail can quote the URL.
     TierError::InvalidUrl(format!("{:?}", error.kind()))
@@ -293,8 +300,37 @@ impl Tier {
         self.config.lease
     }
 
-    /// Runs `op` on the tier's runtime with a connection, bounded by the timeout, and tells the
+    /// Runs `op` with a connection in the caller's task, bounded by the timeout, and tells the
     /// breaker how it went. `Err` means the call should go on without Redis.
+    ///
+    /// For operations that may stop wherever the caller drops them: a read, or a script whose
+    /// effects are undone by what it owns when dropped (a lease's claim). Polling it here
+    /// spares a task, and its two wake-ups, per operation; each poll enters the tier's
+    /// runtime, so that the timeout and redis-rs's own timers and reconnections (which need a
+    /// Tokio context, and must outlive the caller's runtime) are the tier's.
+    pub(crate) async fn run_here<T, F, Fut>(&self, op: F) -> Result<T, TierError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let io = self.io().ok_or(TierError::Unavailable)?;
+        let handle = &io.handle;
+        let bounded = {
+            let _entered = handle.enter();
+            tokio::time::timeout(self.config.timeout, op(io.conn.clone()))
+        };
+        let mut bounded = pin!(bounded);
+        let outcome = poll_fn(|cx| {
+            let _entered = handle.enter();
+            bounded.as_mut().poll(cx)
+        })
+        .await;
+        self.account(outcome.unwrap_or_else(|_| Err(timed_out())))
+    }
+
+    /// Runs `op` on the tier's runtime with a connection, bounded by the timeout, and tells the
+    /// breaker how it went: for a write that must finish even if the caller is dropped. `Err`
+    /// means the call should go on without Redis.
     pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, TierError>
     where
         F: FnOnce(Conn) -> Fut + Send + 'static,
@@ -318,22 +354,28 @@ impl Tier {
         let io = self.io().ok_or(TierError::Unavailable)?;
         let conn = io.conn.clone();
         let task = io.handle.spawn(async move {
-            match tokio::time::timeout(timeout, op(conn)).await {
-                Ok(result) => result,
-                Err(_) => Err(RedisError::from((redis::ErrorKind::Io, "timed out"))),
-            }
+            tokio::time::timeout(timeout, op(conn))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()))
         });
         match task.await {
-            Ok(Ok(value)) => {
+            Ok(result) => self.account(result),
+            // The runtime is shutting down: the tier is being dropped.
+            Err(_) => Err(TierError::Unavailable),
+        }
+    }
+
+    /// Tells the breaker how an operation went.
+    fn account<T>(&self, result: RedisResult<T>) -> Result<T, TierError> {
+        match result {
+            Ok(value) => {
                 self.breaker.success();
                 Ok(value)
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 self.breaker.failure(&error);
                 Err(TierError::Unavailable)
             }
-            // The runtime is shutting down: the tier is being dropped.
-            Err(_) => Err(TierError::Unavailable),
         }
     }
 
@@ -390,9 +432,13 @@ impl Tier {
         let timeout = self.config.timeout;
         let (conn, subscribers) = match &self.config.target {
             Target::Single(client) => {
+                // No response timeout of redis-rs's own: every operation already has the
+                // tier's (`run_here`, `run_within`, `detach`, renewals), and a second one is a
+                // second timer to register and cancel per read. redis-rs does not reconnect
+                // after a response timeout either (it is not a dropped connection).
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
+                    .set_response_timeout(None)
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(500));
                 match ConnectionManager::new_lazy_with_config(client.clone(), config) {
