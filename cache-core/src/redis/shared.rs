@@ -13,8 +13,10 @@
 //! 4. Waiter: waits for "landed" (or a third of the lease, if the message is lost) and runs
 //!    `FETCH` again: it gets the value, or takes the lease over when the leader died.
 //!
-//! A value fetched from Redis stays in L1 for at most its remaining life in Redis. Any Redis
-//! failure sends the call down the local path: the constructor runs under the L1 flight alone.
+//! A value fetched from Redis stays in L1 for at most its remaining life in Redis, and with
+//! `refresh_after` is due for a refresh that long after its birth there, not its arrival here
+//! (see [`refresh_floor`] for how soon at the least). Any Redis failure sends the call down the
+//! local path: the constructor runs under the L1 flight alone.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -58,8 +60,9 @@ pub struct SharedBuilder<K, V, S = DefaultHashBuilder> {
 /// the value, so a hit reads what a plain map's does.
 ///
 /// 32 bits of digest are enough: they only pick the entries an invalidation drops, and a
-/// collision (about one entry in 4 billion per invalidation) drops another key's entry too,
-/// which is then fetched again. Never a wrong value, and cheaper than 8 more bytes per entry.
+/// collision (each other entry has a chance in 4 billion per invalidation) drops another key's
+/// entry too, which is then fetched again: never a wrong value, and cheaper than 8 more bytes
+/// per entry.
 #[derive(Clone)]
 struct Stamped<V> {
     value: V,
@@ -71,6 +74,9 @@ struct Stamped<V> {
     epoch: u32,
     digest: u32,
 }
+
+// What the doc above promises: a `u64` value and 16 bytes.
+const _: () = assert!(size_of::<Stamped<u64>>() == 24);
 
 struct SharedMap<K, V, S> {
     l1: TtlMap<K, Stamped<V>, S>,
@@ -1112,8 +1118,10 @@ fn fetched(reply: Value, mut claim: Lease) -> Fetched {
 /// Without it, a value fetched already older than `refresh_after` would be due again at once.
 /// That is what a refresh gets while another process rebuilds the value (`FETCH` gives it the
 /// current one), so every call here would send a `FETCH` until the new value lands; with it,
-/// one call per floor does. The price: a value that arrives less than the floor before its
-/// refresh time is refreshed up to the floor late.
+/// one call per floor does. The price: a value that arrives overdue, or less than the floor
+/// before its refresh time, is refreshed a floor after its arrival, up to a floor late. A
+/// quarter of `refresh_after`, not all of it, so that with a `refresh_after` shorter than the
+/// lease a value's age still counts (up to three quarters of it).
 fn refresh_floor(refresh_after: Duration, lease: Duration) -> Duration {
     (lease / 3).min(refresh_after / 4)
 }
