@@ -57,6 +57,11 @@ pub(crate) type Listener<K, V> = Box<dyn Fn(&K, &V, Reason) + Send + Sync>;
 /// A value's own life, declared when it is stored (see [`Builder::expire_after`]).
 pub(crate) type ExpireAfter<K, V> = Box<dyn Fn(&K, &V) -> Option<Duration> + Send + Sync>;
 
+/// How old a value already is when the map stores it, so that `refresh_after` counts from its
+/// birth rather than its arrival: a value another process built arrives with an age. Not
+/// public: only the fleet tier knows ages (see redis/shared.rs).
+pub(crate) type Age<V> = Box<dyn Fn(&V) -> Duration + Send + Sync>;
+
 /// Options for a [`TtlMap`], from [`TtlMap::builder`]; `build` becomes available once a ttl
 /// is set.
 ///
@@ -118,6 +123,8 @@ pub(crate) struct Parts<K, V, S> {
     pub(crate) hasher: S,
     pub(crate) listener: Option<Listener<K, V>>,
     pub(crate) expire_after: Option<ExpireAfter<K, V>>,
+    /// `None` from [`Builder`]: its values are born when stored.
+    pub(crate) age: Option<Age<V>>,
 }
 
 impl<K, V> Builder<K, V, DefaultHashBuilder, NoTtl> {
@@ -473,6 +480,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
             hasher: self.hasher,
             listener: self.listener,
             expire_after: self.expire_after,
+            age: None,
         })
     }
 }
@@ -487,6 +495,7 @@ impl<K, V, S> Builder<K, V, S, Duration> {
             hasher: self.hasher,
             listener: self.listener,
             expire_after: self.expire_after,
+            age: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::builder::{Builder, ExpireAfter, Listener, NoTtl, Options, Parts};
+use crate::builder::{Age, Builder, ExpireAfter, Listener, NoTtl, Options, Parts};
 use crate::clock::{ClockSource, saturating_nanos};
 use crate::key::Equivalent;
 use crate::memo::Flights;
@@ -60,6 +60,8 @@ pub(crate) struct Inner<K, V, S> {
     /// How long an entry lives at most, in nanoseconds (`Builder::max_lifetime`).
     max_lifetime: Option<u64>,
     expire_after: Option<ExpireAfter<K, V>>,
+    /// How old a value already is when stored (the fleet tier's values from Redis).
+    age: Option<Age<V>>,
     /// How long after it was stored a memoizing call rebuilds a value (`Builder::refresh_after`).
     pub(crate) refresh_after: Option<u64>,
     /// Whether expired entries are kept for `Builder::stale_if_error`.
@@ -211,6 +213,7 @@ where
             hasher,
             listener,
             expire_after,
+            age,
         } = parts;
         let (count, policy) = layout(&options, ttl);
         let mut shards = Vec::with_capacity(count);
@@ -231,6 +234,7 @@ where
             capacity: options.capacity,
             max_lifetime: options.max_lifetime.map(saturating_nanos),
             expire_after,
+            age,
             refresh_after: options.refresh_after.map(saturating_nanos),
             stale_if_error: options.stale_if_error.is_some(),
             next_due: AtomicU64::new(u64::MAX),
@@ -726,8 +730,9 @@ where
         after
     }
 
-    /// An entry stored at `now`, and the latest time it may live to whatever its hits: its
-    /// `max_lifetime` and the value's own `expire_after`, or `u64::MAX` for neither.
+    /// An entry stored at `now`, the latest time it may live to whatever its hits (its
+    /// `max_lifetime` and the value's own `expire_after`, or `u64::MAX` for neither), and when
+    /// it is due for `refresh_after`.
     fn lifespan(&self, key: &K, value: &V, now: u64) -> Lifespan {
         let mut limit = u64::MAX;
         if let Some(max_lifetime) = self.max_lifetime {
@@ -736,9 +741,14 @@ where
         if let Some(life) = self.expire_after.as_ref().and_then(|f| f(key, value)) {
             limit = limit.min(now.saturating_add(saturating_nanos(life)));
         }
-        let refresh_at = self
-            .refresh_after
-            .map_or(u64::MAX, |r| now.saturating_add(r));
+        // `refresh_after` counts from the value's birth, which may precede its arrival.
+        let refresh_at = self.refresh_after.map_or(u64::MAX, |r| {
+            let age = self
+                .age
+                .as_ref()
+                .map_or(0, |age| saturating_nanos(age(value)));
+            now.saturating_add(r.saturating_sub(age))
+        });
         Lifespan {
             now,
             limit,
@@ -1023,5 +1033,47 @@ mod tests {
             }
         });
         assert_eq!(failure, None);
+    }
+
+    /// A value stored with an age (the fleet tier's, from Redis) is due for `refresh_after`
+    /// that much sooner, counting from its birth; one older than `refresh_after` is due at once.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_value_stored_with_an_age_is_due_for_refresh_counting_from_its_birth() {
+        let clock = ManualClock::new();
+        let mut parts = TtlMap::<String, u64>::builder()
+            .ttl(Duration::from_secs(60))
+            .refresh_after(Duration::from_secs(10))
+            .clock(clock.clone())
+            .into_parts();
+        // The value is its own age in seconds.
+        parts.age = Some(Box::new(|age: &u64| Duration::from_secs(*age)));
+        let map = TtlMap::from_parts(parts);
+        map.insert("new".to_owned(), 0);
+        map.insert("six".to_owned(), 6);
+        map.insert("old".to_owned(), 30);
+        assert_eq!(
+            map.get_or_insert_with("old", || 0),
+            0,
+            "30 s old: due at once"
+        );
+        clock.advance(Duration::from_millis(3_999));
+        assert_eq!(
+            map.get_or_insert_with("six", || 0),
+            6,
+            "10 s old only at 4 s"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(
+            map.get_or_insert_with("six", || 0),
+            0,
+            "due 4 s after it arrived 6 s old"
+        );
+        assert_eq!(
+            map.get_or_insert_with("new", || 1),
+            0,
+            "born on arrival: due at 10 s"
+        );
+        assert_eq!(map.stats().refreshes, 2);
     }
 }

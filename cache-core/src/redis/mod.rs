@@ -26,9 +26,11 @@
 //! 2. **L2**, Redis: the value if Redis has it, with one `GETEX` (sliding expiry) or `GET` and
 //!    `PTTL` (fixed); a map with hard limits (`expire_after`, `max_lifetime`) or
 //!    `refresh_after` reads through a script that also enforces them. A value from Redis stays
-//!    in L1 for at most its remaining life there. Its L1 copy's age for `refresh_after` counts
-//!    from its arrival in this process, not from its birth in Redis, so it can be up to twice
-//!    `refresh_after` old before a call here refreshes it.
+//!    in L1 for at most its remaining life there. With `refresh_after`, its L1 copy is due for
+//!    a refresh `refresh_after` after its birth in Redis (the script returns its age), not
+//!    after its arrival here; but never sooner than a floor after its arrival (a third of the
+//!    lease, or a quarter of `refresh_after` if less), so that while another process rebuilds
+//!    a value, the calls here do not send a script each.
 //! 3. **The fleet's single flight**: if Redis has no value, a script gives the caller a lease
 //!    (`SET NX PX`) unless another process holds it. The leader builds the value while
 //!    its lease is renewed, then writes it with the map's TTL and publishes "landed". The

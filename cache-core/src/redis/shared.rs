@@ -13,8 +13,10 @@
 //! 4. Waiter: waits for "landed" (or a third of the lease, if the message is lost) and runs
 //!    `FETCH` again: it gets the value, or takes the lease over when the leader died.
 //!
-//! A value fetched from Redis stays in L1 for at most its remaining life in Redis. Any Redis
-//! failure sends the call down the local path: the constructor runs under the L1 flight alone.
+//! A value fetched from Redis stays in L1 for at most its remaining life in Redis, and with
+//! `refresh_after` is due for a refresh that long after its birth there, not its arrival here
+//! (see [`refresh_floor`] for how soon at the least). Any Redis failure sends the call down the
+//! local path: the constructor runs under the L1 flight alone.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -52,19 +54,29 @@ pub struct SharedBuilder<K, V, S = DefaultHashBuilder> {
     tier: RedisTier,
 }
 
-/// An L1 entry: the value, its remaining life in Redis when it came from there, the first
-/// half of its digest (for invalidations, which name digests, not keys: a collision only drops
-/// another entry from L1) and the backplane's epoch when its fetch started (see
-/// backplane.rs). Kept small: 16 bytes beside the value, so a hit reads what a plain map's
-/// does.
+/// An L1 entry: the value, its remaining life and its age in Redis when it came from there,
+/// the first 32 bits of its digest (for invalidations, which name digests, not keys) and the
+/// backplane's epoch when its fetch started (see backplane.rs). Kept small: 16 bytes beside
+/// the value, so a hit reads what a plain map's does.
+///
+/// 32 bits of digest are enough: they only pick the entries an invalidation drops, and a
+/// collision (each other entry has a chance in 4 billion per invalidation) drops another key's
+/// entry too, which is then fetched again: never a wrong value, and cheaper than 8 more bytes
+/// per entry.
 #[derive(Clone)]
 struct Stamped<V> {
     value: V,
     /// Milliseconds; 0 for none (the map's own policy).
     life_ms: u32,
+    /// Milliseconds since its birth in Redis when fetched (saturating: 49 days); 0 when built
+    /// here.
+    age_ms: u32,
     epoch: u32,
-    digest: u64,
+    digest: u32,
 }
+
+// What the doc above promises: a `u64` value and 16 bytes.
+const _: () = assert!(size_of::<Stamped<u64>>() == 24);
 
 struct SharedMap<K, V, S> {
     l1: TtlMap<K, Stamped<V>, S>,
@@ -173,13 +185,27 @@ impl Drop for Raised {
 }
 
 impl<V> Stamped<V> {
-    fn new(value: V, life: Option<Duration>, digest: &Digest, epoch: u64) -> Self {
+    /// A value built here (by this process's lead, or without Redis): born now, kept for the
+    /// map's own policy.
+    fn built(value: V, digest: &Digest, epoch: u64) -> Self {
+        Stamped::fetched(value, None, Duration::ZERO, digest, epoch)
+    }
+
+    /// A value from Redis, with its remaining `life` there and its `age`.
+    fn fetched(
+        value: V,
+        life: Option<Duration>,
+        age: Duration,
+        digest: &Digest,
+        epoch: u64,
+    ) -> Self {
         let life_ms = life.map_or(0, |life| {
             u32::try_from(life.as_millis()).unwrap_or(u32::MAX).max(1)
         });
         Stamped {
             value,
             life_ms,
+            age_ms: u32::try_from(age.as_millis()).unwrap_or(u32::MAX),
             epoch: u32::try_from(epoch).unwrap_or(u32::MAX),
             digest: short(digest),
         }
@@ -187,6 +213,10 @@ impl<V> Stamped<V> {
 
     fn life(&self) -> Option<Duration> {
         (self.life_ms != 0).then(|| Duration::from_millis(self.life_ms.into()))
+    }
+
+    fn age(&self) -> Duration {
+        Duration::from_millis(self.age_ms.into())
     }
 
     /// Whether this value was fetched before the backplane's first subscription, which has
@@ -198,9 +228,9 @@ impl<V> Stamped<V> {
     }
 }
 
-/// The half of a digest an L1 entry keeps.
-fn short(digest: &Digest) -> u64 {
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+/// The part of a digest an L1 entry keeps (see [`Stamped`]).
+fn short(digest: &Digest) -> u32 {
+    u32::from_le_bytes(digest[..4].try_into().expect("4 bytes"))
 }
 
 impl<K, V, S> Builder<K, V, S, Duration> {
@@ -247,6 +277,7 @@ where
             hasher,
             listener,
             expire_after,
+            age: _, // None: a `Builder`'s values are born when stored.
         } = self.parts;
         let name = options.name.unwrap_or_else(std::any::type_name::<(K, V)>);
         let sliding = options.expiry == Expiry::Sliding;
@@ -268,6 +299,12 @@ where
                     (a, b) => a.or(b),
                 }
             })),
+            // `refresh_after` counts from the value's birth in Redis, but never comes sooner
+            // than `refresh_floor` after its arrival.
+            age: refresh_after.map(|after| -> crate::builder::Age<Stamped<V>> {
+                let oldest = after.saturating_sub(refresh_floor(after, self.tier.inner.lease()));
+                Box::new(move |stamped| stamped.age().min(oldest))
+            }),
         });
         // The types too: a value type changed without a version bump is a miss, never bytes
         // decoded as another type.
@@ -533,8 +570,8 @@ enum Source<V> {
 
 /// What `FETCH` found.
 enum Fetched {
-    /// The value's bytes and its remaining life.
-    Value(Vec<u8>, Option<Duration>),
+    /// The value's bytes, its remaining life and its age.
+    Value(Vec<u8>, Option<Duration>, Duration),
     /// This call holds the lease: build.
     Lead(Lease),
     /// Another process holds it: wait.
@@ -725,7 +762,9 @@ where
                 Ok(Some((bytes, life))) => {
                     if let Some(value) = decode::<V>(&bytes) {
                         Counts::add(&self.counts.from_redis);
-                        return Source::Redis(Stamped::new(value, life, &digest, epoch));
+                        // Its age matters only to `refresh_after`, which this map lacks.
+                        let stamped = Stamped::fetched(value, life, Duration::ZERO, &digest, epoch);
+                        return Source::Redis(stamped);
                     }
                     // Not ours: FETCH finds it again and discards it.
                 }
@@ -795,10 +834,10 @@ where
             };
             match fetched {
                 Err(_) => return self.local(init, digest, epoch).await,
-                Ok(Fetched::Value(bytes, life)) => match decode::<V>(&bytes) {
+                Ok(Fetched::Value(bytes, life, age)) => match decode::<V>(&bytes) {
                     Some(value) => {
                         Counts::add(&self.counts.from_redis);
-                        return Ok(Stamped::new(value, life, &digest, epoch));
+                        return Ok(Stamped::fetched(value, life, age, &digest, epoch));
                     }
                     // Another shape (the type changed): delete exactly these bytes, then build.
                     None => {
@@ -892,7 +931,7 @@ where
         epoch: u64,
     ) -> Result<Stamped<V>, E> {
         Counts::add(&self.counts.built_locally);
-        Ok(Stamped::new(init.await?, None, &digest, epoch))
+        Ok(Stamped::built(init.await?, &digest, epoch))
     }
 
     /// Builds the value as the fleet's leader for `digest`, holding the lease.
@@ -946,7 +985,7 @@ where
             // Stored and announced (or Redis is down, and its lease lapses by itself).
             lease.landed = stored.is_ok();
         }
-        Ok(Stamped::new(value, None, &digest, epoch))
+        Ok(Stamped::built(value, &digest, epoch))
     }
 }
 
@@ -1055,13 +1094,36 @@ fn fetched(reply: Value, mut claim: Lease) -> Fetched {
             Value::Int(1),
             Value::BulkString(bytes),
             Value::Int(pttl),
+            age,
             ..,
         ] => {
             let life = u64::try_from(*pttl).ok().map(Duration::from_millis);
-            Fetched::Value(bytes.clone(), life)
+            // In Redis's clock, which every process shares; a clock stepped back reads as 0.
+            let age = match age {
+                Value::Int(age) => {
+                    u64::try_from(*age).map_or(Duration::ZERO, Duration::from_millis)
+                }
+                _ => Duration::ZERO,
+            };
+            Fetched::Value(bytes.clone(), life, age)
         }
         _ => Fetched::Wait,
     }
+}
+
+/// The least time between a fetched value's arrival in L1 and its refresh there: a third of
+/// the lease (how often a waiter looks again if a "landed" message is lost), or a quarter of
+/// `refresh_after` if that is less.
+///
+/// Without it, a value fetched already older than `refresh_after` would be due again at once.
+/// That is what a refresh gets while another process rebuilds the value (`FETCH` gives it the
+/// current one), so every call here would send a `FETCH` until the new value lands; with it,
+/// one call per floor does. The price: a value that arrives overdue, or less than the floor
+/// before its refresh time, is refreshed a floor after its arrival, up to a floor late. A
+/// quarter of `refresh_after`, not all of it, so that with a `refresh_after` shorter than the
+/// lease a value's age still counts (up to three quarters of it).
+fn refresh_floor(refresh_after: Duration, lease: Duration) -> Duration {
+    (lease / 3).min(refresh_after / 4)
 }
 
 /// `duration` in whole milliseconds for Redis's `PX`: at least 1, at most about a century
