@@ -105,7 +105,8 @@ pub(crate) struct Lifespan {
     pub(crate) now: u64,
     /// `max_lifetime` and `expire_after`'s limit, or `u64::MAX`.
     pub(crate) limit: u64,
-    /// `refresh_after` from now, or `u64::MAX`.
+    /// `refresh_after` from the value's birth (its arrival, unless the fleet tier gives its
+    /// age), or `u64::MAX`.
     pub(crate) refresh_at: u64,
 }
 
