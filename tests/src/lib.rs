@@ -6,6 +6,10 @@ pub mod redis_server;
 /// What the fleet tier's tests share: the worker processes' settings, polling, taps on Redis.
 pub mod fleet;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// How long a test waits for other threads to reach a point before it fails: far longer than
@@ -56,4 +60,31 @@ pub fn assert_reentry<T>(result: std::thread::Result<T>) {
         message.contains("re-entrant call for the same key"),
         "{message}"
     );
+}
+
+/// Polls `future` on this thread, with no executor around it (no Tokio context, no drivers:
+/// a hand-rolled `block_on`), for about `how_long`: its output if it finished by then.
+pub fn poll_for<F: Future + ?Sized>(
+    mut future: Pin<&mut F>,
+    how_long: Duration,
+) -> Option<F::Output> {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let start = Instant::now();
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return Some(output);
+        }
+        let left = how_long.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::park_timeout(left.min(Duration::from_millis(10)));
+    }
 }

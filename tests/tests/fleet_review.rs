@@ -11,7 +11,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use cache_core::redis::{RedisTier, Shared, TierError};
@@ -19,7 +18,7 @@ use cache_core::{TtlMap, ttl_cached};
 use serde::{Deserialize, Serialize, Serializer};
 use tests::fleet::{clients_running, eventually, value_of};
 use tests::redis_server::RedisServer;
-use tests::{panic_message, two_worker_runtime};
+use tests::{panic_message, poll_for, two_worker_runtime};
 
 /// How long anything the tests wait for may take on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -714,23 +713,7 @@ fn a_version_bump_isolates_values_and_invalidations() {
 
 /// Polls a future to completion on this thread, with no executor around it.
 fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    let started = Instant::now();
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        assert!(started.elapsed() < PATIENCE, "the future never finished");
-        std::thread::park_timeout(Duration::from_millis(100));
-    }
+    poll_for(pin!(future), PATIENCE).expect("the future never finished")
 }
 
 /// The tier works from a hand-rolled executor (no Tokio around the caller): it builds, shares,

@@ -20,10 +20,8 @@
 //! does not matter; real sleeps are annotated.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use cache_core::redis::{RedisTier, Shared};
@@ -31,7 +29,7 @@ use cache_core::{ManualClock, TtlMap, TupleRef};
 use serde::Serialize;
 use tests::fleet::{eventually, value_of};
 use tests::redis_server::RedisServer;
-use tests::two_worker_runtime;
+use tests::{poll_for, two_worker_runtime};
 
 /// The secret every tier of these tests shares, so that the tests can name Redis keys too.
 const SECRET: [u8; 32] = [42; 32];
@@ -87,30 +85,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
         assert!(start.elapsed() < HANG, "the future never finished");
-    }
-}
-
-/// Polls `future` on this thread, with no executor around it, for about `how_long`: its
-/// output if it finished by then.
-fn poll_for<F: Future + ?Sized>(mut future: Pin<&mut F>, how_long: Duration) -> Option<F::Output> {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let start = Instant::now();
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return Some(output);
-        }
-        let left = how_long.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return None;
-        }
-        std::thread::park_timeout(left.min(Duration::from_millis(10)));
     }
 }
 
