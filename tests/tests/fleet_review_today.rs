@@ -738,6 +738,42 @@ fn a_value_of_a_huge_age_is_refreshed_a_floor_after_its_arrival() {
     assert_eq!(never.fleet_stats().from_redis, 1);
 }
 
+/// A value born "in the future" (Redis's clock was stepped back since, say after a failover to
+/// a node whose clock is behind) has no age to go by: its first refresh rebuilds it, instead
+/// of Redis handing it back as fresh until its birth comes round.
+#[test]
+fn a_value_born_after_redis_now_is_rebuilt_by_its_first_refresh() {
+    const REFRESH: Duration = Duration::from_millis(400);
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let clock = ManualClock::new();
+    let map = TtlMap::<String, String>::builder()
+        .ttl(Duration::from_secs(60))
+        .refresh_after(REFRESH)
+        .clock(clock.clone())
+        .name("today::future")
+        .shared(tier(
+            &server,
+            Duration::from_secs(2),
+            Duration::from_secs(6),
+        ))
+        .build();
+    let an_hour_ahead = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let born = an_hour_ahead
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    let name = old_name::<String, String>("today::future", &"k".to_owned());
+    set_raw(&server, &name, &stored_bytes(born, "old"));
+    let read = runtime.block_on(map.get_or_insert_with_async("k", async { unreachable!() }));
+    assert_eq!(read, "old", "read from Redis");
+    // Its age reads as 0: due a whole `refresh_after` after its arrival.
+    clock.advance(REFRESH);
+    let read = runtime.block_on(map.get_or_insert_with_async("k", async { "new".to_owned() }));
+    assert_eq!(read, "new", "Redis handed the value back as fresh");
+    assert_eq!((map.fleet_stats().led, map.stats().refreshes), (1, 1));
+}
+
 /// Four processes find a value due for its refresh at once, with several callers each: the
 /// fleet rebuilds it once; every call gets the old value or the new one, and every process
 /// has the new one within a floor of its landing.

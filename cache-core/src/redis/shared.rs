@@ -1168,7 +1168,8 @@ fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
 ///
 /// A key of another Redis type reads as absent; a value past its hard deadline is deleted; a
 /// sliding TTL never moves a value past its deadline; a refresh finding a value at least
-/// `refresh` old leads its rebuild if no one else does (else it takes the current value).
+/// `refresh` old (or born after Redis's now: a clock stepped back) leads its rebuild if no one
+/// else does (else it takes the current value).
 static FETCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -1189,7 +1190,8 @@ static FETCH: LazyLock<Script> = LazyLock::new(|| {
                     redis.call('DEL', KEYS[1])
                 else
                     local refresh = tonumber(ARGV[5])
-                    if refresh > 0 and now - born >= refresh
+                    -- Born after now: the clock was stepped back, and its age is unknown.
+                    if refresh > 0 and (now - born >= refresh or born > now)
                         and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
                         return {2}
                     end
