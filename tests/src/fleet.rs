@@ -72,6 +72,12 @@ pub fn eventually(what: &str, patience: Duration, mut done: impl FnMut() -> bool
     }
 }
 
+/// Waits, in real time, until `deadline`: for values to age in Redis, whose clock (`TIME`) no
+/// `ManualClock` can move.
+pub fn let_redis_time_reach(deadline: Instant) {
+    std::thread::sleep(deadline.saturating_duration_since(Instant::now())); // sleep-ok: Redis's clock is real time
+}
+
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty()

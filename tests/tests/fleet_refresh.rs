@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use cache_core::redis::{RedisTier, Shared};
 use cache_core::{ManualClock, TtlMap};
+use tests::fleet::let_redis_time_reach;
 use tests::redis_server::RedisServer;
 use tests::two_worker_runtime;
 
@@ -47,9 +48,7 @@ fn map(tier: RedisTier, clock: &ManualClock) -> Shared<String, String> {
 /// Sleeps until `REFRESH` and a margin have passed since `birth` in real time, so that Redis
 /// too finds the value born before `birth` due for a refresh.
 fn until_due_in_redis(birth: Instant) {
-    let due = birth + REFRESH + Duration::from_millis(100);
-    // sleep-ok: a value's age in Redis follows Redis's clock, which is real time
-    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    let_redis_time_reach(birth + REFRESH + Duration::from_millis(100));
 }
 
 #[test]
@@ -60,8 +59,7 @@ fn a_value_fetched_already_old_is_refreshed_refresh_after_its_birth() {
     let (a, b) = (map(tier(&server), &a_clock), map(tier(&server), &b_clock));
     runtime.block_on(a.get_or_insert_with_async("rate", async { "1.07".to_owned() }));
     let born = Instant::now(); // the value's birth in Redis was before this
-    // sleep-ok: the value ages in Redis, whose clock is real time
-    std::thread::sleep(REFRESH * 3 / 5);
+    let_redis_time_reach(born + REFRESH * 3 / 5);
     let read = runtime.block_on(
         b.get_or_insert_with_async("rate", async { unreachable!("the value is in Redis") }),
     );

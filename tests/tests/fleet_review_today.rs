@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use cache_core::redis::{RedisTier, Shared};
 use cache_core::{ManualClock, TtlMap, TupleRef};
 use serde::Serialize;
-use tests::fleet::{eventually, value_of};
+use tests::fleet::{eventually, let_redis_time_reach, value_of};
 use tests::redis_server::RedisServer;
 use tests::{poll_for, two_worker_runtime};
 
@@ -810,10 +810,7 @@ fn a_refresh_storm_across_processes_rebuilds_once() {
         assert_eq!(read, "v1");
     }
     let born = Instant::now();
-    // sleep-ok: the value ages in Redis, whose clock is real time
-    std::thread::sleep(
-        (born + REFRESH + Duration::from_millis(100)).saturating_duration_since(Instant::now()),
-    );
+    let_redis_time_reach(born + REFRESH + Duration::from_millis(100));
     for clock in &clocks {
         clock.advance(REFRESH);
     }
