@@ -313,6 +313,79 @@ fn a_frozen_redis_delays_no_call_past_the_bound() {
     assert_redis_holds_only_right_values(&server);
 }
 
+/// A process that starts while Redis hangs waits for its backplane's first subscription at
+/// most one timeout in all, not one timeout for it and another for the read after it; the
+/// calls after it skip Redis (the breaker is open) until Redis answers again.
+#[test]
+fn a_process_started_against_a_frozen_redis_waits_one_timeout() {
+    const LONG: Duration = Duration::from_millis(1500);
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    server.pause();
+    let tier = RedisTier::new(server.url())
+        .expect("a Redis URL")
+        .namespace("test")
+        .timeout(LONG)
+        .lease(LEASE);
+    let late = Process::with_tier(tier);
+    let start = Instant::now();
+    run_all(&runtime, vec![runtime.spawn(late.get("first"))]);
+    let first = start.elapsed();
+    // Two timeouts are 3 s; one is 1.5 s, and the rest is room for a loaded machine.
+    assert!(first < LONG * 3 / 2, "the first call took {first:?}");
+    assert!(late.map.tier().is_degraded(), "the breaker opened");
+    let start = Instant::now();
+    run_all(&runtime, vec![runtime.spawn(late.get("second"))]);
+    let second = start.elapsed();
+    assert!(second < LONG / 2, "the second call took {second:?}");
+    assert_eq!((late.built("first"), late.built("second")), (1, 1));
+
+    server.resume();
+    let other = Process::new(&server);
+    until_shared(&runtime, &late, &[&other]);
+    until_shared(&runtime, &other, &[&late]);
+}
+
+/// A read answered `BUSY` (Redis runs a long script; `LOADING` and `MASTERDOWN` are alike) is
+/// a failure of Redis, like a timeout: the call builds locally at once and the breaker opens,
+/// rather than taking the reply for an absent key and sending `FETCH` to a busy server.
+#[test]
+fn a_busy_reply_to_a_read_opens_the_breaker() {
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let (a, b) = (Process::new(&server), Process::new(&server));
+    until_shared(&runtime, &a, &[&b]);
+    server.command(&["CONFIG", "SET", "busy-reply-threshold", "10"]);
+    let rejected = |command: &str| {
+        let stats = server.command(&["INFO", "commandstats"]);
+        let prefix = format!("cmdstat_{command}:");
+        let line = stats.lines().find(|line| line.starts_with(&prefix));
+        let field = line.and_then(|line| {
+            line.split(',')
+                .find_map(|field| field.strip_prefix("rejected_calls="))
+        });
+        field.map_or(0, |n| n.trim().parse::<u64>().expect("a count"))
+    };
+    let fetches_rejected = rejected("evalsha");
+    std::thread::scope(|scope| {
+        // Answers with an error once killed.
+        scope.spawn(|| server.try_command(&["EVAL", "while true do end", "0"], HANG));
+        eventually("Redis answers BUSY", BOUND, || {
+            server
+                .try_command(&["GET", "x"], BOUND)
+                .is_ok_and(|reply| reply.starts_with("(error) BUSY"))
+        });
+        run_all(&runtime, vec![runtime.spawn(a.get("while-busy"))]);
+        server.command(&["SCRIPT", "KILL"]);
+    });
+    assert!(rejected("getex") > 0, "the read reached the busy server");
+    assert_eq!(rejected("evalsha"), fetches_rejected, "no FETCH was sent");
+    assert!(a.map.tier().is_degraded(), "the breaker opened");
+    assert_eq!(a.built("while-busy"), 1);
+
+    until_shared(&runtime, &a, &[&b]);
+}
+
 #[test]
 fn reset_connections_fail_no_call() {
     let server = RedisServer::start();

@@ -737,16 +737,10 @@ where
         if !tier.breaker.allow() {
             return Source::Local(digest, tier.backplane.epoch());
         }
-        if tier.backplane.epoch() == 0 {
-            // The listener's first subscription is on its way: what this call reads before it
-            // lands would be dropped when it does (see backplane.rs), so wait for it, briefly.
-            let (backplane, bound) = (Arc::clone(&tier.backplane), tier.timeout());
-            let subscribed = tier.spawn(move |_| async move {
-                let _ = tokio::time::timeout(bound, backplane.subscribed()).await;
-            });
-            if let Some(subscribed) = subscribed {
-                let _ = subscribed.await;
-            }
+        // The listener's first subscription is on its way: what this call reads before it
+        // lands would be dropped when it does (see backplane.rs), so wait for it, briefly.
+        if tier.backplane.epoch() == 0 && !tier.first_subscription().await {
+            return Source::Local(digest, tier.backplane.epoch());
         }
         let epoch = tier.backplane.epoch();
         if self.expire_after.is_none()
@@ -908,16 +902,16 @@ where
                         let life = u64::try_from(pttl).ok().map(Duration::from_millis);
                         Ok(bytes.map(|bytes| (bytes, life)))
                     }
+                    // A key of another Redis type, or a reply of another shape: not a
+                    // failure of Redis, and FETCH treats the key as absent. Any other error
+                    // (down, LOADING, BUSY, MASTERDOWN, ...) is one, for the breaker.
                     Err(error)
-                        if error.is_io_error()
-                            || error.is_timeout()
-                            || error.is_connection_dropped() =>
+                        if error.code() == Some("WRONGTYPE")
+                            || error.kind() == redis::ErrorKind::UnexpectedReturnType =>
                     {
-                        Err(error)
+                        Ok(None)
                     }
-                    // The server answered (WRONGTYPE, say): not a failure of Redis; FETCH
-                    // treats the key as absent.
-                    Err(_) => Ok(None),
+                    Err(error) => Err(error),
                 }
             })
             .await

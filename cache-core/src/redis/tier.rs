@@ -396,12 +396,37 @@ impl Tier {
     pub(crate) fn spawn<F>(
         &self,
         task: impl FnOnce(Conn) -> F,
-    ) -> Option<tokio::task::JoinHandle<()>>
+    ) -> Option<tokio::task::JoinHandle<F::Output>>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
         let io = self.io()?;
         Some(io.handle.spawn(task(io.conn.clone())))
+    }
+
+    /// Waits, at most the timeout, for the backplane's first subscription. A subscription
+    /// that does not come in time counts as a failure of Redis: the call goes on without it
+    /// (its whole wait then being one timeout, not a timeout before each operation), and so
+    /// do the calls after it, for the breaker's cool-down.
+    pub(crate) async fn first_subscription(&self) -> bool {
+        let (backplane, bound) = (Arc::clone(&self.backplane), self.config.timeout);
+        let Some(wait) = self.spawn(move |_| async move {
+            tokio::time::timeout(bound, backplane.subscribed())
+                .await
+                .is_ok()
+        }) else {
+            return false;
+        };
+        match wait.await {
+            Ok(true) => true,
+            Ok(false) => {
+                self.breaker.failure(&timed_out());
+                false
+            }
+            // The runtime is shutting down: the tier is being dropped.
+            Err(_) => false,
+        }
     }
 
     /// The bound on one operation.
