@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -30,8 +30,9 @@ use super::naming::{DIGEST_LEN, Digest};
 
 /// What the backplane asks of a map of the tier.
 pub(crate) trait Invalidate: Send + Sync {
-    /// Drops the key with this digest from this process's copy.
-    fn invalidate(&self, digest: &Digest);
+    /// Drops the keys with these digests from this process's copy: a run of removals in one
+    /// pass over it.
+    fn invalidate(&self, digests: &[Digest]);
     /// Drops every key from this process's copy.
     fn clear_local(&self);
     /// Drops every entry whose fetch started before `epoch`.
@@ -120,7 +121,11 @@ impl Backplane {
             .collect()
     }
 
-    fn dispatch(&self, payload: &[u8]) {
+    /// Dispatches messages that arrived together, in order, except that removals wait in
+    /// `removals` until a message that is not one of them (or the end): each pass over an L1
+    /// drops a whole run of its keys, so a fleet that removes many keys at once does not cost
+    /// every process one pass over its L1 per key.
+    fn dispatch(&self, payload: &[u8], removals: &mut Removals) {
         match payload {
             [b'd', digest @ ..] if digest.len() == DIGEST_LEN => {
                 let digest: Digest = digest.try_into().expect("checked length");
@@ -131,11 +136,14 @@ impl Backplane {
             [b'i', rest @ ..] if rest.len() == 8 + DIGEST_LEN => {
                 let tag = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
                 let digest: Digest = rest[8..].try_into().expect("checked length");
-                for map in self.maps(Some(tag)) {
-                    map.invalidate(&digest);
+                if removals.tag != Some(tag) {
+                    self.flush(removals);
+                    removals.tag = Some(tag);
                 }
+                removals.digests.push(digest);
             }
             [b'c', tag @ ..] if tag.len() == 8 => {
+                self.flush(removals);
                 let tag = u64::from_le_bytes(tag.try_into().expect("8 bytes"));
                 for map in self.maps(Some(tag)) {
                     map.clear_local();
@@ -145,7 +153,28 @@ impl Backplane {
             _ => {}
         }
     }
+
+    /// Drops the removed keys that [`dispatch`](Self::dispatch) holds from their map's L1.
+    fn flush(&self, removals: &mut Removals) {
+        if let Some(tag) = removals.tag.take() {
+            for map in self.maps(Some(tag)) {
+                map.invalidate(&removals.digests);
+            }
+        }
+        removals.digests.clear();
+    }
 }
+
+/// A run of removals from one map, not yet dropped from its L1.
+#[derive(Default)]
+struct Removals {
+    tag: Option<u64>,
+    digests: Vec<Digest>,
+}
+
+/// The most messages dispatched together, so that a flood of them still lets the listener's
+/// other work (and its L1 passes) keep up.
+const BATCH: usize = 1024;
 
 pub(crate) fn landed(digest: &Digest) -> Vec<u8> {
     let mut message = Vec::with_capacity(1 + DIGEST_LEN);
@@ -195,8 +224,17 @@ pub(crate) async fn listen(
         pause = Duration::from_millis(50);
         backplane.begin_epoch();
         let mut messages = pubsub.into_on_message();
+        let mut removals = Removals::default();
         while let Some(message) = messages.next().await {
-            backplane.dispatch(message.get_payload_bytes());
+            backplane.dispatch(message.get_payload_bytes(), &mut removals);
+            // The messages already here go with it.
+            for _ in 1..BATCH {
+                let Some(Some(message)) = messages.next().now_or_never() else {
+                    break;
+                };
+                backplane.dispatch(message.get_payload_bytes(), &mut removals);
+            }
+            backplane.flush(&mut removals);
         }
     }
 }
@@ -209,13 +247,15 @@ mod tests {
     #[derive(Default)]
     struct Counting {
         invalidated: AtomicUsize,
+        passes: AtomicUsize,
         cleared: AtomicUsize,
         forgot_before: AtomicU64,
     }
 
     impl Invalidate for Counting {
-        fn invalidate(&self, _: &Digest) {
-            self.invalidated.fetch_add(1, Ordering::Relaxed);
+        fn invalidate(&self, digests: &[Digest]) {
+            self.invalidated.fetch_add(digests.len(), Ordering::Relaxed);
+            self.passes.fetch_add(1, Ordering::Relaxed);
         }
         fn clear_local(&self) {
             self.cleared.fetch_add(1, Ordering::Relaxed);
@@ -249,13 +289,50 @@ mod tests {
         let (a, b) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
         backplane.register(1, Arc::downgrade(&a) as Weak<dyn Invalidate>);
         backplane.register(2, Arc::downgrade(&b) as Weak<dyn Invalidate>);
-        backplane.dispatch(&removed(1, &[9; DIGEST_LEN]));
-        backplane.dispatch(&cleared(2));
-        backplane.dispatch(b"garbage");
+        let mut removals = Removals::default();
+        backplane.dispatch(&removed(1, &[9; DIGEST_LEN]), &mut removals);
+        backplane.dispatch(&cleared(2), &mut removals);
+        backplane.dispatch(b"garbage", &mut removals);
+        backplane.flush(&mut removals);
         assert_eq!(a.invalidated.load(Ordering::Relaxed), 1);
         assert_eq!(b.invalidated.load(Ordering::Relaxed), 0);
         assert_eq!(b.cleared.load(Ordering::Relaxed), 1);
         assert_eq!(a.cleared.load(Ordering::Relaxed), 0);
+    }
+
+    /// A run of removals from one map is one pass over its L1; another map's removal or a
+    /// clear in between ends the run, so the order of what a map sees is kept.
+    #[test]
+    fn a_run_of_removals_is_one_pass() {
+        let backplane = Backplane::default();
+        let (a, b) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+        backplane.register(1, Arc::downgrade(&a) as Weak<dyn Invalidate>);
+        backplane.register(2, Arc::downgrade(&b) as Weak<dyn Invalidate>);
+        let mut removals = Removals::default();
+        for i in 0..100 {
+            backplane.dispatch(&removed(1, &[i; DIGEST_LEN]), &mut removals);
+        }
+        assert_eq!(
+            a.passes.load(Ordering::Relaxed),
+            0,
+            "held until the run ends"
+        );
+        backplane.dispatch(&removed(2, &[0; DIGEST_LEN]), &mut removals);
+        assert_eq!(a.passes.load(Ordering::Relaxed), 1);
+        assert_eq!(a.invalidated.load(Ordering::Relaxed), 100);
+        backplane.dispatch(&cleared(2), &mut removals);
+        assert_eq!(
+            b.passes.load(Ordering::Relaxed),
+            1,
+            "dropped before the clear"
+        );
+        assert_eq!(b.cleared.load(Ordering::Relaxed), 1);
+        backplane.dispatch(&removed(1, &[7; DIGEST_LEN]), &mut removals);
+        backplane.flush(&mut removals);
+        assert_eq!(a.passes.load(Ordering::Relaxed), 2);
+        assert_eq!(a.invalidated.load(Ordering::Relaxed), 101);
+        backplane.flush(&mut removals);
+        assert_eq!(a.passes.load(Ordering::Relaxed), 2, "nothing left to drop");
     }
 
     #[test]

@@ -989,9 +989,11 @@ where
     V: Clone + Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
-    fn invalidate(&self, digest: &Digest) {
-        let digest = short(digest);
-        self.l1.retain(|_, stamped| stamped.digest != digest);
+    fn invalidate(&self, digests: &[Digest]) {
+        let mut shorts: Vec<u32> = digests.iter().map(short).collect();
+        shorts.sort_unstable();
+        self.l1
+            .retain(|_, stamped| shorts.binary_search(&stamped.digest).is_err());
     }
 
     fn clear_local(&self) {
