@@ -364,7 +364,8 @@ where
     }
 
     /// Stores an own attempt's value, unless the shard's keys were invalidated since `epoch`
-    /// or the key has a value or a flight by now.
+    /// or the key has a live value by now. A flight of the key that started meanwhile is no
+    /// reason to drop it: that flight may fail, and if it succeeds its value replaces this one.
     fn store_attempt<Q>(&self, hash: u64, key: &Q, value: &V, epoch: u64)
     where
         Q: ?Sized + Lookup<K>,
@@ -372,10 +373,7 @@ where
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            let flights = flights.get_mut();
-            let pending = flights.pending.find(hash, |p| key.equivalent(&p.key));
-            if flights.epoch != epoch || pending.is_some() || table.contains(hash, key, self.now())
-            {
+            if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
                 return;
             }
             self.store(table, hash, key.to_key(), value.clone())
