@@ -478,14 +478,19 @@ where
     }
 
     /// A memoizing call, async: as [`memoize`](Self::memoize), awaiting instead of blocking.
-    async fn memoize_async<Q, E, F>(
+    ///
+    /// `F::Err` is named `R` so that no type in the future is a projection on `F`: proving
+    /// such a future `Send` would mean selecting `F`'s impl for every lifetime, and `Shared`'s
+    /// asks `E: 'static`, which fails for an error type holding a `dyn Trait`
+    /// (rust-lang/rust#110338).
+    async fn memoize_async<Q, E, R, F>(
         &self,
         key: &Q,
         init: impl Future<Output = Result<V, E>>,
-    ) -> Result<V, F::Err>
+    ) -> Result<V, R>
     where
         Q: ?Sized + Lookup<K>,
-        F: ErrorForm<E>,
+        F: ErrorForm<E, Err = R>,
     {
         let hash = self.hash(key);
         let mut init = pin!(init);
@@ -938,7 +943,7 @@ where
         let init = async { init.await.ok_or(Declined) };
         let found = self
             .inner
-            .memoize_async::<Q, Declined, Shared>(key, init)
+            .memoize_async::<Q, Declined, Arc<Declined>, Shared>(key, init)
             .await;
         found.ok()
     }
@@ -971,7 +976,7 @@ where
         let init = async { Ok::<_, Infallible>(init.await) };
         match self
             .inner
-            .memoize_async::<Q, Infallible, Own>(key, init)
+            .memoize_async::<Q, Infallible, Infallible, Own>(key, init)
             .await
         {
             Ok(value) => value,
@@ -1006,7 +1011,7 @@ where
     where
         Q: ?Sized + Lookup<K> + Sync,
     {
-        self.inner.memoize_async::<Q, E, Own>(key, init).await
+        self.inner.memoize_async::<Q, E, E, Own>(key, init).await
     }
 
     /// The async form of [`try_get_or_insert_with_shared`](Self::try_get_or_insert_with_shared).
@@ -1037,6 +1042,8 @@ where
         Q: ?Sized + Lookup<K> + Sync,
         E: Send + Sync + 'static,
     {
-        self.inner.memoize_async::<Q, E, Shared>(key, init).await
+        self.inner
+            .memoize_async::<Q, E, Arc<E>, Shared>(key, init)
+            .await
     }
 }

@@ -70,9 +70,12 @@ pub const fn assert_value<T: CachedValue + Shareable>() {}
 /// Fails to compile, at the type's span, unless the type can be part of a key.
 pub const fn assert_key<T: CacheKey + Shareable>() {}
 
-/// Returns `future`, fixing its output type so that `?` inside an async body infers.
-pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
-    future
+/// A value of type `T`, never made: `if false { return never::<R>() }` opening an async
+/// block fixes its output type to `R` before the body is checked, so that the body's `return`s
+/// and tail coerce to it (`Arc::new(x)` as `Arc<dyn Trait>`) and its `?` infers, as in an
+/// `async fn`.
+pub fn never<T>() -> T {
+    unreachable!("only written behind `if false`")
 }
 
 /// `KIND` of a return type that is neither a `Result` nor an `Option`: every value is cached.
@@ -133,17 +136,6 @@ pub trait Returns<const KIND: u8>: Sized {
         K: Hash + Eq,
         Q: ?Sized + Lookup<K>,
         Self::Value: Clone;
-
-    /// Memoizes the async constructor `init` under `key`.
-    fn memo_async<K, Q>(
-        map: &TtlMap<K, Self::Value>,
-        key: &Q,
-        init: impl Future<Output = Self>,
-    ) -> impl Future<Output = Self>
-    where
-        K: Hash + Eq,
-        Q: ?Sized + Lookup<K> + Sync,
-        Self::Value: Clone;
 }
 
 impl<T> Returns<PLAIN> for T {
@@ -158,19 +150,6 @@ impl<T> Returns<PLAIN> for T {
     {
         map.get_or_insert_with(key, init)
     }
-
-    fn memo_async<K, Q>(
-        map: &TtlMap<K, T>,
-        key: &Q,
-        init: impl Future<Output = T>,
-    ) -> impl Future<Output = T>
-    where
-        K: Hash + Eq,
-        Q: ?Sized + Lookup<K> + Sync,
-        T: Clone,
-    {
-        map.get_or_insert_with_async(key, init)
-    }
 }
 
 impl<T, E> Returns<RESULT> for Result<T, E> {
@@ -184,19 +163,6 @@ impl<T, E> Returns<RESULT> for Result<T, E> {
         T: Clone,
     {
         map.try_get_or_insert_with(key, init)
-    }
-
-    fn memo_async<K, Q>(
-        map: &TtlMap<K, T>,
-        key: &Q,
-        init: impl Future<Output = Self>,
-    ) -> impl Future<Output = Self>
-    where
-        K: Hash + Eq,
-        Q: ?Sized + Lookup<K> + Sync,
-        T: Clone,
-    {
-        map.try_get_or_insert_with_async(key, init)
     }
 }
 
@@ -213,16 +179,6 @@ impl<T, E: Clone + Send + Sync + 'static> Returns<RESULT_SHARED> for Result<T, E
     {
         map.try_get_or_insert_with_shared(key, init)
             .map_err(Arc::unwrap_or_clone)
-    }
-
-    async fn memo_async<K, Q>(map: &TtlMap<K, T>, key: &Q, init: impl Future<Output = Self>) -> Self
-    where
-        K: Hash + Eq,
-        Q: ?Sized + Lookup<K> + Sync,
-        T: Clone,
-    {
-        let shared = map.try_get_or_insert_with_shared_async(key, init).await;
-        shared.map_err(Arc::unwrap_or_clone)
     }
 }
 
@@ -243,24 +199,6 @@ impl<T> Returns<OPTION> for Option<T> {
         // A `None` is shared like an error: the callers that waited get it from one run.
         map.try_get_or_insert_with_shared(key, || init().ok_or(NotCached))
             .ok()
-    }
-
-    fn memo_async<K, Q>(
-        map: &TtlMap<K, T>,
-        key: &Q,
-        init: impl Future<Output = Self>,
-    ) -> impl Future<Output = Self>
-    where
-        K: Hash + Eq,
-        Q: ?Sized + Lookup<K> + Sync,
-        T: Clone,
-    {
-        let init = async { init.await.ok_or(NotCached) };
-        async {
-            map.try_get_or_insert_with_shared_async(key, init)
-                .await
-                .ok()
-        }
     }
 }
 
@@ -391,23 +329,103 @@ pub trait MemoAsync<const KIND: u8, const OK: bool, Q: ?Sized> {
     ) -> impl Future<Output = Self::Ret>;
 }
 
-impl<K, R, Q, const KIND: u8> MemoAsync<KIND, true, Q> for (K, R)
+// One impl per kind, each calling the map itself: a future that is another generic trait
+// method's `impl Future` would not be `Send` when the return type holds a `dyn Trait` (the
+// compiler cannot prove it for such nested opaque types; rust-lang/rust#110338).
+
+impl<K, T, Q> MemoAsync<PLAIN, true, Q> for (K, T)
 where
     K: Hash + Eq,
-    R: Returns<KIND>,
-    R::Value: Clone,
+    T: Clone,
     Q: ?Sized + Lookup<K> + Sync,
 {
-    type Ret = R;
-    type Map = TtlMap<K, R::Value>;
+    type Ret = T;
+    type Map = TtlMap<K, T>;
 
     #[inline]
     fn memo_async(
         map: &Self::Map,
         key: &Q,
-        init: impl Future<Output = R>,
-    ) -> impl Future<Output = R> {
-        R::memo_async(map, key, init)
+        init: impl Future<Output = T>,
+    ) -> impl Future<Output = T> {
+        map.get_or_insert_with_async(key, init)
+    }
+}
+
+impl<K, T, E, Q> MemoAsync<RESULT, true, Q> for (K, Result<T, E>)
+where
+    K: Hash + Eq,
+    T: Clone,
+    Q: ?Sized + Lookup<K> + Sync,
+{
+    type Ret = Result<T, E>;
+    type Map = TtlMap<K, T>;
+
+    #[inline]
+    fn memo_async(
+        map: &Self::Map,
+        key: &Q,
+        init: impl Future<Output = Result<T, E>>,
+    ) -> impl Future<Output = Result<T, E>> {
+        map.try_get_or_insert_with_async(key, init)
+    }
+}
+
+/// A failed flight's error goes to every caller that waited for it: one run for all of them.
+impl<K, T, E, Q> MemoAsync<RESULT_SHARED, true, Q> for (K, Result<T, E>)
+where
+    K: Hash + Eq,
+    T: Clone,
+    E: Clone + Send + Sync + 'static,
+    Q: ?Sized + Lookup<K> + Sync,
+{
+    type Ret = Result<T, E>;
+    type Map = TtlMap<K, T>;
+
+    #[inline]
+    fn memo_async(
+        map: &Self::Map,
+        key: &Q,
+        init: impl Future<Output = Result<T, E>>,
+    ) -> impl Future<Output = Result<T, E>> {
+        map.try_get_or_insert_with_cloned_async(key, init)
+    }
+}
+
+impl<K, T, Q> MemoAsync<OPTION, true, Q> for (K, Option<T>)
+where
+    K: Hash + Eq,
+    T: Clone,
+    Q: ?Sized + Lookup<K> + Sync,
+{
+    type Ret = Option<T>;
+    type Map = TtlMap<K, T>;
+
+    #[inline]
+    fn memo_async(
+        map: &Self::Map,
+        key: &Q,
+        init: impl Future<Output = Option<T>>,
+    ) -> impl Future<Output = Option<T>> {
+        map.optionally_get_or_insert_with_async(key, init)
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> TtlMap<K, V> {
+    /// [`try_get_or_insert_with_shared_async`](TtlMap::try_get_or_insert_with_shared_async)
+    /// with the error cloned out of its `Arc`: an `async fn` of the map's own, as the other
+    /// kinds' calls are (see above).
+    async fn try_get_or_insert_with_cloned_async<Q, E>(
+        &self,
+        key: &Q,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        Q: ?Sized + Lookup<K> + Sync,
+        E: Clone + Send + Sync + 'static,
+    {
+        let shared = self.try_get_or_insert_with_shared_async(key, init).await;
+        shared.map_err(Arc::unwrap_or_clone)
     }
 }
 
@@ -534,8 +552,8 @@ mod fleet {
     use serde::de::DeserializeOwned;
 
     use super::{
-        Check, Fleet, Instances, MemoAsync, OPTION, PLAIN, RESULT, RESULT_SHARED, Returns, Serde,
-        Store, TypeId,
+        Check, Fleet, Instances, MemoAsync, OPTION, PLAIN, RESULT, RESULT_SHARED, Serde, Store,
+        TypeId,
     };
     use crate::redis::RedisTier;
     pub use crate::redis::{Shared, SharedBuilder};
@@ -650,99 +668,103 @@ mod fleet {
         }
     }
 
-    /// [`Returns`] for a [`Shared`] map: the same choice of what is cached, through Redis.
-    pub trait ReturnsShared<const KIND: u8>: Returns<KIND> {
-        /// Memoizes the async constructor `init` under `key`, in this process and in Redis.
-        fn memo_shared<K, Q>(
-            map: &Shared<K, Self::Value>,
-            key: &Q,
-            init: impl Future<Output = Self>,
-        ) -> impl Future<Output = Self>
-        where
-            K: Hash + Eq + Serialize + Send + Sync + 'static,
-            Self::Value: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-            Q: ?Sized + Lookup<K> + Sync;
-    }
+    // As for the local maps, one impl per kind, each calling the map itself.
 
-    impl<T> ReturnsShared<PLAIN> for T {
-        fn memo_shared<K, Q>(
-            map: &Shared<K, T>,
-            key: &Q,
-            init: impl Future<Output = T>,
-        ) -> impl Future<Output = T>
-        where
-            K: Hash + Eq + Serialize + Send + Sync + 'static,
-            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-            Q: ?Sized + Lookup<K> + Sync,
-        {
-            map.get_or_insert_with_async(key, init)
-        }
-    }
-
-    impl<T, E> ReturnsShared<RESULT> for Result<T, E> {
-        fn memo_shared<K, Q>(
-            map: &Shared<K, T>,
-            key: &Q,
-            init: impl Future<Output = Self>,
-        ) -> impl Future<Output = Self>
-        where
-            K: Hash + Eq + Serialize + Send + Sync + 'static,
-            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-            Q: ?Sized + Lookup<K> + Sync,
-        {
-            map.try_get_or_insert_with_async(key, init)
-        }
-    }
-
-    /// A failed flight's error goes to every caller in this process that waited for it.
-    impl<T, E: Clone + Send + Sync + 'static> ReturnsShared<RESULT_SHARED> for Result<T, E> {
-        async fn memo_shared<K, Q>(
-            map: &Shared<K, T>,
-            key: &Q,
-            init: impl Future<Output = Self>,
-        ) -> Self
-        where
-            K: Hash + Eq + Serialize + Send + Sync + 'static,
-            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-            Q: ?Sized + Lookup<K> + Sync,
-        {
-            let shared = map.try_get_or_insert_with_shared_async(key, init).await;
-            shared.map_err(Arc::unwrap_or_clone)
-        }
-    }
-
-    impl<T> ReturnsShared<OPTION> for Option<T> {
-        fn memo_shared<K, Q>(
-            map: &Shared<K, T>,
-            key: &Q,
-            init: impl Future<Output = Self>,
-        ) -> impl Future<Output = Self>
-        where
-            K: Hash + Eq + Serialize + Send + Sync + 'static,
-            T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-            Q: ?Sized + Lookup<K> + Sync,
-        {
-            map.optionally_get_or_insert_with_async(key, init)
-        }
-    }
-
-    impl<K, R, Q, const KIND: u8> MemoAsync<KIND, true, Q> for Fleet<(K, R)>
+    impl<K, T, Q> MemoAsync<PLAIN, true, Q> for Fleet<(K, T)>
     where
         K: Hash + Eq + Serialize + Send + Sync + 'static,
-        R: ReturnsShared<KIND>,
-        R::Value: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
         Q: ?Sized + Lookup<K> + Sync,
     {
-        type Ret = R;
-        type Map = Shared<K, R::Value>;
+        type Ret = T;
+        type Map = Shared<K, T>;
 
         #[inline]
         fn memo_async(
             map: &Self::Map,
             key: &Q,
-            init: impl Future<Output = R>,
-        ) -> impl Future<Output = R> {
-            R::memo_shared(map, key, init)
+            init: impl Future<Output = T>,
+        ) -> impl Future<Output = T> {
+            map.get_or_insert_with_async(key, init)
+        }
+    }
+
+    impl<K, T, E, Q> MemoAsync<RESULT, true, Q> for Fleet<(K, Result<T, E>)>
+    where
+        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        type Ret = Result<T, E>;
+        type Map = Shared<K, T>;
+
+        #[inline]
+        fn memo_async(
+            map: &Self::Map,
+            key: &Q,
+            init: impl Future<Output = Result<T, E>>,
+        ) -> impl Future<Output = Result<T, E>> {
+            map.try_get_or_insert_with_async(key, init)
+        }
+    }
+
+    /// A failed flight's error goes to every caller in this process that waited for it.
+    impl<K, T, E, Q> MemoAsync<RESULT_SHARED, true, Q> for Fleet<(K, Result<T, E>)>
+    where
+        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        type Ret = Result<T, E>;
+        type Map = Shared<K, T>;
+
+        #[inline]
+        fn memo_async(
+            map: &Self::Map,
+            key: &Q,
+            init: impl Future<Output = Result<T, E>>,
+        ) -> impl Future<Output = Result<T, E>> {
+            map.try_get_or_insert_with_cloned_async(key, init)
+        }
+    }
+
+    impl<K, V> Shared<K, V>
+    where
+        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        /// As for a `TtlMap`: the shared error cloned out of its `Arc`.
+        async fn try_get_or_insert_with_cloned_async<Q, E>(
+            &self,
+            key: &Q,
+            init: impl Future<Output = Result<V, E>>,
+        ) -> Result<V, E>
+        where
+            Q: ?Sized + Lookup<K> + Sync,
+            E: Clone + Send + Sync + 'static,
+        {
+            let shared = self.try_get_or_insert_with_shared_async(key, init).await;
+            shared.map_err(Arc::unwrap_or_clone)
+        }
+    }
+
+    impl<K, T, Q> MemoAsync<OPTION, true, Q> for Fleet<(K, Option<T>)>
+    where
+        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K> + Sync,
+    {
+        type Ret = Option<T>;
+        type Map = Shared<K, T>;
+
+        #[inline]
+        fn memo_async(
+            map: &Self::Map,
+            key: &Q,
+            init: impl Future<Output = Option<T>>,
+        ) -> impl Future<Output = Option<T>> {
+            map.optionally_get_or_insert_with_async(key, init)
         }
     }
 }

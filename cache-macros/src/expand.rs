@@ -397,8 +397,8 @@ fn call(
 ) -> TokenStream {
     let body = &function.item.block;
     if function.is_async() {
-        // Pinning the block's output type lets `?` in the body infer its error conversion.
-        let future = quote!(#p::typed_future::<#ret, _>(async move #body));
+        // The first `return` fixes the block's output type (see `never`).
+        let future = quote!(async move { if false { return #p::never::<#ret>(); } #body });
         quote! {
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }

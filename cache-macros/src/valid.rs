@@ -43,7 +43,7 @@ pub(crate) enum DurationArg<'a> {
 }
 
 /// Keys are tuples of at most this many parameters (cache-core's `TupleRef` arities).
-const MAX_KEY_PARAMS: usize = 8;
+const MAX_KEY_PARAMS: usize = 12;
 
 #[derive(Default)]
 struct Errors(Option<syn::Error>);
@@ -470,31 +470,72 @@ fn option_ref_inner(ty: &Type) -> Option<&Type> {
     }
 }
 
-/// The first lifetime written in `ty`, if any (`'_`, `'a`, or an elided `&`).
+/// The first borrow written in `ty`, if any: a lifetime other than `'static` (`'_`, `'a`) or a
+/// `&` without one. The elided lifetimes of `Fn(&str) -> bool` and `fn(&str)` are not borrows
+/// (each call gets its own), nor are those a `for<'a>` binds.
 fn first_lifetime(ty: &Type) -> Option<String> {
-    fn walk(tokens: TokenStream) -> Option<String> {
-        let mut tokens = tokens.into_iter().peekable();
-        while let Some(token) = tokens.next() {
-            match token {
-                TokenTree::Punct(p) if p.as_char() == '\'' => {
-                    if let Some(TokenTree::Ident(name)) = tokens.peek()
-                        && name != "static"
-                    {
-                        return Some(format!("'{name}"));
-                    }
-                }
-                TokenTree::Punct(p) if p.as_char() == '&' => return Some("&".to_string()),
-                TokenTree::Group(g) => {
-                    if let Some(found) = walk(g.stream()) {
-                        return Some(found);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
+    fn lifetime(lifetime: &syn::Lifetime, bound: &[String]) -> Option<String> {
+        let name = lifetime.ident.to_string();
+        (name != "static" && !bound.contains(&name)).then(|| format!("'{name}"))
     }
-    walk(ty.to_token_stream())
+    fn path(path: &syn::Path, bound: &[String]) -> Option<String> {
+        path.segments
+            .iter()
+            .find_map(|segment| match &segment.arguments {
+                syn::PathArguments::AngleBracketed(args) => {
+                    args.args.iter().find_map(|arg| match arg {
+                        syn::GenericArgument::Lifetime(l) => lifetime(l, bound),
+                        syn::GenericArgument::Type(t) => walk(t, bound),
+                        syn::GenericArgument::AssocType(a) => walk(&a.ty, bound),
+                        _ => None,
+                    })
+                }
+                // `Fn(&str) -> bool`: lifetimes of each call.
+                syn::PathArguments::Parenthesized(_) | syn::PathArguments::None => None,
+            })
+    }
+    fn bounds<'a>(
+        bounds: impl IntoIterator<Item = &'a syn::TypeParamBound>,
+        bound: &[String],
+    ) -> Option<String> {
+        bounds.into_iter().find_map(|b| match b {
+            syn::TypeParamBound::Lifetime(l) => lifetime(l, bound),
+            syn::TypeParamBound::Trait(t) => {
+                let mut bound = bound.to_vec();
+                if let Some(hrtb) = &t.lifetimes {
+                    bound.extend(hrtb.lifetimes.iter().filter_map(|p| match p {
+                        syn::GenericParam::Lifetime(l) => Some(l.lifetime.ident.to_string()),
+                        _ => None,
+                    }));
+                }
+                path(&t.path, &bound)
+            }
+            _ => None,
+        })
+    }
+    fn walk(ty: &Type, bound: &[String]) -> Option<String> {
+        match ty {
+            Type::Reference(r) => match &r.lifetime {
+                None => Some("&".to_string()),
+                Some(l) => lifetime(l, bound).or_else(|| walk(&r.elem, bound)),
+            },
+            Type::Path(p) => {
+                let qself = p.qself.as_ref().and_then(|q| walk(&q.ty, bound));
+                qself.or_else(|| path(&p.path, bound))
+            }
+            Type::TraitObject(t) => bounds(&t.bounds, bound),
+            Type::ImplTrait(t) => bounds(&t.bounds, bound),
+            Type::Slice(t) => walk(&t.elem, bound),
+            Type::Array(t) => walk(&t.elem, bound),
+            Type::Ptr(t) => walk(&t.elem, bound),
+            Type::Paren(t) => walk(&t.elem, bound),
+            Type::Group(t) => walk(&t.elem, bound),
+            Type::Tuple(t) => t.elems.iter().find_map(|e| walk(e, bound)),
+            // `fn(&str) -> &str`: lifetimes of each call, as for `Fn`.
+            _ => None,
+        }
+    }
+    walk(ty, &[])
 }
 
 /// A single capital letter (`T`, `K`), the way type parameters are named: in a `#[ttl_cached]`
@@ -571,4 +612,46 @@ fn calendar_unit(text: &str) -> Option<String> {
     text.split(|c: char| c.is_ascii_digit() || c.is_whitespace())
         .find(|unit| CALENDAR.contains(unit))
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_lifetime;
+
+    fn borrow(ty: &str) -> Option<String> {
+        first_lifetime(&syn::parse_str(ty).expect("a type"))
+    }
+
+    #[test]
+    fn static_references_and_the_lifetimes_of_each_call_are_not_borrows() {
+        for owned in [
+            "&'static str",
+            "Result<u16, &'static str>",
+            "Option<&'static str>",
+            "Vec<&'static str>",
+            "Result<Vec<String>, &'static dyn std::error::Error>",
+            "Arc<dyn Fn(&str) -> bool + Send + Sync>",
+            "Box<dyn for<'a> Tokenize<'a> + Send>",
+            "fn(&str) -> &str",
+            "Cow<'static, str>",
+            "<Vec<u8> as IntoIterator>::Item",
+        ] {
+            assert_eq!(borrow(owned), None, "{owned}");
+        }
+    }
+
+    #[test]
+    fn other_lifetimes_and_elided_references_are() {
+        for (borrowed, found) in [
+            ("&str", "&"),
+            ("Cow<'_, str>", "'_"),
+            ("Result<u8, &'a str>", "'a"),
+            ("Box<dyn Error + 'a>", "'a"),
+            ("Vec<(u8, &[u8])>", "&"),
+            ("&'static Foo<'b>", "'b"),
+            ("Iter<Item = &'a u8>", "'a"),
+        ] {
+            assert_eq!(borrow(borrowed).as_deref(), Some(found), "{borrowed}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! TtlMap under many threads and tasks: no deadlock, invariants hold, single flight.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, LazyLock};
 use std::time::Duration;
 
 use cache_core::{ManualClock, TtlMap};
@@ -254,6 +254,32 @@ fn async_futures_are_send_when_the_constructor_is() {
     assert_send(&fut);
     let fut = map.try_get_or_insert_with_async("k", async { Ok::<_, std::io::Error>(1) });
     assert_send(&fut);
+}
+
+/// The futures stay `Send` inside another future, awaited with a borrowed key, when the error
+/// holds a `dyn Trait`: what `tokio::spawn` asks of a request handler. (The shared form's
+/// `E: 'static` used to make the outer future's `Send` unprovable.)
+#[test]
+fn async_futures_with_dyn_errors_can_be_spawned() {
+    type DynError = Box<dyn std::error::Error + Send + Sync>;
+    static MAP: LazyLock<TtlMap<String, u64>> =
+        LazyLock::new(|| TtlMap::new(Duration::from_secs(60)));
+    async fn shared(key: &str) -> Result<u64, Arc<DynError>> {
+        let init = async move { key.parse::<u64>().map_err(DynError::from) };
+        MAP.try_get_or_insert_with_shared_async(key, init).await
+    }
+    async fn own(key: &str) -> Result<u64, DynError> {
+        let init = async move { key.parse::<u64>().map_err(DynError::from) };
+        MAP.try_get_or_insert_with_async(key, init).await
+    }
+    let runtime = tests::two_worker_runtime();
+    runtime.block_on(async {
+        let spawned = tokio::spawn(async { (shared("7").await, own("8").await) });
+        let (shared_value, own_value) = spawned.await.unwrap();
+        assert_eq!((shared_value.unwrap(), own_value.unwrap()), (7, 8));
+        let failed = tokio::spawn(async { shared("x").await.is_err() });
+        assert!(failed.await.unwrap());
+    });
 }
 
 #[test]

@@ -24,8 +24,17 @@ async fn list() -> Result<Vec<Arc<dyn Model>>, String> {
 
 #[ttl_cached(ttl = "1h")]
 async fn one(name: &str) -> Arc<dyn Model> {
-    let _ = name;
+    if name.is_empty() {
+        return Arc::new(Gpt);
+    }
     Arc::new(Gpt)
+}
+
+/// `?` converts its error into the declared one, as in any `async fn`.
+#[ttl_cached(ttl = "1h")]
+async fn parsed(text: &str) -> Result<Arc<dyn Model>, Box<dyn std::error::Error + Send + Sync>> {
+    let _: u8 = text.parse()?;
+    Ok(Arc::new(Gpt))
 }
 
 fn main() {
@@ -34,4 +43,6 @@ fn main() {
         .unwrap();
     assert_eq!(rt.block_on(list()).unwrap()[0].name(), "gpt");
     assert_eq!(rt.block_on(one("x")).name(), "gpt");
+    assert_eq!(rt.block_on(parsed("1")).unwrap().name(), "gpt");
+    assert!(rt.block_on(parsed("x")).is_err());
 }
