@@ -604,12 +604,15 @@ where
         }
         let now = self.now();
         let shard = read(&self.shard(hash).lock);
-        let Some(value) = shard.table.get_stale(hash, key, now) else {
+        let Some((value, expired)) = shard.table.get_stale(hash, key, now) else {
             return Err(error);
         };
         let value = value.clone();
         drop(shard);
-        self.counters.served_stale();
+        // A live value (stored by another caller meanwhile) is no stale one.
+        if expired {
+            self.counters.served_stale();
+        }
         Ok(value)
     }
 

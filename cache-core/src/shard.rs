@@ -589,14 +589,15 @@ impl<K, V> Table<K, V> {
         self.ledger.sweep.is_some() || self.ledger.forecast.any_due(judged)
     }
 
-    /// The value of `key` if it is live, or expired less than the stale window ago.
-    pub(crate) fn get_stale<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<&V>
+    /// The value of `key` if it is live, or expired less than the stale window ago; and
+    /// whether it has expired.
+    pub(crate) fn get_stale<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<(&V, bool)>
     where
         Q: ?Sized + Equivalent<K>,
     {
         let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
         let within = now < entry.deadline().saturating_add(self.policy.stale);
-        within.then_some(&entry.value)
+        within.then(|| (&entry.value, entry.is_expired(now)))
     }
 
     /// The number of sweeps finished; a sweep in progress ends when it goes up.

@@ -46,7 +46,8 @@ pub struct Stats {
     pub coalesced: u64,
     /// Values rebuilt by a memoizing call that found them older than `refresh_after`.
     pub refreshes: u64,
-    /// Refreshes whose constructor failed: the old value was kept (and returned).
+    /// Refreshes whose constructor failed: the old value was kept (and returned, unless it
+    /// was removed meanwhile). A constructor that panics is not counted: its caller panics.
     pub refresh_failures: u64,
     /// Memoizing calls whose constructor failed and that returned an expired value instead
     /// (`stale_if_error`).
