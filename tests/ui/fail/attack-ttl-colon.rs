@@ -1,0 +1,8 @@
+use cache_core::ttl_cached;
+
+#[ttl_cached(ttl: "1h", sweep = "5m")]
+fn client(key: &str) -> String {
+    key.to_string()
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+//! Two `#[ttl_cached]` on one function compile silently: two nested caches with different ttls.
+use cache_core::ttl_cached;
+
+#[ttl_cached(ttl = "1h")]
+#[ttl_cached(ttl = "5m")]
+fn client(key: &str) -> String {
+    key.to_string()
+}
+
+fn main() {
+    assert_eq!(client("a"), "a");
+}
