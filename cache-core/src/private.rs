@@ -46,13 +46,13 @@ impl<T: Clone> CachedValue for T {}
 
 /// What each part of a memoized function's key must be.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be part of a cache key: it is not `Hash + Eq`",
+    message = "`{Self}` cannot be part of a cache key: it is not `Hash + Eq + Clone`",
     label = "this argument is part of the key",
-    note = "derive `Hash`, `PartialEq` and `Eq` for it, or pick the key with `key: Type = expr`"
+    note = "derive `Hash`, `PartialEq`, `Eq` and `Clone` for it (the cache keeps its own copy), or pick the key with `key: Type = expr`"
 )]
-pub trait CacheKey: Hash + Eq {}
+pub trait CacheKey: Hash + Eq + Clone {}
 #[diagnostic::do_not_recommend]
-impl<T: Hash + Eq> CacheKey for T {}
+impl<T: Hash + Eq + Clone> CacheKey for T {}
 
 /// What keys and values must be to live in a static that every thread uses.
 #[diagnostic::on_unimplemented(
@@ -202,6 +202,25 @@ impl<T> Returns<OPTION> for Option<T> {
     }
 }
 
+/// The copy of an owned argument that the key keeps (the body may consume the argument): its
+/// clone, or when `OK` is false (an assertion has reported why) nothing asked of its type.
+pub struct KeyPart<const OK: bool>;
+
+impl KeyPart<true> {
+    /// `part`'s clone.
+    #[inline]
+    pub fn of<T: Clone>(part: &T) -> T {
+        part.clone()
+    }
+}
+
+impl KeyPart<false> {
+    /// Never run: a program with `OK == false` does not compile.
+    pub fn of<T>(_: &T) -> T {
+        unreachable!("a compile error was reported")
+    }
+}
+
 /// Whether a key type `K` and value type `V` can make a cache:
 /// `Check::<(K, V)>::OK`, with [`CheckFails`] in scope for the fallback. When it is `false`
 /// the generated code's own assertions have reported why, on the user's types, and
@@ -217,7 +236,7 @@ impl<T: ?Sized> CheckFails for Check<T> {}
 
 impl<K, V> Check<(K, V)>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     /// `true`.
@@ -639,7 +658,7 @@ mod fleet {
 
     impl<K, V> Check<Fleet<(K, V)>>
     where
-        K: Hash + Eq + Serialize + Send + Sync + 'static,
+        K: Hash + Eq + Clone + Serialize + Send + Sync + 'static,
         V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         /// `true`.

@@ -42,8 +42,11 @@ pub(crate) struct Args {
     pub(crate) shared: Option<SharedTier>,
     pub(crate) clock: Option<Expr>,
     pub(crate) krate: Option<Expr>,
-    /// Unknown or repeated options, reported with the rest by validation.
+    /// Unknown, repeated or malformed options, reported with the rest by validation.
     pub(crate) errors: Vec<syn::Error>,
+    /// Options the user meant to give but wrote wrong (already in `errors`): not also
+    /// reported as missing.
+    pub(crate) attempted: Vec<String>,
 }
 
 /// `shared = expr`: the option's name is kept, so that an error can point at the whole option.
@@ -68,8 +71,15 @@ pub(crate) struct CustomKey {
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Args::default();
+        if input.peek(Token![=]) || input.peek(syn::Lit) {
+            // `#[ttl_cached = "1h"]` (rustc reports the form, and passes the value alone).
+            let form = "write the options in parentheses: `#[ttl_cached(ttl = \"1h\")]`";
+            args.errors.push(input.error(form));
+            args.attempted.push("ttl".to_owned());
+            return Ok(args);
+        }
         while !input.is_empty() {
-            // A malformed option is reported and skipped up to the next `,`, so the options
+            // A attempted option is reported and skipped up to the next `,`, so the options
             // after it are still checked.
             if let Err(error) = args.option(input) {
                 args.errors.push(error);
@@ -94,6 +104,13 @@ impl Args {
     fn option(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
         let name = input.call(Ident::parse_any)?;
         let option = name.to_string();
+        if OPTIONS.contains(&option.as_str()) && option != "key" && !input.peek(Token![=]) {
+            self.attempted.push(option.clone());
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{option}` needs a value: write `{option} = ...`"),
+            ));
+        }
         match option.as_str() {
             "ttl" => self.set(&name, |a| &mut a.ttl, input.call(value)?),
             "sweep" => self.set(&name, |a| &mut a.sweep, input.call(value)?),
@@ -137,14 +154,27 @@ impl Args {
                     ));
                 }
                 input.parse::<Token![:]>()?;
-                let ty = input.parse()?;
+                let ty: Type = input.parse()?;
+                if !input.peek(Token![=]) {
+                    return Err(syn::Error::new_spanned(
+                        &ty,
+                        format!(
+                            "`key` needs the expression that makes it: write `key: {} = expr`",
+                            ty.to_token_stream()
+                        ),
+                    ));
+                }
                 input.parse::<Token![=]>()?;
-                let expr = input.parse()?;
+                let expr = ungroup(input.parse()?);
                 self.set(&name, |a| &mut a.key, CustomKey { ty, expr });
             }
             _ => {
                 let hint = match closest(&option) {
-                    Some(known) => format!("did you mean `{known}`? "),
+                    Some(known) => {
+                        // A misspelt option is not also reported as missing.
+                        self.attempted.push(known.to_owned());
+                        format!("did you mean `{known}`? ")
+                    }
                     None => String::new(),
                 };
                 return Err(syn::Error::new(
@@ -176,7 +206,16 @@ impl Args {
 
 fn value(input: ParseStream<'_>) -> syn::Result<Expr> {
     input.parse::<Token![=]>()?;
-    input.parse()
+    Ok(ungroup(input.parse()?))
+}
+
+/// `expr` without the invisible group a `macro_rules!` fragment (`$ttl:expr`, `$ttl:literal`)
+/// arrives in, so that `"1h"` passed through a macro is still a literal.
+fn ungroup(expr: Expr) -> Expr {
+    match expr {
+        Expr::Group(group) => ungroup(*group.expr),
+        expr => expr,
+    }
 }
 
 /// The literal string in `expr`, if it is one.
@@ -197,9 +236,10 @@ pub(crate) fn attribute_span() -> Span {
 
 /// The known option nearest to `unknown`, if it is a plausible typo of it.
 fn closest(unknown: &str) -> Option<&'static str> {
+    let unknown = unknown.to_lowercase();
     OPTIONS
         .iter()
-        .map(|known| (distance(unknown, known), *known))
+        .map(|known| (distance(&unknown, known), *known))
         .filter(|(d, known)| *d <= 2.min(known.len() / 2).max(1))
         .min()
         .map(|(_, known)| known)

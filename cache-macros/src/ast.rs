@@ -87,6 +87,45 @@ impl<'a> ParamKind<'a> {
     }
 }
 
+/// Takes the parameter and return types of `sig` out of the invisible groups a
+/// `macro_rules!` fragment (`$t:ty`) arrives in, so that `&str` passed through a macro is still
+/// seen as a reference.
+pub(crate) fn ungroup_signature(sig: &mut syn::Signature) {
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            ungroup(&mut typed.ty);
+        }
+    }
+    if let ReturnType::Type(_, ty) = &mut sig.output {
+        ungroup(ty);
+    }
+}
+
+fn ungroup(ty: &mut Type) {
+    while let Type::Group(group) = ty {
+        *ty = (*group.elem).clone();
+    }
+    match ty {
+        Type::Reference(r) => ungroup(&mut r.elem),
+        Type::Slice(s) => ungroup(&mut s.elem),
+        Type::Array(a) => ungroup(&mut a.elem),
+        Type::Paren(p) => ungroup(&mut p.elem),
+        Type::Tuple(t) => t.elems.iter_mut().for_each(ungroup),
+        Type::Path(p) => {
+            for segment in &mut p.path.segments {
+                if let PathArguments::AngleBracketed(args) = &mut segment.arguments {
+                    for arg in &mut args.args {
+                        if let GenericArgument::Type(t) = arg {
+                            ungroup(t);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// `T` in `...::Name<T, ..>`, by the last segment: only for `Option<&T>` parameters, whose
 /// borrow is visible in the syntax.
 fn generic_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {

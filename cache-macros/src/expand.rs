@@ -35,6 +35,9 @@ use syn::{Ident, Type};
 use crate::ast::{Function, Param, ParamKind};
 use crate::valid::{DurationArg, Handle, Options};
 
+/// The name of the constant that says whether the key and value types can make a cache.
+const OK: &str = "__TTL_CACHED_OK";
+
 pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStream {
     let rt = &options.runtime;
     let p = quote!(#rt::__private);
@@ -47,7 +50,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         None => quote!(()),
     };
     let kind = Ident::new("__TTL_CACHED_KIND", Span::mixed_site());
-    let ok = Ident::new("__TTL_CACHED_OK", Span::mixed_site());
+    let ok = Ident::new(OK, Span::mixed_site());
     let value_ty = Ident::new("__TtlCachedValue", Span::mixed_site());
     let entry = Ident::new("__TtlCachedEntry", Span::mixed_site());
     // A shared function's pairs are wrapped in `Fleet`, whose impls ask for Redis's bounds too.
@@ -180,16 +183,20 @@ impl Key {
             let (part, lookup) = match kind {
                 ParamKind::Ref(elem) => (owned(elem), quote!(#ident)),
                 ParamKind::OptionRef(elem) => {
+                    // Located at its parameter, so that what is wrong with it (not `Hash`,
+                    // say) is reported there.
                     let owned = owned(elem);
                     (
-                        quote!(::core::option::Option<#owned>),
+                        respan(quote!(::core::option::Option<#owned>), ty.span()),
                         quote!(&#rt::OptionRef(#ident)),
                     )
                 }
                 ParamKind::Owned => {
-                    // The body may consume the argument, so the key is a clone made first.
+                    // The body may consume the argument, so the key is a clone made first;
+                    // through `KeyPart`, which asks nothing of a type already reported.
                     let copy = format_ident!("__ttl_cached_key{}", i, span = Span::mixed_site());
-                    setup.push(quote!(let #copy = ::core::clone::Clone::clone(&#ident);));
+                    let ok = Ident::new(OK, Span::mixed_site());
+                    setup.push(quote!(let #copy = #rt::__private::KeyPart::<#ok>::of(&#ident);));
                     (quote!(#ty), quote!(&#copy))
                 }
             };
@@ -350,6 +357,9 @@ fn assertions(
 ) -> TokenStream {
     let shared = options.shared.is_some();
     let keys = key.parts.iter().map(|(ty, span)| {
+        // Every token located at the parameter (`<T as ToOwned>::Owned` is written here), so
+        // the error is too.
+        let ty = respan(ty.clone(), *span);
         if shared {
             quote_spanned! {*span=>
                 let _ = #p::assert_shared_key::<#ty>;

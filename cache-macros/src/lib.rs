@@ -9,6 +9,7 @@
 mod args;
 mod ast;
 mod expand;
+mod types;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -43,16 +44,32 @@ pub fn ttl_cached(args: TokenStream, input: TokenStream) -> TokenStream {
 }
 
 fn try_expand(args: TokenStream2, input: TokenStream2) -> syn::Result<TokenStream2> {
-    let item: syn::ItemFn = syn::parse2(input.clone()).map_err(|_| {
-        syn::Error::new_spanned(
-            input.into_iter().take(3).collect::<TokenStream2>(),
-            "`#[ttl_cached]` goes on a function (`fn` or `async fn`) whose result to memoize",
-        )
-    })?;
+    let mut item: syn::ItemFn = syn::parse2(input.clone()).map_err(|_| not_a_function(input))?;
+    ast::ungroup_signature(&mut item.sig);
     let args: args::Args = syn::parse2(args)?;
     let function = ast::Function::from_syn(&item);
     let options = valid::validate(&args, &function)?;
     Ok(expand::expand(&function, &options))
+}
+
+/// The error for an item that is not a function with a body.
+fn not_a_function(input: TokenStream2) -> syn::Error {
+    // A declaration (a trait method's, or an `extern` block's): a function with no body to run.
+    let declared = matches!(input.clone().into_iter().last(),
+        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ';');
+    let head: TokenStream2 = input.into_iter().take(3).collect();
+    if declared {
+        return syn::Error::new_spanned(
+            head,
+            "`#[ttl_cached]` needs the function's body: put it on a function that has one (a \
+             trait method's default body, the method in each `impl`, or a Rust function that \
+             calls the foreign one)",
+        );
+    }
+    syn::Error::new_spanned(
+        head,
+        "`#[ttl_cached]` goes on a function (`fn` or `async fn`) whose result to memoize",
+    )
 }
 
 #[cfg(test)]

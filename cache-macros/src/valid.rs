@@ -9,6 +9,7 @@ use syn::{Expr, GenericParam, Pat, Path, Type};
 
 use crate::args::{self, Args, CustomKey, SharedTier};
 use crate::ast::{Function, Output, Param};
+use crate::types::{find, first_lifetime, is_future, mentions_self, shown, type_parameter};
 
 /// The options, checked and resolved; expansion reads only this and the function.
 pub(crate) struct Options<'a> {
@@ -87,7 +88,8 @@ pub(crate) fn validate<'a>(args: &'a Args, function: &Function<'_>) -> syn::Resu
              to cache in this process only",
         );
     }
-    check_signature(function, args.key.is_some(), &mut errors);
+    check_signature(function, args.key.as_ref(), &mut errors);
+    check_options_use_no_parameter(args, function, &mut errors);
     match (errors.0, options) {
         (None, Some(options)) => Ok(options),
         (Some(error), _) => Err(error),
@@ -98,6 +100,7 @@ pub(crate) fn validate<'a>(args: &'a Args, function: &Function<'_>) -> syn::Resu
 fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>> {
     let ttl = match &args.ttl {
         Some(expr) => duration(expr, "ttl", errors),
+        None if args.attempted.iter().any(|m| m == "ttl") => None,
         None => {
             errors.push(syn::Error::new(
                 args::attribute_span(),
@@ -196,6 +199,67 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
     })
 }
 
+/// Options are evaluated once, when the cache is first built: one that names a parameter
+/// would take the first call's argument for good (or, in a `cache = name` handle, not compile).
+fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: &mut Errors) {
+    let params: Vec<String> = (function.params.iter())
+        .filter_map(|p| match p {
+            Param::Typed {
+                ident: Some(ident), ..
+            } => Some(ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    let options = [
+        ("ttl", args.ttl.as_ref()),
+        ("sweep", args.sweep.as_ref()),
+        ("max_lifetime", args.max_lifetime.as_ref()),
+        ("refresh_after", args.refresh_after.as_ref()),
+        ("stale_if_error", args.stale_if_error.as_ref()),
+        ("capacity", args.capacity.as_ref()),
+        ("clock", args.clock.as_ref()),
+        ("shared", args.shared.as_ref().map(|s| &s.tier)),
+    ];
+    for (option, expr) in options {
+        let Some(expr) = expr else { continue };
+        if let Some(param) = named_variable(expr.to_token_stream(), &params) {
+            errors.at(
+                &param,
+                format!(
+                    "`{option}` is evaluated once, when the cache is built, so it cannot use the \
+                     parameter `{param}` (the first call's value would hold for good): use a \
+                     constant, a `static` or a function of no arguments"
+                ),
+            );
+        }
+    }
+}
+
+/// The first identifier in `tokens` among `names`, used as a variable: not a field, method or
+/// path segment after `.` or `::`.
+fn named_variable(tokens: TokenStream, names: &[String]) -> Option<proc_macro2::Ident> {
+    let mut after_dot_or_colon = false;
+    for token in tokens {
+        match token {
+            TokenTree::Ident(ident) => {
+                if !after_dot_or_colon && names.iter().any(|name| ident == name) {
+                    return Some(ident);
+                }
+                after_dot_or_colon = false;
+            }
+            TokenTree::Group(group) => {
+                if let Some(found) = named_variable(group.stream(), names) {
+                    return Some(found);
+                }
+                after_dot_or_colon = false;
+            }
+            TokenTree::Punct(punct) => after_dot_or_colon = matches!(punct.as_char(), '.' | ':'),
+            TokenTree::Literal(_) => after_dot_or_colon = false,
+        }
+    }
+    None
+}
+
 /// `name` in `cache = name` or `cache = Self::name`.
 fn handle_name(path: &Path) -> Option<&syn::Ident> {
     let segments: Vec<_> = path.segments.iter().collect();
@@ -222,6 +286,29 @@ fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<Dur
             n.base10_digits()
         );
         errors.at(n, message);
+        return None;
+    }
+    if let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Float(n),
+        ..
+    }) = expr
+    {
+        let message = format!(
+            "a bare number has no unit: write `{option} = \"{}s\"` for seconds, or another unit",
+            n.base10_digits()
+        );
+        errors.at(n, message);
+        return None;
+    }
+    if let Expr::Unary(syn::ExprUnary {
+        op: syn::UnOp::Neg(_),
+        ..
+    }) = expr
+    {
+        errors.at(
+            expr,
+            format!("`{option}` cannot be negative: write e.g. `{option} = \"5m\"`"),
+        );
         return None;
     }
     let Some(lit) = args::lit_str(expr) else {
@@ -268,7 +355,8 @@ fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<Dur
     }
 }
 
-fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Errors) {
+fn check_signature(function: &Function<'_>, key: Option<&CustomKey>, errors: &mut Errors) {
+    let custom_key = key.is_some();
     let sig = &function.item.sig;
     if let Some(constness) = &sig.constness {
         errors.at(
@@ -293,6 +381,15 @@ fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Error
             "`#[ttl_cached]` cannot memoize a variadic function",
         );
     }
+    if let Some(again) = function.item.attrs.iter().find(|attr| {
+        let last = attr.path().segments.last();
+        last.is_some_and(|segment| segment.ident == "ttl_cached")
+    }) {
+        errors.at(
+            again,
+            "`#[ttl_cached]` is given twice: one cache per function; keep one attribute",
+        );
+    }
     let mut key_params = 0;
     let generic = sig
         .generics
@@ -313,8 +410,28 @@ fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Error
                 ..
             } => {
                 key_params += 1;
+                if !custom_key
+                    && let Some(cfg) = original.attrs.iter().find(|attr| {
+                        attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr")
+                    })
+                {
+                    errors.at(
+                        cfg,
+                        "a parameter under `#[cfg]` cannot be part of the key, which is built \
+                         before the attribute takes it away: give the key with \
+                         `key: Type = expr` over the other parameters",
+                    );
+                }
+                let by_ref = matches!(&*original.pat, Pat::Ident(p) if p.by_ref.is_some());
                 if ident.is_none() && !custom_key {
-                    if matches!(&*original.pat, Pat::Wild(_)) {
+                    if by_ref {
+                        errors.at(
+                            &original.pat,
+                            "a `ref` binding cannot be part of the key: take the parameter by \
+                             value (`name: String`) or by reference (`name: &String`), or \
+                             choose the key with `key: Type = expr`",
+                        );
+                    } else if matches!(&*original.pat, Pat::Wild(_)) {
                         errors.at(
                             &original.pat,
                             "an unnamed parameter (`_`) cannot be part of the key: give it a \
@@ -329,8 +446,8 @@ fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Error
                         );
                     }
                 }
-                check_param_type(ty, errors);
-                if !custom_key {
+                // A parameter that cannot be taken at all is not also judged as a key.
+                if check_param_type(ty, errors) && !custom_key {
                     check_key_type(ty, generic, errors);
                 }
             }
@@ -345,28 +462,62 @@ fn check_signature(function: &Function<'_>, custom_key: bool, errors: &mut Error
             ),
         );
     }
+    if let Some(key) = key {
+        check_custom_key(key, errors);
+    }
     check_output(&function.output, sig, generic, errors);
 }
 
-fn check_param_type(ty: &Type, errors: &mut Errors) {
-    match ty {
-        Type::Reference(r) if r.mutability.is_some() => errors.at(
-            ty,
+/// Whether the parameter's type is one a memoized function can take (else reported).
+fn check_param_type(ty: &Type, errors: &mut Errors) -> bool {
+    let mutable = |t: &Type| matches!(t, Type::Reference(r) if r.mutability.is_some());
+    if let Some(mutable) = find(ty, &mut |t| mutable(t)) {
+        errors.at(
+            mutable,
             "`&mut` parameters are not supported: a cached call does not run the body, so it \
              could not mutate through them; take `&T` instead",
-        ),
-        Type::Reference(r) => check_param_type(&r.elem, errors),
-        Type::ImplTrait(_) => errors.at(
-            ty,
+        );
+    } else if let Some(opaque) = find(ty, &mut |t| matches!(t, Type::ImplTrait(_))) {
+        errors.at(
+            opaque,
             "`impl Trait` parameters are not supported: the key needs one concrete type; take \
              a concrete type instead",
-        ),
-        _ if mentions_self(ty) => errors.at(
+        );
+    } else if mentions_self(ty) {
+        errors.at(
             ty,
             "`Self` cannot appear in a key type: the cache is a static item; write the type's \
              name instead",
-        ),
-        _ => {}
+        );
+    } else {
+        return true;
+    }
+    false
+}
+
+/// `key: Type = expr`: what the cache keeps must own its data and be one concrete type.
+fn check_custom_key(key: &CustomKey, errors: &mut Errors) {
+    let ty = &key.ty;
+    if let Some(lifetime) = first_lifetime(ty) {
+        errors.at(
+            ty,
+            format!(
+                "`{}` borrows (`{lifetime}`), so it cannot be the key the cache keeps after the \
+                 call: use an owned type, e.g. `key: String = name.to_owned()`",
+                shown(ty)
+            ),
+        );
+    } else if find(ty, &mut |t| matches!(t, Type::ImplTrait(_))).is_some() {
+        errors.at(
+            ty,
+            "`impl Trait` cannot be a key type: name a concrete type",
+        );
+    } else if mentions_self(ty) {
+        errors.at(
+            ty,
+            "`Self` cannot appear in a key type: the cache is a static item; write the type's \
+             name instead",
+        );
     }
 }
 
@@ -383,7 +534,29 @@ fn check_output(output: &Output<'_>, sig: &syn::Signature, generic: bool, errors
             "`-> impl Future` is not supported: write an `async fn` instead, and the cache \
              coalesces concurrent calls",
         ),
-        Type::ImplTrait(_) => errors.at(
+        Type::Never(_) => errors.at(
+            ty,
+            "a function that never returns has no value to cache; remove `#[ttl_cached]`",
+        ),
+        Type::TraitObject(_) => errors.at(
+            ty,
+            format!(
+                "`{}` has no size known at compile time, so it cannot be returned, nor cached: \
+                 return `Arc<{0}>` (or `Box<{0}>`)",
+                shown(ty)
+            ),
+        ),
+        Type::Slice(_) => errors.at(
+            ty,
+            "a slice has no size known at compile time, so it cannot be returned, nor cached: \
+             return `Vec<T>` or `Arc<[T]>`",
+        ),
+        Type::Path(p) if p.path.is_ident("str") => errors.at(
+            ty,
+            "`str` has no size known at compile time, so it cannot be returned, nor cached: \
+             return `String` or `Arc<str>`",
+        ),
+        _ if find(ty, &mut |t| matches!(t, Type::ImplTrait(_))).is_some() => errors.at(
             ty,
             "`impl Trait` return types are not supported: the cache stores one concrete type; \
              name it",
@@ -409,26 +582,6 @@ fn check_output(output: &Output<'_>, sig: &syn::Signature, generic: bool, errors
     }
 }
 
-fn is_future(t: &syn::TypeImplTrait) -> bool {
-    t.bounds.iter().any(|b| match b {
-        syn::TypeParamBound::Trait(t) => {
-            t.path.segments.last().is_some_and(|s| s.ident == "Future")
-        }
-        _ => false,
-    })
-}
-
-fn mentions_self(ty: &Type) -> bool {
-    fn any_self(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|t| match t {
-            TokenTree::Ident(i) => i == "Self",
-            TokenTree::Group(g) => any_self(g.stream()),
-            _ => false,
-        })
-    }
-    any_self(ty.to_token_stream())
-}
-
 /// A key part the cache keeps: it must own its data and be one concrete type.
 /// `generic`: the function declares type parameters itself (reported on their own).
 fn check_key_type(ty: &Type, generic: bool, errors: &mut Errors) {
@@ -452,6 +605,16 @@ fn check_key_type(ty: &Type, generic: bool, errors: &mut Errors) {
                 shown(ty)
             ),
         );
+    } else if let Some(object) = find(owned, &mut |t| matches!(t, Type::TraitObject(_))) {
+        errors.at(
+            object,
+            format!(
+                "a trait object (`{}`) cannot be part of a key: the key must be one concrete \
+                 `Hash + Eq + Clone` type; take a concrete type, or give the key with \
+                 `key: Type = expr`",
+                shown(object)
+            ),
+        );
     } else if let Some(param) = type_parameter(owned).filter(|_| !generic) {
         errors.at(param, type_parameter_message(param, "key"));
     }
@@ -465,123 +628,12 @@ fn option_ref_inner(ty: &Type) -> Option<&Type> {
         return None;
     };
     match args.args.first()? {
-        syn::GenericArgument::Type(Type::Reference(r)) if last.ident == "Option" => Some(&r.elem),
-        _ => None,
-    }
-}
-
-/// The first borrow written in `ty`, if any: a lifetime other than `'static` (`'_`, `'a`) or a
-/// `&` without one. The elided lifetimes of `Fn(&str) -> bool` and `fn(&str)` are not borrows
-/// (each call gets its own), nor are those a `for<'a>` binds.
-fn first_lifetime(ty: &Type) -> Option<String> {
-    fn lifetime(lifetime: &syn::Lifetime, bound: &[String]) -> Option<String> {
-        let name = lifetime.ident.to_string();
-        (name != "static" && !bound.contains(&name)).then(|| format!("'{name}"))
-    }
-    fn path(path: &syn::Path, bound: &[String]) -> Option<String> {
-        path.segments
-            .iter()
-            .find_map(|segment| match &segment.arguments {
-                syn::PathArguments::AngleBracketed(args) => {
-                    args.args.iter().find_map(|arg| match arg {
-                        syn::GenericArgument::Lifetime(l) => lifetime(l, bound),
-                        syn::GenericArgument::Type(t) => walk(t, bound),
-                        syn::GenericArgument::AssocType(a) => walk(&a.ty, bound),
-                        _ => None,
-                    })
-                }
-                // `Fn(&str) -> bool`: lifetimes of each call.
-                syn::PathArguments::Parenthesized(_) | syn::PathArguments::None => None,
-            })
-    }
-    fn bounds<'a>(
-        bounds: impl IntoIterator<Item = &'a syn::TypeParamBound>,
-        bound: &[String],
-    ) -> Option<String> {
-        bounds.into_iter().find_map(|b| match b {
-            syn::TypeParamBound::Lifetime(l) => lifetime(l, bound),
-            syn::TypeParamBound::Trait(t) => {
-                let mut bound = bound.to_vec();
-                if let Some(hrtb) = &t.lifetimes {
-                    bound.extend(hrtb.lifetimes.iter().filter_map(|p| match p {
-                        syn::GenericParam::Lifetime(l) => Some(l.lifetime.ident.to_string()),
-                        _ => None,
-                    }));
-                }
-                path(&t.path, &bound)
-            }
-            _ => None,
-        })
-    }
-    fn walk(ty: &Type, bound: &[String]) -> Option<String> {
-        match ty {
-            Type::Reference(r) => match &r.lifetime {
-                None => Some("&".to_string()),
-                Some(l) => lifetime(l, bound).or_else(|| walk(&r.elem, bound)),
-            },
-            Type::Path(p) => {
-                let qself = p.qself.as_ref().and_then(|q| walk(&q.ty, bound));
-                qself.or_else(|| path(&p.path, bound))
-            }
-            Type::TraitObject(t) => bounds(&t.bounds, bound),
-            Type::ImplTrait(t) => bounds(&t.bounds, bound),
-            Type::Slice(t) => walk(&t.elem, bound),
-            Type::Array(t) => walk(&t.elem, bound),
-            Type::Ptr(t) => walk(&t.elem, bound),
-            Type::Paren(t) => walk(&t.elem, bound),
-            Type::Group(t) => walk(&t.elem, bound),
-            Type::Tuple(t) => t.elems.iter().find_map(|e| walk(e, bound)),
-            // `fn(&str) -> &str`: lifetimes of each call, as for `Fn`.
-            _ => None,
-        }
-    }
-    walk(ty, &[])
-}
-
-/// A single capital letter (`T`, `K`), the way type parameters are named: in a `#[ttl_cached]`
-/// signature it can only come from the enclosing `impl` or trait, since the function itself
-/// cannot be generic. Only that exact shape: `H256`, `U256` or `V2` are ordinary types.
-fn type_parameter(ty: &Type) -> Option<&syn::Ident> {
-    let mut found = None;
-    visit_paths(ty, &mut |path| {
-        if found.is_none()
-            && path.qself.is_none()
-            && path.path.leading_colon.is_none()
-            && path.path.segments.len() == 1
-            && path.path.segments[0].arguments.is_none()
+        syn::GenericArgument::Type(Type::Reference(r))
+            if last.ident == "Option" && r.mutability.is_none() =>
         {
-            let ident = &path.path.segments[0].ident;
-            let name = ident.to_string();
-            let mut chars = name.chars();
-            if chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.next().is_none() {
-                found = Some(ident);
-            }
+            Some(&r.elem)
         }
-    });
-    found
-}
-
-fn visit_paths<'a>(ty: &'a Type, f: &mut dyn FnMut(&'a syn::TypePath)) {
-    match ty {
-        Type::Path(path) => {
-            f(path);
-            for segment in &path.path.segments {
-                if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
-                    for arg in &args.args {
-                        if let syn::GenericArgument::Type(t) = arg {
-                            visit_paths(t, f);
-                        }
-                    }
-                }
-            }
-        }
-        Type::Reference(r) => visit_paths(&r.elem, f),
-        Type::Slice(s) => visit_paths(&s.elem, f),
-        Type::Array(a) => visit_paths(&a.elem, f),
-        Type::Tuple(t) => t.elems.iter().for_each(|e| visit_paths(e, f)),
-        Type::Paren(p) => visit_paths(&p.elem, f),
-        Type::Group(g) => visit_paths(&g.elem, f),
-        _ => {}
+        _ => None,
     }
 }
 
@@ -594,64 +646,10 @@ fn type_parameter_message(param: &syn::Ident, what: &str) -> String {
     )
 }
 
-/// A type as the user wrote it, spaced as rustfmt would for short types.
-fn shown(ty: &Type) -> String {
-    ty.to_token_stream()
-        .to_string()
-        .replace(" < ", "<")
-        .replace(" >", ">")
-        .replace("< ", "<")
-        .replace(" ,", ",")
-        .replace("& ", "&")
-        .replace("' _", "'_")
-}
-
 /// The first month or year unit in a duration literal (`"1M"`, `"2 months"`, `"1y"`).
 fn calendar_unit(text: &str) -> Option<String> {
     const CALENDAR: &[&str] = &["M", "month", "months", "y", "year", "years"];
     text.split(|c: char| c.is_ascii_digit() || c.is_whitespace())
         .find(|unit| CALENDAR.contains(unit))
         .map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_lifetime;
-
-    fn borrow(ty: &str) -> Option<String> {
-        first_lifetime(&syn::parse_str(ty).expect("a type"))
-    }
-
-    #[test]
-    fn static_references_and_the_lifetimes_of_each_call_are_not_borrows() {
-        for owned in [
-            "&'static str",
-            "Result<u16, &'static str>",
-            "Option<&'static str>",
-            "Vec<&'static str>",
-            "Result<Vec<String>, &'static dyn std::error::Error>",
-            "Arc<dyn Fn(&str) -> bool + Send + Sync>",
-            "Box<dyn for<'a> Tokenize<'a> + Send>",
-            "fn(&str) -> &str",
-            "Cow<'static, str>",
-            "<Vec<u8> as IntoIterator>::Item",
-        ] {
-            assert_eq!(borrow(owned), None, "{owned}");
-        }
-    }
-
-    #[test]
-    fn other_lifetimes_and_elided_references_are() {
-        for (borrowed, found) in [
-            ("&str", "&"),
-            ("Cow<'_, str>", "'_"),
-            ("Result<u8, &'a str>", "'a"),
-            ("Box<dyn Error + 'a>", "'a"),
-            ("Vec<(u8, &[u8])>", "&"),
-            ("&'static Foo<'b>", "'b"),
-            ("Iter<Item = &'a u8>", "'a"),
-        ] {
-            assert_eq!(borrow(borrowed).as_deref(), Some(found), "{borrowed}");
-        }
-    }
 }

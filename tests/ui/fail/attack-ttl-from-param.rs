@@ -1,5 +1,5 @@
-//! A ttl expression that reads a parameter compiles (without `cache = ...`): it is evaluated
-//! once, with the first caller's argument. (Documenting the current behaviour.)
+//! A ttl expression that reads a parameter would be evaluated once, with the first caller's
+//! argument, and hold for good: one error, on the parameter's name.
 use std::time::Duration;
 
 use cache_core::ttl_cached;

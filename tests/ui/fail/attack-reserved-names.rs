@@ -1,5 +1,6 @@
-//! The generated `static __TTL_CACHED` (and consts/type aliases) are visible to the body:
-//! a user item of that name is shadowed inside the cached function.
+//! Names starting with `__TTL_CACHED` / `__TtlCached` are the attribute's own: its static,
+//! constants and type aliases live in the function's body, where they shadow a user item of
+//! the same name (a known limit, documented here; such names are reserved by convention).
 use cache_core::ttl_cached;
 
 #[allow(non_upper_case_globals)]

@@ -1,4 +1,5 @@
-//! Two `#[ttl_cached]` on one function compile silently: two nested caches with different ttls.
+//! Two `#[ttl_cached]` on one function would be two nested caches with different ttls: one
+//! error, on the second attribute.
 use cache_core::ttl_cached;
 
 #[ttl_cached(ttl = "1h")]

@@ -6,7 +6,10 @@ macro_rules! cached {
     ($name:ident, $t:ty, $out:ty, $body:expr) => {
         #[ttl_cached(ttl = "1h")]
         fn $name(key: $t) -> $out {
-            $body(key)
+            // A closure passed as `$body:expr` is called through a binding: rustc loses the
+            // fragment's invisible group when a proc macro re-emits the body (rust#67062).
+            let body = $body;
+            body(key)
         }
     };
 }
