@@ -12,8 +12,8 @@
 //! - while a dropped connection went unnoticed: so each later subscription drops every L1
 //!   entry of an earlier epoch at once (and the flights in progress do not store);
 //! - before the first subscription: the first calls of a process wait for it (at most the
-//!   tier's timeout, after which the call skips Redis and the breaker opens), and a value
-//!   fetched before it anyway (epoch 0) is not served once it has
+//!   tier's timeout, once: a slower one is no failure of Redis), and a value fetched before it
+//!   anyway (epoch 0) is not served once it has
 //!   happened: a hit that finds one fetches again. (The first subscription drops nothing at
 //!   once, so the flights waiting for it keep their values.)
 

@@ -737,11 +737,7 @@ where
         if !tier.breaker.allow() {
             return Source::Local(digest, tier.backplane.epoch());
         }
-        // The listener's first subscription is on its way: what this call reads before it
-        // lands would be dropped when it does (see backplane.rs), so wait for it, briefly.
-        if tier.backplane.epoch() == 0 && !tier.first_subscription().await {
-            return Source::Local(digest, tier.backplane.epoch());
-        }
+        tier.await_first_subscription().await;
         let epoch = tier.backplane.epoch();
         if self.expire_after.is_none()
             && self.max_lifetime.is_none()

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -88,6 +89,8 @@ pub(crate) struct Tier {
     pub(crate) naming: Naming,
     pub(crate) breaker: Breaker,
     pub(crate) backplane: Arc<Backplane>,
+    /// Whether a call has waited for the backplane's first subscription already.
+    first_wait_over: AtomicBool,
     io: OnceLock<Option<Io>>,
 }
 
@@ -253,6 +256,7 @@ impl RedisTier {
                 naming: Naming::new(&config.namespace, config.version, config.secret),
                 breaker: Breaker::new(&config.namespace),
                 backplane: Arc::new(Backplane::default()),
+                first_wait_over: AtomicBool::new(false),
                 io: OnceLock::new(),
                 config,
             }),
@@ -396,37 +400,31 @@ impl Tier {
     pub(crate) fn spawn<F>(
         &self,
         task: impl FnOnce(Conn) -> F,
-    ) -> Option<tokio::task::JoinHandle<F::Output>>
+    ) -> Option<tokio::task::JoinHandle<()>>
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
         let io = self.io()?;
         Some(io.handle.spawn(task(io.conn.clone())))
     }
 
-    /// Waits, at most the timeout, for the backplane's first subscription. A subscription
-    /// that does not come in time counts as a failure of Redis: the call goes on without it
-    /// (its whole wait then being one timeout, not a timeout before each operation), and so
-    /// do the calls after it, for the breaker's cool-down.
-    pub(crate) async fn first_subscription(&self) -> bool {
-        let (backplane, bound) = (Arc::clone(&self.backplane), self.config.timeout);
-        let Some(wait) = self.spawn(move |_| async move {
-            tokio::time::timeout(bound, backplane.subscribed())
-                .await
-                .is_ok()
-        }) else {
-            return false;
-        };
-        match wait.await {
-            Ok(true) => true,
-            Ok(false) => {
-                self.breaker.failure(&timed_out());
-                false
-            }
-            // The runtime is shutting down: the tier is being dropped.
-            Err(_) => false,
+    /// Waits, at most the timeout and once, for the backplane's first subscription: what a
+    /// call reads before it lands would be dropped when it does (see backplane.rs). A
+    /// subscription slower than that is no failure of Redis (the listener gives it four
+    /// timeouts): calls go on to Redis without waiting again, and what they read before it
+    /// is fetched again after it.
+    pub(crate) async fn await_first_subscription(&self) {
+        if self.backplane.epoch() > 0 || self.first_wait_over.load(Ordering::Relaxed) {
+            return;
         }
+        let (backplane, bound) = (Arc::clone(&self.backplane), self.config.timeout);
+        let wait = self.spawn(move |_| async move {
+            let _ = tokio::time::timeout(bound, backplane.subscribed()).await;
+        });
+        if let Some(wait) = wait {
+            let _ = wait.await;
+        }
+        self.first_wait_over.store(true, Ordering::Relaxed);
     }
 
     /// The bound on one operation.

@@ -1,4 +1,5 @@
-//! Review of today's commits (069daa5..15b6e76): behaviour that changed for the worse.
+//! A backplane whose first subscription is slow (here a proxy that delays `SUBSCRIBE`) while
+//! Redis answers every other command at once: no failure of Redis, so values are still shared.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -24,7 +25,8 @@ fn slow_subscribe_proxy(upstream: u16, delay: Duration) -> u16 {
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                 continue;
             };
-            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
             let (mut s_read, mut c_write) = (server, client);
             thread::spawn(move || {
                 let mut buf = [0u8; 16 * 1024];
@@ -83,7 +85,12 @@ impl Process {
     async fn get(&self, key: &str) -> String {
         self.map
             .get_or_insert_with_async(key, async {
-                *self.built.lock().unwrap().entry(key.to_owned()).or_default() += 1;
+                *self
+                    .built
+                    .lock()
+                    .unwrap()
+                    .entry(key.to_owned())
+                    .or_default() += 1;
                 format!("value of {key}")
             })
             .await
