@@ -72,10 +72,12 @@ impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Args::default();
         if input.peek(Token![=]) || input.peek(syn::Lit) {
-            // `#[ttl_cached = "1h"]` (rustc reports the form, and passes the value alone).
-            let form = "write the options in parentheses: `#[ttl_cached(ttl = \"1h\")]`";
+            // `#[ttl_cached("1h")]`, or `#[ttl_cached = "1h"]` (whose form rustc reports, and
+            // passes the value alone).
+            let form = "options are named, in parentheses: write `#[ttl_cached(ttl = \"1h\")]`";
             args.errors.push(input.error(form));
             args.attempted.push("ttl".to_owned());
+            input.parse::<TokenStream>()?;
             return Ok(args);
         }
         while !input.is_empty() {

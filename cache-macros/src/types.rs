@@ -56,71 +56,117 @@ pub(crate) fn mentions_self(ty: &Type) -> bool {
 }
 
 /// The first borrow written in `ty`, if any: a lifetime other than `'static` (`'_`, `'a`) or a
-/// `&` without one. The elided lifetimes of `Fn(&str) -> bool` and `fn(&str)` are not borrows
-/// (each call gets its own), nor are those a `for<'a>` binds.
+/// `&` without one. Within the signature of `Fn(&str) -> bool` or `fn(&str)`, elided
+/// lifetimes are each call's own, not borrows, nor are those a `for<'a>` binds; a lifetime
+/// named from outside still is.
 pub(crate) fn first_lifetime(ty: &Type) -> Option<String> {
-    fn lifetime(lifetime: &syn::Lifetime, bound: &[String]) -> Option<String> {
+    Borrows::default().in_type(ty)
+}
+
+/// What [`first_lifetime`] knows where it looks: the lifetimes bound by a `for<..>` around,
+/// and whether it is within a function signature.
+#[derive(Clone, Default)]
+struct Borrows {
+    bound: Vec<String>,
+    in_signature: bool,
+}
+
+impl Borrows {
+    fn lifetime(&self, lifetime: &syn::Lifetime) -> Option<String> {
         let name = lifetime.ident.to_string();
-        (name != "static" && !bound.contains(&name)).then(|| format!("'{name}"))
+        let elided = name == "_" && self.in_signature;
+        let borrow = name != "static" && !elided && !self.bound.contains(&name);
+        borrow.then(|| format!("'{name}"))
     }
-    fn path(path: &syn::Path, bound: &[String]) -> Option<String> {
+
+    /// Within `for<'a ..>` (if any) and, if `signature`, a function signature.
+    fn within(&self, hrtb: Option<&syn::BoundLifetimes>, signature: bool) -> Borrows {
+        let mut inner = self.clone();
+        inner.in_signature |= signature;
+        if let Some(hrtb) = hrtb {
+            inner
+                .bound
+                .extend(hrtb.lifetimes.iter().filter_map(|p| match p {
+                    syn::GenericParam::Lifetime(l) => Some(l.lifetime.ident.to_string()),
+                    _ => None,
+                }));
+        }
+        inner
+    }
+
+    fn in_signature<'a>(
+        &self,
+        inputs: impl IntoIterator<Item = &'a Type>,
+        output: &'a syn::ReturnType,
+    ) -> Option<String> {
+        let output = match output {
+            syn::ReturnType::Type(_, ty) => Some(&**ty),
+            syn::ReturnType::Default => None,
+        };
+        inputs
+            .into_iter()
+            .chain(output)
+            .find_map(|t| self.in_type(t))
+    }
+
+    fn in_path(&self, path: &syn::Path) -> Option<String> {
         path.segments
             .iter()
             .find_map(|segment| match &segment.arguments {
                 syn::PathArguments::AngleBracketed(args) => {
                     args.args.iter().find_map(|arg| match arg {
-                        syn::GenericArgument::Lifetime(l) => lifetime(l, bound),
-                        syn::GenericArgument::Type(t) => walk(t, bound),
-                        syn::GenericArgument::AssocType(a) => walk(&a.ty, bound),
+                        syn::GenericArgument::Lifetime(l) => self.lifetime(l),
+                        syn::GenericArgument::Type(t) => self.in_type(t),
+                        syn::GenericArgument::AssocType(a) => self.in_type(&a.ty),
                         _ => None,
                     })
                 }
-                // `Fn(&str) -> bool`: lifetimes of each call.
-                syn::PathArguments::Parenthesized(_) | syn::PathArguments::None => None,
+                syn::PathArguments::Parenthesized(f) => {
+                    self.within(None, true).in_signature(&f.inputs, &f.output)
+                }
+                syn::PathArguments::None => None,
             })
     }
-    fn bounds<'a>(
+
+    fn in_bounds<'a>(
+        &self,
         bounds: impl IntoIterator<Item = &'a syn::TypeParamBound>,
-        bound: &[String],
     ) -> Option<String> {
         bounds.into_iter().find_map(|b| match b {
-            syn::TypeParamBound::Lifetime(l) => lifetime(l, bound),
+            syn::TypeParamBound::Lifetime(l) => self.lifetime(l),
             syn::TypeParamBound::Trait(t) => {
-                let mut bound = bound.to_vec();
-                if let Some(hrtb) = &t.lifetimes {
-                    bound.extend(hrtb.lifetimes.iter().filter_map(|p| match p {
-                        syn::GenericParam::Lifetime(l) => Some(l.lifetime.ident.to_string()),
-                        _ => None,
-                    }));
-                }
-                path(&t.path, &bound)
+                self.within(t.lifetimes.as_ref(), false).in_path(&t.path)
             }
             _ => None,
         })
     }
-    fn walk(ty: &Type, bound: &[String]) -> Option<String> {
+
+    fn in_type(&self, ty: &Type) -> Option<String> {
         match ty {
             Type::Reference(r) => match &r.lifetime {
+                None if self.in_signature => self.in_type(&r.elem),
                 None => Some("&".to_string()),
-                Some(l) => lifetime(l, bound).or_else(|| walk(&r.elem, bound)),
+                Some(l) => self.lifetime(l).or_else(|| self.in_type(&r.elem)),
             },
             Type::Path(p) => {
-                let qself = p.qself.as_ref().and_then(|q| walk(&q.ty, bound));
-                qself.or_else(|| path(&p.path, bound))
+                let qself = p.qself.as_ref().and_then(|q| self.in_type(&q.ty));
+                qself.or_else(|| self.in_path(&p.path))
             }
-            Type::TraitObject(t) => bounds(&t.bounds, bound),
-            Type::ImplTrait(t) => bounds(&t.bounds, bound),
-            Type::Slice(t) => walk(&t.elem, bound),
-            Type::Array(t) => walk(&t.elem, bound),
-            Type::Ptr(t) => walk(&t.elem, bound),
-            Type::Paren(t) => walk(&t.elem, bound),
-            Type::Group(t) => walk(&t.elem, bound),
-            Type::Tuple(t) => t.elems.iter().find_map(|e| walk(e, bound)),
-            // `fn(&str) -> &str`: lifetimes of each call, as for `Fn`.
+            Type::BareFn(f) => {
+                let inputs = f.inputs.iter().map(|arg| &arg.ty);
+                (self.within(f.lifetimes.as_ref(), true)).in_signature(inputs, &f.output)
+            }
+            Type::TraitObject(t) => self.in_bounds(&t.bounds),
+            Type::ImplTrait(t) => self.in_bounds(&t.bounds),
+            Type::Slice(t) => self.in_type(&t.elem),
+            Type::Array(t) => self.in_type(&t.elem),
+            Type::Ptr(t) => self.in_type(&t.elem),
+            Type::Paren(t) => self.in_type(&t.elem),
+            Type::Group(t) => self.in_type(&t.elem),
+            Type::Tuple(t) => t.elems.iter().find_map(|e| self.in_type(e)),
             _ => None,
         }
     }
-    walk(ty, &[])
 }
 
 /// A single capital letter (`T`, `K`), the way type parameters are named: in a `#[ttl_cached]`
@@ -202,6 +248,8 @@ mod tests {
             "Arc<dyn Fn(&str) -> bool + Send + Sync>",
             "Box<dyn for<'a> Tokenize<'a> + Send>",
             "fn(&str) -> &str",
+            "for<'x> fn(&'x str) -> &'x str",
+            "Box<dyn Fn(Cow<'_, str>) -> bool>",
             "Cow<'static, str>",
             "<Vec<u8> as IntoIterator>::Item",
         ] {
@@ -219,6 +267,9 @@ mod tests {
             ("Vec<(u8, &[u8])>", "&"),
             ("&'static Foo<'b>", "'b"),
             ("Iter<Item = &'a u8>", "'a"),
+            ("Box<dyn Fn(&'a str) -> bool + Send + Sync>", "'a"),
+            ("fn() -> &'a str", "'a"),
+            ("Box<dyn Fn(&str) -> Cow<'b, str>>", "'b"),
         ] {
             assert_eq!(borrow(borrowed).as_deref(), Some(found), "{borrowed}");
         }

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::Span;
 use quote::ToTokens;
+use syn::visit::{self, Visit};
 use syn::{Expr, GenericParam, Pat, Path, Type};
 
 use crate::args::{self, Args, CustomKey, SharedTier};
@@ -222,7 +223,7 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
     ];
     for (option, expr) in options {
         let Some(expr) = expr else { continue };
-        if let Some(param) = named_variable(expr.to_token_stream(), &params) {
+        if let Some(param) = named_variable(expr, &params) {
             errors.at(
                 &param,
                 format!(
@@ -235,29 +236,38 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
     }
 }
 
-/// The first identifier in `tokens` among `names`, used as a variable: not a field, method or
-/// path segment after `.` or `::`.
-fn named_variable(tokens: TokenStream, names: &[String]) -> Option<proc_macro2::Ident> {
-    let mut after_dot_or_colon = false;
-    for token in tokens {
-        match token {
-            TokenTree::Ident(ident) => {
-                if !after_dot_or_colon && names.iter().any(|name| ident == name) {
-                    return Some(ident);
-                }
-                after_dot_or_colon = false;
+/// The first variable in `expr` among `names`: a path of one segment, not a field, method,
+/// module or struct member, nor a name the expression binds itself (a closure's parameter, a
+/// block's `let`). Macros' arguments are not looked into.
+fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
+    struct Uses<'a> {
+        names: &'a [String],
+        bound: Vec<String>,
+        found: Option<syn::Ident>,
+    }
+    impl<'ast> Visit<'ast> for Uses<'_> {
+        fn visit_expr_path(&mut self, expr: &'ast syn::ExprPath) {
+            if let Some(ident) = expr.path.get_ident()
+                && expr.qself.is_none()
+                && self.found.is_none()
+                && self.names.iter().any(|name| ident == name)
+                && !self.bound.iter().any(|name| ident == name)
+            {
+                self.found = Some(ident.clone());
             }
-            TokenTree::Group(group) => {
-                if let Some(found) = named_variable(group.stream(), names) {
-                    return Some(found);
-                }
-                after_dot_or_colon = false;
-            }
-            TokenTree::Punct(punct) => after_dot_or_colon = matches!(punct.as_char(), '.' | ':'),
-            TokenTree::Literal(_) => after_dot_or_colon = false,
+        }
+        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+            self.bound.push(pat.ident.to_string());
+            visit::visit_pat_ident(self, pat);
         }
     }
-    None
+    let mut uses = Uses {
+        names,
+        bound: Vec::new(),
+        found: None,
+    };
+    uses.visit_expr(expr);
+    uses.found
 }
 
 /// `name` in `cache = name` or `cache = Self::name`.
@@ -411,9 +421,10 @@ fn check_signature(function: &Function<'_>, key: Option<&CustomKey>, errors: &mu
             } => {
                 key_params += 1;
                 if !custom_key
-                    && let Some(cfg) = original.attrs.iter().find(|attr| {
-                        attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr")
-                    })
+                    && let Some(cfg) = original
+                        .attrs
+                        .iter()
+                        .find(|attr| attr.path().is_ident("cfg"))
                 {
                     errors.at(
                         cfg,

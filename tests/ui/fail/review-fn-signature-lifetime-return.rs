@@ -1,6 +1,5 @@
 //! A named lifetime inside an `Fn(..)`/`fn(..)` signature in the return type is a borrow of
-//! the caller's (not one of each call): before 15b6e76's `first_lifetime` rewrite it was the
-//! macro's "borrows" error; now it passes validation and rustc reports on generated code.
+//! the caller's (not one of each call): the macro's "borrows" error, once per function.
 use cache_core::ttl_cached;
 
 #[ttl_cached(ttl = "1h")]
