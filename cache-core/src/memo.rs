@@ -482,7 +482,7 @@ where
     /// `F::Err` is named `R` so that no type in the future is a projection on `F`: proving
     /// such a future `Send` would mean selecting `F`'s impl for every lifetime, and `Shared`'s
     /// asks `E: 'static`, which fails for an error type holding a `dyn Trait`
-    /// (rust-lang/rust#110338).
+    /// (rust-lang/rust#130113).
     async fn memoize_async<Q, E, R, F>(
         &self,
         key: &Q,

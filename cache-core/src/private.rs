@@ -350,7 +350,7 @@ pub trait MemoAsync<const KIND: u8, const OK: bool, Q: ?Sized> {
 
 // One impl per kind, each calling the map itself: a future that is another generic trait
 // method's `impl Future` would not be `Send` when the return type holds a `dyn Trait` (the
-// compiler cannot prove it for such nested opaque types; rust-lang/rust#110338).
+// compiler cannot prove it for such nested opaque types; rust-lang/rust#130113).
 
 impl<K, T, Q> MemoAsync<PLAIN, true, Q> for (K, T)
 where

@@ -286,29 +286,20 @@ fn handle_name(path: &Path) -> Option<&syn::Ident> {
 }
 
 fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<DurationArg<'a>> {
-    if let Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Int(n),
-        ..
-    }) = expr
-    {
-        let message = format!(
-            "a bare number has no unit: write `{option} = \"{}s\"` for seconds, or another unit",
-            n.base10_digits()
-        );
-        errors.at(n, message);
-        return None;
-    }
-    if let Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Float(n),
-        ..
-    }) = expr
-    {
-        let message = format!(
-            "a bare number has no unit: write `{option} = \"{}s\"` for seconds, or another unit",
-            n.base10_digits()
-        );
-        errors.at(n, message);
-        return None;
+    if let Expr::Lit(syn::ExprLit { lit, .. }) = expr {
+        let digits = match lit {
+            syn::Lit::Int(n) => Some(n.base10_digits()),
+            syn::Lit::Float(n) => Some(n.base10_digits()),
+            _ => None,
+        };
+        if let Some(digits) = digits {
+            let message = format!(
+                "a bare number has no unit: write `{option} = \"{digits}s\"` for seconds, or \
+                 another unit"
+            );
+            errors.at(lit, message);
+            return None;
+        }
     }
     if let Expr::Unary(syn::ExprUnary {
         op: syn::UnOp::Neg(_),
