@@ -220,7 +220,8 @@ pub enum Reason {
     Expired,
     /// It made room for another entry within the capacity.
     Capacity,
-    /// `remove` or `clear` took it out.
+    /// `remove` or `clear` took it out (an expired entry that `remove` takes out is heard as
+    /// `Expired`; `clear` reports every entry as `Removed`).
     Removed,
     /// `insert` stored another value under its key.
     Replaced,

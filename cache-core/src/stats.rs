@@ -37,7 +37,8 @@ pub struct Stats {
     /// key was invalidated meanwhile, nor one a capacity of 0 refuses).
     pub inserts: u64,
     /// Entries removed because they had expired, by whatever removed them: a sweep, a write
-    /// storing over them or evicting them, `remove`, `retain`.
+    /// storing over them or evicting them, `remove`, `retain`. (`clear` drops every entry as
+    /// removed, expired or not, and counts none here.)
     pub expirations: u64,
     /// Live entries removed to stay within the capacity, and values a capacity of 0 refused.
     pub evictions: u64,
