@@ -6,8 +6,9 @@
 //! was hit since its deadline was last set (sliding expiry's reference bit, written only when
 //! unset so that hits stay free of shared writes), bits 1..9 count entries stored in the same
 //! deadline slot of 2,048 ns, so that entries stored within one clock tick still evict oldest
-//! first, and bit 10 says a reader found it expired (see `Entry::bury`). Deadlines are thus
-//! kept to 2.048 µs, always rounding earlier.
+//! first (exactly with a capacity up to `EXACT_ORDER`, however many stores a tick sees and
+//! whatever other slots they interleave with), and bit 10 says a reader found it expired (see
+//! `Entry::bury`). Deadlines are thus kept to 2.048 µs, always rounding earlier.
 //!
 //! With `stale_if_error`, an expired entry stays until its deadline plus that window: `get`
 //! never returns it, but a memoizing call whose constructor failed may (`Table::get_stale`).
@@ -37,6 +38,11 @@ const SWEEP_BATCH: usize = 64;
 /// Buckets looked at to pick a victim for the capacity: exact least-recently-used while a
 /// shard holds at most this many entries, sampled beyond.
 const EVICTION_SAMPLE: usize = 64;
+
+/// Capacities up to this keep entries stored in one deadline slot in their exact order of
+/// storage, whatever the order of stores into other slots, and however many stores one clock
+/// tick sees (`Ledger::new_deadline`). Beyond, the victim is a sample's anyway.
+const EXACT_ORDER: usize = 128;
 
 /// The expiry rule, shared by every shard of a map.
 #[derive(Debug, Clone, Copy)]
@@ -251,6 +257,8 @@ struct Ledger {
     /// The last deadline slot given out and its order field, for `ORDER`.
     last_slot: u64,
     last_order: u64,
+    /// The latest deadline slot given out: none later holds an entry yet.
+    max_slot: Option<u64>,
     forecast: Forecast,
     sweep: Option<Sweep>,
     /// Sweeps finished, so that a writer helping one knows when it is over.
@@ -264,6 +272,7 @@ impl Ledger {
         Ledger {
             last_slot: 0,
             last_order: 0,
+            max_slot: None,
             forecast: Forecast::new(),
             sweep: None,
             sweeps_done: 0,
@@ -271,15 +280,25 @@ impl Ledger {
         }
     }
 
-    /// See [`Table::new_deadline`]; `slot` is the new entry's deadline slot.
+    /// See [`Table::new_deadline`]; `slot` is the new entry's deadline slot. `held` visits the
+    /// deadline words of the entries held, when the order of storage must be exact.
     #[inline]
-    fn new_deadline(&mut self, slot: u64) -> u64 {
-        if slot == self.last_slot {
-            self.last_order = (self.last_order + 2).min(ORDER);
+    fn new_deadline(&mut self, slot: u64, held: Option<Held<'_>>) -> u64 {
+        self.last_order = if slot == self.last_slot && self.last_order < ORDER {
+            self.last_order + 2
+        } else if self.max_slot.is_none_or(|max| slot > max) {
+            0
+        } else if let Some(held) = held {
+            // A slot stored into before, then another (`expire_after`), or one whose orders
+            // ran out: look at what it holds.
+            next_order(slot, held)
+        } else if slot == self.last_slot {
+            ORDER
         } else {
-            self.last_slot = slot;
-            self.last_order = 0;
-        }
+            0
+        };
+        self.last_slot = slot;
+        self.max_slot = Some(self.max_slot.map_or(slot, |max| max.max(slot)));
         self.forecast.record(slot);
         self.stores += 1;
         if let Some(sweep) = &mut self.sweep {
@@ -352,11 +371,18 @@ impl<K, V> Table<K, V> {
     }
 
     /// The value stored for a new entry's deadline at `now`, within `limit`: its slot and its
-    /// order in it.
+    /// order in it, exact for a `capacity` up to `EXACT_ORDER`.
     #[inline]
-    fn new_deadline(&mut self, now: u64, limit: u64) -> u64 {
-        self.ledger
-            .new_deadline(self.policy.slot_within(now, limit))
+    fn new_deadline(&mut self, now: u64, limit: u64, capacity: usize) -> u64 {
+        let slot = self.policy.slot_within(now, limit);
+        let entries = &self.entries;
+        let mut held = |visit: &mut dyn FnMut(&AtomicU64)| {
+            for entry in entries.iter() {
+                visit(&entry.deadline);
+            }
+        };
+        let held = (capacity <= EXACT_ORDER).then_some(&mut held as Held<'_>);
+        self.ledger.new_deadline(slot, held)
     }
 
     /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it
@@ -483,7 +509,7 @@ impl<K, V> Table<K, V> {
         let entry = Entry {
             key,
             value,
-            deadline: AtomicU64::new(self.new_deadline(now, limit)),
+            deadline: AtomicU64::new(self.new_deadline(now, limit, capacity)),
         };
         match self
             .entries
@@ -663,6 +689,40 @@ impl<K, V> Table<K, V> {
         let (entry, _) = slot.remove();
         Some((entry.key, entry.value, reason))
     }
+}
+
+/// Visits the deadline word of every entry a table holds.
+type Held<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&AtomicU64));
+
+/// The order field for a new entry in `slot`: after those of the entries `held` there. When
+/// they ran out (more stores in one slot than `ORDER` counts), they are first renumbered
+/// 0, 2, 4, ... keeping their order, which frees room for a table of `EXACT_ORDER` entries.
+#[cold]
+fn next_order(slot: u64, held: Held<'_>) -> u64 {
+    let mut orders = Vec::new();
+    held(&mut |word| {
+        let stored = word.load(Relaxed);
+        if stored & !FIELDS == slot {
+            orders.push(stored & ORDER);
+        }
+    });
+    let Some(&last) = orders.iter().max() else {
+        return 0;
+    };
+    if last < ORDER {
+        return last + 2;
+    }
+    orders.sort_unstable();
+    orders.dedup();
+    held(&mut |word| {
+        let stored = word.load(Relaxed);
+        if stored & !FIELDS == slot {
+            let rank = orders.binary_search(&(stored & ORDER)).expect("seen above");
+            let order = (rank as u64 * 2).min(ORDER);
+            word.store(stored & !ORDER | order, Relaxed);
+        }
+    });
+    (orders.len() as u64 * 2).min(ORDER)
 }
 
 /// The choice of a victim for the capacity, over the buckets from a starting point: all that

@@ -30,17 +30,12 @@
 //! - `expire_after` can only shorten a life: a peer's per-entry ttl longer than the map's is
 //!   ported with a map ttl of an hour or more and the life carried by the value.
 //!
-//! FAILING ON PURPOSE (real bugs in cache-core, kept here to show them):
-//! - `ttl_cache_capacity_keeps_the_newest_when_many_are_stored_in_one_tick`: with a capacity
-//!   (<= 64, documented exact) and a clock that does not move (a `ManualClock`, or the default
-//!   coarse clock within one tick), after 511 stores in one deadline slot the order field
-//!   saturates and the victim is no longer the oldest insert.
-//! - `ttl_cache_capacity_evicts_oldest_after_a_store_with_another_life`: the same order field
-//!   restarts at 0 whenever a store lands in another deadline slot (a value with its own
-//!   `expire_after` life), so two entries of one slot tie and the older one may survive.
-//! - `boundary_deadline_kept_to_1_024_us_as_the_readme_says`: README says deadlines are kept
-//!   to 1.024 µs; they are kept to 2.048 µs (shard.rs: `FIELDS` = 11 bits), so an entry can die
-//!   up to 2.048 µs before its ttl. A documentation bug, but a broken written promise.
+//! Found by this port and fixed since: the order of storage within a deadline slot
+//! saturated after 511 stores in one slot and restarted whenever a store landed in another
+//! slot, so with a capacity the oldest insert did not always go first
+//! (`ttl_cache_capacity_keeps_the_newest_when_many_are_stored_in_one_tick`,
+//! `ttl_cache_capacity_evicts_oldest_after_a_store_with_another_life`); the README said
+//! deadlines are kept to 1.024 µs, where they are kept to 2.048 µs.
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -929,10 +924,6 @@ fn ttl_cache_mixed_ttls() {
 /// into a capacity of 64, which the README calls exact ("exact for capacities up to 64",
 /// fixed expiry: "the oldest insert"). The default coarse clock stands still for a few
 /// milliseconds, in which hundreds of inserts fit.
-///
-/// FAILS (real bug): the order of storage within one deadline slot is 9 bits
-/// (`shard.rs` `ORDER`, `Ledger::new_deadline`), saturating after 511 stores; from then on
-/// those entries tie and the victim is whichever the scan meets first.
 #[test]
 fn ttl_cache_capacity_keeps_the_newest_when_many_are_stored_in_one_tick() {
     let mut wrong = Vec::new();
@@ -959,10 +950,7 @@ fn ttl_cache_capacity_keeps_the_newest_when_many_are_stored_in_one_tick() {
 /// deadlines, ours promises the oldest insert goes (README; shard.rs: "entries stored within
 /// one clock tick still evict oldest first"). Here a value with a shorter life of its own is
 /// stored between two others in the same tick.
-///
-/// FAILS (real bug, randomly per map: the scan starts at the new key's hash): the order field
-/// restarts at 0 whenever a store lands in another deadline slot (`Ledger::new_deadline`
-/// keeps one `last_slot`), so "a" and "c" tie and "c" may be evicted before the older "a".
+/// (Each map's scan starts at the new key's hash, so 64 maps try many starting points.)
 #[test]
 fn ttl_cache_capacity_evicts_oldest_after_a_store_with_another_life() {
     let mut wrong = 0;
@@ -1557,15 +1545,12 @@ fn boundary_alive_one_ns_before_the_ttl_dead_at_it() {
     assert_eq!(map.get(&1), None, "fixed: the hit did not extend it");
 }
 
-/// The README: "Deadlines are kept to 1.024 µs, rounding earlier": an entry stored at 1.5 µs
-/// with a ttl of 60 s has a deadline no earlier than 60 s + 476 ns, so it is live at 60 s +
-/// 400 ns (59.9999989 s after it was stored); and one stored at 0 with a ttl of 2 s (a whole
-/// number of 1.024 µs units) is live at 2 s - 1 ns.
-///
-/// FAILS (documentation bug): deadlines are kept to 2.048 µs (shard.rs: `FIELDS` is 11 low
-/// bits: `USED`, 9 of `ORDER`, `DEAD`), so the deadline is 60 s and the entry is dead.
+/// The README: "Deadlines are kept to 2.048 µs, rounding earlier": an entry stored at 1.5 µs
+/// with a ttl of 60 s is live 2.049 µs before its exact deadline (60 s + 1.5 µs) and dead at
+/// it, never later. (The README said 1.024 µs until this port found it; the code keeps 11 low
+/// bits for `USED`, `ORDER` and `DEAD`.)
 #[test]
-fn boundary_deadline_kept_to_1_024_us_as_the_readme_says() {
+fn boundary_deadline_kept_to_2_048_us_rounding_earlier() {
     for expiry in [Expiry::Sliding, Expiry::Fixed] {
         let clock = ManualClock::new();
         let map = TtlMap::builder()
@@ -1575,20 +1560,11 @@ fn boundary_deadline_kept_to_1_024_us_as_the_readme_says() {
             .build();
         clock.advance(Duration::from_nanos(1_500));
         map.insert(1, 1);
-        clock.advance(secs(60) - Duration::from_nanos(1_100));
-        assert_eq!(map.get(&1), Some(1), "{expiry:?}");
+        clock.advance(secs(60) - Duration::from_nanos(2_049));
+        assert!(map.contains_key(&1), "{expiry:?}: live 2.049 µs before");
+        clock.advance(Duration::from_nanos(2_049));
+        assert_eq!(map.get(&1), None, "{expiry:?}: dead at the exact deadline");
     }
-    // The same with cached's 2 s lifespan, stored at 0: 2 s is a whole number of 1.024 µs
-    // units, so by the README the deadline is exactly 2 s; it is 2 s - 1.024 µs.
-    let clock = ManualClock::new();
-    let map = TtlMap::builder()
-        .ttl(secs(2))
-        .expiry(Expiry::Fixed)
-        .clock(clock.clone())
-        .build();
-    map.insert(1, 1);
-    clock.advance(secs(2) - Duration::from_nanos(1));
-    assert_eq!(map.get(&1), Some(1), "2 s ttl, 1 ns before");
 }
 
 /// Time that does not move (every peer's suite inserts and reads in one instant): with a
