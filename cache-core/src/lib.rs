@@ -144,6 +144,7 @@ pub use stats::Stats;
 /// | `refresh_after` | duration literal or expression | none | rebuild a value this old without making callers wait (see [`Builder::refresh_after`]) |
 /// | `stale_if_error` | duration literal or expression | none | serve the last value this long after expiry when rebuilding fails (see [`Builder::stale_if_error`]) |
 /// | `capacity` | integer or `usize` expression | unbounded | most entries kept (see [`Builder::capacity`]) |
+/// | `name` | string literal or `&'static str` expression | the function's path | the map's name (see [`caches`] and [`Builder::name`]) |
 /// | `key` | `key: Type = expr` | all arguments | custom key |
 /// | `cache` | identifier (`Self::name` in an `impl`) | none | also generate `fn name() -> &'static TtlMap<K, V>` (`Shared<K, V>` with `shared`) |
 /// | `shared` | expression of type `redis::RedisTier` (or a reference to one), evaluated once | none | feature `redis`, `async fn` only: values are also kept in Redis and built once for every process; they must be `Serialize + DeserializeOwned`, keys `Serialize` (see the `redis` module) |

@@ -20,6 +20,7 @@ pub(crate) const OPTIONS: &[&str] = &[
     "refresh_after",
     "stale_if_error",
     "capacity",
+    "name",
     "key",
     "cache",
     "shared",
@@ -37,6 +38,8 @@ pub(crate) struct Args {
     pub(crate) refresh_after: Option<Expr>,
     pub(crate) stale_if_error: Option<Expr>,
     pub(crate) capacity: Option<Expr>,
+    /// `name = "..."`: the map's name (`option` is taken by the parser's own `name`).
+    pub(crate) map_name: Option<Expr>,
     pub(crate) key: Option<CustomKey>,
     pub(crate) cache: Option<Path>,
     pub(crate) shared: Option<SharedTier>,
@@ -122,6 +125,7 @@ impl Args {
             "refresh_after" => self.set(&name, |a| &mut a.refresh_after, input.call(value)?),
             "stale_if_error" => self.set(&name, |a| &mut a.stale_if_error, input.call(value)?),
             "capacity" => self.set(&name, |a| &mut a.capacity, input.call(value)?),
+            "name" => self.set(&name, |a| &mut a.map_name, input.call(value)?),
             "clock" => self.set(&name, |a| &mut a.clock, input.call(value)?),
             "crate" => self.set(&name, |a| &mut a.krate, input.call(value)?),
             "shared" => {

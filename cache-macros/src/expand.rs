@@ -274,14 +274,19 @@ fn build_map(
 ) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
-    let name = match options.shared {
+    let name = match (options.name, options.shared) {
+        // Typed, so that a name that is not a `&'static str` is reported on itself.
+        (Some(name), _) => quote_spanned!(name.span()=> {
+            let name: &'static str = #name;
+            name
+        }),
         // A shared map's name is its identity in Redis: it holds the `impl`'s type and
         // generic arguments too (see `fleet_name`).
-        Some(_) => quote!(#rt::__private::fleet_name(
+        (None, Some(_)) => quote!(#rt::__private::fleet_name(
             #rt::__private::type_name_of(&|| ()),
             ::core::stringify!(#function)
         )),
-        None => quote!(::core::concat!(
+        (None, None) => quote!(::core::concat!(
             ::core::module_path!(),
             "::",
             ::core::stringify!(#function)

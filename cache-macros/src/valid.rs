@@ -22,6 +22,8 @@ pub(crate) struct Options<'a> {
     pub(crate) refresh_after: Option<DurationArg<'a>>,
     pub(crate) stale_if_error: Option<DurationArg<'a>>,
     pub(crate) capacity: Option<&'a Expr>,
+    /// `name = "..."`: the map's name, for `cache_core::caches()` and the fleet tier.
+    pub(crate) name: Option<&'a Expr>,
     pub(crate) key: Option<&'a CustomKey>,
     pub(crate) cache: Option<Handle<'a>>,
     /// `shared = tier`: the map is a `cache_core::redis::Shared`, in front of Redis.
@@ -146,6 +148,15 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
             "`capacity = 0` would cache nothing; give a positive number, or remove it for no limit",
         );
     }
+    if let Some(name) = args.map_name.as_ref().and_then(args::lit_str)
+        && name.value().is_empty()
+    {
+        errors.at(
+            name,
+            "`name` must not be empty: it tells the map apart in `cache_core::caches()` (and in \
+             Redis, with `shared`); leave it out for the function's path",
+        );
+    }
     let cache = args
         .cache
         .as_ref()
@@ -192,6 +203,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
         refresh_after: refresh_after.flatten(),
         stale_if_error: stale_if_error.flatten(),
         capacity: args.capacity.as_ref(),
+        name: args.map_name.as_ref(),
         key: args.key.as_ref(),
         cache,
         shared: args.shared.as_ref(),
@@ -218,6 +230,7 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
         ("refresh_after", args.refresh_after.as_ref()),
         ("stale_if_error", args.stale_if_error.as_ref()),
         ("capacity", args.capacity.as_ref()),
+        ("name", args.map_name.as_ref()),
         ("clock", args.clock.as_ref()),
         ("shared", args.shared.as_ref().map(|s| &s.tier)),
     ];

@@ -301,3 +301,34 @@ fn the_macro_names_its_map_after_the_function_for_the_registry() {
         .expect("listed under its path");
     assert_eq!((cache.len(), cache.stats().misses), (1, 1));
 }
+
+mod renamed {
+    use super::*;
+
+    pub const RATES: &str = "fx-rates";
+
+    #[ttl_cached(ttl = "1h", name = "exchange-rates")]
+    pub fn exchange_rate(currency: &str) -> u32 {
+        currency.len() as u32
+    }
+
+    #[ttl_cached(ttl = "1h", name = RATES)]
+    pub fn fx(currency: &str) -> u32 {
+        currency.len() as u32 + 1
+    }
+}
+
+/// `name = ...` (the spec's macro option) names the map in the registry instead of the path:
+/// a literal or any `&'static str` expression.
+#[test]
+fn the_name_option_names_the_map_for_the_registry() {
+    renamed::exchange_rate("EUR");
+    renamed::exchange_rate("EUR");
+    renamed::fx("USD");
+    let caches = cache_core::caches();
+    let named = |name: &str| caches.iter().find(|c| c.name() == name).cloned();
+    let rates = named("exchange-rates").expect("listed under its name");
+    assert_eq!((rates.stats().hits, rates.stats().misses), (1, 1));
+    assert_eq!(named("fx-rates").expect("a const name").len(), 1);
+    assert!(named("macro_values::renamed::exchange_rate").is_none());
+}
