@@ -70,8 +70,9 @@
 //! - Single flight: concurrent misses of one key run one constructor; every waiter takes its
 //!   outcome from the flight. A failed flight never makes callers queue: a shareable error
 //!   reaches every waiter, otherwise each tries at once. No lock is held while a constructor
-//!   runs. `insert`, `remove`, `clear` and `retain` win over a flight in progress: it does not
-//!   store its value.
+//!   runs. `insert`, `remove`, `clear` and `retain` win over a flight in progress when they are
+//!   called: it does not store its value (`clear` and `retain` go shard by shard, so a flight
+//!   that starts while they are still going may).
 //! - Keys are hashed with aHash under a random key per map, so keys an attacker sends
 //!   cannot be chosen to collide without knowing it.
 //! - Nothing in user code (a listener, a key's `Hash` or `Eq`, a value's `Drop`) can wedge a

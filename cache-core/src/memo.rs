@@ -808,8 +808,8 @@ where
     /// instead of running their own, and get it from the flight even if the entry is evicted
     /// or expires before they wake. No lock is held while it runs, so constructors of
     /// different keys run in parallel and `init` may use this map for other keys. If `init`
-    /// panics, each waiter runs its own constructor at once. If `key` is inserted, removed or
-    /// cleared while `init` runs, its value is returned but not stored.
+    /// panics, each waiter runs its own constructor at once. If `key` is inserted, removed,
+    /// cleared or dropped by `retain` while `init` runs, its value is returned but not stored.
     ///
     /// # Panics
     ///

@@ -9,7 +9,7 @@
 //!     const OK: bool = /* whether (String, u32) and V can make a cache */;
 //!     static CACHE: <((String, u32), V) as P::Store<OK>>::Static = ..::NEW;
 //!     let _ = P::assert_key::<String>; // errors on the user's types, not in generated code
-//!     let __ttl_cached_key1 = n.clone();
+//!     let __ttl_cached_key1 = P::KeyPart::<OK>::of(&n);
 //!     let map = P::Store::map(&CACHE, P::instance_of(&|| ()), || TtlMap::<K, V>::builder()...);
 //!     <((String, u32), R) as P::Memo<KIND, OK, _>>::memo(map, &TupleRef((a, &__ttl_cached_key1)), move || -> R body)
 //! }

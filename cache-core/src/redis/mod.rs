@@ -52,7 +52,12 @@
 //! to 30 s while it stays down), then one call probes it. Opening and recovery are each logged
 //! once (`tracing`, target `cache_core::redis`, never a key). The connection reconnects by
 //! itself. A backplane that subscribes again drops every L1 entry of its tier fetched before,
-//! since it may have missed invalidations meanwhile.
+//! since it may have missed invalidations meanwhile. The first calls of a process wait, at most
+//! one timeout and once, for the backplane's first subscription; a slower one is no failure of
+//! Redis: calls go on to Redis meanwhile (so a process started against a hung Redis waits two
+//! timeouts once: this wait, then the read that opens the breaker). An error reply (`BUSY`,
+//! `LOADING`, `MASTERDOWN`, ...) is a failure; only `WRONGTYPE` or a reply of another shape
+//! reads as absent.
 //!
 //! A value that no longer deserializes (its type changed) counts as absent: it is deleted and
 //! built again. Bump [`RedisTier::version`] when a type's serialized form changes, so that
