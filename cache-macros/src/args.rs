@@ -240,9 +240,25 @@ pub(crate) fn attribute_span() -> Span {
     Span::call_site()
 }
 
-/// The known option nearest to `unknown`, if it is a plausible typo of it.
+/// What peers (`cached`, moka, memoize) call some of the options.
+const PEER_NAMES: &[(&str, &str)] = &[
+    ("time", "ttl"),
+    ("time_to_live", "ttl"),
+    ("time_to_idle", "ttl"),
+    ("timetolive", "ttl"),
+    ("size", "capacity"),
+    ("max_size", "capacity"),
+    ("max_capacity", "capacity"),
+    ("capacity_limit", "capacity"),
+];
+
+/// The known option `unknown` stands for: a peer's name for it, or one it is a plausible typo
+/// of.
 fn closest(unknown: &str) -> Option<&'static str> {
     let unknown = unknown.to_lowercase();
+    if let Some((_, known)) = PEER_NAMES.iter().find(|(peer, _)| *peer == unknown) {
+        return Some(known);
+    }
     OPTIONS
         .iter()
         .map(|known| (distance(&unknown, known), *known))
@@ -274,7 +290,10 @@ mod tests {
     #[test]
     fn typos_get_a_suggestion_and_strangers_do_not() {
         assert_eq!(closest("tll"), Some("ttl"));
-        assert_eq!(closest("time"), None);
+        assert_eq!(closest("time"), Some("ttl"), "cached's name");
+        assert_eq!(closest("max_size"), Some("capacity"), "cached's name");
+        assert_eq!(closest("TTL"), Some("ttl"));
+        assert_eq!(closest("nmae"), Some("name"));
         assert_eq!(closest("capcity"), Some("capacity"));
         assert_eq!(closest("cach"), Some("cache"));
         assert_eq!(closest("sweeep"), Some("sweep"));

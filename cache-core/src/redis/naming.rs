@@ -64,7 +64,7 @@ impl Naming {
     /// `namespace:version:tag:{`, the start of every value key of the map tagged `tag`: made
     /// once per map, so that naming a value is one copy and the digest's hex.
     pub(crate) fn value_key_prefix(&self, tag: u64) -> String {
-        format!("{}{{", self.map_pattern_prefix(tag))
+        format!("{}{{", self.map_prefix(tag))
     }
 
     /// The Redis key holding a value: `namespace:version:tag:{digest}`, after `prefix` (see
@@ -86,8 +86,23 @@ impl Naming {
     }
 
     /// `namespace:version:tag:`, the prefix of every key of one map.
-    pub(crate) fn map_pattern_prefix(&self, tag: u64) -> String {
+    fn map_prefix(&self, tag: u64) -> String {
         format!("{}{tag:016x}:", self.prefix)
+    }
+
+    /// The `SCAN MATCH` pattern of every key of one map: its prefix, with the glob characters a
+    /// namespace may hold (`*`, `?`, `[`, `]`, `\`) escaped so that it matches only itself,
+    /// then `*`.
+    pub(crate) fn map_pattern(&self, tag: u64) -> String {
+        let mut pattern = String::new();
+        for c in self.map_prefix(tag).chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
     }
 
     /// The pub/sub channel of the tier's backplane.
@@ -116,6 +131,18 @@ mod tests {
             "{key}"
         );
         assert_eq!(Naming::lease_key(&key), format!("{key}:lease"));
+    }
+
+    /// A namespace's glob characters match only themselves in a map's `SCAN` pattern, so that
+    /// `clear` in `svc*` leaves `svc-billing`'s values alone.
+    #[test]
+    fn a_map_pattern_escapes_the_namespace() {
+        let naming = Naming::new("svc*[a]?\\", 1, Some([7; 32]));
+        assert_eq!(
+            naming.map_pattern(0xab),
+            "svc\\*\\[a\\]\\?\\\\:1:00000000000000ab:*"
+        );
+        assert!(naming.value_key_prefix(0xab).starts_with("svc*[a]?\\:1:"));
     }
 
     /// Processes running older or newer code share values only if they name them alike: these

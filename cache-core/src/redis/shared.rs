@@ -26,7 +26,7 @@ use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::{Script, Value};
+use redis::{RedisError, Script, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -226,6 +226,20 @@ impl<V> Stamped<V> {
     fn unheard(&self, epoch: u64) -> bool {
         self.epoch == 0 && epoch > 0
     }
+}
+
+/// Whether a read's error says only that the key holds something else: a key of another
+/// Redis type (`WRONGTYPE`, alone or from each command of a pipeline, which redis-rs wraps)
+/// or a reply of another shape. That is no failure of Redis, and `FETCH` treats the key as
+/// absent (and overwrites it).
+fn reads_as_absent(error: &RedisError) -> bool {
+    if error.kind() == redis::ErrorKind::UnexpectedReturnType {
+        return true;
+    }
+    let errors = error.clone().into_server_errors();
+    errors.is_some_and(|errors| {
+        !errors.is_empty() && errors.iter().all(|(_, error)| error.code() == "WRONGTYPE")
+    })
 }
 
 /// The part of a digest an L1 entry keeps (see [`Stamped`]).
@@ -598,7 +612,7 @@ where
     /// processes drop their copies at once, and again once nothing old is left to read back.
     fn clear_shared(&self) -> impl Future<Output = Result<(), TierError>> + Send + 'static {
         let tier = Arc::clone(&self.tier.inner);
-        let pattern: Arc<str> = format!("{}*", tier.naming.map_pattern_prefix(self.tag)).into();
+        let pattern: Arc<str> = tier.naming.map_pattern(self.tag).into();
         let channel: Arc<str> = tier.naming.channel().into();
         let message: Arc<[u8]> = backplane::cleared(self.tag).into();
         async move {
@@ -898,15 +912,9 @@ where
                         let life = u64::try_from(pttl).ok().map(Duration::from_millis);
                         Ok(bytes.map(|bytes| (bytes, life)))
                     }
-                    // A key of another Redis type, or a reply of another shape: not a
-                    // failure of Redis, and FETCH treats the key as absent. Any other error
-                    // (down, LOADING, BUSY, MASTERDOWN, ...) is one, for the breaker.
-                    Err(error)
-                        if error.code() == Some("WRONGTYPE")
-                            || error.kind() == redis::ErrorKind::UnexpectedReturnType =>
-                    {
-                        Ok(None)
-                    }
+                    // Any error but these (down, LOADING, BUSY, MASTERDOWN, ...) is a
+                    // failure of Redis, for the breaker.
+                    Err(error) if reads_as_absent(&error) => Ok(None),
                     Err(error) => Err(error),
                 }
             })
