@@ -496,17 +496,28 @@ fn five_hundred_tasks_wait_for_one_held_flight() {
                         let map = map.clone();
                         tokio::spawn(async move {
                             match form {
-                                0 => map.get_or_insert_with_async(&7, async { unreachable!("a waiter's constructor ran") }).await,
+                                0 => {
+                                    map.get_or_insert_with_async(&7, async {
+                                        unreachable!("a waiter's constructor ran")
+                                    })
+                                    .await
+                                }
                                 1 => map
-                                    .try_get_or_insert_with_async::<_, MyError>(&7, async { unreachable!("a waiter's constructor ran") })
+                                    .try_get_or_insert_with_async::<_, MyError>(&7, async {
+                                        unreachable!("a waiter's constructor ran")
+                                    })
                                     .await
                                     .unwrap(),
                                 2 => map
-                                    .try_get_or_insert_with_shared_async::<_, MyError>(&7, async { unreachable!("a waiter's constructor ran") })
+                                    .try_get_or_insert_with_shared_async::<_, MyError>(&7, async {
+                                        unreachable!("a waiter's constructor ran")
+                                    })
                                     .await
                                     .unwrap(),
                                 _ => map
-                                    .optionally_get_or_insert_with_async(&7, async { unreachable!("a waiter's constructor ran") })
+                                    .optionally_get_or_insert_with_async(&7, async {
+                                        unreachable!("a waiter's constructor ran")
+                                    })
                                     .await
                                     .unwrap(),
                             }
@@ -555,11 +566,19 @@ fn moka_timeout_around_a_leader_lets_the_waiter_lead() {
             wait_until_async("the waiter waits", || map.stats().coalesced == 1).await;
             assert!(leader.await.is_err(), "timed out");
             let got = tokio::time::timeout(GUARD, waiter).await;
-            assert_eq!(got.expect("the waiter is stranded").unwrap(), 6, "{flavour}");
+            assert_eq!(
+                got.expect("the waiter is stranded").unwrap(),
+                6,
+                "{flavour}"
+            );
             assert_eq!(map.get(&1), Some(6));
             // Without a waiter.
             let lone = map.try_get_or_insert_with_shared_async::<_, MyError>(&2, pending());
-            assert!(tokio::time::timeout(Duration::from_millis(1), lone).await.is_err());
+            assert!(
+                tokio::time::timeout(Duration::from_millis(1), lone)
+                    .await
+                    .is_err()
+            );
             let next = map.try_get_or_insert_with_shared_async::<_, MyError>(&2, async { Ok(8) });
             assert_eq!(next.await.unwrap(), 8);
         });
@@ -587,7 +606,9 @@ fn a_leader_dropped_at_any_await_point_lets_its_waiter_lead() {
                     match form {
                         0 => map.get_or_insert_with_async(&1, init).await,
                         1 => map
-                            .try_get_or_insert_with_async::<_, MyError>(&1, async { Ok(init.await) })
+                            .try_get_or_insert_with_async::<_, MyError>(&1, async {
+                                Ok(init.await)
+                            })
                             .await
                             .unwrap(),
                         2 => map
@@ -612,7 +633,11 @@ fn a_leader_dropped_at_any_await_point_lets_its_waiter_lead() {
             assert_eq!(map.stats().coalesced, 1);
             assert_eq!(waiter.wakes(), 0);
             drop(leader);
-            assert_eq!(waiter.wakes(), 1, "form {form} cut {cut}: the waiter is woken");
+            assert_eq!(
+                waiter.wakes(),
+                1,
+                "form {form} cut {cut}: the waiter is woken"
+            );
             assert_eq!(waiter.ready(), 20, "form {form} cut {cut}");
             assert_eq!(map.get(&1), Some(20));
         }
@@ -769,7 +794,8 @@ fn dropping_the_leaders_runtime_lets_waiters_elsewhere_lead() {
             let leader_map = map.clone();
             let leader = leader_rt.spawn(async move {
                 let map = leader_map;
-                map.get_or_insert_with_async(&1, async { pending::<u32>().await }).await
+                map.get_or_insert_with_async(&1, async { pending::<u32>().await })
+                    .await
             });
             leader_rt.block_on(async {
                 wait_until_async("the leader leads", || map.stats().misses == 1).await;
@@ -835,7 +861,10 @@ fn dropping_the_waiters_runtime_does_not_disturb_the_landing() {
     assert_eq!(leader.join().unwrap(), 1);
     assert_eq!(map.get(&1), Some(1));
     let rt = current_thread();
-    assert_eq!(rt.block_on(map.get_or_insert_with_async(&1, async { 9 })), 1);
+    assert_eq!(
+        rt.block_on(map.get_or_insert_with_async(&1, async { 9 })),
+        1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -863,7 +892,9 @@ fn moka_handle_panic_at_any_await_point_in_each_form() {
                     match form {
                         0 => map.get_or_insert_with_async(&1, init).await,
                         1 => map
-                            .try_get_or_insert_with_async::<_, MyError>(&1, async { Ok(init.await) })
+                            .try_get_or_insert_with_async::<_, MyError>(&1, async {
+                                Ok(init.await)
+                            })
                             .await
                             .unwrap(),
                         2 => map
@@ -896,7 +927,11 @@ fn moka_handle_panic_at_any_await_point_in_each_form() {
             }
             // Own attempts, in parallel: each is pending at its await point; none joined another.
             waiters.iter_mut().for_each(Driven::pending);
-            assert_eq!(map.stats().coalesced, 3, "form {form} cut {cut}: no new waits");
+            assert_eq!(
+                map.stats().coalesced,
+                3,
+                "form {form} cut {cut}: no new waits"
+            );
             let got: Vec<u32> = waiters.iter_mut().map(Driven::ready).collect();
             assert_eq!(got, [20, 21, 22], "form {form} cut {cut}");
             let stored = map.get(&1).expect("an attempt's value is stored");
@@ -927,7 +962,9 @@ fn quick_cache_async_waiters_of_a_panicking_sync_leader_recover() {
             let tasks: Vec<_> = (0..4)
                 .map(|i| {
                     let map = map.clone();
-                    tokio::spawn(async move { map.get_or_insert_with_async(&1, async move { i }).await })
+                    tokio::spawn(
+                        async move { map.get_or_insert_with_async(&1, async move { i }).await },
+                    )
                 })
                 .collect();
             wait_until_async("4 wait", || map.stats().coalesced == 4).await;
@@ -1000,10 +1037,18 @@ fn invalidation_during_an_async_flight_wins() {
             };
             if later_caller {
                 let mut late = Driven::new(map.get_or_insert_with_async(&1, async { 30 }));
-                assert_eq!(late.ready(), expected.unwrap(), "{op}: not the old flight's");
+                assert_eq!(
+                    late.ready(),
+                    expected.unwrap(),
+                    "{op}: not the old flight's"
+                );
             }
             release.send(()).unwrap();
-            assert_eq!(leader.ready(), 10, "{op}: the leader's caller gets its value");
+            assert_eq!(
+                leader.ready(),
+                10,
+                "{op}: the leader's caller gets its value"
+            );
             assert_eq!(early.ready(), 10, "{op}: so does its waiter");
             assert_eq!(map.get(&1), expected, "{op}, later caller {later_caller}");
         }
@@ -1036,11 +1081,17 @@ fn remove_racing_an_async_landing_never_resurrects_the_old_value() {
             assert_eq!(leader.await.unwrap(), 10);
             // Either the value landed before the remove (and the remove took it), or the
             // flight was invalidated: never found after the remove returned.
-            assert!(after.is_none(), "round {round}: found after remove ({removed:?})");
+            assert!(
+                after.is_none(),
+                "round {round}: found after remove ({removed:?})"
+            );
             let last = map.get(&1);
             assert!(last.is_none() || removed.is_none(), "round {round}");
             if removed.is_none() {
-                assert!(last.is_none(), "round {round}: the invalidated flight stored");
+                assert!(
+                    last.is_none(),
+                    "round {round}: the invalidated flight stored"
+                );
             }
         });
     }
@@ -1068,14 +1119,22 @@ fn only_the_leaders_constructor_is_polled() {
     let mut waiters: Vec<_> = (0..5)
         .map(|_| {
             let (init, polls, dropped) = probe(async { 2 });
-            (Driven::new(map.get_or_insert_with_async(&1, init)), polls, dropped)
+            (
+                Driven::new(map.get_or_insert_with_async(&1, init)),
+                polls,
+                dropped,
+            )
         })
         .collect();
     for (w, _, _) in &mut waiters {
         w.pending();
         w.pending(); // polled again while waiting: still only waiting
     }
-    assert_eq!(leader_polls.load(SeqCst), 1, "waiters do not poll the leader's future");
+    assert_eq!(
+        leader_polls.load(SeqCst),
+        1,
+        "waiters do not poll the leader's future"
+    );
     release.send(()).unwrap();
     assert_eq!(leader.ready(), 1);
     assert_eq!(leader_polls.load(SeqCst), 2);
@@ -1084,7 +1143,11 @@ fn only_the_leaders_constructor_is_polled() {
     for (mut w, polls, dropped) in waiters {
         assert_eq!(w.ready(), 1);
         drop(w);
-        assert_eq!(polls.load(SeqCst), 0, "a waiter's constructor is never polled");
+        assert_eq!(
+            polls.load(SeqCst),
+            0,
+            "a waiter's constructor is never polled"
+        );
         assert!(dropped.load(SeqCst));
     }
 }
@@ -1153,7 +1216,8 @@ fn tasks_on_different_runtimes_wait_for_one_flight() {
                     let map = map.clone();
                     tokio::spawn(async move {
                         wait_until_async("the leader leads", || map.stats().misses >= 1).await;
-                        map.get_or_insert_with_async(&1, async { unreachable!() }).await
+                        map.get_or_insert_with_async(&1, async { unreachable!() })
+                            .await
                     })
                 };
                 let led = map
@@ -1176,7 +1240,8 @@ fn tasks_on_different_runtimes_wait_for_one_flight() {
                     .map(|_| {
                         let map = map.clone();
                         tokio::spawn(async move {
-                            map.get_or_insert_with_async(&1, async { unreachable!() }).await
+                            map.get_or_insert_with_async(&1, async { unreachable!() })
+                                .await
                         })
                     })
                     .collect();
@@ -1192,7 +1257,10 @@ fn tasks_on_different_runtimes_wait_for_one_flight() {
     let multi_tasks: Vec<_> = (0..4)
         .map(|_| {
             let map = map.clone();
-            multi.spawn(async move { map.get_or_insert_with_async(&1, async { unreachable!() }).await })
+            multi.spawn(async move {
+                map.get_or_insert_with_async(&1, async { unreachable!() })
+                    .await
+            })
         })
         .collect();
     let sync_waiter = {
@@ -1240,7 +1308,9 @@ fn block_on_inside_a_constructor_for_other_keys() {
             })
         };
         wait_until_async("the leader leads", || map.stats().misses >= 3).await;
-        let waiter = map.get_or_insert_with_async(&3, async { unreachable!() }).await;
+        let waiter = map
+            .get_or_insert_with_async(&3, async { unreachable!() })
+            .await;
         assert_eq!(waiter, 34);
         assert_eq!(leader.await.unwrap(), 34);
     });
@@ -1269,16 +1339,19 @@ fn block_on_inside_a_constructor_for_its_own_key() {
     assert_reentry(sync_in);
     let rt = current_thread();
     let async_in = rt.block_on(async {
-        let call = AssertUnwindSafe(map.get_or_insert_with_async(&2, async {
-            map.get_or_insert_with(&2, || 2)
-        }));
+        let call = AssertUnwindSafe(
+            map.get_or_insert_with_async(&2, async { map.get_or_insert_with(&2, || 2) }),
+        );
         let mut call = pin!(call);
         poll_fn(|cx| Poll::Ready(catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))))).await
     });
     match async_in {
         Err(panic) => {
             let message = panic_message(&*panic);
-            assert!(message.contains("re-entrant call for the same key"), "{message}");
+            assert!(
+                message.contains("re-entrant call for the same key"),
+                "{message}"
+            );
         }
         Ok(poll) => panic!("expected a re-entry panic, got {:?}", poll.is_ready()),
     }
@@ -1294,10 +1367,14 @@ fn block_on_inside_a_constructor_for_its_own_key() {
         });
         let waiter = async {
             wait_until_async("the leader leads", || map.stats().misses >= 4).await;
-            map.get_or_insert_with_async(&3, async { unreachable!() }).await
+            map.get_or_insert_with_async(&3, async { unreachable!() })
+                .await
         };
         let (led, waited) = tokio::join!(leader, waiter);
-        assert!(gave_up.load(SeqCst), "the nested wait for its own key hangs (documented)");
+        assert!(
+            gave_up.load(SeqCst),
+            "the nested wait for its own key hangs (documented)"
+        );
         assert_eq!(led, 3);
         waited
     });
@@ -1363,7 +1440,11 @@ fn async_refresh_serves_the_old_value_and_survives_cancellation() {
             let held = held.expect("the rebuilding task is held");
             held.abort();
             assert!(held.await.unwrap_err().is_cancelled());
-            assert_eq!(map.get(&1), Some(1), "{flavour}: a cancelled rebuild keeps it");
+            assert_eq!(
+                map.get(&1),
+                Some(1),
+                "{flavour}: a cancelled rebuild keeps it"
+            );
             // The next call rebuilds again.
             assert_eq!(map.get_or_insert_with_async(&1, async { 2 }).await, 2);
             assert_eq!(map.get(&1), Some(2));
@@ -1493,7 +1574,11 @@ fn a_leader_dropped_by_an_unrelated_panic_is_abandoned_not_panicked() {
     assert!(unrelated.is_err());
     w1.pending(); // leads, held
     w2.pending(); // joins w1's flight
-    assert_eq!(polls2.load(SeqCst), 0, "w2 waits for w1 instead of attempting");
+    assert_eq!(
+        polls2.load(SeqCst),
+        0,
+        "w2 waits for w1 instead of attempting"
+    );
 }
 
 /// A waiter of a failed shared-error flight, per form: a shared waiter with the same error type
@@ -1516,7 +1601,8 @@ fn waiters_of_other_forms_on_a_failed_shared_flight() {
     let mut other =
         Driven::new(map.try_get_or_insert_with_shared_async::<_, OtherError>(&1, async { Ok(2) }));
     let mut own = Driven::new(map.try_get_or_insert_with_async::<_, MyError>(&1, async { Ok(3) }));
-    let mut optionally = Driven::new(map.optionally_get_or_insert_with_async(&1, async { Some(4) }));
+    let mut optionally =
+        Driven::new(map.optionally_get_or_insert_with_async(&1, async { Some(4) }));
     let mut plain = Driven::new(map.get_or_insert_with_async(&1, async { 5 }));
     same.pending();
     other.pending();
@@ -1597,7 +1683,8 @@ fn waiters_are_not_woken_until_the_flight_lands() {
             .map(|_| {
                 let map = map.clone();
                 let (call, polls, _) = probe(async move {
-                    map.get_or_insert_with_async(&1, async { unreachable!() }).await
+                    map.get_or_insert_with_async(&1, async { unreachable!() })
+                        .await
                 });
                 (tokio::spawn(call), polls)
             })
@@ -1656,5 +1743,8 @@ fn reentry_through_a_per_child_waker_combinator_panics_instead_of_hanging() {
             call.wakes()
         )
     });
-    assert!(message.contains("re-entrant call for the same key"), "{message}");
+    assert!(
+        message.contains("re-entrant call for the same key"),
+        "{message}"
+    );
 }
