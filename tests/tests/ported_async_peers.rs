@@ -915,7 +915,7 @@ fn moka_handle_panic_at_any_await_point_in_each_form() {
             waiters.iter_mut().for_each(Driven::pending);
             assert_eq!(map.stats().coalesced, 3);
             let panicked = catch_unwind(AssertUnwindSafe(|| leader.poll()));
-            let panic = panicked.err().expect("the leader panics");
+            let panic = panicked.expect_err("the leader panics");
             assert_eq!(panic_message(&*panic), "Panic during get_with");
             // Dropped later, outside the panic: the flight is still a panicked one.
             drop(leader);
