@@ -560,6 +560,18 @@ pub fn fleet_name(closure: &'static str, function: &str) -> &'static str {
     }
 }
 
+/// A shared map's identity in Redis when its function gives `name = ...`: the name, with the
+/// function's path (see [`fleet_name`]) after it when that path shows generic arguments, so
+/// that `Codec<u8>` and `Codec<u16>` keep apart in Redis as their local maps do.
+pub fn fleet_named(name: &'static str, closure: &'static str, function: &str) -> &'static str {
+    let path = fleet_name(closure, function);
+    if path.contains('<') {
+        Box::leak(format!("{name}@{path}").into_boxed_str())
+    } else {
+        name
+    }
+}
+
 /// The fleet tier's side of the generated code, with feature `redis`.
 #[cfg(feature = "redis")]
 mod fleet {

@@ -42,7 +42,7 @@ const EVICTION_SAMPLE: usize = 64;
 /// Capacities up to this keep entries stored in one deadline slot in their exact order of
 /// storage, whatever the order of stores into other slots, and however many stores one clock
 /// tick sees (`Ledger::new_deadline`). Beyond, the victim is a sample's anyway.
-const EXACT_ORDER: usize = 128;
+const EXACT_ORDER: usize = EVICTION_SAMPLE;
 
 /// The expiry rule, shared by every shard of a map.
 #[derive(Debug, Clone, Copy)]
@@ -451,7 +451,9 @@ impl<K, V> Table<K, V> {
     fn slide(&self, entry: &Entry<K, V>, hash: u64, stored: u64, now: u64) {
         if !entry.is_expired(now) {
             let limit = self.limit_of(hash);
-            let fresh = self.policy.slot_within(now, limit).max(stored & !FIELDS);
+            let slot = self.policy.slot_within(now, limit).max(stored & !FIELDS);
+            // Last in its new slot's order of storage: it was just used.
+            let fresh = slot | ORDER;
             let _ = (entry.deadline).compare_exchange(stored, fresh, Relaxed, Relaxed);
         }
     }

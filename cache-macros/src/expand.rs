@@ -274,12 +274,21 @@ fn build_map(
 ) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
-    let name = match (options.name, options.shared) {
-        // Typed, so that a name that is not a `&'static str` is reported on itself.
-        (Some(name), _) => quote_spanned!(name.span()=> {
+    // Typed, so that a name that is not a `&'static str` is reported on itself.
+    let given = options.name.map(|name| {
+        quote_spanned!(name.span()=> {
             let name: &'static str = #name;
             name
-        }),
+        })
+    });
+    let name = match (given, options.shared) {
+        // Each instantiation of a generic `impl` keeps its own values in Redis.
+        (Some(given), Some(_)) => quote!(#rt::__private::fleet_named(
+            #given,
+            #rt::__private::type_name_of(&|| ()),
+            ::core::stringify!(#function)
+        )),
+        (Some(given), None) => given,
         // A shared map's name is its identity in Redis: it holds the `impl`'s type and
         // generic arguments too (see `fleet_name`).
         (None, Some(_)) => quote!(#rt::__private::fleet_name(
