@@ -436,7 +436,7 @@ mod example {
     }
 
     /// cached's `cached_sleep_secs`: `Result<(), E>`, a body that blocks its thread (as the
-    /// example's `std::thread::sleep` does) inside an async fn.
+    /// example's blocking sleep does) inside an async fn.
     #[ttl_cached(ttl = "30s", shared = tier_in(&TIER).clone())]
     pub async fn cached_sleep_secs(millis: u64) -> Result<(), ExampleError> {
         RUNS.fetch_add(1, Ordering::SeqCst);
