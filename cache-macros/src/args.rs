@@ -38,7 +38,7 @@ pub(crate) struct Args {
     pub(crate) refresh_after: Option<Expr>,
     pub(crate) stale_if_error: Option<Expr>,
     pub(crate) capacity: Option<Expr>,
-    /// `name = "..."`: the map's name (`option` is taken by the parser's own `name`).
+    /// `name = "..."`: the map's name.
     pub(crate) map_name: Option<Expr>,
     pub(crate) key: Option<CustomKey>,
     pub(crate) cache: Option<Path>,
@@ -84,7 +84,7 @@ impl Parse for Args {
             return Ok(args);
         }
         while !input.is_empty() {
-            // A attempted option is reported and skipped up to the next `,`, so the options
+            // A malformed option is reported and skipped up to the next `,`, so the options
             // after it are still checked.
             if let Err(error) = args.option(input) {
                 args.errors.push(error);
