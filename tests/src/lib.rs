@@ -6,6 +6,9 @@ pub mod redis_server;
 /// What the fleet tier's tests share: the worker processes' settings, polling, taps on Redis.
 pub mod fleet;
 
+/// An eviction listener that records what it hears.
+pub mod heard;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -37,43 +37,15 @@
 //! `ttl_cache_capacity_evicts_oldest_after_a_store_with_another_life`); the README said
 //! deadlines are kept to 1.024 µs, where they are kept to 2.048 µs.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_core::{Clock, Expiry, ManualClock, Reason, TtlMap};
 
+use tests::heard::{Heard, recorder, take, take_sorted};
+
 const HOUR: Duration = Duration::from_secs(3600);
-
-type Heard<K, V> = Arc<Mutex<Vec<(K, V, Reason)>>>;
-
-/// A listener that records what it hears, and the record.
-fn recorder<K, V>() -> (Heard<K, V>, impl Fn(&K, &V, Reason) + Send + Sync + 'static)
-where
-    K: Clone + Send + 'static,
-    V: Clone + Send + 'static,
-{
-    let heard = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&heard);
-    let listener = move |k: &K, v: &V, reason: Reason| {
-        log.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((k.clone(), v.clone(), reason));
-    };
-    (heard, listener)
-}
-
-/// What the listener heard since the last call, in order.
-fn take<K, V>(heard: &Heard<K, V>) -> Vec<(K, V, Reason)> {
-    std::mem::take(&mut *heard.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
-/// [`take`], sorted by key: where the order across shards is unspecified.
-fn take_sorted<K: Ord, V>(heard: &Heard<K, V>) -> Vec<(K, V, Reason)> {
-    let mut all = take(heard);
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
-}
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
