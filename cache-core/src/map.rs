@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use crate::builder::{Age, Builder, ExpireAfter, Listener, NoTtl, Options, Parts};
 use crate::clock::{ClockSource, saturating_nanos};
+use crate::flights::Flights;
 use crate::key::Equivalent;
-use crate::memo::Flights;
+use crate::raw::{Lifespan, Policy};
 use crate::registry::{self, Named};
-use crate::shard::{Lifespan, Policy, Removal, Table};
+use crate::shard::{Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
@@ -624,7 +625,7 @@ where
         V: Clone,
     {
         let shard = read(&self.shard(hash).lock);
-        shard.table.get(hash, key, now, || self.now()).cloned()
+        shard.table.get(hash, key, now, &|| self.now()).cloned()
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {

@@ -35,94 +35,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::Context;
 
-use hashbrown::{HashTable, hash_table};
-
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
-use crate::key::{Equivalent, Lookup};
+use crate::key::Lookup;
 use crate::map::{Inner, Locked};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
-
-/// A key whose constructor is running.
-pub(crate) struct Pending<K, V> {
-    hash: u64,
-    key: K,
-    /// This flight's number in its shard.
-    id: u64,
-    /// A later `insert`, `remove`, `clear` or `retain` of the key: the flight must not store its
-    /// value, and callers that miss from now on start a new flight instead of joining it.
-    invalidated: bool,
-    /// The thread that leads it (`thread_token`), if its constructor is sync: while the flight
-    /// is registered the constructor is on that thread's stack, so a caller from that thread
-    /// is the constructor asking for its own key.
-    sync_leader: Option<usize>,
-    /// The thread that leads it, if its constructor is async.
-    async_leader: Option<usize>,
-    /// The rendezvous, made when the first waiter joins: a flight nobody waits for costs no
-    /// allocation.
-    flight: Option<Arc<Flight<V>>>,
-    /// For the construction's duration in its event (nothing without the feature `tracing`).
-    started: trace::Started,
-}
-
-impl<K, V> Pending<K, V> {
-    /// A flight that `caller` is to lead.
-    fn new(hash: u64, key: K, id: u64, caller: Caller) -> Self {
-        let (sync_leader, async_leader) = match caller.is_async {
-            false => (caller.thread, None),
-            true => (None, caller.thread),
-        };
-        Pending {
-            hash,
-            key,
-            id,
-            invalidated: false,
-            sync_leader,
-            async_leader,
-            flight: None,
-            started: trace::started(),
-        }
-    }
-}
-
-/// A shard's flights in progress, and a count of the invalidations of its keys.
-pub(crate) struct Flights<K, V> {
-    pending: HashTable<Pending<K, V>>,
-    epoch: u64,
-    next_id: u64,
-}
-
-impl<K, V> Flights<K, V> {
-    pub(crate) fn new() -> Self {
-        Flights {
-            pending: HashTable::new(),
-            epoch: 0,
-            next_id: 0,
-        }
-    }
-
-    /// `key` was stored or removed: its flight, if any, must not store its value.
-    pub(crate) fn invalidate<Q>(&mut self, hash: u64, key: &Q)
-    where
-        Q: ?Sized + Equivalent<K>,
-    {
-        self.epoch += 1;
-        if !self.pending.is_empty() {
-            for p in self.pending.iter_mut() {
-                if p.hash == hash && key.equivalent(&p.key) {
-                    p.invalidated = true;
-                }
-            }
-        }
-    }
-
-    /// Every key was removed.
-    pub(crate) fn invalidate_all(&mut self) {
-        self.epoch += 1;
-        self.pending.iter_mut().for_each(|p| p.invalidated = true);
-    }
-}
 
 /// What a memoizing call found, and what it does next.
 enum Role<V> {
@@ -163,6 +81,14 @@ impl Caller {
         match self.is_async {
             false => self.thread.is_some(),
             true => flight::can_lead(),
+        }
+    }
+
+    /// The leaders of a flight this caller leads: (sync, async).
+    fn leaders(self) -> (Option<usize>, Option<usize>) {
+        match self.is_async {
+            false => (self.thread, None),
+            true => (None, self.thread),
         }
     }
 }
@@ -273,7 +199,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let shard = read(&self.shard(hash).lock);
-        let found = shard.table.get(hash, key, now, || self.now());
+        let found = shard.table.get(hash, key, now, &|| self.now());
         if count {
             self.counters.lookup(found.is_some());
         }
@@ -299,36 +225,18 @@ where
         let caller = Caller::this_thread(is_async);
         let mut flights = shard.flights.lock();
         if !caller.can_lead() {
-            return Role::Attempt(flights.epoch);
+            return Role::Attempt(flights.epoch());
         }
-        let Flights {
-            pending, next_id, ..
-        } = &mut *flights;
-        // One probe finds the flight to join or the slot of the one to lead.
-        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
-        let slot = match pending.entry(hash, joinable, |p| p.hash) {
-            hash_table::Entry::Occupied(mut found) => {
-                let p = found.get_mut();
-                if p.sync_leader.is_some() && p.sync_leader == caller.thread {
-                    return Role::Reentry;
-                }
-                let flight = match &p.flight {
-                    Some(flight) => Arc::clone(flight),
-                    None => {
-                        let id = (self.flights_id(hash), p.id);
-                        let flight = Arc::new(Flight::new(id, p.async_leader));
-                        p.flight = Some(Arc::clone(&flight));
-                        flight
-                    }
-                };
+        if let Some(found) = flights.joinable(hash, key) {
+            let leader = flights.sync_leader(hash, found);
+            if leader.is_some() && leader == caller.thread {
+                return Role::Reentry;
+            }
+            if let Some(flight) = flights.rendezvous(hash, found, self.flights_id(hash)) {
                 return Role::Wait(flight);
             }
-            hash_table::Entry::Vacant(slot) => slot,
-        };
-        let id = *next_id;
-        *next_id += 1;
-        slot.insert(Pending::new(hash, key.to_key(), id, caller));
-        Role::Lead(id)
+        }
+        Role::Lead(flights.register(hash, key.to_key(), caller.leaders()))
     }
 
     /// Under the shard's read lock, after finding `key`'s value due for a refresh: the duty to
@@ -344,23 +252,16 @@ where
         let caller = Caller::this_thread(is_async);
         caller.thread?;
         let mut flights = shard.flights.lock();
-        let Flights {
-            pending, next_id, ..
-        } = &mut *flights;
-        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
-        let hash_table::Entry::Vacant(slot) = pending.entry(hash, joinable, |p| p.hash) else {
+        if flights.joinable(hash, key).is_some() {
             return None;
-        };
-        let id = *next_id;
-        *next_id += 1;
-        slot.insert(Pending::new(hash, key.to_key(), id, caller));
-        Some(id)
+        }
+        Some(flights.register(hash, key.to_key(), caller.leaders()))
     }
 
     /// The shard's invalidation count, taken before an own attempt.
     fn epoch(&self, hash: u64) -> u64 {
         let shard = read(&self.shard(hash).lock);
-        shard.flights.lock().epoch
+        shard.flights.lock().epoch()
     }
 
     /// Stores an own attempt's value, unless the shard's keys were invalidated since `epoch`
@@ -373,7 +274,7 @@ where
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
+            if flights.get_mut().epoch() != epoch || table.contains(hash, key, self.now()) {
                 return;
             }
             self.store(table, hash, key.to_key(), value.clone())
@@ -554,14 +455,6 @@ where
     }
 }
 
-impl<K, V> Flights<K, V> {
-    /// Takes flight `id` of a key whose hash is `hash` out of the pending table.
-    fn unregister(&mut self, hash: u64, id: u64) -> Option<Pending<K, V>> {
-        let found = self.pending.find_entry(hash, |p| p.id == id);
-        Some(found.ok()?.remove().0)
-    }
-}
-
 impl<K, V, S> Inner<K, V, S> {
     /// Lands flight `id`, whose constructor did not finish: it panicked, or its future was
     /// dropped.
@@ -621,14 +514,7 @@ impl<'a, K, V, S> Ticket<'a, K, V, S> {
             return;
         }
         let shard = read(&self.inner.shard(self.hash).lock);
-        let mut flights = shard.flights.lock();
-        let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id);
-        if let Some(p) = pending {
-            p.async_leader = Some(thread).filter(|&t| t != 0);
-            if let Some(flight) = &p.flight {
-                flight.polled_on(p.async_leader);
-            }
-        }
+        shard.flights.lock().polled_on(self.hash, self.id, thread);
     }
 }
 
