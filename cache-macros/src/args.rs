@@ -10,6 +10,8 @@ use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitStr, Path, Token, Type};
 
+use crate::peers;
+
 /// The options, in the order the user is told about them.
 pub(crate) const OPTIONS: &[&str] = &[
     "ttl",
@@ -153,11 +155,21 @@ impl Args {
             }
             "key" => {
                 if input.peek(Token![=]) {
-                    return Err(syn::Error::new(
-                        name.span(),
-                        "`key` needs the key's type: write `key: Type = expr`, e.g. \
-                         `key: String = name.to_lowercase()`",
-                    ));
+                    // cached's `key = "String", convert = "{ .. }"`: the type is known.
+                    let peer = input.fork();
+                    peer.parse::<Token![=]>()?;
+                    let message = match peer.parse::<LitStr>() {
+                        Ok(ty) => format!(
+                            "`key` needs the key's type and expression together: write \
+                             `key: {} = expr` (cached's `key` and `convert` are one option \
+                             here)",
+                            ty.value()
+                        ),
+                        Err(_) => "`key` needs the key's type: write `key: Type = expr`, e.g. \
+                                   `key: String = name.to_lowercase()`"
+                            .to_owned(),
+                    };
+                    return Err(syn::Error::new(name.span(), message));
                 }
                 input.parse::<Token![:]>()?;
                 let ty: Type = input.parse()?;
@@ -175,6 +187,13 @@ impl Args {
                 self.set(&name, |a| &mut a.key, CustomKey { ty, expr });
             }
             _ => {
+                if let Some(advice) = peers::advice(&option, peer_value(input).as_ref()) {
+                    self.attempted.extend(advice.stands_for.map(str::to_owned));
+                    return Err(syn::Error::new(
+                        name.span(),
+                        format!("unknown option `{option}`; {}", advice.message),
+                    ));
+                }
                 let hint = match closest(&option) {
                     Some(known) => {
                         // A misspelt option is not also reported as missing.
@@ -208,6 +227,16 @@ impl Args {
             *slot = Some(value);
         }
     }
+}
+
+/// The value after a peer's option (`= value`, or memoize's `: value`), if it is an
+/// expression; the input is not advanced (the option is skipped as malformed).
+fn peer_value(input: ParseStream<'_>) -> Option<Expr> {
+    let fork = input.fork();
+    if fork.parse::<Token![=]>().is_err() {
+        fork.parse::<Token![:]>().ok()?;
+    }
+    fork.parse().ok().map(ungroup)
 }
 
 fn value(input: ParseStream<'_>) -> syn::Result<Expr> {

@@ -9,6 +9,7 @@
 mod args;
 mod ast;
 mod expand;
+mod peers;
 mod types;
 mod valid;
 
