@@ -6,6 +6,12 @@
 //! typed parts) in slots beside it, at positions it gives out. So its code is compiled once,
 //! not once per key and value type.
 
+#![allow(
+    clippy::question_mark,
+    clippy::manual_map,
+    reason = "`?` and `Option::map` are a function each per key and value type in debug builds"
+)]
+
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -71,8 +77,34 @@ struct Registry {
 }
 
 impl Registry {
-    fn joinable(&self, hash: u64, is_key: &mut dyn FnMut(usize) -> bool) -> Option<&Registered> {
-        (self.pending).find(hash, |r| r.hash == hash && !r.invalidated && is_key(r.pos))
+    /// The position of the flight that a caller who misses the key `is_key` accepts may join.
+    fn joinable(&self, hash: u64, is_key: &mut dyn FnMut(usize) -> bool) -> Option<usize> {
+        let found = self
+            .pending
+            .find(hash, |r| r.hash == hash && !r.invalidated && is_key(r.pos));
+        found.map(|r| r.pos)
+    }
+
+    fn at(&self, hash: u64, pos: usize) -> Option<&Registered> {
+        self.pending.find(hash, |r| r.pos == pos)
+    }
+
+    /// The thread leading the sync constructor of the flight at `pos`, if any.
+    fn sync_leader(&self, hash: u64, pos: usize) -> Option<usize> {
+        self.at(hash, pos).and_then(|r| r.sync_leader)
+    }
+
+    /// The name and the async leader of the flight at `pos`, to make its rendezvous.
+    fn rendezvous(&self, hash: u64, pos: usize, shard: usize) -> Option<(FlightId, Option<usize>)> {
+        self.at(hash, pos).map(|r| ((shard, r.id), r.async_leader))
+    }
+
+    /// Notes that flight `id`'s async constructor is polled on `thread` now (0: unknown);
+    /// returns its position and that leader.
+    fn polled_on(&mut self, hash: u64, id: u64, thread: usize) -> Option<(usize, Option<usize>)> {
+        let r = self.pending.find_mut(hash, |r| r.id == id)?;
+        r.async_leader = Some(thread).filter(|&t| t != 0);
+        Some((r.pos, r.async_leader))
     }
 
     /// Registers a flight of `hash` led as `leaders` say (sync, async), at the position
@@ -147,19 +179,18 @@ impl<K, V> Flights<K, V> {
         Q: ?Sized + Equivalent<K>,
     {
         let slots = &self.slots;
-        let is_key = &mut |pos| holds(slots, pos, key);
-        self.registry
-            .joinable(hash, is_key)
-            .map(|r| Joinable(r.pos))
+        match self
+            .registry
+            .joinable(hash, &mut |pos| holds(slots, pos, key))
+        {
+            Some(pos) => Some(Joinable(pos)),
+            None => None,
+        }
     }
 
     /// The thread leading a joinable flight's sync constructor, if any.
-    pub(crate) fn sync_leader(&self, hash: u64, joinable: Joinable) -> Option<usize> {
-        self.registered(hash, joinable).and_then(|r| r.sync_leader)
-    }
-
-    fn registered(&self, hash: u64, Joinable(pos): Joinable) -> Option<&Registered> {
-        self.registry.pending.find(hash, |r| r.pos == pos)
+    pub(crate) fn sync_leader(&self, hash: u64, Joinable(pos): Joinable) -> Option<usize> {
+        self.registry.sync_leader(hash, pos)
     }
 
     /// The rendezvous of a joinable flight, made now if nobody waited for it yet; `shard`
@@ -167,16 +198,22 @@ impl<K, V> Flights<K, V> {
     pub(crate) fn rendezvous(
         &mut self,
         hash: u64,
-        joinable: Joinable,
+        Joinable(pos): Joinable,
         shard: usize,
     ) -> Option<Arc<Flight<V>>> {
-        let r = self.registered(hash, joinable)?;
-        let (id, async_leader): (FlightId, _) = ((shard, r.id), r.async_leader);
-        let slot = self.slots.get_mut(joinable.0)?.as_mut()?;
-        let flight = slot
-            .flight
-            .get_or_insert_with(|| Arc::new(Flight::new(id, async_leader)));
-        Some(Arc::clone(flight))
+        let (Some((id, async_leader)), Some(Some(slot))) = (
+            self.registry.rendezvous(hash, pos, shard),
+            self.slots.get_mut(pos),
+        ) else {
+            return None;
+        };
+        if slot.flight.is_none() {
+            slot.flight = Some(Arc::new(Flight::new(id, async_leader)));
+        }
+        match &slot.flight {
+            Some(flight) => Some(Arc::clone(flight)),
+            None => None,
+        }
     }
 
     /// Registers a flight of `key` led as `leaders` say (sync, async); returns its number.
@@ -197,8 +234,15 @@ impl<K, V> Flights<K, V> {
 
     /// Takes flight `id` of a key whose hash is `hash` out of the registry.
     pub(crate) fn unregister(&mut self, hash: u64, id: u64) -> Option<Pending<K, V>> {
-        let registered = self.registry.unregister(hash, id)?;
-        let Slot { key, flight } = self.slots.get_mut(registered.pos)?.take()?;
+        let Some(registered) = self.registry.unregister(hash, id) else {
+            return None;
+        };
+        let Some(slot) = self.slots.get_mut(registered.pos) else {
+            return None;
+        };
+        let Some(Slot { key, flight }) = slot.take() else {
+            return None;
+        };
         Some(Pending {
             key,
             flight,
@@ -209,13 +253,13 @@ impl<K, V> Flights<K, V> {
 
     /// Notes that flight `id`'s async constructor is polled on `thread` now (0: unknown).
     pub(crate) fn polled_on(&mut self, hash: u64, id: u64, thread: usize) {
-        let found = self.registry.pending.find_mut(hash, |r| r.id == id);
-        if let Some(r) = found {
-            r.async_leader = Some(thread).filter(|&t| t != 0);
-            let slot = self.slots.get(r.pos).and_then(Option::as_ref);
-            if let Some(flight) = slot.and_then(|s| s.flight.as_ref()) {
-                flight.polled_on(r.async_leader);
-            }
+        if let Some((pos, leader)) = self.registry.polled_on(hash, id, thread)
+            && let Some(Some(Slot {
+                flight: Some(flight),
+                ..
+            })) = self.slots.get(pos)
+        {
+            flight.polled_on(leader);
         }
     }
 
@@ -240,6 +284,8 @@ fn holds<K, V, Q>(slots: &[Option<Slot<K, V>>], pos: usize, key: &Q) -> bool
 where
     Q: ?Sized + Equivalent<K>,
 {
-    let slot = slots.get(pos).and_then(Option::as_ref);
-    slot.is_some_and(|s| key.equivalent(&s.key))
+    match slots.get(pos) {
+        Some(Some(slot)) => key.equivalent(&slot.key),
+        _ => false,
+    }
 }

@@ -5,6 +5,12 @@
 //! the thin part that each key and value type compiles anew. See `raw.rs` for how deadlines
 //! and expiry work.
 
+#![allow(
+    clippy::question_mark,
+    clippy::manual_map,
+    reason = "`?` and `Option::map` are a function each per key and value type in debug builds"
+)]
+
 use crate::Reason;
 use crate::key::Equivalent;
 use crate::raw::{Deadlines, Lifespan, Policy, Pos, Raw};
@@ -26,15 +32,9 @@ pub(crate) struct Table<K, V> {
     slots: Vec<Option<(K, V)>>,
 }
 
-/// Whether `slot` holds `key`.
-#[inline]
-fn holds<K, V, Q>(slot: Option<&Option<(K, V)>>, key: &Q) -> bool
-where
-    Q: ?Sized + Equivalent<K>,
-{
-    slot.and_then(Option::as_ref)
-        .is_some_and(|(k, _)| key.equivalent(k))
-}
+// The generic code here is written with `match` and `let .. else` rather than `Option`'s
+// combinators and `?`: in a debug build each combinator is a function of its own, compiled
+// again for every key and value type (so is `flights.rs`).
 
 impl<K, V> Table<K, V> {
     pub(crate) fn new(policy: Policy) -> Self {
@@ -55,17 +55,27 @@ impl<K, V> Table<K, V> {
         Q: ?Sized + Equivalent<K>,
     {
         let slots = &self.slots;
-        self.raw.find(hash, &mut |pos| holds(slots.get(pos), key))
+        self.raw.find(hash, &mut |pos| match slots.get(pos) {
+            Some(Some((k, _))) => key.equivalent(k),
+            _ => false,
+        })
     }
 
-    /// The entry at `pos`, which `raw` says is held.
-    fn at(&self, pos: Pos) -> Option<&(K, V)> {
-        self.slots.get(pos)?.as_ref()
+    /// The value at `pos`, which `raw` says is held.
+    #[inline]
+    fn value(&self, pos: Pos) -> Option<&V> {
+        match self.slots.get(pos) {
+            Some(Some((_, v))) => Some(v),
+            _ => None,
+        }
     }
 
     /// Empties position `pos`, which `raw` gave back.
     fn take(&mut self, pos: Pos) -> Option<(K, V)> {
-        self.slots.get_mut(pos)?.take()
+        match self.slots.get_mut(pos) {
+            Some(slot) => slot.take(),
+            None => None,
+        }
     }
 
     /// The live value for `key`, sliding its deadline forward if due (see `Raw::hit`).
@@ -80,11 +90,13 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let pos = self.find(hash, key)?;
+        let Some(pos) = self.find(hash, key) else {
+            return None;
+        };
         if !self.raw.hit(pos, hash, now, recheck) {
             return None;
         }
-        Some(&self.at(pos)?.1)
+        self.value(pos)
     }
 
     /// Whether a memoizing call that finds the live entry of `hash` at `now` should rebuild it.
@@ -97,8 +109,10 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        self.find(hash, key)
-            .is_some_and(|pos| self.raw.is_live(pos, now))
+        match self.find(hash, key) {
+            Some(pos) => self.raw.is_live(pos, now),
+            None => false,
+        }
     }
 
     /// Stores `key -> value` for `life`, returning the entry it replaced and whether that had
@@ -116,43 +130,37 @@ impl<K, V> Table<K, V> {
         K: Eq,
     {
         let slots = &self.slots;
-        let is_key = &mut |pos| {
-            slots
-                .get(pos)
-                .and_then(Option::as_ref)
-                .is_some_and(|(k, _)| *k == key)
+        let is_key = &mut |pos| match slots.get(pos) {
+            Some(Some((k, _))) => *k == key,
+            _ => false,
         };
-        let key_hash = &|pos| {
-            slots
-                .get(pos)
-                .and_then(Option::as_ref)
-                .map_or(0, |(k, _)| hasher(k))
+        let key_hash = &|pos| match slots.get(pos) {
+            Some(Some((k, _))) => hasher(k),
+            _ => 0,
         };
         let word = self.raw.stamp(hash, life, capacity, is_key, key_hash);
+        let mut stored = Stored {
+            replaced: None,
+            evicted: None,
+        };
         if let Some(pos) = self.raw.find(hash, is_key) {
             let expired = self.raw.restamp(pos, word, life.now);
-            let old = self
-                .slots
-                .get_mut(pos)
-                .and_then(|slot| slot.replace((key, value)));
-            return Stored {
-                replaced: old.map(|(k, v)| (k, v, expired)),
-                evicted: None,
-            };
+            if let Some(slot) = self.slots.get_mut(pos)
+                && let Some((k, v)) = slot.replace((key, value))
+            {
+                stored.replaced = Some((k, v, expired));
+            }
+            return stored;
         }
-        let mut evicted = None;
         if self.raw.is_full(capacity) {
-            evicted = self.evict_one(hash, life.now);
+            stored.evicted = self.evict_one(hash, life.now);
         }
         let pos = self.raw.insert(hash, word);
         match self.slots.get_mut(pos) {
             Some(slot) => *slot = Some((key, value)),
             None => self.slots.push(Some((key, value))),
         }
-        Stored {
-            replaced: None,
-            evicted,
-        }
+        stored
     }
 
     /// Removes `key`, returning its value and whether it had expired.
@@ -161,11 +169,17 @@ impl<K, V> Table<K, V> {
         Q: ?Sized + Equivalent<K>,
     {
         let slots = &self.slots;
-        let (pos, expired) = self
-            .raw
-            .remove(hash, &mut |pos| holds(slots.get(pos), key), now)?;
-        let (k, v) = self.take(pos)?;
-        Some((k, v, expired))
+        let is_key = &mut |pos| match slots.get(pos) {
+            Some(Some((k, _))) => key.equivalent(k),
+            _ => false,
+        };
+        let Some((pos, expired)) = self.raw.remove(hash, is_key, now) else {
+            return None;
+        };
+        match self.take(pos) {
+            Some((k, v)) => Some((k, v, expired)),
+            None => None,
+        }
     }
 
     /// Clones of the live entries.
@@ -176,7 +190,7 @@ impl<K, V> Table<K, V> {
     {
         let mut live = Vec::new();
         for (pos, expired) in self.raw.held(now) {
-            if let Some((k, v)) = self.at(pos).filter(|_| !expired) {
+            if !expired && let Some(Some((k, v))) = self.slots.get(pos) {
                 live.push((k.clone(), v.clone()));
             }
         }
@@ -235,9 +249,13 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let pos = self.find(hash, key)?;
-        let expired = self.raw.stale(pos, now)?;
-        Some((&self.at(pos)?.1, expired))
+        let Some(pos) = self.find(hash, key) else {
+            return None;
+        };
+        match (self.raw.stale(pos, now), self.value(pos)) {
+            (Some(expired), Some(value)) => Some((value, expired)),
+            _ => None,
+        }
     }
 
     /// The number of sweeps finished; a sweep in progress ends when it goes up.
@@ -250,7 +268,9 @@ impl<K, V> Table<K, V> {
     pub(crate) fn sweep_step(&mut self, now: u64, removed: &mut Vec<Removal<K, V>>) -> bool {
         let Table { raw, slots } = self;
         raw.sweep_step(now, &mut |pos| {
-            if let Some((k, v)) = slots.get_mut(pos).and_then(Option::take) {
+            if let Some(slot) = slots.get_mut(pos)
+                && let Some((k, v)) = slot.take()
+            {
                 removed.push((k, v, Reason::Expired));
             }
         })
@@ -268,9 +288,13 @@ impl<K, V> Table<K, V> {
 
     /// Makes room for one entry, for the capacity (see `Raw::evict_one`).
     pub(crate) fn evict_one(&mut self, start: u64, now: u64) -> Option<Removal<K, V>> {
-        let (pos, reason) = self.raw.evict_one(start, now)?;
-        let (k, v) = self.take(pos)?;
-        Some((k, v, reason))
+        let Some((pos, reason)) = self.raw.evict_one(start, now) else {
+            return None;
+        };
+        match self.take(pos) {
+            Some((k, v)) => Some((k, v, reason)),
+            None => None,
+        }
     }
 }
 
