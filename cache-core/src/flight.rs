@@ -35,29 +35,36 @@ pub(crate) enum Outcome<V> {
     Abandoned,
 }
 
-impl<V: Clone> Outcome<V> {
-    fn for_waiter(&self) -> Self {
-        match self {
-            Outcome::Value(v) => Outcome::Value(v.clone()),
-            Outcome::Error(e) => Outcome::Error(Arc::clone(e)),
-            Outcome::Failed => Outcome::Failed,
-            Outcome::Panicked => Outcome::Panicked,
-            Outcome::Abandoned => Outcome::Abandoned,
-        }
-    }
+/// A flight: its [`Rendezvous`], and the value it landed with, if any. Only the value is
+/// typed, so that waiting and waking are compiled once, not once per value type.
+pub(crate) struct Flight<V> {
+    rendezvous: Rendezvous,
+    /// Set before the rendezvous lands `Landed::Value`, read after a waiter sees it.
+    value: Mutex<Option<V>>,
 }
 
-pub(crate) struct Flight<V> {
+/// How a flight ended, as its rendezvous knows it: an [`Outcome`] without its value.
+#[derive(Clone)]
+enum Landed {
+    Value,
+    Error(SharedError),
+    Failed,
+    Panicked,
+    Abandoned,
+}
+
+/// Where a flight's leader and waiters meet.
+struct Rendezvous {
     /// The flight's leader marks this while its constructor runs (see `LEADING`).
     id: FlightId,
     /// The thread that last polled an async leader's constructor (`thread_token`), or 0.
     async_leader: AtomicUsize,
-    state: Mutex<State<V>>,
+    state: Mutex<State>,
     landed: Condvar,
 }
 
-struct State<V> {
-    outcome: Option<Outcome<V>>,
+struct State {
+    landed: Option<Landed>,
     wakers: Vec<Waker>,
 }
 
@@ -78,42 +85,95 @@ impl<V> Flight<V> {
     /// The rendezvous of flight `id`, made when the first waiter joins it.
     pub(crate) fn new(id: FlightId, async_leader: Option<usize>) -> Self {
         Flight {
-            id,
-            async_leader: AtomicUsize::new(async_leader.unwrap_or(0)),
-            state: Mutex::new(State {
-                outcome: None,
-                wakers: Vec::new(),
-            }),
-            landed: Condvar::default(),
+            rendezvous: Rendezvous {
+                id,
+                async_leader: AtomicUsize::new(async_leader.unwrap_or(0)),
+                state: Mutex::new(State {
+                    landed: None,
+                    wakers: Vec::new(),
+                }),
+                landed: Condvar::default(),
+            },
+            value: Mutex::new(None),
         }
     }
 
     /// Ends the flight and wakes every waiter.
     pub(crate) fn land(&self, outcome: Outcome<V>) {
+        let landed = match outcome {
+            Outcome::Value(value) => {
+                *self.value.lock() = Some(value);
+                Landed::Value
+            }
+            Outcome::Error(error) => Landed::Error(error),
+            Outcome::Failed => Landed::Failed,
+            Outcome::Panicked => Landed::Panicked,
+            Outcome::Abandoned => Landed::Abandoned,
+        };
+        self.rendezvous.land(landed);
+    }
+
+    /// An async leader's constructor is now polled on `thread`.
+    pub(crate) fn polled_on(&self, thread: Option<usize>) {
+        (self.rendezvous.async_leader).store(thread.unwrap_or(0), Relaxed);
+    }
+}
+
+impl Rendezvous {
+    fn land(&self, landed: Landed) {
         let wakers = {
             let mut state = self.state.lock();
-            state.outcome = Some(outcome);
+            state.landed = Some(landed);
             std::mem::take(&mut state.wakers)
         };
         self.landed.notify_all();
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    /// An async leader's constructor is now polled on `thread`.
-    pub(crate) fn polled_on(&self, thread: Option<usize>) {
-        self.async_leader.store(thread.unwrap_or(0), Relaxed);
-    }
-
     /// How this thread leads this flight, if it does.
     fn led_here(&self) -> Option<Leading> {
-        led_here(self.id)
+        let found = LEADING.try_with(|l| l.borrow().iter().rev().find(|m| m.0 == self.id).copied());
+        found.ok().flatten()
     }
-}
 
-/// How this thread leads flight `id`, if it does: not generic, so compiled once.
-fn led_here(id: FlightId) -> Option<Leading> {
-    let found = LEADING.try_with(|l| l.borrow().iter().rev().find(|m| m.0 == id).copied());
-    found.ok().flatten()
+    /// Blocks the thread until the flight lands.
+    fn wait(&self) -> Landed {
+        if self.led_here().is_some() {
+            reentry();
+        }
+        let state = self.state.lock();
+        let leader = self.async_leader.load(Relaxed);
+        if state.landed.is_none() && leader != 0 && Some(leader) == thread_token() {
+            drop(state);
+            panic!(
+                "a sync TtlMap call waits for a key whose async constructor this same thread \
+                 polls: blocking here would stop it forever; use the async method \
+                 (`get_or_insert_with_async`) in async code"
+            );
+        }
+        let state = self.landed.wait_until(state, |s| s.landed.is_some());
+        state.landed.clone().expect("landed")
+    }
+
+    /// The async form of [`wait`](Self::wait): never blocks the executor thread.
+    fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Landed> {
+        // The very task awaiting here, or another task that the constructor drives inline (a
+        // `LocalSet`), which may wait.
+        if self
+            .led_here()
+            .is_some_and(|(_, task)| task == waker_id(cx.waker()))
+        {
+            reentry();
+        }
+        let mut state = self.state.lock();
+        if let Some(landed) = &state.landed {
+            return Poll::Ready(landed.clone());
+        }
+        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
 }
 
 /// Whether this thread can lead a flight: not while its thread-locals are being destroyed,
@@ -132,45 +192,30 @@ pub(crate) fn mark<'a>(id: FlightId, panicked: &'a AtomicBool, waker: &Waker) ->
 impl<V: Clone> Flight<V> {
     /// Blocks the thread until the flight lands; its outcome.
     pub(crate) fn wait(&self) -> Outcome<V> {
-        if self.led_here().is_some() {
-            reentry();
-        }
-        let state = self.state.lock();
-        let leader = self.async_leader.load(Relaxed);
-        if state.outcome.is_none() && leader != 0 && Some(leader) == thread_token() {
-            drop(state);
-            panic!(
-                "a sync TtlMap call waits for a key whose async constructor this same thread \
-                 polls: blocking here would stop it forever; use the async method \
-                 (`get_or_insert_with_async`) in async code"
-            );
-        }
-        let state = self.landed.wait_until(state, |s| s.outcome.is_some());
-        state
-            .outcome
-            .as_ref()
-            .map(Outcome::for_waiter)
-            .expect("landed")
+        let landed = self.rendezvous.wait();
+        self.outcome(landed)
     }
 
     /// The async form of [`wait`](Self::wait): never blocks the executor thread.
     pub(crate) fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
-        // The very task awaiting here, or another task that the constructor drives inline (a
-        // `LocalSet`), which may wait.
-        if self
-            .led_here()
-            .is_some_and(|(_, task)| task == waker_id(cx.waker()))
-        {
-            reentry();
+        match self.rendezvous.poll_wait(cx) {
+            Poll::Ready(landed) => Poll::Ready(self.outcome(landed)),
+            Poll::Pending => Poll::Pending,
         }
-        let mut state = self.state.lock();
-        if let Some(outcome) = &state.outcome {
-            return Poll::Ready(outcome.for_waiter());
+    }
+
+    /// A waiter's outcome, once the flight `landed`: its own clone of the value, if any.
+    fn outcome(&self, landed: Landed) -> Outcome<V> {
+        match landed {
+            Landed::Value => match &*self.value.lock() {
+                Some(value) => Outcome::Value(value.clone()),
+                None => Outcome::Failed,
+            },
+            Landed::Error(error) => Outcome::Error(error),
+            Landed::Failed => Outcome::Failed,
+            Landed::Panicked => Outcome::Panicked,
+            Landed::Abandoned => Outcome::Abandoned,
         }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
     }
 }
 
