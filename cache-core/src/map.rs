@@ -83,6 +83,8 @@ pub(crate) struct AfterStore<K, V> {
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
     sweep: bool,
+    /// The entry, if user code panicked before it was stored, and the panic to resume.
+    unstored: Option<(K, V, Option<Panic>)>,
 }
 
 /// Aligned to whole cache-line pairs, as `CachePadded` is, so that what a hit reads in a shard
@@ -705,11 +707,11 @@ where
         key: K,
         value: V,
     ) -> AfterStore<K, V> {
-        let now = self.now();
         let mut after = AfterStore {
             removed: Vec::new(),
             replaced: None,
             sweep: false,
+            unstored: None,
         };
         let capacity = match self.capacity {
             Some(0) => {
@@ -719,8 +721,20 @@ where
             Some(capacity) => capacity,
             None => usize::MAX,
         };
-        let life = self.lifespan(&key, &value, now);
-        let stored = table.store(hash, key, value, life, capacity, |k| self.hash(k));
+        // The user code of a store (a clock, `expire_after`, the key's `Eq`) runs before the
+        // entry is handed to the table. If it panics, the entry is dropped once the locks are
+        // released (a key's `Drop` may use the map), and the panic resumed then.
+        let mut prepared = None;
+        let panicked = catch(&mut || {
+            let now = self.now();
+            let life = self.lifespan(&key, &value, now);
+            prepared = Some((now, life, table.position(hash, &key)));
+        });
+        let Some((now, life, held)) = prepared else {
+            after.unstored = Some((key, value, panicked));
+            return after;
+        };
+        let stored = table.store(hash, held, key, value, life, capacity);
         match stored.replaced {
             Some((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
             Some((k, v, false)) => after.replaced = Some((k, v)),
@@ -775,7 +789,11 @@ where
     /// The rest of a store, once its locks are released; returns the live value replaced.
     #[inline]
     pub(crate) fn after_store(&self, after: AfterStore<K, V>) -> Option<V> {
-        if after.removed.is_empty() && after.replaced.is_none() && !after.sweep {
+        if after.removed.is_empty()
+            && after.replaced.is_none()
+            && !after.sweep
+            && after.unstored.is_none()
+        {
             return None;
         }
         self.after_store_slow(after)
@@ -784,7 +802,11 @@ where
     /// [`after_store`](Self::after_store) with something to hear, drop or sweep.
     #[inline(never)]
     fn after_store_slow(&self, after: AfterStore<K, V>) -> Option<V> {
-        let mut panicked = self.removed(after.removed);
+        let mut panicked = None;
+        if let Some((k, v, panic)) = after.unstored {
+            panicked = panic.or(drop_guarded(k)).or(drop_guarded(v));
+        }
+        panicked = panicked.or(self.removed(after.removed));
         if after.sweep {
             panicked = panicked.or(self.sweep_due(self.now()));
         }

@@ -271,13 +271,16 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
+        // Copied before the lock is taken: a `Clone` that panics then drops nothing under it
+        // (a key's `Drop` may use the map).
+        let (key_copy, value) = (key.to_key(), value.clone());
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             if flights.get_mut().epoch() != epoch || table.contains(hash, key, self.now()) {
                 return;
             }
-            self.store(table, hash, key.to_key(), value.clone())
+            self.store(table, hash, key_copy, value)
         };
         self.after_store(after);
     }
@@ -606,27 +609,30 @@ where
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
     fn complete(&self, hash: u64, id: u64, value: &V) {
-        // If storing panics (in a key's `Hash`, a value's `Clone`, the clock), the flight,
-        // taken out of the pending table, still lands: as panicked.
+        // If the value's `Clone` panics, the flight, taken out of the pending table, still
+        // lands (as panicked, from its guard), and the key is dropped after the lock, as
+        // declared before it (a key's `Drop` may use the map). A panic in the store's own user
+        // code is resumed once the locks are released (see `Inner::store`).
         let mut landing = Landing(None);
         let mut started = None;
         let mut unstored = None;
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
-                Some(p) => {
-                    landing.0 = p.flight;
-                    started = Some(p.started);
-                    (Some(p.key), p.invalidated)
-                }
-                None => (None, true),
-            };
-            match key {
-                Some(key) if !invalidated => Some(self.store(table, hash, key, value.clone())),
-                key => {
-                    unstored = key;
-                    None
+            let mut invalidated = true;
+            if let Some(p) = flights.get_mut().unregister(hash, id) {
+                landing.0 = p.flight;
+                started = Some(p.started);
+                unstored = Some(p.key);
+                invalidated = p.invalidated;
+            }
+            if invalidated || unstored.is_none() {
+                None
+            } else {
+                let value = value.clone();
+                match unstored.take() {
+                    Some(key) => Some(self.store(table, hash, key, value)),
+                    None => None,
                 }
             }
         };

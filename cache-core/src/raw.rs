@@ -97,12 +97,10 @@ pub(crate) type Pos = usize;
 /// Whether the key at a position is the one looked for.
 pub(crate) type IsKey<'a> = &'a mut dyn FnMut(Pos) -> bool;
 
-/// The hash of the key at a position.
-pub(crate) type KeyHash<'a> = &'a dyn Fn(Pos) -> u64;
-
-/// An entry's place in the index: its position, and 32 bits of its key's hash, from which
-/// the index rehashes itself when it grows. So a rehash runs no user code (a `Hash` that
-/// panics cannot lose entries) and costs no call per entry, for 4 more bytes per bucket.
+/// An entry's place in the index: its position, and its key's hash folded to 32 bits, from
+/// which the index rehashes itself when it grows. So nothing here runs user code (a `Hash`
+/// that panics cannot lose entries, nor a rehash cost a call per entry), for 4 more bytes per
+/// bucket.
 #[derive(Clone, Copy)]
 struct Indexed {
     pos: u32,
@@ -110,10 +108,12 @@ struct Indexed {
 }
 
 impl Indexed {
-    /// The hash the index files an entry of key hash `hash` under: its 32 bits, spread by a
-    /// multiplication so that both ends of the word, which the index reads, depend on them.
+    /// The hash the index files an entry of key hash `hash` under: its halves folded into
+    /// 32 bits (hashers that fill only one half, such as an identity hash of small numbers,
+    /// keep all they give), spread by a multiplication so that both ends of the word, which
+    /// the index reads, depend on them.
     fn of(hash: u64) -> (u32, u64) {
-        let short = (hash >> 32) as u32;
+        let short = (hash ^ (hash >> 32)) as u32;
         (short, Self::spread(short))
     }
 
@@ -250,26 +250,14 @@ impl Raw {
         self.extras.get(hash).is_some_and(|e| now >= e.refresh_at)
     }
 
-    /// Whether a live key hashes to `hash`, other than the one at a position `is_key` accepts.
-    fn hashes_to(&self, hash: u64, is_key: IsKey<'_>, key_hash: KeyHash<'_>) -> bool {
-        let (short, spread) = Indexed::of(hash);
-        for e in self.index.iter_hash(spread) {
-            if e.hash == short && !is_key(e.pos()) && key_hash(e.pos()) == hash {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Gives a key of `hash` stored for `life` its deadline word, recording its extras first.
-    /// `is_key` tells the key's own position, if it is held already.
+    /// Gives a key of `hash` stored for `life` its deadline word, recording its extras first;
+    /// `held` is its position if it is held already.
     pub(crate) fn stamp(
         &mut self,
         hash: u64,
         life: Lifespan,
         capacity: usize,
-        is_key: IsKey<'_>,
-        key_hash: KeyHash<'_>,
+        held: Option<Pos>,
     ) -> u64 {
         let extra = Extra {
             hash,
@@ -281,13 +269,19 @@ impl Raw {
             refresh_at: life.refresh_at,
         };
         if !extra.is_none() || !self.extras.0.is_empty() {
-            let shared = self.hashes_to(hash, is_key, key_hash);
+            // Judged by the folded hashes: two keys that share those but not their hashes (a
+            // chance in 2^32 per pair) share their times as if they shared their hashes.
+            let (short, spread) = Indexed::of(hash);
+            let mut others = self.index.iter_hash(spread);
+            let shared = others.any(|e| e.hash == short && Some(e.pos()) != held);
             self.extras.record(extra, shared);
             if self.extras.0.len() > 2 * self.index.len() + 16 {
-                // Forget what entries gone since kept, once they outnumber the entries.
-                let mut extras = std::mem::take(&mut self.extras);
-                extras.retain(&mut |h| self.hashes_to(h, &mut |_| false, key_hash));
-                self.extras = extras;
+                // Forget what entries gone since kept, once they outnumber the entries (the
+                // key stored now is not in the index yet).
+                let index = &self.index;
+                self.extras
+                    .0
+                    .retain(|e| e.hash == hash || indexes(index, e.hash));
             }
         }
         self.new_deadline(life.now, life.limit, capacity)
@@ -465,6 +459,12 @@ impl Raw {
     }
 }
 
+/// Whether `index` holds an entry whose key's hash may be `hash` (its folded hash is).
+fn indexes(index: &HashTable<Indexed>, hash: u64) -> bool {
+    let (short, spread) = Indexed::of(hash);
+    index.find(spread, |e| e.hash == short).is_some()
+}
+
 /// Found expired by a reader at some `now`: marks it so, so that no reader judging by an
 /// earlier time can extend it any more (the mark changes the word it would swap).
 #[cold]
@@ -523,11 +523,6 @@ impl Extras {
             }
             Err(_) => {}
         }
-    }
-
-    /// Keeps only what keys that `live` says are still held keep.
-    fn retain(&mut self, live: &mut dyn FnMut(u64) -> bool) {
-        self.0.retain(|e| live(e.hash));
     }
 }
 

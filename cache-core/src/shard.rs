@@ -48,7 +48,7 @@ impl<K, V> Table<K, V> {
         self.raw.len()
     }
 
-    /// The position of `key`.
+    /// The position of `key`: runs its `Eq`.
     #[inline]
     fn find<Q>(&self, hash: u64, key: &Q) -> Option<Pos>
     where
@@ -115,35 +115,33 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Stores `key -> value` for `life`, returning the entry it replaced and whether that had
-    /// expired, and the entry evicted to stay within `capacity` (at least 1), if any.
+    /// The position of `key`, to store it (see [`store`](Self::store)): runs its `Eq`.
+    pub(crate) fn position(&self, hash: u64, key: &K) -> Option<Pos>
+    where
+        K: Eq,
+    {
+        self.find(hash, key)
+    }
+
+    /// Stores `key -> value` for `life`, at `held` if the key is held already (its
+    /// [`position`](Self::position), found under the same lock), returning the entry it
+    /// replaced and whether that had expired, and the entry evicted to stay within `capacity`
+    /// (at least 1), if any. Runs no user code.
     pub(crate) fn store(
         &mut self,
         hash: u64,
+        held: Option<Pos>,
         key: K,
         value: V,
         life: Lifespan,
         capacity: usize,
-        hasher: impl Fn(&K) -> u64,
-    ) -> Stored<K, V>
-    where
-        K: Eq,
-    {
-        let slots = &self.slots;
-        let is_key = &mut |pos| match slots.get(pos) {
-            Some(Some((k, _))) => *k == key,
-            _ => false,
-        };
-        let key_hash = &|pos| match slots.get(pos) {
-            Some(Some((k, _))) => hasher(k),
-            _ => 0,
-        };
-        let word = self.raw.stamp(hash, life, capacity, is_key, key_hash);
+    ) -> Stored<K, V> {
+        let word = self.raw.stamp(hash, life, capacity, held);
         let mut stored = Stored {
             replaced: None,
             evicted: None,
         };
-        if let Some(pos) = self.raw.find(hash, is_key) {
+        if let Some(pos) = held {
             let expired = self.raw.restamp(pos, word, life.now);
             if let Some(slot) = self.slots.get_mut(pos)
                 && let Some((k, v)) = slot.replace((key, value))
@@ -325,7 +323,8 @@ mod tests {
             limit: u64::MAX,
             refresh_at: u64::MAX,
         };
-        t.store(u64::from(k), k, k, life, usize::MAX, |k| u64::from(*k));
+        let held = t.position(u64::from(k), &k);
+        t.store(u64::from(k), held, k, k, life, usize::MAX);
     }
 
     #[test]
@@ -366,7 +365,8 @@ mod tests {
             limit,
             refresh_at: u64::MAX,
         };
-        t.store(hash, k, k, life, usize::MAX, |k| u64::from(*k % 100));
+        let held = t.position(hash, &k);
+        t.store(hash, held, k, k, life, usize::MAX);
     }
 
     /// Hits every 1,000 ns until `until`; the last time `k` was still live.
