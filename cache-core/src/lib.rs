@@ -93,12 +93,10 @@
 mod builder;
 mod clock;
 mod flight;
-mod flights;
 mod forecast;
 mod key;
 mod map;
 mod memo;
-mod raw;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod registry;

@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use crate::builder::{Age, Builder, ExpireAfter, Listener, NoTtl, Options, Parts};
 use crate::clock::{ClockSource, saturating_nanos};
-use crate::flights::Flights;
 use crate::key::Equivalent;
-use crate::raw::{Lifespan, Policy};
+use crate::memo::Flights;
 use crate::registry::{self, Named};
-use crate::shard::{Removal, Table};
+use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
@@ -83,8 +82,6 @@ pub(crate) struct AfterStore<K, V> {
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
     sweep: bool,
-    /// The entry, if user code panicked before it was stored, and the panic to resume.
-    unstored: Option<(K, V, Option<Panic>)>,
 }
 
 /// Aligned to whole cache-line pairs, as `CachePadded` is, so that what a hit reads in a shard
@@ -627,15 +624,19 @@ where
         V: Clone,
     {
         let shard = read(&self.shard(hash).lock);
-        shard.table.get(hash, key, now, &|| self.now()).cloned()
+        shard.table.get(hash, key, now, || self.now()).cloned()
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
+        // Before the guard: dropped after it if user code panics (see `store`).
+        let mut pending = Some((key, value));
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            flights.get_mut().invalidate(hash, &key);
-            self.store(table, hash, key, value)
+            if let Some((key, _)) = &pending {
+                flights.get_mut().invalidate(hash, key);
+            }
+            self.store(table, hash, &mut pending)
         };
         self.after_store(after)
     }
@@ -697,44 +698,42 @@ where
         resume(panicked.or(heard));
     }
 
-    /// Stores under the shard's write lock, which the caller holds (and its flights lock).
-    /// What must not run under them (listeners, drops, sweeping, eviction in another shard) is
-    /// returned for [`after_store`](Self::after_store).
+    /// Stores the entry in `pending` under the shard's write lock, which the caller holds (and
+    /// its flights lock). What must not run under them (listeners, drops, sweeping, eviction in
+    /// another shard) is returned for [`after_store`](Self::after_store).
+    ///
+    /// The caller declares `pending` before its lock guard: if user code panics here (a clock,
+    /// `expire_after`, keys' `Eq` and `Hash`), the entry, still in `pending`, is dropped once
+    /// the lock is released, since a key's `Drop` may use the map.
     pub(crate) fn store(
         &self,
         table: &mut Table<K, V>,
         hash: u64,
-        key: K,
-        value: V,
+        pending: &mut Option<(K, V)>,
     ) -> AfterStore<K, V> {
         let mut after = AfterStore {
             removed: Vec::new(),
             replaced: None,
             sweep: false,
-            unstored: None,
         };
         let capacity = match self.capacity {
             Some(0) => {
-                after.removed.push((key, value, Reason::Capacity));
+                if let Some((key, value)) = pending.take() {
+                    after.removed.push((key, value, Reason::Capacity));
+                }
                 return after;
             }
             Some(capacity) => capacity,
             None => usize::MAX,
         };
-        // The user code of a store (a clock, `expire_after`, the key's `Eq`) runs before the
-        // entry is handed to the table. If it panics, the entry is dropped once the locks are
-        // released (a key's `Drop` may use the map), and the panic resumed then.
-        let mut prepared = None;
-        let panicked = catch(&mut || {
-            let now = self.now();
-            let life = self.lifespan(&key, &value, now);
-            prepared = Some((now, life, table.position(hash, &key)));
-        });
-        let Some((now, life, held)) = prepared else {
-            after.unstored = Some((key, value, panicked));
+        let now = self.now();
+        let Some((key, value)) = pending.as_ref() else {
             return after;
         };
-        let stored = table.store(hash, held, key, value, life, capacity);
+        let life = self.lifespan(key, value, now);
+        let Some(stored) = table.store(hash, pending, life, capacity, |k| self.hash(k)) else {
+            return after;
+        };
         match stored.replaced {
             Some((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
             Some((k, v, false)) => after.replaced = Some((k, v)),
@@ -789,11 +788,7 @@ where
     /// The rest of a store, once its locks are released; returns the live value replaced.
     #[inline]
     pub(crate) fn after_store(&self, after: AfterStore<K, V>) -> Option<V> {
-        if after.removed.is_empty()
-            && after.replaced.is_none()
-            && !after.sweep
-            && after.unstored.is_none()
-        {
+        if after.removed.is_empty() && after.replaced.is_none() && !after.sweep {
             return None;
         }
         self.after_store_slow(after)
@@ -802,11 +797,7 @@ where
     /// [`after_store`](Self::after_store) with something to hear, drop or sweep.
     #[inline(never)]
     fn after_store_slow(&self, after: AfterStore<K, V>) -> Option<V> {
-        let mut panicked = None;
-        if let Some((k, v, panic)) = after.unstored {
-            panicked = panic.or(drop_guarded(k)).or(drop_guarded(v));
-        }
-        panicked = panicked.or(self.removed(after.removed));
+        let mut panicked = self.removed(after.removed);
         if after.sweep {
             panicked = panicked.or(self.sweep_due(self.now()));
         }

@@ -35,12 +35,94 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::Context;
 
+use hashbrown::{HashTable, hash_table};
+
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
-use crate::key::Lookup;
+use crate::key::{Equivalent, Lookup};
 use crate::map::{Inner, Locked};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
+
+/// A key whose constructor is running.
+pub(crate) struct Pending<K, V> {
+    hash: u64,
+    key: K,
+    /// This flight's number in its shard.
+    id: u64,
+    /// A later `insert`, `remove`, `clear` or `retain` of the key: the flight must not store its
+    /// value, and callers that miss from now on start a new flight instead of joining it.
+    invalidated: bool,
+    /// The thread that leads it (`thread_token`), if its constructor is sync: while the flight
+    /// is registered the constructor is on that thread's stack, so a caller from that thread
+    /// is the constructor asking for its own key.
+    sync_leader: Option<usize>,
+    /// The thread that leads it, if its constructor is async.
+    async_leader: Option<usize>,
+    /// The rendezvous, made when the first waiter joins: a flight nobody waits for costs no
+    /// allocation.
+    flight: Option<Arc<Flight<V>>>,
+    /// For the construction's duration in its event (nothing without the feature `tracing`).
+    started: trace::Started,
+}
+
+impl<K, V> Pending<K, V> {
+    /// A flight that `caller` is to lead.
+    fn new(hash: u64, key: K, id: u64, caller: Caller) -> Self {
+        let (sync_leader, async_leader) = match caller.is_async {
+            false => (caller.thread, None),
+            true => (None, caller.thread),
+        };
+        Pending {
+            hash,
+            key,
+            id,
+            invalidated: false,
+            sync_leader,
+            async_leader,
+            flight: None,
+            started: trace::started(),
+        }
+    }
+}
+
+/// A shard's flights in progress, and a count of the invalidations of its keys.
+pub(crate) struct Flights<K, V> {
+    pending: HashTable<Pending<K, V>>,
+    epoch: u64,
+    next_id: u64,
+}
+
+impl<K, V> Flights<K, V> {
+    pub(crate) fn new() -> Self {
+        Flights {
+            pending: HashTable::new(),
+            epoch: 0,
+            next_id: 0,
+        }
+    }
+
+    /// `key` was stored or removed: its flight, if any, must not store its value.
+    pub(crate) fn invalidate<Q>(&mut self, hash: u64, key: &Q)
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        self.epoch += 1;
+        if !self.pending.is_empty() {
+            for p in self.pending.iter_mut() {
+                if p.hash == hash && key.equivalent(&p.key) {
+                    p.invalidated = true;
+                }
+            }
+        }
+    }
+
+    /// Every key was removed.
+    pub(crate) fn invalidate_all(&mut self) {
+        self.epoch += 1;
+        self.pending.iter_mut().for_each(|p| p.invalidated = true);
+    }
+}
 
 /// What a memoizing call found, and what it does next.
 enum Role<V> {
@@ -81,14 +163,6 @@ impl Caller {
         match self.is_async {
             false => self.thread.is_some(),
             true => flight::can_lead(),
-        }
-    }
-
-    /// The leaders of a flight this caller leads: (sync, async).
-    fn leaders(self) -> (Option<usize>, Option<usize>) {
-        match self.is_async {
-            false => (self.thread, None),
-            true => (None, self.thread),
         }
     }
 }
@@ -199,7 +273,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let shard = read(&self.shard(hash).lock);
-        let found = shard.table.get(hash, key, now, &|| self.now());
+        let found = shard.table.get(hash, key, now, || self.now());
         if count {
             self.counters.lookup(found.is_some());
         }
@@ -225,18 +299,36 @@ where
         let caller = Caller::this_thread(is_async);
         let mut flights = shard.flights.lock();
         if !caller.can_lead() {
-            return Role::Attempt(flights.epoch());
+            return Role::Attempt(flights.epoch);
         }
-        if let Some(found) = flights.joinable(hash, key) {
-            let leader = flights.sync_leader(hash, found);
-            if leader.is_some() && leader == caller.thread {
-                return Role::Reentry;
-            }
-            if let Some(flight) = flights.rendezvous(hash, found, self.flights_id(hash)) {
+        let Flights {
+            pending, next_id, ..
+        } = &mut *flights;
+        // One probe finds the flight to join or the slot of the one to lead.
+        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
+        let slot = match pending.entry(hash, joinable, |p| p.hash) {
+            hash_table::Entry::Occupied(mut found) => {
+                let p = found.get_mut();
+                if p.sync_leader.is_some() && p.sync_leader == caller.thread {
+                    return Role::Reentry;
+                }
+                let flight = match &p.flight {
+                    Some(flight) => Arc::clone(flight),
+                    None => {
+                        let id = (self.flights_id(hash), p.id);
+                        let flight = Arc::new(Flight::new(id, p.async_leader));
+                        p.flight = Some(Arc::clone(&flight));
+                        flight
+                    }
+                };
                 return Role::Wait(flight);
             }
-        }
-        Role::Lead(flights.register(hash, key.to_key(), caller.leaders()))
+            hash_table::Entry::Vacant(slot) => slot,
+        };
+        let id = *next_id;
+        *next_id += 1;
+        slot.insert(Pending::new(hash, key.to_key(), id, caller));
+        Role::Lead(id)
     }
 
     /// Under the shard's read lock, after finding `key`'s value due for a refresh: the duty to
@@ -252,16 +344,23 @@ where
         let caller = Caller::this_thread(is_async);
         caller.thread?;
         let mut flights = shard.flights.lock();
-        if flights.joinable(hash, key).is_some() {
+        let Flights {
+            pending, next_id, ..
+        } = &mut *flights;
+        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
+        let hash_table::Entry::Vacant(slot) = pending.entry(hash, joinable, |p| p.hash) else {
             return None;
-        }
-        Some(flights.register(hash, key.to_key(), caller.leaders()))
+        };
+        let id = *next_id;
+        *next_id += 1;
+        slot.insert(Pending::new(hash, key.to_key(), id, caller));
+        Some(id)
     }
 
     /// The shard's invalidation count, taken before an own attempt.
     fn epoch(&self, hash: u64) -> u64 {
         let shard = read(&self.shard(hash).lock);
-        shard.flights.lock().epoch()
+        shard.flights.lock().epoch
     }
 
     /// Stores an own attempt's value, unless the shard's keys were invalidated since `epoch`
@@ -271,16 +370,16 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        // Copied before the lock is taken: a `Clone` that panics then drops nothing under it
-        // (a key's `Drop` may use the map).
-        let (key_copy, value) = (key.to_key(), value.clone());
+        // Copied before the lock is taken, which a `Clone` that panics then never holds, and
+        // dropped after it if user code panics while storing (see `Inner::store`).
+        let mut pending = Some((key.to_key(), value.clone()));
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            if flights.get_mut().epoch() != epoch || table.contains(hash, key, self.now()) {
+            if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
                 return;
             }
-            self.store(table, hash, key_copy, value)
+            self.store(table, hash, &mut pending)
         };
         self.after_store(after);
     }
@@ -458,6 +557,14 @@ where
     }
 }
 
+impl<K, V> Flights<K, V> {
+    /// Takes flight `id` of a key whose hash is `hash` out of the pending table.
+    fn unregister(&mut self, hash: u64, id: u64) -> Option<Pending<K, V>> {
+        let found = self.pending.find_entry(hash, |p| p.id == id);
+        Some(found.ok()?.remove().0)
+    }
+}
+
 impl<K, V, S> Inner<K, V, S> {
     /// Lands flight `id`, whose constructor did not finish: it panicked, or its future was
     /// dropped.
@@ -517,7 +624,14 @@ impl<'a, K, V, S> Ticket<'a, K, V, S> {
             return;
         }
         let shard = read(&self.inner.shard(self.hash).lock);
-        shard.flights.lock().polled_on(self.hash, self.id, thread);
+        let mut flights = shard.flights.lock();
+        let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id);
+        if let Some(p) = pending {
+            p.async_leader = Some(thread).filter(|&t| t != 0);
+            if let Some(flight) = &p.flight {
+                flight.polled_on(p.async_leader);
+            }
+        }
     }
 }
 
@@ -609,31 +723,31 @@ where
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
     fn complete(&self, hash: u64, id: u64, value: &V) {
-        // If the value's `Clone` panics, the flight, taken out of the pending table, still
-        // lands (as panicked, from its guard), and the key is dropped after the lock, as
-        // declared before it (a key's `Drop` may use the map). A panic in the store's own user
-        // code is resumed once the locks are released (see `Inner::store`).
+        // If the value's `Clone` or the store's user code panics, the flight, taken out of the
+        // pending table, still lands (as panicked, from its guard), and the key and value are
+        // dropped after the lock, as declared before it (a key's `Drop` may use the map).
         let mut landing = Landing(None);
         let mut started = None;
-        let mut unstored = None;
+        let mut unstored: Option<K>;
+        let mut pending: Option<(K, V)>;
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            let mut invalidated = true;
-            if let Some(p) = flights.get_mut().unregister(hash, id) {
-                landing.0 = p.flight;
-                started = Some(p.started);
-                unstored = Some(p.key);
-                invalidated = p.invalidated;
-            }
+            let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
+                Some(p) => {
+                    landing.0 = p.flight;
+                    started = Some(p.started);
+                    (Some(p.key), p.invalidated)
+                }
+                None => (None, true),
+            };
+            unstored = key;
             if invalidated || unstored.is_none() {
                 None
             } else {
                 let value = value.clone();
-                match unstored.take() {
-                    Some(key) => Some(self.store(table, hash, key, value)),
-                    None => None,
-                }
+                pending = unstored.take().map(|key| (key, value));
+                Some(self.store(table, hash, &mut pending))
             }
         };
         // Dropped with no lock held: a key's `Drop` may use the map.

@@ -1,19 +1,175 @@
 //! One shard's entries: single-threaded logic that knows nothing of locks.
 //!
-//! Only the keys and values are here, in slots at the positions `raw.rs` gives out: the rest
-//! of a table (its index, deadlines, sweeping and eviction) is not generic, and this file is
-//! the thin part that each key and value type compiles anew. See `raw.rs` for how deadlines
-//! and expiry work.
+//! Times are nanoseconds on the map's clock. An entry is live while `now < deadline`.
+//!
+//! A deadline is stored in one `u64` with small fields in its low bits: bit 0 says the entry
+//! was hit since its deadline was last set (sliding expiry's reference bit, written only when
+//! unset so that hits stay free of shared writes), bits 1..9 count entries stored in the same
+//! deadline slot of 2,048 ns, so that entries stored within one clock tick still evict oldest
+//! first (exactly with a capacity up to `EXACT_ORDER`, however many stores a tick sees and
+//! whatever other slots they interleave with), and bit 10 says a reader found it expired (see
+//! `Entry::bury`). Deadlines are thus kept to 2.048 µs, always rounding earlier.
+//!
+//! With `stale_if_error`, an expired entry stays until its deadline plus that window: `get`
+//! never returns it, but a memoizing call whose constructor failed may (`Table::get_stale`).
+//! Sweeping judges by the end of the window rather than by the deadline.
 
-#![allow(
-    clippy::question_mark,
-    clippy::manual_map,
-    reason = "`?` and `Option::map` are a function each per key and value type in debug builds"
-)]
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use hashbrown::{HashTable, hash_table};
 
 use crate::Reason;
+use crate::forecast::Forecast;
 use crate::key::Equivalent;
-use crate::raw::{Deadlines, Lifespan, Policy, Pos, Raw};
+
+/// Bit 0: hit since the deadline was last set.
+const USED: u64 = 1;
+/// Bits 1..9: order of storage within one deadline slot.
+const ORDER: u64 = 0x3fe;
+/// Bit 10: found expired by a reader; no hit may slide the deadline any more.
+const DEAD: u64 = 0x400;
+/// The low bits that are not time.
+const FIELDS: u64 = USED | ORDER | DEAD;
+
+/// Buckets a sweep visits per step, so that readers wait at most that long behind it.
+const SWEEP_BATCH: usize = 64;
+
+/// Buckets looked at to pick a victim for the capacity: exact least-recently-used while a
+/// shard holds at most this many entries, sampled beyond.
+const EVICTION_SAMPLE: usize = 64;
+
+/// Capacities up to this keep entries stored in one deadline slot in their exact order of
+/// storage, whatever the order of stores into other slots, and however many stores one clock
+/// tick sees (`Ledger::new_deadline`). Beyond, the victim is a sample's anyway.
+const EXACT_ORDER: usize = EVICTION_SAMPLE;
+
+/// The expiry rule, shared by every shard of a map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) ttl: u64,
+    /// Sliding only: a hit moves the deadline when it would advance by at least this much, so
+    /// that hits on a hot entry do not all write to it.
+    pub(crate) step: u64,
+    pub(crate) sliding: bool,
+    /// How long an expired entry is kept for `stale_if_error` (0: not at all).
+    pub(crate) stale: u64,
+}
+
+impl Policy {
+    fn slot(&self, now: u64) -> u64 {
+        now.saturating_add(self.ttl) & !FIELDS
+    }
+
+    /// The deadline an entry with `limit` gets at `now`: rounded earlier, like every deadline.
+    fn slot_within(&self, now: u64, limit: u64) -> u64 {
+        self.slot(now).min(limit & !FIELDS)
+    }
+}
+
+struct Entry<K, V> {
+    key: K,
+    value: V,
+    deadline: AtomicU64,
+}
+
+impl<K, V> Entry<K, V> {
+    fn deadline(&self) -> u64 {
+        self.deadline.load(Relaxed) & !FIELDS
+    }
+
+    fn is_expired(&self, now: u64) -> bool {
+        expired(self.deadline.load(Relaxed), now)
+    }
+
+    /// Whether a sweep at `now` removes it: once expired, or with a stale window once that is
+    /// over too.
+    fn removable(&self, now: u64, stale: u64) -> bool {
+        match stale {
+            0 => self.is_expired(now),
+            _ => now >= self.deadline().saturating_add(stale),
+        }
+    }
+
+    /// Found expired by a reader at some `now`: marks it so, so that no reader judging by an
+    /// earlier time can extend it any more (the mark changes the word it would swap).
+    #[cold]
+    fn bury(&self) {
+        self.deadline.fetch_or(DEAD, Relaxed);
+    }
+}
+
+/// Whether a deadline word says expired by `now`.
+fn expired(stored: u64, now: u64) -> bool {
+    now >= stored & !FIELDS || stored & DEAD != 0
+}
+
+/// When an entry is stored, the latest time it may live to whatever its hits, and when a
+/// memoizing call should rebuild it.
+#[derive(Clone, Copy)]
+pub(crate) struct Lifespan {
+    pub(crate) now: u64,
+    /// `max_lifetime` and `expire_after`'s limit, or `u64::MAX`.
+    pub(crate) limit: u64,
+    /// `refresh_after` from the value's birth (its arrival, unless the fleet tier gives its
+    /// age), or `u64::MAX`.
+    pub(crate) refresh_at: u64,
+}
+
+/// What an entry keeps beside the table (see `Table::extras`), by the hash of its key.
+#[derive(Clone, Copy)]
+struct Extra {
+    hash: u64,
+    /// Sliding expiry's limit (a fixed deadline has it already), or `u64::MAX`.
+    limit: u64,
+    /// When a memoizing call should rebuild it, or `u64::MAX`.
+    refresh_at: u64,
+}
+
+impl Extra {
+    fn is_none(&self) -> bool {
+        self.limit == u64::MAX && self.refresh_at == u64::MAX
+    }
+}
+
+/// What entries keep beside a table, by the hashes of their keys. Not generic, so that its
+/// code is compiled once rather than once per key and value type.
+#[derive(Default)]
+struct Extras(HashTable<Extra>);
+
+impl Extras {
+    /// What the entry whose key hashes to `hash` keeps. Should two live keys share a hash (a
+    /// chance in 2^64 per pair), they share the earlier of each time: either may then expire
+    /// or be refreshed before its own time, never after it.
+    fn get(&self, hash: u64) -> Option<&Extra> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.find(hash, |e| e.hash == hash)
+    }
+
+    /// Records what a key just stored keeps (`shared`: another live key has its hash).
+    fn record(&mut self, new: Extra, shared: bool) {
+        match self.0.find_entry(new.hash, |e| e.hash == new.hash) {
+            Ok(mut found) => {
+                let recorded = found.get_mut();
+                if shared {
+                    recorded.limit = recorded.limit.min(new.limit);
+                    recorded.refresh_at = recorded.refresh_at.min(new.refresh_at);
+                } else {
+                    *recorded = new;
+                }
+                if recorded.is_none() {
+                    found.remove();
+                }
+            }
+            Err(_) if !new.is_none() => {
+                self.0.insert_unique(new.hash, new, |e| e.hash);
+            }
+            Err(_) => {}
+        }
+    }
+}
 
 /// An entry taken out of a table, handed to listeners once the lock is released.
 pub(crate) type Removal<K, V> = (K, V, Reason);
@@ -25,83 +181,279 @@ pub(crate) struct Stored<K, V> {
     pub(crate) evicted: Option<Removal<K, V>>,
 }
 
-pub(crate) struct Table<K, V> {
-    raw: Raw,
-    /// The key and value of the entry at each position `raw` gave out; `None` at the free
-    /// positions.
-    slots: Vec<Option<(K, V)>>,
+/// Whether a key in `entries` other than `except` hashes to `hash`: runs keys' `Eq` and
+/// `Hash`.
+fn hashes_to<K: Eq, V>(
+    entries: &HashTable<Entry<K, V>>,
+    hash: u64,
+    except: Option<&K>,
+    hasher: &dyn Fn(&K) -> u64,
+) -> bool {
+    for e in entries.iter_hash(hash) {
+        if except != Some(&e.key) && hasher(&e.key) == hash {
+            return true;
+        }
+    }
+    false
 }
 
-// The generic code here is written with `match` and `let .. else` rather than `Option`'s
-// combinators and `?`: in a debug build each combinator is a function of its own, compiled
-// again for every key and value type (so is `flights.rs`).
+/// A sweep in progress: any writer of the shard may take its next step.
+struct Sweep {
+    /// The next bucket to visit.
+    next: usize,
+    now: u64,
+    /// The deadlines given out since the sweep began, each with its store's number.
+    given: Vec<(u64, u64)>,
+}
+
+/// The soonest `limit` of some deadlines (a max-heap while it is built).
+struct Soonest {
+    heap: BinaryHeap<u64>,
+    limit: usize,
+}
+
+impl Soonest {
+    /// Room for the allowance of a shard holding `len` entries.
+    fn new(len: usize) -> Self {
+        Soonest {
+            heap: BinaryHeap::new(),
+            limit: Forecast::allowance(len),
+        }
+    }
+
+    fn offer(&mut self, deadline: u64) {
+        if self.heap.len() < self.limit {
+            self.heap.push(deadline);
+        } else if self.heap.peek().is_some_and(|&max| deadline < max) {
+            self.heap.pop();
+            self.heap.push(deadline);
+        }
+    }
+
+    /// The deadlines of a shard holding `len` entries, once all were offered.
+    fn finish(self, len: usize, stores: u64) -> Deadlines {
+        Deadlines {
+            capped: len > self.limit,
+            soonest: self.heap.into_vec(),
+            stores,
+        }
+    }
+}
+
+/// What the end of a sweep reads under a read lock (see [`Table::soonest`]).
+pub(crate) struct Deadlines {
+    soonest: Vec<u64>,
+    /// Whether there were more entries than `soonest` holds.
+    capped: bool,
+    /// The number of stores made when it was read.
+    stores: u64,
+}
+
+pub(crate) struct Table<K, V> {
+    entries: HashTable<Entry<K, V>>,
+    /// For each entry with a sliding limit (`max_lifetime`, `expire_after`: a hit may slide its
+    /// deadline only up to it) or a refresh time (`refresh_after`), those, by the hash of its
+    /// key. Kept beside the entries rather than in each, so that maps that use neither pay
+    /// nothing (a word per entry is about 17 bytes with the table's spare buckets). A fixed
+    /// deadline never moves, so its limit is in the deadline already.
+    extras: Extras,
+    policy: Policy,
+    ledger: Ledger,
+}
+
+/// A table's account of the deadlines it gave out and of its sweeps: everything but the
+/// entries themselves. Not generic, so that it is compiled once, not once per key and value
+/// type.
+struct Ledger {
+    /// The last deadline slot given out and its order field, for `ORDER`.
+    last_slot: u64,
+    last_order: u64,
+    /// The latest deadline slot given out: none later holds an entry yet.
+    max_slot: Option<u64>,
+    forecast: Forecast,
+    sweep: Option<Sweep>,
+    /// Sweeps finished, so that a writer helping one knows when it is over.
+    sweeps_done: u64,
+    /// Stores made, to tell which deadlines a sweep's read pass saw.
+    stores: u64,
+}
+
+impl Ledger {
+    fn new() -> Self {
+        Ledger {
+            last_slot: 0,
+            last_order: 0,
+            max_slot: None,
+            forecast: Forecast::new(),
+            sweep: None,
+            sweeps_done: 0,
+            stores: 0,
+        }
+    }
+
+    /// See [`Table::new_deadline`]; `slot` is the new entry's deadline slot. `held` visits the
+    /// deadline words of the entries held, when the order of storage must be exact.
+    #[inline]
+    fn new_deadline(&mut self, slot: u64, held: Option<Held<'_>>) -> u64 {
+        self.last_order = if slot == self.last_slot && self.last_order < ORDER {
+            self.last_order + 2
+        } else if self.max_slot.is_none_or(|max| slot > max) {
+            0
+        } else if let Some(held) = held {
+            // A slot stored into before, then another (`expire_after`), or one whose orders
+            // ran out: look at what it holds.
+            next_order(slot, held)
+        } else if slot == self.last_slot {
+            ORDER
+        } else {
+            0
+        };
+        self.last_slot = slot;
+        self.max_slot = Some(self.max_slot.map_or(slot, |max| max.max(slot)));
+        self.forecast.record(slot);
+        self.stores += 1;
+        if let Some(sweep) = &mut self.sweep {
+            sweep.given.push((self.stores, slot));
+        }
+        slot | self.last_order
+    }
+
+    /// See [`Table::due_at`], for a table holding `len` entries.
+    #[inline]
+    fn due_at(&self, len: usize) -> u64 {
+        if self.sweep.is_some() {
+            0
+        } else {
+            self.forecast.due_at(len)
+        }
+    }
+
+    /// The buckets of `buckets` that the sweep's next step visits, and the time it judges
+    /// by, starting a sweep at `now` if none is running.
+    fn next_batch(&mut self, now: u64, buckets: usize) -> (std::ops::Range<usize>, u64) {
+        let sweep = match &mut self.sweep {
+            Some(sweep) => sweep,
+            None => self.sweep.insert(Sweep {
+                next: 0,
+                now,
+                given: Vec::new(),
+            }),
+        };
+        let batch = sweep.next.min(buckets)..(sweep.next + SWEEP_BATCH).min(buckets);
+        sweep.next = batch.end;
+        (batch, sweep.now)
+    }
+
+    /// See [`Table::finish_sweep`], for a table holding `len` entries.
+    fn finish_sweep(&mut self, read: Deadlines, done: u64, len: usize) {
+        if self.sweeps_done != done {
+            return;
+        }
+        let Some(sweep) = self.sweep.take() else {
+            return;
+        };
+        let mut allowance = Forecast::allowance(len);
+        if read.capped {
+            allowance = allowance.min(read.soonest.len());
+        }
+        let mut soonest = read.soonest;
+        for (n, deadline) in sweep.given {
+            if n > read.stores {
+                soonest.push(deadline);
+            }
+        }
+        self.forecast.reset(soonest, allowance);
+        self.sweeps_done += 1;
+    }
+}
 
 impl<K, V> Table<K, V> {
     pub(crate) fn new(policy: Policy) -> Self {
         Self {
-            raw: Raw::new(policy),
-            slots: Vec::new(),
+            entries: HashTable::new(),
+            extras: Extras::default(),
+            policy,
+            ledger: Ledger::new(),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.raw.len()
+        self.entries.len()
     }
 
-    /// The position of `key`: runs its `Eq`.
+    /// The value stored for a new entry's deadline at `now`, within `limit`: its slot and its
+    /// order in it, exact for a `capacity` up to `EXACT_ORDER`.
     #[inline]
-    fn find<Q>(&self, hash: u64, key: &Q) -> Option<Pos>
-    where
-        Q: ?Sized + Equivalent<K>,
-    {
-        let slots = &self.slots;
-        self.raw.find(hash, &mut |pos| match slots.get(pos) {
-            Some(Some((k, _))) => key.equivalent(k),
-            _ => false,
-        })
+    fn new_deadline(&mut self, now: u64, limit: u64, capacity: usize) -> u64 {
+        let slot = self.policy.slot_within(now, limit);
+        let entries = &self.entries;
+        let mut held = |visit: &mut dyn FnMut(&AtomicU64)| {
+            for entry in entries.iter() {
+                visit(&entry.deadline);
+            }
+        };
+        let held = (capacity <= EXACT_ORDER).then_some(&mut held as Held<'_>);
+        self.ledger.new_deadline(slot, held)
     }
 
-    /// The value at `pos`, which `raw` says is held.
-    #[inline]
-    fn value(&self, pos: Pos) -> Option<&V> {
-        match self.slots.get(pos) {
-            Some(Some((_, v))) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// Empties position `pos`, which `raw` gave back.
-    fn take(&mut self, pos: Pos) -> Option<(K, V)> {
-        match self.slots.get_mut(pos) {
-            Some(slot) => slot.take(),
-            None => None,
-        }
-    }
-
-    /// The live value for `key`, sliding its deadline forward if due (see `Raw::hit`).
+    /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it
+    /// writes only to the entry it finds, and only once per `step` of time.
+    ///
+    /// `recheck` reads the clock again before a deadline is moved, so that a reader delayed
+    /// since its clock read cannot revive an entry that has expired meanwhile.
     #[inline]
     pub(crate) fn get<Q>(
         &self,
         hash: u64,
         key: &Q,
         now: u64,
-        recheck: &dyn Fn() -> u64,
+        recheck: impl FnOnce() -> u64,
     ) -> Option<&V>
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let Some(pos) = self.find(hash, key) else {
-            return None;
-        };
-        if !self.raw.hit(pos, hash, now, recheck) {
+        let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
+        let stored = entry.deadline.load(Relaxed);
+        let deadline = stored & !FIELDS;
+        if expired(stored, now) {
+            entry.bury();
             return None;
         }
-        self.value(pos)
+        if self.policy.sliding {
+            let step = self.policy.step;
+            let due = now.saturating_add(self.policy.ttl).saturating_sub(deadline) >= step;
+            // Only a slide due by the ttl asks for the limit, and only a map with limits has one.
+            if due && self.limit_of(hash).saturating_sub(deadline) >= step {
+                self.slide(entry, hash, stored, recheck());
+            } else if stored & USED == 0 {
+                entry.deadline.fetch_or(USED, Relaxed);
+            }
+        }
+        Some(&entry.value)
+    }
+
+    fn limit_of(&self, hash: u64) -> u64 {
+        self.extras.get(hash).map_or(u64::MAX, |e| e.limit)
     }
 
     /// Whether a memoizing call that finds the live entry of `hash` at `now` should rebuild it.
     pub(crate) fn refresh_due(&self, hash: u64, now: u64) -> bool {
-        self.raw.refresh_due(hash, now)
+        self.extras.get(hash).is_some_and(|e| now >= e.refresh_at)
+    }
+
+    /// Moves a sliding deadline to `now` + ttl, if the entry is still live by `now` and nobody
+    /// changed its deadline since it read `stored`: in particular, not once a reader found it
+    /// expired and buried it, however long this reader was delayed. The new slot clears
+    /// `USED`; a lost race leaves the move to a later hit.
+    #[cold]
+    fn slide(&self, entry: &Entry<K, V>, hash: u64, stored: u64, now: u64) {
+        if !entry.is_expired(now) {
+            let limit = self.limit_of(hash);
+            let slot = self.policy.slot_within(now, limit).max(stored & !FIELDS);
+            // Last in its new slot's order of storage: it was just used.
+            let fresh = slot | ORDER;
+            let _ = (entry.deadline).compare_exchange(stored, fresh, Relaxed, Relaxed);
+        }
     }
 
     /// Whether `key` is live, without counting as a hit.
@@ -109,56 +461,96 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        match self.find(hash, key) {
-            Some(pos) => self.raw.is_live(pos, now),
-            None => false,
+        let Some(entry) = self.entries.find(hash, |e| key.equivalent(&e.key)) else {
+            return false;
+        };
+        if entry.is_expired(now) {
+            entry.bury();
+            return false;
         }
+        true
     }
 
-    /// The position of `key`, to store it (see [`store`](Self::store)): runs its `Eq`.
-    pub(crate) fn position(&self, hash: u64, key: &K) -> Option<Pos>
-    where
-        K: Eq,
-    {
-        self.find(hash, key)
-    }
-
-    /// Stores `key -> value` for `life`, at `held` if the key is held already (its
-    /// [`position`](Self::position), found under the same lock), returning the entry it
-    /// replaced and whether that had expired, and the entry evicted to stay within `capacity`
-    /// (at least 1), if any. Runs no user code.
+    /// Stores the entry in `pending` for `life`, returning the entry it replaced and whether
+    /// that had expired, and the entry evicted to stay within `capacity` (at least 1), if
+    /// any. User code (keys' `Eq` and `Hash`) runs before the entry is taken out of `pending`
+    /// and before anything is recorded: if it panics, the table is as it was and the entry
+    /// is still the caller's, to drop once its locks are released (a key's `Drop` may use
+    /// the map).
     pub(crate) fn store(
         &mut self,
         hash: u64,
-        held: Option<Pos>,
-        key: K,
-        value: V,
+        pending: &mut Option<(K, V)>,
         life: Lifespan,
         capacity: usize,
-    ) -> Stored<K, V> {
-        let word = self.raw.stamp(hash, life, capacity, held);
-        let mut stored = Stored {
-            replaced: None,
-            evicted: None,
+        hasher: impl Fn(&K) -> u64,
+    ) -> Option<Stored<K, V>>
+    where
+        K: Eq,
+    {
+        let Lifespan {
+            now,
+            limit,
+            refresh_at,
+        } = life;
+        let (key, _) = pending.as_ref()?;
+        let full = self.entries.len() >= capacity;
+        let extra = Extra {
+            hash,
+            limit: if self.policy.sliding { limit } else { u64::MAX },
+            refresh_at,
         };
-        if let Some(pos) = held {
-            let expired = self.raw.restamp(pos, word, life.now);
-            if let Some(slot) = self.slots.get_mut(pos)
-                && let Some((k, v)) = slot.replace((key, value))
-            {
-                stored.replaced = Some((k, v, expired));
+        let keeps_extras = !extra.is_none() || !self.extras.0.is_empty();
+        let mut shared = false;
+        if keeps_extras {
+            shared = hashes_to(&self.entries, hash, Some(key), &hasher);
+            if self.extras.0.len() > 2 * self.entries.len() + 16 {
+                // Forget what entries gone since kept, once they outnumber the entries; the
+                // key stored now keeps its own (it may not be held yet).
+                let entries = &self.entries;
+                let gone = |h| h != hash && !hashes_to(entries, h, None, &hasher);
+                self.extras.0.retain(|e| !gone(e.hash));
             }
-            return stored;
         }
-        if self.raw.is_full(capacity) {
-            stored.evicted = self.evict_one(hash, life.now);
+        let deadline = self.new_deadline(now, limit, capacity);
+        let found = (self.entries).entry(hash, |e| e.key == *key, |e| hasher(&e.key));
+        // No user code from here on.
+        if keeps_extras {
+            self.extras.record(extra, shared);
         }
-        let pos = self.raw.insert(hash, word);
-        match self.slots.get_mut(pos) {
-            Some(slot) => *slot = Some((key, value)),
-            None => self.slots.push(Some((key, value))),
-        }
-        stored
+        let (key, value) = pending.take()?;
+        let entry = Entry {
+            key,
+            value,
+            deadline: AtomicU64::new(deadline),
+        };
+        let stored = match found {
+            hash_table::Entry::Occupied(mut slot) => {
+                let old = std::mem::replace(slot.get_mut(), entry);
+                let expired = old.is_expired(now);
+                Stored {
+                    replaced: Some((old.key, old.value, expired)),
+                    evicted: None,
+                }
+            }
+            hash_table::Entry::Vacant(slot) if !full => {
+                slot.insert(entry);
+                Stored {
+                    replaced: None,
+                    evicted: None,
+                }
+            }
+            hash_table::Entry::Vacant(_) => {
+                let evicted = self.evict_one(hash, now);
+                // `entry` made room for one more, and one went: no rehash, so no `Hash`.
+                self.entries.insert_unique(hash, entry, |e| hasher(&e.key));
+                Stored {
+                    replaced: None,
+                    evicted,
+                }
+            }
+        };
+        Some(stored)
     }
 
     /// Removes `key`, returning its value and whether it had expired.
@@ -166,18 +558,12 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let slots = &self.slots;
-        let is_key = &mut |pos| match slots.get(pos) {
-            Some(Some((k, _))) => key.equivalent(k),
-            _ => false,
-        };
-        let Some((pos, expired)) = self.raw.remove(hash, is_key, now) else {
+        let Ok(found) = self.entries.find_entry(hash, |e| key.equivalent(&e.key)) else {
             return None;
         };
-        match self.take(pos) {
-            Some((k, v)) => Some((k, v, expired)),
-            None => None,
-        }
+        let (entry, _) = found.remove();
+        let expired = entry.is_expired(now);
+        Some((entry.key, entry.value, expired))
     }
 
     /// Clones of the live entries.
@@ -187,9 +573,9 @@ impl<K, V> Table<K, V> {
         V: Clone,
     {
         let mut live = Vec::new();
-        for (pos, expired) in self.raw.held(now) {
-            if !expired && let Some(Some((k, v))) = self.slots.get(pos) {
-                live.push((k.clone(), v.clone()));
+        for e in self.entries.iter() {
+            if !e.is_expired(now) {
+                live.push((e.key.clone(), e.value.clone()));
             }
         }
         live
@@ -202,43 +588,43 @@ impl<K, V> Table<K, V> {
         keep: &mut impl FnMut(&K, &V) -> bool,
         removed: &mut Vec<Removal<K, V>>,
     ) {
-        let Table { raw, slots } = self;
-        raw.retain(now, &mut |pos, expired| {
-            let Some(slot) = slots.get_mut(pos) else {
-                return true;
+        for i in 0..self.entries.num_buckets() {
+            let Ok(slot) = self.entries.get_bucket_entry(i) else {
+                continue;
             };
-            let reason = match slot {
-                Some((k, v)) if !expired && keep(k, v) => return false,
-                Some(_) if expired => Reason::Expired,
-                _ => Reason::Removed,
+            let entry = slot.get();
+            let reason = if entry.is_expired(now) {
+                Reason::Expired
+            } else if !keep(&entry.key, &entry.value) {
+                Reason::Removed
+            } else {
+                continue;
             };
-            if let Some((k, v)) = slot.take() {
-                removed.push((k, v, reason));
-            }
-            true
-        });
+            let (entry, _) = slot.remove();
+            removed.push((entry.key, entry.value, reason));
+        }
     }
 
     pub(crate) fn drain_into(&mut self, removed: &mut Vec<Removal<K, V>>) {
-        self.raw.clear();
-        // Not `drain`, whose iterator and guard are much more code for each key and value type.
-        for slot in &mut self.slots {
-            if let Some((k, v)) = slot.take() {
-                removed.push((k, v, Reason::Removed));
-            }
+        for e in self.entries.drain() {
+            removed.push((e.key, e.value, Reason::Removed));
         }
-        self.slots.clear();
     }
 
-    /// From when the write path must sweep this shard before storing more (`forecast.rs`).
+    /// From when the write path must sweep this shard before storing more (`forecast.rs`);
+    /// at once while a sweep is in progress, so that writers help finish it.
     #[inline]
     pub(crate) fn due_at(&self) -> u64 {
-        self.raw.due_at()
+        match self.ledger.due_at(self.entries.len()) {
+            0 => 0,
+            due => due.saturating_add(self.policy.stale),
+        }
     }
 
     /// Whether a sweep could find anything: for the background sweeper, which looks first.
     pub(crate) fn may_hold_expired(&self, now: u64) -> bool {
-        self.raw.may_hold_expired(now)
+        let judged = now.saturating_sub(self.policy.stale);
+        self.ledger.sweep.is_some() || self.ledger.forecast.any_due(judged)
     }
 
     /// The value of `key` if it is live, or expired less than the stale window ago; and
@@ -247,52 +633,175 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let Some(pos) = self.find(hash, key) else {
-            return None;
-        };
-        match (self.raw.stale(pos, now), self.value(pos)) {
-            (Some(expired), Some(value)) => Some((value, expired)),
-            _ => None,
-        }
+        let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
+        let within = now < entry.deadline().saturating_add(self.policy.stale);
+        within.then(|| (&entry.value, entry.is_expired(now)))
     }
 
     /// The number of sweeps finished; a sweep in progress ends when it goes up.
     pub(crate) fn sweeps_done(&self) -> u64 {
-        self.raw.sweeps_done()
+        self.ledger.sweeps_done
     }
 
-    /// Takes the next step of the shard's sweep (see `Raw::sweep_step`), moving the expired
-    /// entries it removes into `removed`.
+    /// Takes the next step of the shard's sweep, starting one at `now` if none is running:
+    /// removes the expired entries among `SWEEP_BATCH` buckets into `removed`. Returns `true`
+    /// once every bucket was visited: the sweep then ends with [`soonest`](Self::soonest),
+    /// under a read lock, and [`finish_sweep`](Self::finish_sweep).
+    ///
+    /// The forecast is not rebuilt from what the batches saw: between two batches a store may
+    /// rehash the table (also in place, keeping its bucket count) and move entries past the
+    /// scan. An expired entry missed that way is left for the next sweep.
     pub(crate) fn sweep_step(&mut self, now: u64, removed: &mut Vec<Removal<K, V>>) -> bool {
-        let Table { raw, slots } = self;
-        raw.sweep_step(now, &mut |pos| {
-            if let Some(slot) = slots.get_mut(pos)
-                && let Some((k, v)) = slot.take()
+        let buckets = self.entries.num_buckets();
+        let (batch, now) = self.ledger.next_batch(now, buckets);
+        let done = batch.end >= buckets;
+        for i in batch {
+            if let Ok(slot) = self.entries.get_bucket_entry(i)
+                && slot.get().removable(now, self.policy.stale)
             {
-                removed.push((k, v, Reason::Expired));
+                let (entry, _) = slot.remove();
+                removed.push((entry.key, entry.value, Reason::Expired));
             }
-        })
+        }
+        done
     }
 
-    /// See `Raw::soonest`.
+    /// The soonest deadlines of all entries, as many as the shard's allowance: read under a
+    /// read lock at the end of a sweep, so that readers are not blocked while it is taken.
     pub(crate) fn soonest(&self) -> Deadlines {
-        self.raw.soonest()
+        let mut soonest = Soonest::new(self.entries.len());
+        for e in self.entries.iter() {
+            soonest.offer(e.deadline());
+        }
+        soonest.finish(self.entries.len(), self.ledger.stores)
     }
 
-    /// See `Raw::finish_sweep`.
+    /// Ends the sweep that `read` was taken for (unless another thread ended it meanwhile:
+    /// `sweeps_done` is no longer `done`). The forecast starts over from those deadlines and
+    /// the ones given out since `read` was taken, which are no sooner than any it saw: so it
+    /// keeps the soonest of all, as many as `read` could vouch for.
     pub(crate) fn finish_sweep(&mut self, read: Deadlines, done: u64) {
-        self.raw.finish_sweep(read, done);
+        self.ledger.finish_sweep(read, done, self.entries.len());
     }
 
-    /// Makes room for one entry, for the capacity (see `Raw::evict_one`).
+    /// Makes room for one entry, for the capacity: an expired entry if the sample holds one,
+    /// else the least recently used (sliding) or oldest (fixed) among the sample.
     pub(crate) fn evict_one(&mut self, start: u64, now: u64) -> Option<Removal<K, V>> {
-        let Some((pos, reason)) = self.raw.evict_one(start, now) else {
+        let buckets = self.entries.num_buckets();
+        let mut scan = Eviction::new(start, buckets, now, self.policy.step);
+        while let Some(i) = scan.next_bucket() {
+            if let Some(entry) = self.entries.get_bucket(i) {
+                scan.offer(i, entry.deadline.load(Relaxed));
+            }
+        }
+        let (index, reason) = scan.victim()?;
+        let Ok(slot) = self.entries.get_bucket_entry(index) else {
             return None;
         };
-        match self.take(pos) {
-            Some((k, v)) => Some((k, v, reason)),
-            None => None,
+        let (entry, _) = slot.remove();
+        Some((entry.key, entry.value, reason))
+    }
+}
+
+/// Visits the deadline word of every entry a table holds.
+type Held<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&AtomicU64));
+
+/// The order field for a new entry in `slot`: after those of the entries `held` there. When
+/// they ran out (more stores in one slot than `ORDER` counts), they are first renumbered
+/// 0, 2, 4, ... keeping their order, which frees room for a table of `EXACT_ORDER` entries.
+#[cold]
+fn next_order(slot: u64, held: Held<'_>) -> u64 {
+    let mut orders = Vec::new();
+    held(&mut |word| {
+        let stored = word.load(Relaxed);
+        if stored & !FIELDS == slot {
+            orders.push(stored & ORDER);
         }
+    });
+    let Some(&last) = orders.iter().max() else {
+        return 0;
+    };
+    if last < ORDER {
+        return last + 2;
+    }
+    orders.sort_unstable();
+    orders.dedup();
+    held(&mut |word| {
+        let stored = word.load(Relaxed);
+        if stored & !FIELDS == slot {
+            let rank = orders.binary_search(&(stored & ORDER)).expect("seen above");
+            let order = (rank as u64 * 2).min(ORDER);
+            word.store(stored & !ORDER | order, Relaxed);
+        }
+    });
+    (orders.len() as u64 * 2).min(ORDER)
+}
+
+/// The choice of a victim for the capacity, over the buckets from a starting point: all that
+/// does not need the entries' types, so that it is compiled once.
+struct Eviction {
+    /// The buckets to visit, in order: from `start` to the end, then from 0.
+    order: std::iter::Chain<std::ops::Range<usize>, std::ops::Range<usize>>,
+    now: u64,
+    step: u64,
+    victim: Option<(usize, (bool, u64, u64))>,
+    seen: usize,
+    /// Set once an expired entry or a full sample was seen.
+    done: bool,
+}
+
+impl Eviction {
+    fn new(start: u64, buckets: usize, now: u64, step: u64) -> Self {
+        let start = (start as usize) % buckets.max(1);
+        Eviction {
+            order: (start..buckets).chain(0..start),
+            now,
+            step,
+            victim: None,
+            seen: 0,
+            done: false,
+        }
+    }
+
+    fn next_bucket(&mut self) -> Option<usize> {
+        if self.done {
+            return None;
+        }
+        self.order.next()
+    }
+
+    /// Bucket `i` holds an entry whose deadline field reads `stored`.
+    fn offer(&mut self, i: usize, stored: u64) {
+        let rank = self.rank(stored);
+        if self.victim.is_none_or(|(_, best)| rank < best) {
+            self.victim = Some((i, rank));
+        }
+        self.seen += 1;
+        self.done = !rank.0 || self.seen == EVICTION_SAMPLE;
+    }
+
+    /// Eviction order, lowest first: expired entries, then by an estimate of the last use.
+    /// An entry's deadline says when it was stored or last slid; one hit since then (`USED`,
+    /// sliding only) happened within the next `step`, so it counts half a step later. Ties go
+    /// by the order of storage.
+    fn rank(&self, stored: u64) -> (bool, u64, u64) {
+        let deadline = stored & !FIELDS;
+        if expired(stored, self.now) {
+            return (false, 0, 0);
+        }
+        let used = if stored & USED == 0 { 0 } else { self.step / 2 };
+        (true, deadline.saturating_add(used), stored)
+    }
+
+    /// The bucket to empty, and why.
+    fn victim(&self) -> Option<(usize, Reason)> {
+        let (index, (live, ..)) = self.victim?;
+        let reason = if live {
+            Reason::Capacity
+        } else {
+            Reason::Expired
+        };
+        Some((index, reason))
     }
 }
 
@@ -300,7 +809,8 @@ impl<K, V> Table<K, V> {
 impl<K, V> Table<K, V> {
     /// Entries held, and how many of them expired by `now`.
     pub(crate) fn counts(&self, now: u64) -> (usize, usize) {
-        self.raw.counts(now)
+        let expired = self.entries.iter().filter(|e| e.is_expired(now)).count();
+        (self.entries.len(), expired)
     }
 }
 
@@ -323,8 +833,9 @@ mod tests {
             limit: u64::MAX,
             refresh_at: u64::MAX,
         };
-        let held = t.position(u64::from(k), &k);
-        t.store(u64::from(k), held, k, k, life, usize::MAX);
+        t.store(u64::from(k), &mut Some((k, k)), life, usize::MAX, |k| {
+            u64::from(*k)
+        });
     }
 
     #[test]
@@ -342,7 +853,7 @@ mod tests {
         let mut t = table(true);
         put(&mut t, 1, 5);
         put(&mut t, 2, 5);
-        assert_eq!(t.get(1, &1, 5, &|| 5), Some(&1));
+        assert_eq!(t.get(1, &1, 5, || 5), Some(&1));
         assert_eq!(t.evict_one(0, 5).map(|r| r.0), Some(2));
     }
 
@@ -354,7 +865,7 @@ mod tests {
             t
         };
         // Judged live at t = 10,000 (a stale read), rechecked at 70,000: past the deadline.
-        assert_eq!(t.get(1, &1, 10_000, &|| 70_000), Some(&1));
+        assert_eq!(t.get(1, &1, 10_000, || 70_000), Some(&1));
         assert!(!t.contains(1, &1, 70_000));
     }
 
@@ -365,15 +876,16 @@ mod tests {
             limit,
             refresh_at: u64::MAX,
         };
-        let held = t.position(hash, &k);
-        t.store(hash, held, k, k, life, usize::MAX);
+        t.store(hash, &mut Some((k, k)), life, usize::MAX, |k| {
+            u64::from(*k % 100)
+        });
     }
 
     /// Hits every 1,000 ns until `until`; the last time `k` was still live.
     fn last_live(t: &Table<u32, u32>, k: u32, hash: u64, until: u64) -> u64 {
         let mut last = 0;
         for now in (0..until).step_by(1_000) {
-            if t.get(hash, &k, now, &|| now).is_some() {
+            if t.get(hash, &k, now, || now).is_some() {
                 last = now;
             }
         }
@@ -410,8 +922,11 @@ mod tests {
             put_limited(&mut t, k, u64::from(k), 1_000_000);
             let _ = t.remove(u64::from(k), &k, 0);
         }
-        let (kept, held) = t.raw.extras_kept();
-        assert!(kept <= 2 * held + 16, "{kept}");
+        assert!(
+            t.extras.0.len() <= 2 * t.entries.len() + 16,
+            "{}",
+            t.extras.0.len()
+        );
         // A key stored again without a limit is not capped by its old one.
         put_limited(&mut t, 5, 5, 10_000);
         put(&mut t, 5, 0);

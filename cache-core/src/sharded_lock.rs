@@ -24,7 +24,7 @@ use parking_lot::lock_api::RawRwLock as _;
 use crate::thread_slot;
 
 pub(crate) struct ShardedLock<T> {
-    stripes: Stripes,
+    stripes: Box<[CachePadded<RawRwLock>]>,
     value: UnsafeCell<T>,
 }
 
@@ -47,68 +47,39 @@ fn stripes() -> usize {
     })
 }
 
-/// A lock's stripes. Not generic, so that locking them is compiled once, not per value type.
-struct Stripes(Box<[CachePadded<RawRwLock>]>);
-
-impl Stripes {
-    /// Unlocked.
-    fn new() -> Self {
-        Stripes(
-            (0..stripes())
-                .map(|_| CachePadded::new(RawRwLock::INIT))
-                .collect(),
-        )
-    }
-
-    /// Read-locks this thread's stripe, and returns it.
-    #[inline]
-    fn lock_shared(&self) -> &RawRwLock {
-        // Threads beyond the slots (or in thread-local teardown) share the last stripe.
-        let slot = thread_slot::slot().unwrap_or(usize::MAX);
-        let stripe = &self.0[slot & (self.0.len() - 1)];
-        stripe.lock_shared();
-        stripe
-    }
-
-    fn lock_exclusive(&self) {
-        // Always in the same order, so that writers cannot deadlock each other.
-        for stripe in self.0.iter() {
-            stripe.lock_exclusive();
-        }
-    }
-
-    /// Ends a `lock_exclusive`: only the `WriteGuard` it was taken for calls this, on drop.
-    fn unlock_exclusive(&self) {
-        for stripe in self.0.iter().rev() {
-            // SAFETY: `ShardedLock::write` locked every stripe exclusively, on this thread, for
-            // the guard whose drop calls this.
-            #[allow(unsafe_code)]
-            unsafe {
-                stripe.unlock_exclusive();
-            }
-        }
-    }
+/// A lock's stripes, unlocked. Not generic, so that it is compiled once, not per value type.
+fn new_stripes() -> Box<[CachePadded<RawRwLock>]> {
+    (0..stripes())
+        .map(|_| CachePadded::new(RawRwLock::INIT))
+        .collect()
 }
 
 impl<T> ShardedLock<T> {
     pub(crate) fn new(value: T) -> Self {
         ShardedLock {
-            stripes: Stripes::new(),
+            stripes: new_stripes(),
             value: UnsafeCell::new(value),
         }
     }
 
     #[inline]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        // Threads beyond the slots (or in thread-local teardown) share the last stripe.
+        let slot = thread_slot::slot().unwrap_or(usize::MAX);
+        let stripe = &self.stripes[slot & (self.stripes.len() - 1)];
+        stripe.lock_shared();
         ReadGuard {
             lock: self,
-            stripe: self.stripes.lock_shared(),
+            stripe,
             _not_send: PhantomData,
         }
     }
 
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
-        self.stripes.lock_exclusive();
+        // Always in the same order, so that writers cannot deadlock each other.
+        for stripe in self.stripes.iter() {
+            stripe.lock_exclusive();
+        }
         WriteGuard {
             lock: self,
             _not_send: PhantomData,
@@ -179,7 +150,13 @@ impl<T> DerefMut for WriteGuard<'_, T> {
 
 impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.stripes.unlock_exclusive();
+        for stripe in self.lock.stripes.iter().rev() {
+            // SAFETY: `write` locked every stripe exclusively, on this thread, for this guard.
+            #[allow(unsafe_code)]
+            unsafe {
+                stripe.unlock_exclusive();
+            }
+        }
     }
 }
 
