@@ -1,9 +1,9 @@
-//! Schedules of flights of keys that share one hash (review of commit 30dc353, whose flights
-//! registry keeps flights at positions reused through a free list and finds them by hash):
-//! flights landing and their positions taken by flights of other keys while waiters join,
-//! with `remove` and `clear` racing them.
+//! Schedules of flights of keys that share one hash: flights landing while flights of other
+//! keys of that hash start and waiters join, with `remove` and `clear` racing them. (Written
+//! for a flights registry that reused places through a free list, commit 30dc353, since
+//! taken back; what they check holds for any.)
 //!
-//! Run with `cargo test -p cache-core --features shuttle --test shuttle_erased --release`.
+//! Run with `cargo test -p cache-core --features shuttle --test shuttle_shared_hash --release`.
 
 #![cfg(feature = "shuttle")]
 

@@ -1,14 +1,13 @@
-//! Adversarial review of commit 30dc353, which split a shard's table into a part that is not
-//! generic (`raw.rs`: an index of positions by 32 bits of each hash, deadline words by
-//! position, a free list of positions, the extras by 64-bit hash) and the typed slots
-//! (`shard.rs`), and did the same for the flights in progress (`flights.rs`).
-//!
-//! What is new there, and attacked here: positions reused through the free list, hashes cut
-//! to 32 bits (hashers crafted so that keys collide in all 64 bits, in the top 32 only, or in
-//! the bottom 32 only), the extras (`max_lifetime`, `expire_after`, `refresh_after`) kept
-//! apart from the entries, user code that panics in the middle of a write, flights of keys
+//! A shard's table at its edges. Written as an adversarial review of a type-erased table
+//! (commit 30dc353: positions found by 32 bits of each hash, a free list of positions, the
+//! keys and values in typed slots; taken back in 22f0261, for what it cost a hit), and kept
+//! because what they check holds for any layout: keys whose hashes collide in all 64 bits,
+//! in the top 32 only or in the bottom 32 only (crafted hashers), the extras (`max_lifetime`,
+//! `expire_after`, `refresh_after`) kept apart from the entries, user code that panics in
+//! the middle of a write, eviction order through removals and reinsertions, flights of keys
 //! that share a hash, and memory under churn (a counting global allocator). A proptest model
-//! like `ttl_map_model.rs` runs with colliding hashes.
+//! like `ttl_map_model.rs` runs with colliding hashes. Five found bugs older than that
+//! commit, fixed since (each test's note says which).
 //!
 //! Time comes from a `ManualClock` only. Each test says which promise it checks.
 
@@ -133,8 +132,8 @@ fn store_live_among_churn<S: BuildHasher>(map: &TtlMap<u64, u64, S>, live: std::
 /// of keys gone; each is hit every 5 s (sliding ttl 10 s) and must be gone at 35 s, 5 s past
 /// its max_lifetime of 30 s.
 ///
-/// FAILS at 30dc353 (and before it): `Raw::stamp` records the new key's extra, then collects
-/// the extras of keys not in the index, which the new key is not yet in: its limit is dropped.
+/// Failed before 5f29b89 (at 2ae4825 too): a store recorded the new key's extra, then
+/// collected the extras of keys not held, which the new key was not yet: its limit was lost.
 #[test]
 fn every_key_keeps_its_max_lifetime_while_gone_keys_limits_are_collected() {
     let clock = ManualClock::new();
@@ -163,7 +162,7 @@ fn every_key_keeps_its_max_lifetime_while_gone_keys_limits_are_collected() {
 /// As above, with the default hasher and 16 shards: what a service with `max_lifetime`
 /// (rotating credentials) and churning keys sees.
 ///
-/// FAILS at 30dc353 (and before it), as above.
+/// Failed before 5f29b89 (at 2ae4825 too), as above.
 #[test]
 fn every_key_keeps_its_max_lifetime_under_churn_with_the_default_hasher() {
     let clock = ManualClock::new();
@@ -187,7 +186,7 @@ fn every_key_keeps_its_max_lifetime_under_churn_with_the_default_hasher() {
 /// when stored, e.g. a token's expires_in; the ttl and max_lifetime still apply": a token
 /// that says it lives 7 s is never returned at 8 s, however often it was hit before.
 ///
-/// FAILS at 30dc353 (and before it), as above.
+/// Failed before 5f29b89 (at 2ae4825 too), as above.
 #[test]
 fn every_key_keeps_its_expire_after_while_gone_keys_limits_are_collected() {
     let clock = ManualClock::new();
@@ -216,7 +215,7 @@ fn every_key_keeps_its_expire_after_while_gone_keys_limits_are_collected() {
 /// a value older than this rebuilds it". Every key stored at 0 is rebuilt by its first
 /// memoizing call at 11 s (refresh_after 10 s, ttl 100 s).
 ///
-/// FAILS at 30dc353 (and before it), as above.
+/// Failed before 5f29b89 (at 2ae4825 too), as above.
 #[test]
 fn every_key_is_refreshed_while_gone_keys_refresh_times_are_collected() {
     let clock = ManualClock::new();
@@ -278,11 +277,12 @@ impl Eq for Touchy {}
 
 /// Promise (SPEC, Promises: "Nothing in user code (Drop, Hash, Eq, Clone, listeners) can ...
 /// wedge a shard"; README, Freshness: max_lifetime). A key's `Hash` that panics while the
-/// shard collects the limits of keys gone (`Raw::stamp` takes the extras out with
-/// `mem::take` and rehashes the live keys) must not make the shard forget the limits of the
-/// keys that stay: the victim, hit every 5 s, must still be gone 35 s after it was stored.
+/// shard collects the limits of keys gone (it rehashes the live keys) must not make the shard
+/// forget the limits of the keys that stay: the victim, hit every 5 s, must still be gone
+/// 35 s after it was stored.
 ///
-/// FAILS at 30dc353 (and before it): the extras are `mem::take`n and lost when `key_hash` panics.
+/// Failed before 5f29b89 (at 2ae4825 too): the extras were taken out with `mem::take` for the
+/// collection and lost when a key's `Hash` panicked; they are collected in place now.
 #[test]
 fn a_hash_that_panics_while_limits_are_collected_does_not_lose_other_keys_limits() {
     let clock = ManualClock::new();
@@ -296,8 +296,8 @@ fn a_hash_that_panics_while_limits_are_collected_does_not_lose_other_keys_limits
     map.insert(victim, 7);
     // The victim's Hash panics from now on, until a store panics; the churn keys' does not.
     POISONED_HASH.with(|p| p.set(Some(victim.0)));
-    // At 30dc353 a churn store panics once the shard collects the limits of keys gone (then
-    // the churn stops); a fix that runs no user `Hash` there never panics, which is as good.
+    // A churn store panics once the shard collects the limits of keys gone (then the churn
+    // stops); a table that runs no user `Hash` there never panics, which is as good.
     for churn in 1_000..1_200 {
         let stored = catch_unwind(AssertUnwindSafe(|| {
             map.insert(Touchy(churn), 0);
@@ -326,8 +326,8 @@ fn a_hash_that_panics_while_limits_are_collected_does_not_lose_other_keys_limits
 /// was: the old value keeps its old limit. Hit every 5 s, the old value (stored at 0,
 /// max_lifetime 30 s) is gone by 35 s.
 ///
-/// FAILS at 30dc353 (and before it): `Raw::stamp` records the new limit before `Raw::find`
-/// runs `Eq`; when that panics, the old value is left with the new value's limit.
+/// Failed before 5f29b89 (at 2ae4825 too): a store recorded the new limit before its probe
+/// ran `Eq`; when that panicked, the old value was left with the new value's limit.
 #[test]
 fn a_store_whose_eq_panics_keeps_the_old_values_limit() {
     for panic_at in 1..=4 {
@@ -375,10 +375,10 @@ fn a_store_whose_eq_panics_keeps_the_old_values_limit() {
 /// nothing", and a hit's cost must not grow with the map): with identity hashes of integer
 /// ids (nohash-hasher's `IntMap` style; the repository's own `OneShard` test hasher in
 /// `ttl_map_lock_protocol.rs` is the same shape), whose hashes differ only in their bottom
-/// 32 bits, a lookup compares a bounded number of keys, not every key held. The index now
-/// keeps only the top 32 bits, which these hashes share: every lookup walks every entry.
+/// 32 bits, a lookup compares a bounded number of keys, not every key held.
 ///
-/// FAILS at 30dc353, introduced by it: 2,048 comparisons per lookup (passes at 2ae4825).
+/// Failed at 30dc353 only, whose index kept the top 32 bits of each hash, which these share:
+/// 2,048 comparisons per lookup.
 #[test]
 fn lookups_among_keys_whose_hashes_differ_in_the_bottom_32_bits_stay_cheap() {
     let map: TtlMap<Touchy, u64, Crafted> = TtlMap::builder()
@@ -886,7 +886,8 @@ impl Clone for CloneBomb {
 /// value.clone())` under the shard's write lock) must not drop the flight's key under that
 /// lock, where a `Drop` that reads the map waits for the lock its own thread holds.
 ///
-/// FAILS at 30dc353 (and before it): the key is dropped while unwinding, under the write lock.
+/// Failed before 5f29b89 (at 2ae4825 too): the key was dropped while unwinding, under the
+/// write lock. The entry now waits in an `Option` declared before the lock guard.
 #[test]
 fn a_value_clone_panicking_at_landing_does_not_drop_the_key_under_the_lock() {
     within("a landing whose value's Clone panics", || {
@@ -918,7 +919,8 @@ fn a_value_clone_panicking_at_landing_does_not_drop_the_key_under_the_lock() {
 /// As above, for `insert`: an `expire_after` that panics (user code, run under the shard's
 /// write lock by `Inner::store`) must not drop the key being inserted under that lock.
 ///
-/// FAILS at 30dc353 (and before it): the key is dropped while unwinding, under the write lock.
+/// Failed before 5f29b89 (at 2ae4825 too): the key was dropped while unwinding, under the
+/// write lock. The entry now waits in an `Option` declared before the lock guard.
 #[test]
 fn an_expire_after_panicking_in_insert_does_not_drop_the_key_under_the_lock() {
     within("an insert whose expire_after panics", || {
@@ -1210,9 +1212,9 @@ fn net_bytes() -> isize {
     NET_BYTES.with(Cell::get)
 }
 
-/// Promise (README, Bounded memory; raw.rs: "the typed side's slots never hold more than the
-/// most entries held at once"): after a burst of N entries is removed, expires or is cleared,
-/// rounds of N new keys reuse the freed positions: the memory this thread holds does not grow
+/// Promise (README, Bounded memory): after a burst of N entries is removed, expires or is
+/// cleared, rounds of N new keys reuse the room they left: the memory this thread holds does
+/// not grow
 /// with the rounds (measured by a counting global allocator, on one thread, with no sweeper).
 #[test]
 fn churn_after_a_burst_reuses_positions_instead_of_growing() {
