@@ -82,6 +82,8 @@ pub(crate) struct AfterStore<K, V> {
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
     sweep: bool,
+    /// A key's `Hash` that panicked while the table grew, to resume (see `Table::store`).
+    panicked: Option<Panic>,
 }
 
 /// Aligned to whole cache-line pairs, as `CachePadded` is, so that what a hit reads in a shard
@@ -546,7 +548,7 @@ fn drop_guarded<T>(value: T) -> Option<Panic> {
 
 /// The `catch_unwind` behind [`guarded`]: not generic, so that it is compiled once rather than
 /// once per closure of every key and value type.
-fn catch(user_code: &mut dyn FnMut()) -> Option<Panic> {
+pub(crate) fn catch(user_code: &mut dyn FnMut()) -> Option<Panic> {
     panic::catch_unwind(AssertUnwindSafe(user_code)).err()
 }
 
@@ -715,6 +717,7 @@ where
             removed: Vec::new(),
             replaced: None,
             sweep: false,
+            panicked: None,
         };
         let capacity = match self.capacity {
             Some(0) => {
@@ -742,6 +745,7 @@ where
         if let Some(evicted) = stored.evicted {
             after.removed.push(evicted);
         }
+        after.panicked = stored.panicked;
         self.counters.inserted();
         after.sweep = self.due(table, now);
         after
@@ -788,7 +792,11 @@ where
     /// The rest of a store, once its locks are released; returns the live value replaced.
     #[inline]
     pub(crate) fn after_store(&self, after: AfterStore<K, V>) -> Option<V> {
-        if after.removed.is_empty() && after.replaced.is_none() && !after.sweep {
+        if after.removed.is_empty()
+            && after.replaced.is_none()
+            && !after.sweep
+            && after.panicked.is_none()
+        {
             return None;
         }
         self.after_store_slow(after)
@@ -797,7 +805,7 @@ where
     /// [`after_store`](Self::after_store) with something to hear, drop or sweep.
     #[inline(never)]
     fn after_store_slow(&self, after: AfterStore<K, V>) -> Option<V> {
-        let mut panicked = self.removed(after.removed);
+        let mut panicked = after.panicked.or(self.removed(after.removed));
         if after.sweep {
             panicked = panicked.or(self.sweep_due(self.now()));
         }

@@ -54,37 +54,6 @@ pub trait CacheKey: Hash + Eq + Clone {}
 #[diagnostic::do_not_recommend]
 impl<T: Hash + Eq + Clone> CacheKey for T {}
 
-/// The type a memoized function's key keeps for a borrowed argument `&Self`: `Self` itself
-/// when it is sized (its `Clone` is the key's check to ask, with its own message), else the
-/// standard library's owned forms.
-#[diagnostic::on_unimplemented(
-    message = "a borrowed `{Self}` cannot be part of a cache key: the cache cannot keep a copy of it",
-    label = "this argument is part of the key",
-    note = "pick the key with `key: Type = expr`, e.g. the owned form of this argument"
-)]
-pub trait KeyOwned {
-    /// What the key keeps.
-    type Owned;
-}
-impl<T> KeyOwned for T {
-    type Owned = T;
-}
-impl KeyOwned for str {
-    type Owned = String;
-}
-impl<T> KeyOwned for [T] {
-    type Owned = Vec<T>;
-}
-impl KeyOwned for std::path::Path {
-    type Owned = std::path::PathBuf;
-}
-impl KeyOwned for std::ffi::OsStr {
-    type Owned = std::ffi::OsString;
-}
-impl KeyOwned for std::ffi::CStr {
-    type Owned = std::ffi::CString;
-}
-
 /// What keys and values must be to live in a static that every thread uses.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be kept in a cache: it is not `Send + Sync`",

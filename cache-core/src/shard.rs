@@ -14,6 +14,7 @@
 //! never returns it, but a memoizing call whose constructor failed may (`Table::get_stale`).
 //! Sweeping judges by the end of the window rather than by the deadline.
 
+use std::cell::Cell;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -22,6 +23,7 @@ use hashbrown::{HashTable, hash_table};
 use crate::Reason;
 use crate::forecast::Forecast;
 use crate::key::Equivalent;
+use crate::map::{Panic, catch};
 
 /// Bit 0: hit since the deadline was last set.
 const USED: u64 = 1;
@@ -179,6 +181,9 @@ pub(crate) type Removal<K, V> = (K, V, Reason);
 pub(crate) struct Stored<K, V> {
     pub(crate) replaced: Option<(K, V, bool)>,
     pub(crate) evicted: Option<Removal<K, V>>,
+    /// A key's `Hash` that panicked while the table grew, for the caller to resume once its
+    /// locks are released.
+    pub(crate) panicked: Option<Panic>,
 }
 
 /// Whether a key in `entries` other than `except` hashes to `hash`: runs keys' `Eq` and
@@ -513,7 +518,19 @@ impl<K, V> Table<K, V> {
             }
         }
         let deadline = self.new_deadline(now, limit, capacity);
-        let found = (self.entries).entry(hash, |e| e.key == *key, |e| hasher(&e.key));
+        // The table rehashes its keys when it grows: a `Hash` that panicked there would have
+        // hashbrown drop the entries it was moving, under the lock. Caught instead, and the
+        // key filed under 0: no lookup of it gets that far, its own `Hash` panics first.
+        let panicked = Cell::new(None);
+        let rehash = |e: &Entry<K, V>| {
+            let mut rehashed = 0;
+            if let Some(panic) = catch(&mut || rehashed = hasher(&e.key)) {
+                let first = panicked.take();
+                panicked.set(first.or(Some(panic)));
+            }
+            rehashed
+        };
+        let found = (self.entries).entry(hash, |e| e.key == *key, rehash);
         // No user code from here on.
         if keeps_extras {
             self.extras.record(extra, shared);
@@ -524,32 +541,27 @@ impl<K, V> Table<K, V> {
             value,
             deadline: AtomicU64::new(deadline),
         };
-        let stored = match found {
+        let mut stored = Stored {
+            replaced: None,
+            evicted: None,
+            panicked: None,
+        };
+        match found {
             hash_table::Entry::Occupied(mut slot) => {
                 let old = std::mem::replace(slot.get_mut(), entry);
                 let expired = old.is_expired(now);
-                Stored {
-                    replaced: Some((old.key, old.value, expired)),
-                    evicted: None,
-                }
+                stored.replaced = Some((old.key, old.value, expired));
             }
             hash_table::Entry::Vacant(slot) if !full => {
                 slot.insert(entry);
-                Stored {
-                    replaced: None,
-                    evicted: None,
-                }
             }
             hash_table::Entry::Vacant(_) => {
-                let evicted = self.evict_one(hash, now);
-                // `entry` made room for one more, and one went: no rehash, so no `Hash`.
-                self.entries.insert_unique(hash, entry, |e| hasher(&e.key));
-                Stored {
-                    replaced: None,
-                    evicted,
-                }
+                stored.evicted = self.evict_one(hash, now);
+                // `entry` made room for one more, and one went: no rehash here.
+                self.entries.insert_unique(hash, entry, rehash);
             }
-        };
+        }
+        stored.panicked = panicked.take();
         Some(stored)
     }
 

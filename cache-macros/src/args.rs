@@ -4,7 +4,7 @@
 //! `valid.rs`'s job. Unknown and repeated options are collected, not fatal, so that one build
 //! reports every mistake.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
@@ -52,6 +52,8 @@ pub(crate) struct Args {
     /// Options the user meant to give but wrote wrong (already in `errors`): not also
     /// reported as missing.
     pub(crate) attempted: Vec<String>,
+    /// The options say cached's `time_refresh = true`, which changes what its `time` means.
+    time_refreshed: bool,
 }
 
 /// `shared = expr`: the option's name is kept, so that an error can point at the whole option.
@@ -85,6 +87,7 @@ impl Parse for Args {
             input.parse::<TokenStream>()?;
             return Ok(args);
         }
+        args.time_refreshed = time_refreshed(input);
         while !input.is_empty() {
             // A malformed option is reported and skipped up to the next `,`, so the options
             // after it are still checked.
@@ -187,7 +190,9 @@ impl Args {
                 self.set(&name, |a| &mut a.key, CustomKey { ty, expr });
             }
             _ => {
-                if let Some(advice) = peers::advice(&option, peer_value(input).as_ref()) {
+                if let Some(advice) =
+                    peers::advice(&option, peer_value(input).as_ref(), self.time_refreshed)
+                {
                     self.attempted.extend(advice.stands_for.map(str::to_owned));
                     return Err(syn::Error::new(
                         name.span(),
@@ -227,6 +232,22 @@ impl Args {
             *slot = Some(value);
         }
     }
+}
+
+/// Whether the options, not yet parsed, include `time_refresh = true`.
+fn time_refreshed(input: ParseStream<'_>) -> bool {
+    let tokens: Vec<TokenTree> = match input.fork().parse::<TokenStream>() {
+        Ok(tokens) => tokens.into_iter().collect(),
+        Err(_) => return false,
+    };
+    tokens.windows(3).any(|option| match option {
+        [
+            TokenTree::Ident(name),
+            TokenTree::Punct(eq),
+            TokenTree::Ident(value),
+        ] => name == "time_refresh" && eq.as_char() == '=' && value == "true",
+        _ => false,
+    })
 }
 
 /// The value after a peer's option (`= value`, or memoize's `: value`), if it is an

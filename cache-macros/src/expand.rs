@@ -181,11 +181,11 @@ impl Key {
         });
         for (i, (ident, ty, kind)) in typed.enumerate() {
             let (part, lookup) = match kind {
-                ParamKind::Ref(elem) => (owned(elem, rt), quote!(#ident)),
+                ParamKind::Ref(elem) => (owned(elem), quote!(#ident)),
                 ParamKind::OptionRef(elem) => {
                     // Located at its parameter, so that what is wrong with it (not `Hash`,
                     // say) is reported there.
-                    let owned = owned(elem, rt);
+                    let owned = owned(elem);
                     (
                         respan(quote!(::core::option::Option<#owned>), ty.span()),
                         quote!(&#rt::OptionRef(#ident)),
@@ -226,11 +226,9 @@ impl Key {
 
 /// The owned form of a borrowed `T`: `String`, `Vec<T>`, `PathBuf`, `OsString` and `CString`
 /// by name for the standard library's borrowed forms (so rustdoc shows them), else
-/// `<T as KeyOwned>::Owned`, which is `T` itself for a sized `T`: not `ToOwned::Owned`, which
-/// is unknown for a `T` that is not `Clone`, and each mention of it would be an error besides
-/// the key's own message. A user type that shadows one of those names fails to compile (its
-/// lookup is not a `Lookup` of the named type), never memoizes wrongly.
-fn owned(elem: &Type, rt: &syn::Path) -> TokenStream {
+/// `<T as ToOwned>::Owned`. A user type that shadows one of those names fails to compile
+/// (its lookup is not a `Lookup` of the named type), never memoizes wrongly.
+fn owned(elem: &Type) -> TokenStream {
     if let Type::Slice(slice) = elem {
         let item = &slice.elem;
         return quote!(::std::vec::Vec<#item>);
@@ -249,7 +247,7 @@ fn owned(elem: &Type, rt: &syn::Path) -> TokenStream {
             _ => {}
         }
     }
-    quote!(<#elem as #rt::__private::KeyOwned>::Owned)
+    quote!(<#elem as ::std::borrow::ToOwned>::Owned)
 }
 
 /// A type as a reader would write it: `String`, not `::std::string::String`.
@@ -373,7 +371,7 @@ fn assertions(
 ) -> TokenStream {
     let shared = options.shared.is_some();
     let keys = key.parts.iter().map(|(ty, span)| {
-        // Every token located at the parameter (`<T as KeyOwned>::Owned` is written here), so
+        // Every token located at the parameter (`<T as ToOwned>::Owned` is written here), so
         // the error is too.
         let ty = respan(ty.clone(), *span);
         if shared {

@@ -14,9 +14,19 @@ pub(crate) struct Advice {
     pub(crate) stands_for: Option<&'static str>,
 }
 
-/// Advice for `option` (as written, with `value` if it has one), if it is a peer's.
-pub(crate) fn advice(option: &str, value: Option<&Expr>) -> Option<Advice> {
+/// Advice for `option` (as written, with `value` if it has one), if it is a peer's;
+/// `refreshed`: the attribute also says cached's `time_refresh = true`.
+pub(crate) fn advice(option: &str, value: Option<&Expr>, refreshed: bool) -> Option<Advice> {
     let (message, stands_for) = match option.to_lowercase().as_str() {
+        // cached's `time` with `time_refresh` restarts at every hit: our default.
+        "time" if refreshed => (
+            format!(
+                "write `{}`: with `time_refresh = true`, `time` restarts at every hit, as \
+                 `ttl` does with the default sliding expiry",
+                ttl(value)
+            ),
+            Some("ttl"),
+        ),
         // cached's `time` and memoize's `SecondsToLive`/`TimeToLive` count from the store.
         "time" | "secondstolive" | "timetolive" => (fixed_ttl(option, value), Some("ttl")),
         "result" | "option" => (
@@ -67,7 +77,9 @@ pub(crate) fn advice(option: &str, value: Option<&Expr>) -> Option<Advice> {
                 .to_owned(),
             None,
         ),
-        "disk" | "redis" | "map_error" | "create" | "ty" | "type" | "cache_prefix_block" => (
+        // `#[cached]`'s own store type, and the expression that builds it.
+        "ty" | "type" | "create" => (store(value), Some("capacity")),
+        "disk" | "redis" | "map_error" | "cache_prefix_block" => (
             "`#[io_cached]`'s stores have no equivalent: values live in this process, and \
              `shared = tier` (feature `redis`, `async fn` only) also keeps them in Redis; \
              remove it"
@@ -85,7 +97,21 @@ pub(crate) fn advice(option: &str, value: Option<&Expr>) -> Option<Advice> {
 /// `time = 30` is `ttl = "30s", expiry = "fixed"`: cached's and memoize's entries expire that
 /// long after they were stored, however often they are read, and ours slide by default.
 fn fixed_ttl(option: &str, value: Option<&Expr>) -> String {
-    let seconds = value.and_then(|value| match value {
+    format!(
+        "write `{}, expiry = \"fixed\"`: `{option}` counts from when the value was stored, \
+         and a `ttl` alone slides (every hit extends the entry, so a value read more often \
+         than its ttl is never rebuilt)",
+        ttl(value)
+    )
+}
+
+/// Our `ttl` for a peer's time `value`: seconds (`30`, `"30"`) as a duration literal, any
+/// other expression (memoize's `Duration::from_secs(2)`) as it is, which `ttl` accepts too.
+fn ttl(value: Option<&Expr>) -> String {
+    let Some(value) = value else {
+        return "ttl = \"...\"".to_owned();
+    };
+    let seconds = match value {
         Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Int(n),
             ..
@@ -93,16 +119,52 @@ fn fixed_ttl(option: &str, value: Option<&Expr>) -> String {
         _ => args::lit_str(value)
             .map(|s| s.value())
             .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())),
-    });
-    let ttl = match seconds {
-        Some(n) => format!("ttl = \"{n}s\""),
-        None => "ttl = \"...\"".to_owned(),
     };
-    format!(
-        "write `{ttl}, expiry = \"fixed\"`: `{option}` counts from when the value was stored, \
-         and a `ttl` alone slides (every hit extends the entry, so a value read more often \
-         than its ttl is never rebuilt)"
-    )
+    match seconds {
+        Some(n) => format!("ttl = \"{n}s\""),
+        None if args::lit_str(value).is_none() => format!("ttl = {}", code(value)),
+        None => "ttl = \"...\"".to_owned(),
+    }
+}
+
+/// cached's store (`ty = "SizedCache<K, V>"`, `create = "{ SizedCache::with_size(100) }"`):
+/// the store is built in, and its size is `capacity`.
+fn store(value: Option<&Expr>) -> String {
+    let text = value
+        .and_then(args::lit_str)
+        .map(|s| s.value())
+        .unwrap_or_default();
+    let size = text.split_once("with_size(").and_then(|(_, rest)| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty() && rest[digits.len()..].starts_with(')')).then_some(digits)
+    });
+    match size {
+        Some(n) => format!(
+            "the store is built in: write `capacity = {n}` for `SizedCache::with_size({n})`; \
+             remove it"
+        ),
+        None => "the store is built in: a `SizedCache` is `capacity = n`, a `TimedCache` \
+                 `ttl = \"...\", expiry = \"fixed\"`, a `TimedSizedCache` both; remove it"
+            .to_owned(),
+    }
+}
+
+/// An expression as code, without the spaces tokens print with (`Duration::from_secs(2)`).
+fn code(value: &Expr) -> String {
+    let text = quote::ToTokens::to_token_stream(value).to_string();
+    let mut shown = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let last = shown.chars().last();
+        let glued = c == ' '
+            && (matches!(next, Some(':' | '(' | ')' | '.' | ',' | '>' | '<'))
+                || matches!(last, Some(':' | '(' | '.' | '<' | '&')));
+        if !glued {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// The expression a peer wrote as a string (`convert = r#"{ id.to_string() }"#`), as code.
@@ -129,7 +191,7 @@ mod tests {
 
     fn message(option: &str, value: &str) -> String {
         let value: syn::Expr = syn::parse_str(value).expect("an expression");
-        advice(option, Some(&value))
+        advice(option, Some(&value), false)
             .expect("a peer's option")
             .message
     }
@@ -140,9 +202,17 @@ mod tests {
         assert!(message("time", "\"60\"").starts_with("write `ttl = \"60s\""));
         assert!(message("SecondsToLive", "1").contains("`SecondsToLive` counts from"));
         assert!(
-            message("TimeToLive", "Duration::from_secs(2)").starts_with("write `ttl = \"...\"")
+            message("TimeToLive", "Duration::from_secs(2)")
+                .starts_with("write `ttl = Duration::from_secs(2), expiry = \"fixed\"`")
         );
-        assert_eq!(advice("time", None).unwrap().stands_for, Some("ttl"));
+        assert_eq!(advice("time", None, false).unwrap().stands_for, Some("ttl"));
+        let value: syn::Expr = syn::parse_str("60").expect("an expression");
+        let refreshed = advice("time", Some(&value), true).expect("a peer's option");
+        assert!(
+            refreshed
+                .message
+                .starts_with("write `ttl = \"60s\"`: with `time_refresh")
+        );
     }
 
     #[test]
@@ -160,7 +230,7 @@ mod tests {
     #[test]
     fn our_own_names_and_strangers_get_no_advice() {
         for option in ["ttl", "capacity", "key", "hasher", "name"] {
-            assert!(advice(option, None).is_none(), "{option}");
+            assert!(advice(option, None, false).is_none(), "{option}");
         }
     }
 }

@@ -1,6 +1,6 @@
-// A borrowed argument of an unsized type of the user's own: the cache cannot keep a copy of
-// it, whatever its `ToOwned` says. A known weak spot: rustc's size errors come beside ours,
-// which says to pick the key (the macro cannot tell an unsized type from a sized one).
+// A borrowed argument of an unsized type of the user's own with no `ToOwned`: the cache
+// cannot keep a copy of it. A known weak spot: rustc's errors come beside ours, which says to
+// pick the key (a user's unsized type with its own `ToOwned` works: review2-custom-to-owned-keys).
 use cache_core::ttl_cached;
 
 #[derive(PartialEq, Eq, Hash)]
