@@ -12,6 +12,8 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
@@ -65,7 +67,9 @@ struct Rendezvous {
 
 struct State {
     landed: Option<Landed>,
-    wakers: Vec<Waker>,
+    /// The async waiters' wakers, each under its waiter's number (see [`Waiting`]).
+    wakers: Vec<(u64, Waker)>,
+    next_waiter: u64,
 }
 
 /// Names a flight while it is registered: its shard's flights table and a number given by it.
@@ -91,6 +95,7 @@ impl<V> Flight<V> {
                 state: Mutex::new(State {
                     landed: None,
                     wakers: Vec::new(),
+                    next_waiter: 0,
                 }),
                 landed: Condvar::default(),
             },
@@ -127,7 +132,7 @@ impl Rendezvous {
             std::mem::take(&mut state.wakers)
         };
         self.landed.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.into_iter().for_each(|(_, waker)| waker.wake());
     }
 
     /// How this thread leads this flight, if it does.
@@ -156,7 +161,7 @@ impl Rendezvous {
     }
 
     /// The async form of [`wait`](Self::wait): never blocks the executor thread.
-    fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Landed> {
+    fn poll_wait(&self, cx: &mut Context<'_>, waiter: &mut Option<u64>) -> Poll<Landed> {
         // The very task awaiting here, or another task that the constructor drives inline (a
         // `LocalSet`), which may wait.
         if self
@@ -167,12 +172,60 @@ impl Rendezvous {
         }
         let mut state = self.state.lock();
         if let Some(landed) = &state.landed {
+            *waiter = None;
             return Poll::Ready(landed.clone());
         }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
+        let state = &mut *state;
+        let mine = waiter.and_then(|n| state.wakers.iter_mut().find(|(m, _)| *m == n));
+        match mine {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => {
+                let n = state.next_waiter;
+                state.next_waiter += 1;
+                state.wakers.push((n, cx.waker().clone()));
+                *waiter = Some(n);
+            }
         }
         Poll::Pending
+    }
+
+    /// Waiter `n` stops waiting: its waker goes, dropped once the lock is let go.
+    fn leave(&self, n: u64) {
+        let gone = {
+            let mut state = self.state.lock();
+            let at = state.wakers.iter().position(|(m, _)| *m == n);
+            at.map(|at| state.wakers.swap_remove(at))
+        };
+        drop(gone);
+    }
+}
+
+/// An async waiter's wait for a flight's outcome. Dropped before the flight lands (the
+/// caller's future was dropped: a timeout, a `select!`), it takes its waker back, so that
+/// callers who give up on a flight that never lands leave nothing behind.
+pub(crate) struct Waiting<'a, V> {
+    flight: &'a Flight<V>,
+    /// Its number among the flight's waiters, while its waker is there.
+    waiter: Option<u64>,
+}
+
+impl<V: Clone> Future for Waiting<'_, V> {
+    type Output = Outcome<V>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
+        let this = self.get_mut();
+        match this.flight.rendezvous.poll_wait(cx, &mut this.waiter) {
+            Poll::Ready(landed) => Poll::Ready(this.flight.outcome(landed)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<V> Drop for Waiting<'_, V> {
+    fn drop(&mut self) {
+        if let Some(n) = self.waiter {
+            self.flight.rendezvous.leave(n);
+        }
     }
 }
 
@@ -197,10 +250,10 @@ impl<V: Clone> Flight<V> {
     }
 
     /// The async form of [`wait`](Self::wait): never blocks the executor thread.
-    pub(crate) fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
-        match self.rendezvous.poll_wait(cx) {
-            Poll::Ready(landed) => Poll::Ready(self.outcome(landed)),
-            Poll::Pending => Poll::Pending,
+    pub(crate) fn wait_async(&self) -> Waiting<'_, V> {
+        Waiting {
+            flight: self,
+            waiter: None,
         }
     }
 

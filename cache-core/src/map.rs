@@ -538,7 +538,7 @@ fn guarded(user_code: impl FnOnce()) -> Option<Panic> {
 }
 
 /// Drops `value` on its own, as [`guarded`] runs user code (if a drop runs any code at all).
-fn drop_guarded<T>(value: T) -> Option<Panic> {
+pub(crate) fn drop_guarded<T>(value: T) -> Option<Panic> {
     if !std::mem::needs_drop::<T>() {
         return None;
     }
@@ -554,7 +554,7 @@ pub(crate) fn catch(user_code: &mut dyn FnMut()) -> Option<Panic> {
 
 /// Hands `value` back, unless a panic is to be resumed: then `value` is dropped first, on its
 /// own (see [`guarded`]).
-fn unless_panicked<V>(value: V, panicked: Option<Panic>) -> V {
+pub(crate) fn unless_panicked<V>(value: V, panicked: Option<Panic>) -> V {
     if let Some(payload) = panicked {
         let _ = drop_guarded(value);
         panic::resume_unwind(payload);

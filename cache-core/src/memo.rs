@@ -40,7 +40,7 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::{Inner, Locked};
+use crate::map::{Inner, Locked, catch, drop_guarded, unless_panicked};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
@@ -245,6 +245,13 @@ enum Next<V, E> {
     Retry,
 }
 
+/// A waiter's `outcome`, once it has let go of its `flight`. The last to let go drops the
+/// flight's copy of the value: if that `Drop` panics, the waiter's copy is dropped on its own
+/// before the panic goes on, as a second panic while one unwinds would abort the process.
+fn let_go<V>(flight: Arc<Flight<V>>, outcome: Outcome<V>) -> Outcome<V> {
+    unless_panicked(outcome, drop_guarded(flight))
+}
+
 fn after_wait<V, E, F: ErrorForm<E>>(outcome: Outcome<V>) -> Next<V, F::Err> {
     match outcome {
         Outcome::Value(value) => Next::Return(Ok(value)),
@@ -403,8 +410,9 @@ where
             Ok(value) => value,
             Err(error) => return self.stale_or(hash, key, F::fail(error).0),
         };
-        self.store_attempt(hash, key, &value, epoch);
-        Ok(value)
+        // The copy stored may be dropped here (see `landed`).
+        let panicked = catch(&mut || self.store_attempt(hash, key, &value, epoch));
+        Ok(unless_panicked(value, panicked))
     }
 
     /// A memoizing call, sync. `F` says what happens to errors.
@@ -471,7 +479,8 @@ where
             if !std::mem::replace(&mut waited, true) {
                 self.counters.coalesced();
             }
-            match after_wait::<V, E, F>(flight.wait()) {
+            let outcome = flight.wait();
+            match after_wait::<V, E, F>(let_go(flight, outcome)) {
                 Next::Return(Ok(value)) => return Step::Done(Ok(value)),
                 Next::Return(Err(error)) => return Step::Done(self.stale_or(hash, key, error)),
                 Next::Attempt => return Step::Attempt(self.epoch(hash)),
@@ -519,8 +528,8 @@ where
             if !std::mem::replace(&mut waited, true) {
                 self.counters.coalesced();
             }
-            let outcome = poll_fn(|cx| flight.poll_wait(cx)).await;
-            match after_wait::<V, E, F>(outcome) {
+            let outcome = flight.wait_async().await;
+            match after_wait::<V, E, F>(let_go(flight, outcome)) {
                 Next::Return(Ok(value)) => return Ok(value),
                 Next::Return(Err(error)) => return self.stale_or(hash, key, error),
                 Next::Attempt => {
@@ -704,8 +713,11 @@ where
         }
         match result {
             Ok(value) => {
-                self.complete(hash, id, &value);
-                Ok(value)
+                // The map's and the flight's copies of the value may be dropped while it lands:
+                // if a `Drop` panics, the caller's copy is dropped on its own before the panic
+                // goes on, as a second panic while one unwinds would abort the process.
+                let panicked = catch(&mut || self.complete(hash, id, &value));
+                Ok(unless_panicked(value, panicked))
             }
             Err(error) => {
                 let (error, shared) = F::fail(error);
@@ -723,9 +735,14 @@ where
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
     fn complete(&self, hash: u64, id: u64, value: &V) {
-        // If the value's `Clone` or the store's user code panics, the flight, taken out of the
-        // pending table, still lands (as panicked, from its guard), and the key and value are
-        // dropped after the lock, as declared before it (a key's `Drop` may use the map).
+        // The map's copy is made before the lock is taken, as a value's `Clone` may use the
+        // map; if it panics, a ticket lands the flight as panicked. If the store's user code
+        // panics, the flight, taken out of the pending table, still lands (as panicked, from
+        // its guard), and the key and value are dropped after the lock, as declared before it
+        // (a `Drop` may use the map).
+        let ticket = Ticket::new(self, hash, id);
+        let mut copy = Some(value.clone());
+        let _ = ticket.take();
         let mut landing = Landing(None);
         let mut started = None;
         let mut unstored: Option<K>;
@@ -745,13 +762,13 @@ where
             if invalidated || unstored.is_none() {
                 None
             } else {
-                let value = value.clone();
-                pending = unstored.take().map(|key| (key, value));
+                pending = unstored.take().zip(copy.take());
                 Some(self.store(table, hash, &mut pending))
             }
         };
-        // Dropped with no lock held: a key's `Drop` may use the map.
+        // Dropped with no lock held: a `Drop` may use the map.
         drop(unstored);
+        drop(copy);
         if landing.0.is_some() {
             // Cloned while the flight is still in its guard: a panicking `Clone` lands it.
             let outcome = Outcome::Value(value.clone());

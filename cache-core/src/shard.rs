@@ -97,7 +97,9 @@ impl<K, V> Entry<K, V> {
     /// earlier time can extend it any more (the mark changes the word it would swap).
     #[cold]
     fn bury(&self) {
-        self.deadline.fetch_or(DEAD, Relaxed);
+        if self.deadline.load(Relaxed) & DEAD == 0 {
+            self.deadline.fetch_or(DEAD, Relaxed);
+        }
     }
 }
 
@@ -586,7 +588,9 @@ impl<K, V> Table<K, V> {
     {
         let mut live = Vec::new();
         for e in self.entries.iter() {
-            if !e.is_expired(now) {
+            if e.is_expired(now) {
+                e.bury();
+            } else {
                 live.push((e.key.clone(), e.value.clone()));
             }
         }
@@ -647,7 +651,11 @@ impl<K, V> Table<K, V> {
     {
         let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
         let within = now < entry.deadline().saturating_add(self.policy.stale);
-        within.then(|| (&entry.value, entry.is_expired(now)))
+        let expired = entry.is_expired(now);
+        if expired {
+            entry.bury();
+        }
+        within.then_some((&entry.value, expired))
     }
 
     /// The number of sweeps finished; a sweep in progress ends when it goes up.
