@@ -289,15 +289,11 @@ fn build_map(
             ::core::stringify!(#function)
         )),
         (Some(given), None) => given,
-        // A shared map's name is its identity in Redis: it holds the `impl`'s type and
-        // generic arguments too (see `fleet_name`).
-        (None, Some(_)) => quote!(#rt::__private::fleet_name(
+        // The function's path with its `impl`'s type and generic arguments (see
+        // `fleet_name`): two methods of one name in one module keep apart in `caches()`, and
+        // a shared map's name is its identity in Redis.
+        (None, _) => quote!(#rt::__private::fleet_name(
             #rt::__private::type_name_of(&|| ()),
-            ::core::stringify!(#function)
-        )),
-        (None, None) => quote!(::core::concat!(
-            ::core::module_path!(),
-            "::",
             ::core::stringify!(#function)
         )),
     };

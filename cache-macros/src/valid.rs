@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::visit::{self, Visit};
 use syn::{Expr, GenericParam, Pat, Path, Type};
@@ -230,10 +230,23 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
         ("refresh_after", args.refresh_after.as_ref()),
         ("stale_if_error", args.stale_if_error.as_ref()),
         ("capacity", args.capacity.as_ref()),
+        ("expire_after", args.expire_after.as_ref()),
         ("name", args.map_name.as_ref()),
         ("clock", args.clock.as_ref()),
         ("shared", args.shared.as_ref().map(|s| &s.tier)),
     ];
+    if let Some(call) = &args.cache
+        && let Some(name) = handle_name(call)
+        && params.iter().any(|param| name == param)
+    {
+        errors.at(
+            call,
+            format!(
+                "the handle `{name}` has the name of a parameter, which hides it inside the \
+                 function: name the handle differently, e.g. `cache = {name}_cache`"
+            ),
+        );
+    }
     for (option, expr) in options {
         let Some(expr) = expr else { continue };
         if let Some(param) = named_variable(expr, &params) {
@@ -251,7 +264,8 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
 
 /// The first variable in `expr` among `names`: a path of one segment, not a field, method,
 /// module or struct member, nor a name the expression binds itself (a closure's parameter, a
-/// block's `let`). Macros' arguments are not looked into.
+/// block's `let`). In a macro's arguments, which are only tokens, any such identifier counts,
+/// and so does a format string's `{name}`.
 fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
     struct Uses<'a> {
         names: &'a [String],
@@ -273,6 +287,28 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
             self.bound.push(pat.ident.to_string());
             visit::visit_pat_ident(self, pat);
         }
+        fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+            if self.found.is_none() {
+                self.found = self.in_tokens(mac.tokens.clone());
+            }
+        }
+    }
+    impl Uses<'_> {
+        fn in_tokens(&self, tokens: TokenStream) -> Option<syn::Ident> {
+            let unbound = |name: &str| {
+                self.names.iter().any(|n| n == name) && !self.bound.iter().any(|n| n == name)
+            };
+            tokens.into_iter().find_map(|token| match token {
+                TokenTree::Ident(ident) => unbound(&ident.to_string()).then_some(ident),
+                TokenTree::Group(group) => self.in_tokens(group.stream()),
+                TokenTree::Literal(lit) => {
+                    let text = lit.to_string();
+                    let name = format_arguments(&text).find(|name| unbound(name))?;
+                    Some(syn::Ident::new(name, lit.span()))
+                }
+                TokenTree::Punct(_) => None,
+            })
+        }
     }
     let mut uses = Uses {
         names,
@@ -281,6 +317,28 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
     };
     uses.visit_expr(expr);
     uses.found
+}
+
+/// The names a string literal's text (quotes included) would capture as a format string:
+/// `x` in `"{x}"` and `"{x:>8}"`, not in `"{{x}}"`.
+fn format_arguments(text: &str) -> impl Iterator<Item = &str> {
+    let quoted = text.starts_with('"') || text.starts_with('r');
+    text.split('{')
+        .scan(false, |escaped, part| {
+            // An empty part follows `{{`: what comes after is literal text.
+            let literal = std::mem::replace(escaped, part.is_empty());
+            Some((!literal).then_some(part))
+        })
+        .skip(1)
+        .flatten()
+        .filter(move |_| quoted)
+        .filter_map(|part| {
+            let end = part.find(['}', ':'])?;
+            let name = &part[..end];
+            let ident = name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            ident.then_some(name)
+        })
 }
 
 /// `name` in `cache = name` or `cache = Self::name`.
@@ -402,6 +460,14 @@ fn check_signature(function: &Function<'_>, key: Option<&CustomKey>, errors: &mu
         errors.at(
             again,
             "`#[ttl_cached]` is given twice: one cache per function; keep one attribute",
+        );
+    }
+    if let Some(track) = (function.item.attrs.iter()).find(|a| a.path().is_ident("track_caller")) {
+        errors.at(
+            track,
+            "`#[track_caller]` cannot reach a memoized body: it runs once per key, as the \
+             cache's constructor, not in each call, so `Location::caller()` and its panics would \
+             name the body; remove the attribute",
         );
     }
     let mut key_params = 0;
@@ -586,7 +652,7 @@ fn check_output(output: &Output<'_>, sig: &syn::Signature, generic: bool, errors
         ),
         _ if !generic && type_parameter(ty).is_some() => {
             let param = type_parameter(ty).expect("just found");
-            errors.at(param, type_parameter_message(param, "value"));
+            errors.at(param, type_parameter_message(param, "return"));
         }
         _ if mentions_self(ty) => errors.at(
             ty,
@@ -656,8 +722,8 @@ fn type_parameter_message(param: &syn::Ident, what: &str) -> String {
     format!(
         "`{param}` looks like a type parameter of the enclosing `impl` or trait: the cache is \
          one static per instantiation, typed once, so its {what} type cannot depend on `{param}`; \
-         use a concrete type (e.g. `Arc<dyn Any + Send + Sync>`), or move the cached work into \
-         a function over concrete types"
+         name concrete types (a value can be an `Arc<dyn Any + Send + Sync>`), or move the \
+         cached work into a function over concrete types"
     )
 }
 
