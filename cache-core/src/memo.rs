@@ -40,7 +40,7 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::{Inner, Locked, catch, drop_guarded, unless_panicked};
+use crate::map::{Inner, Locked, catch, drop_guarded, resume, unless_panicked};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
@@ -249,7 +249,14 @@ enum Next<V, E> {
 /// flight's copy of the value: if that `Drop` panics, the waiter's copy is dropped on its own
 /// before the panic goes on, as a second panic while one unwinds would abort the process.
 fn let_go<V>(flight: Arc<Flight<V>>, outcome: Outcome<V>) -> Outcome<V> {
-    unless_panicked(outcome, drop_guarded(flight))
+    let panicked = drop_guarded(flight);
+    match outcome {
+        Outcome::Value(value) => Outcome::Value(unless_panicked(value, panicked)),
+        outcome => {
+            resume(panicked);
+            outcome
+        }
+    }
 }
 
 fn after_wait<V, E, F: ErrorForm<E>>(outcome: Outcome<V>) -> Next<V, F::Err> {
@@ -762,7 +769,10 @@ where
             if invalidated || unstored.is_none() {
                 None
             } else {
-                pending = unstored.take().zip(copy.take());
+                pending = match (unstored.take(), copy.take()) {
+                    (Some(key), Some(value)) => Some((key, value)),
+                    _ => None,
+                };
                 Some(self.store(table, hash, &mut pending))
             }
         };

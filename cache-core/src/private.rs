@@ -536,15 +536,15 @@ pub fn type_name_of<F>(_: &F) -> &'static str {
     std::any::type_name::<F>()
 }
 
-/// The name of a map the attribute makes without `name = ...`, and of a shared map its
-/// identity in Redis: the path of `function` as the type name
-/// of a closure written in its body (or in its `cache = name` handle's) gives it, such as
-/// `app::Codec<u8>::decode`. Unlike `module_path!()` it holds the type of the function's
-/// `impl` and its generic arguments, so that two methods of one name in one module, or two
-/// instantiations of one generic `impl`, keep apart in `caches()` and in Redis. It is the same in
-/// every process built from the same code by the same compiler (`type_name` promises no form
-/// across compilers: processes built by two may not share values; `tests/macro_shared.rs`
-/// checks that instantiations are told apart).
+/// The name of a map the attribute makes without `name = ...` (for a shared map, its identity
+/// in Redis): the path of `function` as the type name of a closure written in its body (or in
+/// its `cache = name` handle's) gives it, such as `app::Codec<u8>::decode`. Unlike
+/// `module_path!()` it holds the type of the function's `impl` and its generic arguments, so
+/// that two methods of one name in one module, or two instantiations of one generic `impl`,
+/// keep apart in `caches()` and in Redis. It is the same in every process built from the same
+/// code by the same compiler (`type_name` promises no form across compilers: processes built
+/// by two may not share values; `tests/macro_shared.rs` checks that instantiations are told
+/// apart).
 pub fn fleet_name(closure: &'static str, function: &str) -> &'static str {
     // `app::Codec<u8>::decode::{{closure}}::{{closure}}`: the closures' segments go.
     let mut path = closure;

@@ -655,7 +655,11 @@ impl<K, V> Table<K, V> {
         if expired {
             entry.bury();
         }
-        within.then_some((&entry.value, expired))
+        if within {
+            Some((&entry.value, expired))
+        } else {
+            None
+        }
     }
 
     /// The number of sweeps finished; a sweep in progress ends when it goes up.
