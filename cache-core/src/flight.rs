@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
+use crate::map::{catch, resume};
 use crate::sync::{Condvar, Mutex, thread_local, thread_token};
 
 /// A leader's error, shared with the waiters of its flight (see `memo.rs`).
@@ -132,7 +133,13 @@ impl Rendezvous {
             std::mem::take(&mut state.wakers)
         };
         self.landed.notify_all();
-        wakers.into_iter().for_each(|(_, waker)| waker.wake());
+        // Every waiter is woken, even if waking one panics (the first panic goes on after).
+        let mut panicked = None;
+        for (_, waker) in wakers {
+            let mut waker = Some(waker);
+            panicked = panicked.or(catch(&mut || waker.take().map_or((), Waker::wake)));
+        }
+        resume(panicked);
     }
 
     /// How this thread leads this flight, if it does.
@@ -170,22 +177,27 @@ impl Rendezvous {
         {
             reentry();
         }
-        let mut state = self.state.lock();
-        if let Some(landed) = &state.landed {
+        let mut guard = self.state.lock();
+        if let Some(landed) = &guard.landed {
             *waiter = None;
             return Poll::Ready(landed.clone());
         }
-        let state = &mut *state;
+        let state = &mut *guard;
         let mine = waiter.and_then(|n| state.wakers.iter_mut().find(|(m, _)| *m == n));
-        match mine {
-            Some((_, waker)) => waker.clone_from(cx.waker()),
+        // A waker it replaces is dropped once the lock is let go: a waker's `Drop` may end
+        // another waiter of this flight, which then takes the lock to leave.
+        let _replaced = match mine {
+            Some((_, waker)) if waker.will_wake(cx.waker()) => None,
+            Some((_, waker)) => Some(std::mem::replace(waker, cx.waker().clone())),
             None => {
                 let n = state.next_waiter;
                 state.next_waiter += 1;
                 state.wakers.push((n, cx.waker().clone()));
                 *waiter = Some(n);
+                None
             }
-        }
+        };
+        drop(guard);
         Poll::Pending
     }
 

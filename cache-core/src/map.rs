@@ -82,8 +82,19 @@ pub(crate) struct AfterStore<K, V> {
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
     sweep: bool,
-    /// A key's `Hash` that panicked while the table grew, to resume (see `Table::store`).
+    /// User code that panicked while storing, to resume (see `Inner::store`).
     panicked: Option<Panic>,
+}
+
+impl<K, V> AfterStore<K, V> {
+    /// The entry the store left in its `pending`, if its user code panicked: dropped on its
+    /// own (a second panic while one unwinds would abort the process), with no lock held.
+    pub(crate) fn unstored(&mut self, pending: Option<(K, V)>) {
+        if let Some((key, value)) = pending {
+            let panicked = self.panicked.take();
+            self.panicked = panicked.or(drop_guarded(key)).or(drop_guarded(value));
+        }
+    }
 }
 
 /// Aligned to whole cache-line pairs, as `CachePadded` is, so that what a hit reads in a shard
@@ -407,9 +418,10 @@ where
         self.inner.clear();
     }
 
-    /// The live entries, as clones, shard by shard: each shard is read under its lock for as
-    /// long as its entries take to clone, so no lock is held across the whole map and entries
-    /// stored or removed meanwhile in other shards may or may not be seen. Hits are not
+    /// The live entries, as clones, shard by shard: each shard is read, by the clock of that
+    /// moment, under its lock for as long as its entries take to clone, so no lock is held
+    /// across the whole map and entries stored or removed meanwhile in other shards may or may
+    /// not be seen. Hits are not
     /// counted and deadlines do not move.
     ///
     /// ```
@@ -431,7 +443,6 @@ where
         Iter {
             map: &self.inner,
             next_shard: 0,
-            now: self.inner.now(),
             batch: Vec::new().into_iter(),
         }
     }
@@ -632,7 +643,7 @@ where
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
         // Before the guard: dropped after it if user code panics (see `store`).
         let mut pending = Some((key, value));
-        let after = {
+        let mut after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             if let Some((key, _)) = &pending {
@@ -640,6 +651,7 @@ where
             }
             self.store(table, hash, &mut pending)
         };
+        after.unstored(pending);
         self.after_store(after)
     }
 
@@ -704,9 +716,10 @@ where
     /// its flights lock). What must not run under them (listeners, drops, sweeping, eviction in
     /// another shard) is returned for [`after_store`](Self::after_store).
     ///
-    /// The caller declares `pending` before its lock guard: if user code panics here (a clock,
-    /// `expire_after`, keys' `Eq` and `Hash`), the entry, still in `pending`, is dropped once
-    /// the lock is released, since a key's `Drop` may use the map.
+    /// If user code panics here (a clock, `expire_after`, keys' `Eq` and `Hash`), the panic
+    /// is returned to resume and the entry stays in `pending`: the caller, which declares it
+    /// before its lock guard, hands it to [`AfterStore::unstored`] once the lock is released
+    /// (a key's `Drop` may use the map).
     pub(crate) fn store(
         &self,
         table: &mut Table<K, V>,
@@ -729,13 +742,23 @@ where
             Some(capacity) => capacity,
             None => usize::MAX,
         };
-        let now = self.now();
-        let Some((key, value)) = pending.as_ref() else {
-            return after;
-        };
-        let life = self.lifespan(key, value, now);
-        let Some(stored) = table.store(hash, pending, life, capacity, |k| self.hash(k)) else {
-            return after;
+        let mut done = None;
+        let panicked = catch(&mut || {
+            let now = self.now();
+            if let Some((key, value)) = pending.as_ref() {
+                let life = self.lifespan(key, value, now);
+                done = Some((
+                    now,
+                    table.store(hash, pending, life, capacity, |k| self.hash(k)),
+                ));
+            }
+        });
+        let (now, stored) = match done {
+            Some((now, Some(stored))) if panicked.is_none() => (now, stored),
+            _ => {
+                after.panicked = panicked;
+                return after;
+            }
         };
         match stored.replaced {
             Some((k, v, true)) => after.removed.push((k, v, Reason::Expired)),
@@ -848,7 +871,6 @@ where
 pub struct Iter<'a, K, V, S> {
     map: &'a Inner<K, V, S>,
     next_shard: usize,
-    now: u64,
     batch: std::vec::IntoIter<(K, V)>,
 }
 
@@ -862,7 +884,9 @@ impl<K: Clone, V: Clone, S> Iterator for Iter<'_, K, V, S> {
             }
             let shard = self.map.shards.get(self.next_shard)?;
             self.next_shard += 1;
-            self.batch = read(&shard.lock).table.live(self.now).into_iter();
+            // Judged by the time it is read: the iterator may be read long after it was made.
+            let now = self.map.clock.now();
+            self.batch = read(&shard.lock).table.live(now).into_iter();
         }
     }
 }

@@ -387,7 +387,7 @@ where
         // Copied before the lock is taken, which a `Clone` that panics then never holds, and
         // dropped after it if user code panics while storing (see `Inner::store`).
         let mut pending = Some((key.to_key(), value.clone()));
-        let after = {
+        let mut after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
@@ -395,6 +395,7 @@ where
             }
             self.store(table, hash, &mut pending)
         };
+        after.unstored(pending);
         self.after_store(after);
     }
 
@@ -743,23 +744,23 @@ where
     /// its waiters are all known.
     fn complete(&self, hash: u64, id: u64, value: &V) {
         // The map's copy is made before the lock is taken, as a value's `Clone` may use the
-        // map; if it panics, a ticket lands the flight as panicked. If the store's user code
-        // panics, the flight, taken out of the pending table, still lands (as panicked, from
-        // its guard), and the key and value are dropped after the lock, as declared before it
+        // map; if it panics, a ticket lands the flight as panicked (its `Drop` judges by
+        // `thread::panicking`). The store catches its user code's panics, to resume once the
+        // flight has landed; what it leaves is dropped after the lock, as declared before it
         // (a `Drop` may use the map).
         let ticket = Ticket::new(self, hash, id);
         let mut copy = Some(value.clone());
         let _ = ticket.take();
-        let mut landing = Landing(None);
+        let mut flight = None;
         let mut started = None;
         let mut unstored: Option<K>;
-        let mut pending: Option<(K, V)>;
+        let mut pending = None;
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
                 Some(p) => {
-                    landing.0 = p.flight;
+                    flight = p.flight;
                     started = Some(p.started);
                     (Some(p.key), p.invalidated)
                 }
@@ -776,33 +777,32 @@ where
                 Some(self.store(table, hash, &mut pending))
             }
         };
+        // From here, user code that panics (a `Drop`, the waiters' `Clone`) keeps nothing
+        // from being done: the entries the store removed are still heard and dropped, and the
+        // first panic goes on after that.
+        let mut panicked = None;
         // Dropped with no lock held: a `Drop` may use the map.
-        drop(unstored);
-        drop(copy);
-        if landing.0.is_some() {
-            // Cloned while the flight is still in its guard: a panicking `Clone` lands it.
-            let outcome = Outcome::Value(value.clone());
-            if let Some(flight) = landing.0.take() {
-                flight.land(outcome);
-            }
+        if let Some(key) = unstored {
+            panicked = drop_guarded(key);
+        }
+        if let Some(copy) = copy {
+            panicked = panicked.or(drop_guarded(copy));
+        }
+        if let Some(flight) = flight {
+            let mut outcome = Outcome::Panicked;
+            panicked = panicked.or(catch(&mut || outcome = Outcome::Value(value.clone())));
+            flight.land(outcome);
+            // The last to let go of the flight drops its copy of the value.
+            panicked = panicked.or(drop_guarded(flight));
         }
         if let Some(started) = started {
             trace::constructed(self.name, started);
         }
-        if let Some(after) = after {
+        if let Some(mut after) = after {
+            after.unstored(pending);
             self.after_store(after);
         }
-    }
-}
-
-/// A flight taken out of the pending table, landed as panicked if dropped before it lands.
-struct Landing<V>(Option<Arc<Flight<V>>>);
-
-impl<V> Drop for Landing<V> {
-    fn drop(&mut self) {
-        if let Some(flight) = self.0.take() {
-            flight.land(Outcome::Panicked);
-        }
+        resume(panicked);
     }
 }
 

@@ -580,7 +580,7 @@ impl<K, V> Table<K, V> {
         Some((entry.key, entry.value, expired))
     }
 
-    /// Clones of the live entries.
+    /// Clones of the live entries. The expired ones it meets are buried (see `Entry::bury`).
     pub(crate) fn live(&self, now: u64) -> Vec<(K, V)>
     where
         K: Clone,
@@ -644,7 +644,7 @@ impl<K, V> Table<K, V> {
     }
 
     /// The value of `key` if it is live, or expired less than the stale window ago; and
-    /// whether it has expired.
+    /// whether it has expired (then it is buried, see `Entry::bury`).
     pub(crate) fn get_stale<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<(&V, bool)>
     where
         Q: ?Sized + Equivalent<K>,

@@ -172,7 +172,8 @@ impl Borrows {
 /// A single capital letter (`T`, `K`), the way type parameters are named, or a path from one
 /// (`C::Error`, an associated type): in a `#[ttl_cached]` signature it can only come from the
 /// enclosing `impl` or trait, since the function itself cannot be generic. Only that exact
-/// shape: `H256`, `U256` or `V2` are ordinary types.
+/// shape: `H256`, `U256` or `V2` are ordinary types. (A module or type of the user's with
+/// such a name is named through `self::`, as the message says.)
 pub(crate) fn type_parameter(ty: &Type) -> Option<&syn::Ident> {
     let mut found = None;
     visit_paths(ty, &mut |path| {

@@ -235,8 +235,9 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
         ("clock", args.clock.as_ref()),
         ("shared", args.shared.as_ref().map(|s| &s.tier)),
     ];
+    // `cache = Self::name` is called by its path, which no parameter hides.
     if let Some(call) = &args.cache
-        && let Some(name) = handle_name(call)
+        && let Some(name) = call.get_ident()
         && params.iter().any(|param| name == param)
     {
         errors.at(
@@ -263,9 +264,11 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
 }
 
 /// The first variable in `expr` among `names`: a path of one segment, not a field, method,
-/// module or struct member, nor a name the expression binds itself (a closure's parameter, a
-/// block's `let`). In a macro's arguments, which are only tokens, any such identifier counts,
-/// and so does a format string's `{name}`.
+/// module or struct member, nor a name the expression binds itself where it is bound (a
+/// closure's parameter, a `let` in a block, a `match` arm's pattern). In a macro's arguments,
+/// which are only tokens, an identifier counts unless it is a member (`.x`), a path segment
+/// (`x::`, `::x`), a named argument or field (`x = `, `x: `) or a macro's name, and so does a
+/// format string's `{x}` or `{:w$}`.
 fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
     struct Uses<'a> {
         names: &'a [String],
@@ -277,8 +280,7 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
             if let Some(ident) = expr.path.get_ident()
                 && expr.qself.is_none()
                 && self.found.is_none()
-                && self.names.iter().any(|name| ident == name)
-                && !self.bound.iter().any(|name| ident == name)
+                && self.unbound(&ident.to_string())
             {
                 self.found = Some(ident.clone());
             }
@@ -287,27 +289,78 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
             self.bound.push(pat.ident.to_string());
             visit::visit_pat_ident(self, pat);
         }
+        // Bindings hold in their own scope only.
+        fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
+            let outer = self.bound.len();
+            visit::visit_expr_closure(self, closure);
+            self.bound.truncate(outer);
+        }
+        fn visit_block(&mut self, block: &'ast syn::Block) {
+            let outer = self.bound.len();
+            visit::visit_block(self, block);
+            self.bound.truncate(outer);
+        }
+        fn visit_arm(&mut self, arm: &'ast syn::Arm) {
+            let outer = self.bound.len();
+            visit::visit_arm(self, arm);
+            self.bound.truncate(outer);
+        }
+        // `let x = x;` reads the outer `x` before it binds its own.
+        fn visit_local(&mut self, local: &'ast syn::Local) {
+            if let Some(init) = &local.init {
+                self.visit_local_init(init);
+            }
+            self.visit_pat(&local.pat);
+        }
         fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-            if self.found.is_none() {
+            let name = mac.path.segments.last().map(|s| s.ident.to_string());
+            if self.found.is_none() && !name.as_deref().is_some_and(|n| QUOTING.contains(&n)) {
                 self.found = self.in_tokens(mac.tokens.clone());
             }
         }
     }
     impl Uses<'_> {
+        fn unbound(&self, name: &str) -> bool {
+            self.names.iter().any(|n| n == name) && !self.bound.iter().any(|n| n == name)
+        }
         fn in_tokens(&self, tokens: TokenStream) -> Option<syn::Ident> {
-            let unbound = |name: &str| {
-                self.names.iter().any(|n| n == name) && !self.bound.iter().any(|n| n == name)
+            let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+            let punct = |i: Option<usize>, c: char| {
+                let token = i.and_then(|i| tokens.get(i));
+                matches!(token, Some(TokenTree::Punct(p)) if p.as_char() == c)
             };
-            tokens.into_iter().find_map(|token| match token {
-                TokenTree::Ident(ident) => unbound(&ident.to_string()).then_some(ident),
-                TokenTree::Group(group) => self.in_tokens(group.stream()),
-                TokenTree::Literal(lit) => {
-                    let text = lit.to_string();
-                    let name = format_arguments(&text).find(|name| unbound(name))?;
-                    Some(syn::Ident::new(name, lit.span()))
-                }
-                TokenTree::Punct(_) => None,
-            })
+            let before = |i: usize, n: usize| i.checked_sub(n);
+            // `x = ...`, `x: ...`: a named argument or a field, not a read of `x`.
+            let names_itself = |i: usize| {
+                (punct(Some(i + 1), '=') && !punct(Some(i + 2), '='))
+                    || (punct(Some(i + 1), ':') && !punct(Some(i + 2), ':'))
+            };
+            let named: Vec<String> = (tokens.iter().enumerate())
+                .filter(|&(i, _)| names_itself(i))
+                .map(|(_, token)| token.to_string())
+                .collect();
+            tokens
+                .iter()
+                .enumerate()
+                .find_map(|(i, token)| match token {
+                    TokenTree::Ident(ident) => {
+                        let member = punct(before(i, 1), '.') && !punct(before(i, 2), '.');
+                        let path = (punct(before(i, 1), ':') && punct(before(i, 2), ':'))
+                            || (punct(Some(i + 1), ':') && punct(Some(i + 2), ':'));
+                        let macro_name = punct(Some(i + 1), '!');
+                        let read = !member && !path && !macro_name && !names_itself(i);
+                        (read && self.unbound(&ident.to_string())).then(|| ident.clone())
+                    }
+                    TokenTree::Group(group) => self.in_tokens(group.stream()),
+                    TokenTree::Literal(lit) => {
+                        let text = lit.to_string();
+                        let captured = format_arguments(&text)
+                            .into_iter()
+                            .find(|name| self.unbound(name) && !named.iter().any(|n| n == name))?;
+                        Some(syn::Ident::new(captured, lit.span()))
+                    }
+                    TokenTree::Punct(_) => None,
+                })
         }
     }
     let mut uses = Uses {
@@ -319,26 +372,49 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
     uses.found
 }
 
-/// The names a string literal's text (quotes included) would capture as a format string:
-/// `x` in `"{x}"` and `"{x:>8}"`, not in `"{{x}}"`.
-fn format_arguments(text: &str) -> impl Iterator<Item = &str> {
-    let quoted = text.starts_with('"') || text.starts_with('r');
-    text.split('{')
-        .scan(false, |escaped, part| {
-            // An empty part follows `{{`: what comes after is literal text.
-            let literal = std::mem::replace(escaped, part.is_empty());
-            Some((!literal).then_some(part))
-        })
-        .skip(1)
-        .flatten()
-        .filter(move |_| quoted)
-        .filter_map(|part| {
-            let end = part.find(['}', ':'])?;
-            let name = &part[..end];
-            let ident = name.starts_with(|c: char| c.is_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
-            ident.then_some(name)
-        })
+/// Macros whose arguments are text, not expressions: nothing in them reads a variable.
+const QUOTING: &[&str] = &[
+    "stringify",
+    "concat",
+    "include",
+    "include_str",
+    "include_bytes",
+    "env",
+    "option_env",
+    "compile_error",
+];
+
+/// The arguments a string literal's text (quotes included) names as a format string: `x` in
+/// `"{x}"` and `"{x:?}"`, `w` in `"{:>w$}"`; not `x` in `"{{x}}"`.
+fn format_arguments(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    if !(text.starts_with('"') || text.starts_with('r')) {
+        return names;
+    }
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(escaped) = rest.strip_prefix('{') {
+            rest = escaped;
+            continue;
+        }
+        let Some(close) = rest.find('}') else { break };
+        let (argument, spec) = rest[..close]
+            .split_once(':')
+            .unwrap_or((&rest[..close], ""));
+        names.push(argument.trim());
+        // Each `$` ends the name of a width or precision argument.
+        let dollars = spec.matches('$').count();
+        for piece in spec.split('$').take(dollars) {
+            let start = (piece.char_indices().rev())
+                .find(|&(_, c)| !(c.is_alphanumeric() || c == '_'))
+                .map_or(0, |(i, c)| i + c.len_utf8());
+            names.push(&piece[start..]);
+        }
+        rest = &rest[close + 1..];
+    }
+    names.retain(|name| name.starts_with(|c: char| c.is_alphabetic() || c == '_'));
+    names
 }
 
 /// `name` in `cache = name` or `cache = Self::name`.
@@ -723,7 +799,8 @@ fn type_parameter_message(param: &syn::Ident, what: &str) -> String {
         "`{param}` looks like a type parameter of the enclosing `impl` or trait: the cache is \
          one static per instantiation, typed once, so its {what} type cannot depend on `{param}`; \
          name concrete types (a value can be an `Arc<dyn Any + Send + Sync>`), or move the \
-         cached work into a function over concrete types"
+         cached work into a function over concrete types (if `{param}` is a type or module of \
+         yours, write its path as `self::{param}`)"
     )
 }
 
