@@ -564,8 +564,10 @@ fn a_replaced_waker_is_dropped_outside_the_rendezvous_lock() {
 struct Hooked {
     time: ManualClock,
     fires_in: Arc<AtomicU64>,
-    hook: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    hook: Arc<Mutex<Option<Hook>>>,
 }
+
+type Hook = Box<dyn FnOnce() + Send>;
 
 impl Clock for Hooked {
     fn now(&self) -> Duration {
