@@ -82,17 +82,25 @@ pub(crate) struct AfterStore<K, V> {
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
     sweep: bool,
-    /// User code that panicked while storing, to resume (see `Inner::store`).
+    /// A key's `Hash` that panicked while the table grew, to resume (see `Table::store`).
     panicked: Option<Panic>,
 }
 
-impl<K, V> AfterStore<K, V> {
-    /// The entry the store left in its `pending`, if its user code panicked: dropped on its
-    /// own (a second panic while one unwinds would abort the process), with no lock held.
-    pub(crate) fn unstored(&mut self, pending: Option<(K, V)>) {
-        if let Some((key, value)) = pending {
-            let panicked = self.panicked.take();
-            self.panicked = panicked.or(drop_guarded(key)).or(drop_guarded(value));
+/// An entry on its way into a shard. Declared before the lock guard, it is dropped after it
+/// if it was not stored, as a key's `Drop` may use the map. If user code panicked while
+/// storing it, it is dropped on its own as the panic unwinds, catching a `Drop` that panics
+/// too: a second panic while one unwinds would abort the process.
+pub(crate) struct Incoming<K, V>(pub(crate) Option<(K, V)>);
+
+impl<K, V> Drop for Incoming<K, V> {
+    fn drop(&mut self) {
+        if let Some((key, value)) = self.0.take() {
+            if std::thread::panicking() {
+                let _ = drop_guarded(key);
+                let _ = drop_guarded(value);
+            } else {
+                drop((key, value));
+            }
         }
     }
 }
@@ -642,16 +650,15 @@ where
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
         // Before the guard: dropped after it if user code panics (see `store`).
-        let mut pending = Some((key, value));
-        let mut after = {
+        let mut pending = Incoming(Some((key, value)));
+        let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            if let Some((key, _)) = &pending {
+            if let Some((key, _)) = &pending.0 {
                 flights.get_mut().invalidate(hash, key);
             }
-            self.store(table, hash, &mut pending)
+            self.store(table, hash, &mut pending.0)
         };
-        after.unstored(pending);
         self.after_store(after)
     }
 
@@ -716,10 +723,8 @@ where
     /// its flights lock). What must not run under them (listeners, drops, sweeping, eviction in
     /// another shard) is returned for [`after_store`](Self::after_store).
     ///
-    /// If user code panics here (a clock, `expire_after`, keys' `Eq` and `Hash`), the panic
-    /// is returned to resume and the entry stays in `pending`: the caller, which declares it
-    /// before its lock guard, hands it to [`AfterStore::unstored`] once the lock is released
-    /// (a key's `Drop` may use the map).
+    /// If user code panics here (a clock, `expire_after`, keys' `Eq` and `Hash`), the entry
+    /// stays in `pending`, an [`Incoming`] that the caller declares before its lock guard.
     pub(crate) fn store(
         &self,
         table: &mut Table<K, V>,
@@ -742,23 +747,13 @@ where
             Some(capacity) => capacity,
             None => usize::MAX,
         };
-        let mut done = None;
-        let panicked = catch(&mut || {
-            let now = self.now();
-            if let Some((key, value)) = pending.as_ref() {
-                let life = self.lifespan(key, value, now);
-                done = Some((
-                    now,
-                    table.store(hash, pending, life, capacity, |k| self.hash(k)),
-                ));
-            }
-        });
-        let (now, stored) = match done {
-            Some((now, Some(stored))) if panicked.is_none() => (now, stored),
-            _ => {
-                after.panicked = panicked;
-                return after;
-            }
+        let now = self.now();
+        let Some((key, value)) = pending.as_ref() else {
+            return after;
+        };
+        let life = self.lifespan(key, value, now);
+        let Some(stored) = table.store(hash, pending, life, capacity, |k| self.hash(k)) else {
+            return after;
         };
         match stored.replaced {
             Some((k, v, true)) => after.removed.push((k, v, Reason::Expired)),

@@ -40,7 +40,7 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::{Inner, Locked, catch, drop_guarded, resume, unless_panicked};
+use crate::map::{Incoming, Inner, Locked, catch, drop_guarded, resume, unless_panicked};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
@@ -386,16 +386,15 @@ where
     {
         // Copied before the lock is taken, which a `Clone` that panics then never holds, and
         // dropped after it if user code panics while storing (see `Inner::store`).
-        let mut pending = Some((key.to_key(), value.clone()));
-        let mut after = {
+        let mut pending = Incoming(Some((key.to_key(), value.clone())));
+        let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
                 return;
             }
-            self.store(table, hash, &mut pending)
+            self.store(table, hash, &mut pending.0)
         };
-        after.unstored(pending);
         self.after_store(after);
     }
 
@@ -745,22 +744,22 @@ where
     fn complete(&self, hash: u64, id: u64, value: &V) {
         // The map's copy is made before the lock is taken, as a value's `Clone` may use the
         // map; if it panics, a ticket lands the flight as panicked (its `Drop` judges by
-        // `thread::panicking`). The store catches its user code's panics, to resume once the
-        // flight has landed; what it leaves is dropped after the lock, as declared before it
-        // (a `Drop` may use the map).
+        // `thread::panicking`). If the store's user code panics, the flight, taken out of the
+        // pending table, still lands (as panicked, from its guard), and the entry is dropped
+        // after the lock, as declared before it (a `Drop` may use the map).
         let ticket = Ticket::new(self, hash, id);
         let mut copy = Some(value.clone());
         let _ = ticket.take();
-        let mut flight = None;
+        let mut landing = Landing(None);
         let mut started = None;
         let mut unstored: Option<K>;
-        let mut pending = None;
+        let mut pending = Incoming(None);
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
                 Some(p) => {
-                    flight = p.flight;
+                    landing.0 = p.flight;
                     started = Some(p.started);
                     (Some(p.key), p.invalidated)
                 }
@@ -770,11 +769,11 @@ where
             if invalidated || unstored.is_none() {
                 None
             } else {
-                pending = match (unstored.take(), copy.take()) {
+                pending.0 = match (unstored.take(), copy.take()) {
                     (Some(key), Some(value)) => Some((key, value)),
                     _ => None,
                 };
-                Some(self.store(table, hash, &mut pending))
+                Some(self.store(table, hash, &mut pending.0))
             }
         };
         // From here, user code that panics (a `Drop`, the waiters' `Clone`) keeps nothing
@@ -788,7 +787,7 @@ where
         if let Some(copy) = copy {
             panicked = panicked.or(drop_guarded(copy));
         }
-        if let Some(flight) = flight {
+        if let Some(flight) = landing.0.take() {
             let mut outcome = Outcome::Panicked;
             panicked = panicked.or(catch(&mut || outcome = Outcome::Value(value.clone())));
             flight.land(outcome);
@@ -798,11 +797,21 @@ where
         if let Some(started) = started {
             trace::constructed(self.name, started);
         }
-        if let Some(mut after) = after {
-            after.unstored(pending);
+        if let Some(after) = after {
             self.after_store(after);
         }
         resume(panicked);
+    }
+}
+
+/// A flight taken out of the pending table, landed as panicked if dropped before it lands.
+struct Landing<V>(Option<Arc<Flight<V>>>);
+
+impl<V> Drop for Landing<V> {
+    fn drop(&mut self) {
+        if let Some(flight) = self.0.take() {
+            flight.land(Outcome::Panicked);
+        }
     }
 }
 
