@@ -86,6 +86,39 @@ pub(crate) struct AfterStore<K, V> {
     panicked: Option<Panic>,
 }
 
+/// A value held while user code runs that may panic: if it does, the value is dropped on its
+/// own as the panic unwinds, catching a `Drop` that panics too (a second panic while one
+/// unwinds would abort the process).
+pub(crate) struct Kept<T>(Option<T>);
+
+impl<T> Kept<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Kept(Some(value))
+    }
+
+    pub(crate) fn get(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => unreachable!("taken only by `into_inner`"),
+        }
+    }
+
+    pub(crate) fn into_inner(mut self) -> T {
+        match self.0.take() {
+            Some(value) => value,
+            None => unreachable!("taken only here"),
+        }
+    }
+}
+
+impl<T> Drop for Kept<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            let _ = drop_guarded(value);
+        }
+    }
+}
+
 /// An entry on its way into a shard. Declared before the lock guard, it is dropped after it
 /// if it was not stored, as a key's `Drop` may use the map. If user code panicked while
 /// storing it, it is dropped on its own as the panic unwinds, catching a `Drop` that panics

@@ -40,7 +40,7 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::{Incoming, Inner, Locked, catch, drop_guarded, resume, unless_panicked};
+use crate::map::{Incoming, Inner, Kept, Locked, catch, drop_guarded, resume, unless_panicked};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
@@ -418,8 +418,9 @@ where
             Err(error) => return self.stale_or(hash, key, F::fail(error).0),
         };
         // The copy stored may be dropped here (see `landed`).
-        let panicked = catch(&mut || self.store_attempt(hash, key, &value, epoch));
-        Ok(unless_panicked(value, panicked))
+        let value = Kept::new(value);
+        self.store_attempt(hash, key, value.get(), epoch);
+        Ok(value.into_inner())
     }
 
     /// A memoizing call, sync. `F` says what happens to errors.
@@ -720,11 +721,11 @@ where
         }
         match result {
             Ok(value) => {
-                // The map's and the flight's copies of the value may be dropped while it lands:
-                // if a `Drop` panics, the caller's copy is dropped on its own before the panic
-                // goes on, as a second panic while one unwinds would abort the process.
-                let panicked = catch(&mut || self.complete(hash, id, &value));
-                Ok(unless_panicked(value, panicked))
+                // The map's and the flight's copies of the value may be dropped while it lands,
+                // and a `Drop` may panic: the caller's copy is then dropped on its own.
+                let value = Kept::new(value);
+                self.complete(hash, id, value.get());
+                Ok(value.into_inner())
             }
             Err(error) => {
                 let (error, shared) = F::fail(error);
