@@ -745,52 +745,41 @@ where
     fn complete(&self, hash: u64, id: u64, value: &V) {
         // The map's copy is made before the lock is taken, as a value's `Clone` may use the
         // map; if it panics, a ticket lands the flight as panicked (its `Drop` judges by
-        // `thread::panicking`). If the store's user code panics, the flight, taken out of the
-        // pending table, still lands (as panicked, from its guard), and the entry is dropped
-        // after the lock, as declared before it (a `Drop` may use the map).
+        // `thread::panicking`). The entry waits in `pending`, declared before the lock guard:
+        // if it is not stored (the flight was invalidated, or the store's user code panicked),
+        // it is dropped after the lock, as a `Drop` may use the map; and if the store panicked,
+        // the flight, taken out of the pending table, still lands (as panicked, from its guard).
         let ticket = Ticket::new(self, hash, id);
-        let mut copy = Some(value.clone());
+        let copy = value.clone();
         let _ = ticket.take();
         let mut landing = Landing(None);
         let mut started = None;
-        let mut unstored: Option<K>;
         let mut pending = Incoming(None);
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
-            let (key, invalidated) = match flights.get_mut().unregister(hash, id) {
+            match flights.get_mut().unregister(hash, id) {
                 Some(p) => {
                     landing.0 = p.flight;
                     started = Some(p.started);
-                    (Some(p.key), p.invalidated)
+                    pending.0 = Some((p.key, copy));
+                    if p.invalidated {
+                        None
+                    } else {
+                        Some(self.store(table, hash, &mut pending.0))
+                    }
                 }
-                None => (None, true),
-            };
-            unstored = key;
-            if invalidated || unstored.is_none() {
-                None
-            } else {
-                pending.0 = match (unstored.take(), copy.take()) {
-                    (Some(key), Some(value)) => Some((key, value)),
-                    _ => None,
-                };
-                Some(self.store(table, hash, &mut pending.0))
+                None => None,
             }
         };
-        // From here, user code that panics (a `Drop`, the waiters' `Clone`) keeps nothing
-        // from being done: the entries the store removed are still heard and dropped, and the
-        // first panic goes on after that.
+        drop(pending);
+        // From here, a panic in user code (the waiters' `Clone`, the flight's `Drop`) keeps
+        // nothing from being done: the entries the store removed are still heard and
+        // dropped, and the first panic goes on after that.
         let mut panicked = None;
-        // Dropped with no lock held: a `Drop` may use the map.
-        if let Some(key) = unstored {
-            panicked = drop_guarded(key);
-        }
-        if let Some(copy) = copy {
-            panicked = panicked.or(drop_guarded(copy));
-        }
         if let Some(flight) = landing.0.take() {
             let mut outcome = Outcome::Panicked;
-            panicked = panicked.or(catch(&mut || outcome = Outcome::Value(value.clone())));
+            panicked = catch(&mut || outcome = Outcome::Value(value.clone()));
             flight.land(outcome);
             // The last to let go of the flight drops its copy of the value.
             panicked = panicked.or(drop_guarded(flight));
