@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
-use crate::map::{catch, resume};
+use crate::map::catch;
 use crate::sync::{Condvar, Mutex, thread_local, thread_token};
 
 /// A leader's error, shared with the waiters of its flight (see `memo.rs`).
@@ -133,13 +133,12 @@ impl Rendezvous {
             std::mem::take(&mut state.wakers)
         };
         self.landed.notify_all();
-        // Every waiter is woken, even if waking one panics (the first panic goes on after).
-        let mut panicked = None;
+        // Every waiter is woken, even if waking one panics. Such a panic is its executor's,
+        // not this flight's callers': it is not passed on (this may run as a panic unwinds).
         for (_, waker) in wakers {
             let mut waker = Some(waker);
-            panicked = panicked.or(catch(&mut || waker.take().map_or((), Waker::wake)));
+            let _ = catch(&mut || waker.take().map_or((), Waker::wake));
         }
-        resume(panicked);
     }
 
     /// How this thread leads this flight, if it does.

@@ -40,7 +40,9 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::{Incoming, Inner, Kept, Locked, catch, drop_guarded, resume, unless_panicked};
+use crate::map::{
+    Incoming, Inner, Kept, Locked, Panic, catch, drop_guarded, resume, unless_panicked,
+};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
@@ -748,11 +750,14 @@ where
         // `thread::panicking`). The entry waits in `pending`, declared before the lock guard:
         // if it is not stored (the flight was invalidated, or the store's user code panicked),
         // it is dropped after the lock, as a `Drop` may use the map; and if the store panicked,
-        // the flight, taken out of the pending table, still lands (as panicked, from its guard).
+        // the flight, taken out of the pending table, still lands with the value (its guard).
         let ticket = Ticket::new(self, hash, id);
         let copy = value.clone();
         let _ = ticket.take();
-        let mut landing = Landing(None);
+        let mut landing = Landing {
+            flight: None,
+            value,
+        };
         let mut started = None;
         let mut pending = Incoming(None);
         let after = {
@@ -760,7 +765,7 @@ where
             let Locked { table, flights } = &mut *shard;
             match flights.get_mut().unregister(hash, id) {
                 Some(p) => {
-                    landing.0 = p.flight;
+                    landing.flight = p.flight;
                     started = Some(p.started);
                     pending.0 = Some((p.key, copy));
                     if p.invalidated {
@@ -776,14 +781,7 @@ where
         // From here, a panic in user code (the waiters' `Clone`, the flight's `Drop`) keeps
         // nothing from being done: the entries the store removed are still heard and
         // dropped, and the first panic goes on after that.
-        let mut panicked = None;
-        if let Some(flight) = landing.0.take() {
-            let mut outcome = Outcome::Panicked;
-            panicked = catch(&mut || outcome = Outcome::Value(value.clone()));
-            flight.land(outcome);
-            // The last to let go of the flight drops its copy of the value.
-            panicked = panicked.or(drop_guarded(flight));
-        }
+        let panicked = landing.land();
         if let Some(started) = started {
             trace::constructed(self.name, started);
         }
@@ -794,14 +792,30 @@ where
     }
 }
 
-/// A flight taken out of the pending table, landed as panicked if dropped before it lands.
-struct Landing<V>(Option<Arc<Flight<V>>>);
+/// A flight taken out of the pending table, and the value it lands with. Dropped before it
+/// lands (user code panicked while the value was stored), it still lands, so that its
+/// waiters get the value.
+struct Landing<'a, V: Clone> {
+    flight: Option<Arc<Flight<V>>>,
+    value: &'a V,
+}
 
-impl<V> Drop for Landing<V> {
+impl<V: Clone> Landing<'_, V> {
+    /// Hands each waiter a clone of the value (or `Panicked`, if `Clone` panics: that panic
+    /// is returned to resume).
+    fn land(&mut self) -> Option<Panic> {
+        let flight = self.flight.take()?;
+        let mut outcome = Outcome::Panicked;
+        let panicked = catch(&mut || outcome = Outcome::Value(self.value.clone()));
+        flight.land(outcome);
+        // The last to let go of the flight drops its copy of the value.
+        panicked.or(drop_guarded(flight))
+    }
+}
+
+impl<V: Clone> Drop for Landing<'_, V> {
     fn drop(&mut self) {
-        if let Some(flight) = self.0.take() {
-            flight.land(Outcome::Panicked);
-        }
+        let _ = self.land();
     }
 }
 
