@@ -481,9 +481,10 @@ impl<K, V> Table<K, V> {
     /// Stores the entry in `pending` for `life`, returning the entry it replaced and whether
     /// that had expired, and the entry evicted to stay within `capacity` (at least 1), if
     /// any. User code (keys' `Eq` and `Hash`) runs before the entry is taken out of `pending`
-    /// and before anything is recorded: if it panics, the table is as it was and the entry
-    /// is still the caller's, to drop once its locks are released (a key's `Drop` may use
-    /// the map).
+    /// and before the extras are recorded: if it panics, the entries are as they were and the
+    /// entry is still the caller's, to drop once its locks are released (a key's `Drop` may
+    /// use the map). Only the ledger may then count a deadline that was never stored, which
+    /// at worst makes a sweep come early.
     pub(crate) fn store(
         &mut self,
         hash: u64,

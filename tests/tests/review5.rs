@@ -142,13 +142,16 @@ fn poll_once<F: Future>(future: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Wakers that panic (flight.rs `Rendezvous::land` resumes the first one's panic).
+// Wakers that panic: every waiter is still woken, and the panic is not passed on.
 // ---------------------------------------------------------------------------------------------
+
+/// What the listener heard, the evictions, the leader's outcome and the waiter's value.
+type Landed = (Vec<(String, Reason)>, u64, Result<u32, String>, u32);
 
 /// Capacity 1 holds `a`; a sync leader lands `b`, whose store evicts `a`, while an async
 /// waiter whose waker panics waits. Returns what the listener heard, the evictions counted,
 /// the leader's outcome, and the waiter's value.
-fn landing_with_a_panicking_waker() -> (Vec<(String, Reason)>, u64, Result<u32, String>, u32) {
+fn landing_with_a_panicking_waker() -> Landed {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let hear = Arc::clone(&heard);
     let map: Arc<TtlMap<String, u32>> = Arc::new(
