@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
-use syn::{Expr, GenericParam, Pat, Path, Type};
+use syn::{Expr, GenericParam, Pat, Path, Token, Type};
 
 use crate::args::{self, Args, CustomKey, SharedTier};
 use crate::ast::{Function, Output, Param};
@@ -305,7 +307,32 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
             visit::visit_arm(self, arm);
             self.bound.truncate(outer);
         }
-        // `let x = x;` reads the outer `x` before it binds its own.
+        fn visit_expr_if(&mut self, expr: &'ast syn::ExprIf) {
+            let outer = self.bound.len();
+            self.visit_expr(&expr.cond);
+            self.visit_block(&expr.then_branch);
+            self.bound.truncate(outer);
+            if let Some((_, otherwise)) = &expr.else_branch {
+                self.visit_expr(otherwise);
+            }
+        }
+        fn visit_expr_while(&mut self, expr: &'ast syn::ExprWhile) {
+            let outer = self.bound.len();
+            visit::visit_expr_while(self, expr);
+            self.bound.truncate(outer);
+        }
+        fn visit_expr_for_loop(&mut self, expr: &'ast syn::ExprForLoop) {
+            self.visit_expr(&expr.expr);
+            let outer = self.bound.len();
+            self.visit_pat(&expr.pat);
+            self.visit_block(&expr.body);
+            self.bound.truncate(outer);
+        }
+        // `if let x = x`, `let x = x;`: the value is read before the pattern binds.
+        fn visit_expr_let(&mut self, expr: &'ast syn::ExprLet) {
+            self.visit_expr(&expr.expr);
+            self.visit_pat(&expr.pat);
+        }
         fn visit_local(&mut self, local: &'ast syn::Local) {
             if let Some(init) = &local.init {
                 self.visit_local_init(init);
@@ -314,53 +341,123 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
         }
         fn visit_macro(&mut self, mac: &'ast syn::Macro) {
             let name = mac.path.segments.last().map(|s| s.ident.to_string());
-            if self.found.is_none() && !name.as_deref().is_some_and(|n| QUOTING.contains(&n)) {
-                self.found = self.in_tokens(mac.tokens.clone());
-            }
+            self.in_macro(name.as_deref().unwrap_or_default(), mac.tokens.clone());
         }
     }
     impl Uses<'_> {
         fn unbound(&self, name: &str) -> bool {
             self.names.iter().any(|n| n == name) && !self.bound.iter().any(|n| n == name)
         }
-        fn in_tokens(&self, tokens: TokenStream) -> Option<syn::Ident> {
+        fn found_at(&mut self, name: &str, span: Span) {
+            if self.found.is_none() {
+                self.found = Some(syn::Ident::new(name, span));
+            }
+        }
+        /// A macro's arguments: as expressions if they parse as such, else as tokens.
+        fn in_macro(&mut self, name: &str, tokens: TokenStream) {
+            if self.found.is_some() || QUOTING.contains(&name) {
+                return;
+            }
+            let formats = FORMATTING.contains(&name);
+            match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
+                Ok(args) => self.in_arguments(formats, &args),
+                Err(_) => self.in_tokens(formats, tokens),
+            }
+        }
+        /// Arguments that parse as expressions: a named argument or a field (`x = value`,
+        /// `a.b = value`) is read for its value only; a formatting macro's first string
+        /// literal is its format string.
+        fn in_arguments(&mut self, formats: bool, args: &Punctuated<Expr, Token![,]>) {
+            for arg in args {
+                match arg {
+                    Expr::Assign(assign) => self.visit_expr(&assign.right),
+                    arg => self.visit_expr(arg),
+                }
+            }
+            let format = args.iter().position(|arg| {
+                matches!(
+                    arg,
+                    Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(_),
+                        ..
+                    })
+                )
+            });
+            if let Some(at) = format.filter(|_| formats)
+                && let Expr::Lit(syn::ExprLit { lit, .. }) = &args[at]
+            {
+                let named = args.iter().skip(at + 1).filter_map(|arg| match arg {
+                    Expr::Assign(assign) => match &*assign.left {
+                        Expr::Path(path) => path.path.get_ident().map(ToString::to_string),
+                        _ => None,
+                    },
+                    _ => None,
+                });
+                self.in_format(
+                    &lit.to_token_stream().to_string(),
+                    lit.span(),
+                    named.collect(),
+                );
+            }
+        }
+        /// A format string's captures (not those named after it), as reads.
+        fn in_format(&mut self, text: &str, span: Span, named: Vec<String>) {
+            let captured = (format_arguments(text).into_iter())
+                .find(|name| self.unbound(name) && !named.iter().any(|n| n == name));
+            if let Some(name) = captured {
+                self.found_at(name, span);
+            }
+        }
+        /// Arguments that do not parse as expressions, as tokens: an identifier is a read
+        /// unless it is a member (`.x`), a path segment (`x::`, `::x`), a named argument or
+        /// a field (`x = `, `x: `) or a macro's name.
+        fn in_tokens(&mut self, formats: bool, tokens: TokenStream) {
             let tokens: Vec<TokenTree> = tokens.into_iter().collect();
             let punct = |i: Option<usize>, c: char| {
                 let token = i.and_then(|i| tokens.get(i));
                 matches!(token, Some(TokenTree::Punct(p)) if p.as_char() == c)
             };
             let before = |i: usize, n: usize| i.checked_sub(n);
-            // `x = ...`, `x: ...`: a named argument or a field, not a read of `x`.
             let names_itself = |i: usize| {
                 (punct(Some(i + 1), '=') && !punct(Some(i + 2), '='))
                     || (punct(Some(i + 1), ':') && !punct(Some(i + 2), ':'))
             };
-            let named: Vec<String> = (tokens.iter().enumerate())
-                .filter(|&(i, _)| names_itself(i))
-                .map(|(_, token)| token.to_string())
-                .collect();
-            tokens
-                .iter()
-                .enumerate()
-                .find_map(|(i, token)| match token {
+            let format = (tokens.iter())
+                .position(
+                    |t| matches!(t, TokenTree::Literal(l) if l.to_string().starts_with(['"', 'r'])),
+                )
+                .filter(|_| formats);
+            let mut i = 0;
+            while i < tokens.len() && self.found.is_none() {
+                match &tokens[i] {
+                    TokenTree::Ident(ident)
+                        if punct(Some(i + 1), '!')
+                            && let Some(TokenTree::Group(group)) = tokens.get(i + 2) =>
+                    {
+                        self.in_macro(&ident.to_string(), group.stream());
+                        i += 2;
+                    }
                     TokenTree::Ident(ident) => {
                         let member = punct(before(i, 1), '.') && !punct(before(i, 2), '.');
                         let path = (punct(before(i, 1), ':') && punct(before(i, 2), ':'))
                             || (punct(Some(i + 1), ':') && punct(Some(i + 2), ':'));
-                        let macro_name = punct(Some(i + 1), '!');
-                        let read = !member && !path && !macro_name && !names_itself(i);
-                        (read && self.unbound(&ident.to_string())).then(|| ident.clone())
+                        let name = ident.to_string();
+                        if !member && !path && !names_itself(i) && self.unbound(&name) {
+                            self.found_at(&name, ident.span());
+                        }
                     }
-                    TokenTree::Group(group) => self.in_tokens(group.stream()),
-                    TokenTree::Literal(lit) => {
-                        let text = lit.to_string();
-                        let captured = format_arguments(&text)
-                            .into_iter()
-                            .find(|name| self.unbound(name) && !named.iter().any(|n| n == name))?;
-                        Some(syn::Ident::new(captured, lit.span()))
+                    TokenTree::Group(group) => self.in_tokens(false, group.stream()),
+                    TokenTree::Literal(lit) if Some(i) == format => {
+                        let named = (i + 1..tokens.len())
+                            .filter(|&j| names_itself(j))
+                            .map(|j| tokens[j].to_string())
+                            .collect();
+                        self.in_format(&lit.to_string(), lit.span(), named);
                     }
-                    TokenTree::Punct(_) => None,
-                })
+                    TokenTree::Literal(_) | TokenTree::Punct(_) => {}
+                }
+                i += 1;
+            }
         }
     }
     let mut uses = Uses {
@@ -371,6 +468,40 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
     uses.visit_expr(expr);
     uses.found
 }
+
+/// Macros whose first string literal is a format string, which may capture variables.
+const FORMATTING: &[&str] = &[
+    "format",
+    "format_args",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "write",
+    "writeln",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "trace",
+    "debug",
+    "info",
+    "warn",
+    "error",
+    "event",
+    "log",
+    "anyhow",
+    "bail",
+    "ensure",
+    "eyre",
+    "format_err",
+];
 
 /// Macros whose arguments are text, not expressions: nothing in them reads a variable.
 const QUOTING: &[&str] = &[
