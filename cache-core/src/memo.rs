@@ -802,9 +802,16 @@ struct Landing<'a, V: Clone> {
 
 impl<V: Clone> Landing<'_, V> {
     /// Hands each waiter a clone of the value (or `Panicked`, if `Clone` panics: that panic
-    /// is returned to resume).
+    /// is returned to resume). Most flights have no waiter: that costs one test.
+    #[inline]
     fn land(&mut self) -> Option<Panic> {
         let flight = self.flight.take()?;
+        self.land_waiters(flight)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn land_waiters(&self, flight: Arc<Flight<V>>) -> Option<Panic> {
         let mut outcome = Outcome::Panicked;
         let panicked = catch(&mut || outcome = Outcome::Value(self.value.clone()));
         flight.land(outcome);
