@@ -432,9 +432,11 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
                 match &tokens[i] {
                     TokenTree::Ident(ident)
                         if punct(Some(i + 1), '!')
-                            && let Some(TokenTree::Group(group)) = tokens.get(i + 2) =>
+                            && matches!(tokens.get(i + 2), Some(TokenTree::Group(_))) =>
                     {
-                        self.in_macro(&ident.to_string(), group.stream());
+                        if let Some(TokenTree::Group(group)) = tokens.get(i + 2) {
+                            self.in_macro(&ident.to_string(), group.stream());
+                        }
                         i += 2;
                     }
                     TokenTree::Ident(ident) => {
