@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Spins (yielding) until `done` holds; panics naming `what` if it never does.
-pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(start.elapsed() < PATIENCE, "gave up waiting until {what}");
@@ -90,4 +90,46 @@ pub fn poll_for<F: Future + ?Sized>(
         }
         std::thread::park_timeout(left.min(Duration::from_millis(10)));
     }
+}
+
+/// Runs `scenario` on its own thread; fails if it does not finish within `patience` (a
+/// deadlock), and passes its panic on.
+pub fn within<T: Send + 'static>(
+    patience: Duration,
+    scenario: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(patience) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("deadlock: the scenario did not finish within {patience:?}"),
+    }
+}
+
+/// Runs `scenario` in a child process (the calling test binary, filtered to the test `name`):
+/// the process must not abort. The child prints `survived` once the scenario is over,
+/// whether it panicked or not.
+pub fn in_child(name: &str, scenario: impl FnOnce()) {
+    const CHILD: &str = "TESTS_IN_CHILD";
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
+        println!("survived");
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("survived"),
+        "the process aborted: {:?}\n{stderr}",
+        output.status
+    );
 }

@@ -7,32 +7,14 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use cache_core::{Clock, ManualClock, Reason, TtlMap};
+use tests::{in_child, wait_until, within};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// Runs `scenario` on its own thread; fails if it does not finish within `patience` (a
-/// deadlock), and passes its panic on.
-fn within<T: Send + 'static>(
-    patience: Duration,
-    scenario: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
-        let _ = tx.send(result);
-    });
-    match rx.recv_timeout(patience) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("deadlock: the scenario did not finish within {patience:?}"),
-    }
-}
 
 /// A one-shot gate: `wait` blocks until `open`.
 #[derive(Default)]
@@ -52,18 +34,6 @@ impl Gate {
         while !*open {
             open = self.opened.wait(open).unwrap();
         }
-    }
-}
-
-/// Polls `done` until it holds; fails after 10 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1)); // sleep-ok: polling a condition, not time
     }
 }
 
@@ -577,29 +547,6 @@ impl Drop for Bomb {
             panic!("Bomb::drop");
         }
     }
-}
-
-/// Runs `scenario` in a child process (this test binary, filtered to `name`): the process must
-/// not abort. The child prints `survived` once the scenario is over.
-fn in_child(name: &str, scenario: impl FnOnce()) {
-    if std::env::var("ATTACK_CHILD").as_deref() == Ok(name) {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
-        ARMED.store(false, SeqCst);
-        println!("survived");
-        return;
-    }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("ATTACK_CHILD", name)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("survived"),
-        "the process aborted: {:?}\n{stderr}",
-        output.status
-    );
 }
 
 /// SPEC: nothing in user code (Drop) can abort the process. A waiter joins a flight and its

@@ -13,37 +13,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use cache_core::{Clock, ManualClock, Reason, TtlMap, ttl_cached};
+use tests::{in_child, panic_message, wait_until, within};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// Runs `scenario` on its own thread; fails if it does not finish within `patience`.
-fn within<T: Send + 'static>(
-    patience: Duration,
-    scenario: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
-        let _ = tx.send(result);
-    });
-    match rx.recv_timeout(patience) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("deadlock: the scenario did not finish within {patience:?}"),
-    }
-}
-
-/// Polls `done` until it holds; fails after 10 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1)); // sleep-ok: polling a condition, not time
-    }
-}
 
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
@@ -59,38 +31,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
         );
         std::thread::yield_now();
     }
-}
-
-fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic>".into()
-    }
-}
-
-/// Runs `scenario` in a child process (this test binary filtered to `name`): the process
-/// must not abort; the child prints `survived` once the scenario is over.
-fn in_child(name: &str, scenario: impl FnOnce()) {
-    if std::env::var("REVIEW4_CHILD").as_deref() == Ok(name) {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
-        println!("survived");
-        return;
-    }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("REVIEW4_CHILD", name)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("survived"),
-        "the process aborted: {:?}\n{stderr}",
-        output.status
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +113,7 @@ fn flight_clone_panics_after_an_eviction(a_explodes: bool) -> (Vec<(String, Reas
         });
         let led = leader.join().unwrap();
         assert_eq!(
-            message(&*led.expect_err("the flight's clone panicked")),
+            panic_message(&*led.expect_err("the flight's clone panicked")).to_string(),
             "Touchy::clone"
         );
         let got = waiter.join().unwrap();
@@ -374,7 +314,11 @@ fn landing_panics_wake_everyone(hook: &str) {
             } else {
                 hook
             };
-            assert_eq!(message(&*payload), expected, "the wrong panic was resumed")
+            assert_eq!(
+                panic_message(&*payload).to_string(),
+                expected,
+                "the wrong panic was resumed"
+            )
         }
     }
     let (a, b) = (sync_waiter.join().unwrap(), async_waiter.join().unwrap());

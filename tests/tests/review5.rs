@@ -9,72 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cache_core::{ManualClock, Reason, TtlMap, ttl_cached};
+use tests::{in_child, panic_message, wait_until, within};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// Runs `scenario` on its own thread; fails if it does not finish within `patience`.
-fn within<T: Send + 'static>(
-    patience: Duration,
-    scenario: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
-        let _ = tx.send(result);
-    });
-    match rx.recv_timeout(patience) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("deadlock: the scenario did not finish within {patience:?}"),
-    }
-}
-
-/// Polls `done` until it holds; fails after 10 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1)); // sleep-ok: polling a condition, not time
-    }
-}
-
-fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic>".into()
-    }
-}
-
-/// Runs `scenario` in a child process (this test binary filtered to `name`): the process
-/// must not abort; the child prints `survived` once the scenario is over.
-fn in_child(name: &str, scenario: impl FnOnce()) {
-    if std::env::var("REVIEW5_CHILD").as_deref() == Ok(name) {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
-        println!("survived");
-        return;
-    }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("REVIEW5_CHILD", name)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("survived"),
-        "the process aborted: {:?}\n{stderr}",
-        output.status
-    );
-}
 
 /// A key whose `Eq` panics while its trap is set, hashed by `bucket` only (so that two keys
 /// of one bucket meet in the table's probe).
@@ -172,7 +112,7 @@ fn landing_with_a_panicking_waker() -> Landed {
                     2
                 })
             }))
-            .map_err(|p| message(&*p))
+            .map_err(|p| panic_message(&*p).to_string())
         })
     };
     wait_until("the leader runs", || map.stats().misses >= 1);
@@ -408,7 +348,7 @@ fn a_landing_whose_probe_panics_wakes_the_waiter_with_the_value_and_stores_nothi
                         10
                     })
                 }))
-                .map_err(|p| message(&*p))
+                .map_err(|p| panic_message(&*p).to_string())
             })
         };
         wait_until("the leader runs", || map.stats().misses >= 1);
@@ -453,7 +393,10 @@ fn a_macro_function_whose_expire_after_panics_stores_nothing_and_keeps_working()
     within(20 * SECOND, || {
         for _ in 0..2 {
             let got = std::panic::catch_unwind(|| unlucky(13));
-            assert_eq!(message(&*got.unwrap_err()), "expire_after 13");
+            assert_eq!(
+                panic_message(&*got.unwrap_err()).to_string(),
+                "expire_after 13"
+            );
         }
         assert_eq!(RUNS.load(SeqCst), 2);
         assert_eq!(unlucky(1), 1);
