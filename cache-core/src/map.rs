@@ -462,8 +462,7 @@ where
     /// The live entries, as clones, shard by shard: each shard is read, by the clock of that
     /// moment, under its lock for as long as its entries take to clone, so no lock is held
     /// across the whole map and entries stored or removed meanwhile in other shards may or may
-    /// not be seen. Hits are not
-    /// counted and deadlines do not move.
+    /// not be seen. Hits are not counted and deadlines do not move.
     ///
     /// ```
     /// use std::time::Duration;
@@ -682,7 +681,7 @@ where
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
-        // Before the guard: dropped after it if user code panics (see `store`).
+        // Before the guard: dropped after it if it is not stored (see `Incoming`).
         let mut pending = Incoming(Some((key, value)));
         let after = {
             let mut shard = write(&self.shard(hash).lock);

@@ -387,7 +387,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         // Copied before the lock is taken, which a `Clone` that panics then never holds, and
-        // dropped after it if user code panics while storing (see `Inner::store`).
+        // dropped after it if it is not stored (see `Incoming`).
         let mut pending = Incoming(Some((key.to_key(), value.clone())));
         let after = {
             let mut shard = write(&self.shard(hash).lock);
