@@ -81,14 +81,15 @@ pub(crate) struct Inner<K, V, S> {
 pub(crate) struct AfterStore<K, V> {
     removed: Vec<Removal<K, V>>,
     replaced: Option<(K, V)>,
-    sweep: bool,
+    /// The time of the store, if it found a sweep due (read then, so that nothing held here
+    /// waits on a clock that could panic).
+    sweep: Option<u64>,
     /// A key's `Hash` that panicked while the table grew, to resume (see `Table::store`).
     panicked: Option<Panic>,
 }
 
 /// A value held while user code runs that may panic: if it does, the value is dropped on its
-/// own as the panic unwinds, catching a `Drop` that panics too (a second panic while one
-/// unwinds would abort the process).
+/// own as the panic unwinds (see [`drop_unwinding`]).
 pub(crate) struct Kept<T>(Option<T>);
 
 impl<T> Kept<T> {
@@ -114,25 +115,33 @@ impl<T> Kept<T> {
 impl<T> Drop for Kept<T> {
     fn drop(&mut self) {
         if let Some(value) = self.0.take() {
-            let _ = drop_guarded(value);
+            drop_unwinding(value);
         }
     }
 }
 
+/// Drops `value`; while a panic unwinds, on its own, catching a `Drop` that panics too (a
+/// second panic while one unwinds would abort the process).
+pub(crate) fn drop_unwinding<T>(value: T) {
+    if std::thread::panicking() {
+        let _ = drop_guarded(value);
+    } else {
+        drop(value);
+    }
+}
+
 /// An entry on its way into a shard. Declared before the lock guard, it is dropped after it
-/// if it was not stored, as a key's `Drop` may use the map. If user code panicked while
-/// storing it, it is dropped on its own as the panic unwinds, catching a `Drop` that panics
-/// too: a second panic while one unwinds would abort the process.
+/// if it was not stored, as a key's `Drop` may use the map; its key and value each on its
+/// own, so that one `Drop` that panics does not unwind through the other (a second panic
+/// while one unwinds would abort the process).
 pub(crate) struct Incoming<K, V>(pub(crate) Option<(K, V)>);
 
 impl<K, V> Drop for Incoming<K, V> {
     fn drop(&mut self) {
         if let Some((key, value)) = self.0.take() {
-            if std::thread::panicking() {
-                let _ = drop_guarded(key);
-                let _ = drop_guarded(value);
-            } else {
-                drop((key, value));
+            let panicked = drop_guarded(key).or(drop_guarded(value));
+            if !std::thread::panicking() {
+                resume(panicked);
             }
         }
     }
@@ -736,12 +745,13 @@ where
     /// Like `clear`, but keeping what `keep` keeps. If `keep` panics, what it had removed is
     /// still heard and counted before the panic goes on.
     fn retain(&self, keep: &mut impl FnMut(&K, &V) -> bool) {
+        // Read before anything is removed: a clock that panics then leaves nothing in hand.
+        let now = self.now();
         let mut removed = Vec::new();
         let mut panicked = None;
         for shard in self.shards.iter() {
             let mut shard = write(&shard.lock);
             shard.flights.get_mut().invalidate_all();
-            let now = self.now();
             panicked = guarded(|| shard.table.retain(now, keep, &mut removed));
             if panicked.is_some() {
                 break;
@@ -766,7 +776,7 @@ where
         let mut after = AfterStore {
             removed: Vec::new(),
             replaced: None,
-            sweep: false,
+            sweep: None,
             panicked: None,
         };
         let capacity = match self.capacity {
@@ -797,7 +807,11 @@ where
         }
         after.panicked = stored.panicked;
         self.counters.inserted();
-        after.sweep = self.due(table, now);
+        after.sweep = if self.due(table, now) {
+            Some(now)
+        } else {
+            None
+        };
         after
     }
 
@@ -844,7 +858,7 @@ where
     pub(crate) fn after_store(&self, after: AfterStore<K, V>) -> Option<V> {
         if after.removed.is_empty()
             && after.replaced.is_none()
-            && !after.sweep
+            && after.sweep.is_none()
             && after.panicked.is_none()
         {
             return None;
@@ -856,8 +870,8 @@ where
     #[inline(never)]
     fn after_store_slow(&self, after: AfterStore<K, V>) -> Option<V> {
         let mut panicked = after.panicked.or(self.removed(after.removed));
-        if after.sweep {
-            panicked = panicked.or(self.sweep_due(self.now()));
+        if let Some(now) = after.sweep {
+            panicked = panicked.or(self.sweep_due(now));
         }
         let Some((k, v)) = after.replaced else {
             resume(panicked);

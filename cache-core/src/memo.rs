@@ -41,7 +41,8 @@ use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
 use crate::map::{
-    Incoming, Inner, Kept, Locked, Panic, catch, drop_guarded, resume, unless_panicked,
+    Incoming, Inner, Kept, Locked, Panic, catch, drop_guarded, drop_unwinding, resume,
+    unless_panicked,
 };
 use crate::sync::{read, thread_token, write};
 use crate::trace;
@@ -388,7 +389,8 @@ where
     {
         // Copied before the lock is taken, which a `Clone` that panics then never holds, and
         // dropped after it if it is not stored (see `Incoming`).
-        let mut pending = Incoming(Some((key.to_key(), value.clone())));
+        let value = Kept::new(value.clone());
+        let mut pending = Incoming(Some((key.to_key(), value.into_inner())));
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
@@ -489,8 +491,11 @@ where
             if !std::mem::replace(&mut waited, true) {
                 self.counters.coalesced();
             }
-            let outcome = flight.wait();
-            match after_wait::<V, E, F>(let_go(flight, outcome)) {
+            // Held so that, if this waiter's `Clone` of the value panics, the flight's own
+            // copy, which it may be the last to hold, is dropped on its own.
+            let flight = Kept::new(flight);
+            let outcome = flight.get().wait();
+            match after_wait::<V, E, F>(let_go(flight.into_inner(), outcome)) {
                 Next::Return(Ok(value)) => return Step::Done(Ok(value)),
                 Next::Return(Err(error)) => return Step::Done(self.stale_or(hash, key, error)),
                 Next::Attempt => return Step::Attempt(self.epoch(hash)),
@@ -538,8 +543,10 @@ where
             if !std::mem::replace(&mut waited, true) {
                 self.counters.coalesced();
             }
-            let outcome = flight.wait_async().await;
-            match after_wait::<V, E, F>(let_go(flight, outcome)) {
+            // As in `look_up`.
+            let flight = Kept::new(flight);
+            let outcome = flight.get().wait_async().await;
+            match after_wait::<V, E, F>(let_go(flight.into_inner(), outcome)) {
                 Next::Return(Ok(value)) => return Ok(value),
                 Next::Return(Err(error)) => return self.stale_or(hash, key, error),
                 Next::Attempt => {
@@ -603,7 +610,13 @@ impl<K, V, S> Inner<K, V, S> {
             let shard = read(&self.shard(hash).lock);
             shard.flights.lock().unregister(hash, id)
         };
-        let Some(pending) = pending else {
+        let Some(Pending {
+            key,
+            flight,
+            started,
+            ..
+        }) = pending
+        else {
             return;
         };
         let how = match outcome {
@@ -611,10 +624,12 @@ impl<K, V, S> Inner<K, V, S> {
             Outcome::Abandoned => "abandoned",
             Outcome::Value(_) | Outcome::Error(_) | Outcome::Failed => "error",
         };
-        if let Some(flight) = pending.flight {
+        if let Some(flight) = flight {
             flight.land(outcome);
         }
-        trace::failed(self.name, pending.started, how);
+        trace::failed(self.name, started, how);
+        // This runs as a constructor's panic unwinds, from its ticket.
+        drop_unwinding(key);
     }
 }
 

@@ -23,7 +23,7 @@ use hashbrown::{HashTable, hash_table};
 use crate::Reason;
 use crate::forecast::Forecast;
 use crate::key::Equivalent;
-use crate::map::{Panic, catch};
+use crate::map::{Kept, Panic, catch, drop_unwinding};
 
 /// Bit 0: hit since the deadline was last set.
 const USED: u64 = 1;
@@ -99,6 +99,19 @@ impl<K, V> Entry<K, V> {
     fn bury(&self) {
         if self.deadline.load(Relaxed) & DEAD == 0 {
             self.deadline.fetch_or(DEAD, Relaxed);
+        }
+    }
+}
+
+/// Clones being collected: if a `Clone` panics, each is dropped on its own as the panic
+/// unwinds (see `drop_unwinding`).
+struct Clones<K, V>(Vec<(K, V)>);
+
+impl<K, V> Drop for Clones<K, V> {
+    fn drop(&mut self) {
+        for (key, value) in self.0.drain(..) {
+            drop_unwinding(key);
+            drop_unwinding(value);
         }
     }
 }
@@ -587,15 +600,18 @@ impl<K, V> Table<K, V> {
         K: Clone,
         V: Clone,
     {
-        let mut live = Vec::new();
+        // If a `Clone` panics, the clones made so far are dropped each on its own.
+        let mut live = Clones(Vec::new());
         for e in self.entries.iter() {
             if e.is_expired(now) {
                 e.bury();
             } else {
-                live.push((e.key.clone(), e.value.clone()));
+                let key = Kept::new(e.key.clone());
+                let value = e.value.clone();
+                live.0.push((key.into_inner(), value));
             }
         }
-        live
+        std::mem::take(&mut live.0)
     }
 
     /// Removes the expired entries and the live ones `keep` refuses.
