@@ -6,7 +6,6 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::parse::Parser;
-use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
 use syn::{Expr, GenericParam, Pat, Path, Token, Type};
 
@@ -291,6 +290,8 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
             self.bound.push(pat.ident.to_string());
             visit::visit_pat_ident(self, pat);
         }
+        // A nested `fn` cannot read the function's parameters.
+        fn visit_item_fn(&mut self, _: &'ast syn::ItemFn) {}
         // Bindings hold in their own scope only.
         fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
             let outer = self.bound.len();
@@ -353,65 +354,90 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
                 self.found = Some(syn::Ident::new(name, span));
             }
         }
-        /// A macro's arguments: as expressions if they parse as such, else as tokens.
+        /// A macro's arguments, each on its own: `name =`, `a.b =` and `name:` before one
+        /// (a named argument, a tracing field, `target:`) are no reads, nor a tracing sigil
+        /// (`?`, `%`); the rest is read as an expression if it parses as one, else as tokens.
+        /// A formatting macro's format string (its first literal argument after the operands
+        /// of `assert!`-like and `write!`-like macros) counts its captures.
         fn in_macro(&mut self, name: &str, tokens: TokenStream) {
-            if self.found.is_some() || QUOTING.contains(&name) {
+            if self.found.is_some() || QUOTING.contains(&name) || self.in_matches(name, &tokens) {
                 return;
             }
-            let formats = FORMATTING.contains(&name);
-            match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
-                Ok(args) => self.in_arguments(formats, &args),
-                Err(_) => self.in_tokens(formats, tokens),
-            }
-        }
-        /// Arguments that parse as expressions: a named argument or a field (`x = value`,
-        /// `a.b = value`) is read for its value only; a formatting macro's first string
-        /// literal is its format string.
-        fn in_arguments(&mut self, formats: bool, args: &Punctuated<Expr, Token![,]>) {
-            for arg in args {
-                match arg {
-                    Expr::Assign(assign) => self.visit_expr(&assign.right),
-                    arg => self.visit_expr(arg),
+            let operands = match name {
+                "assert" | "debug_assert" | "write" | "writeln" => 1,
+                "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => 2,
+                _ => 0,
+            };
+            let mut format = None;
+            let mut named = Vec::new();
+            for (i, argument) in arguments(tokens).iter().enumerate() {
+                let (label, value) = labelled(argument);
+                if let [TokenTree::Literal(lit)] = value
+                    && label.is_none()
+                    && format.is_none()
+                    && i >= operands
+                    && FORMATTING.contains(&name)
+                    && lit.to_string().starts_with(['"', 'r'])
+                {
+                    format = Some(lit.clone());
+                    continue;
+                }
+                if format.is_some()
+                    && let Some(label) = label
+                {
+                    named.push(label);
+                }
+                let value = match value {
+                    [TokenTree::Punct(p), rest @ ..] if matches!(p.as_char(), '?' | '%') => rest,
+                    value => value,
+                };
+                let value: TokenStream = value.iter().cloned().collect();
+                match syn::parse2::<Expr>(value.clone()) {
+                    Ok(expr) => self.visit_expr(&expr),
+                    Err(_) => self.in_tokens(value),
                 }
             }
-            let format = args.iter().position(|arg| {
-                matches!(
-                    arg,
-                    Expr::Lit(syn::ExprLit {
-                        lit: syn::Lit::Str(_),
-                        ..
-                    })
-                )
-            });
-            if let Some(at) = format.filter(|_| formats)
-                && let Expr::Lit(syn::ExprLit { lit, .. }) = &args[at]
-            {
-                let named = args.iter().skip(at + 1).filter_map(|arg| match arg {
-                    Expr::Assign(assign) => match &*assign.left {
-                        Expr::Path(path) => path.path.get_ident().map(ToString::to_string),
-                        _ => None,
-                    },
-                    _ => None,
-                });
-                self.in_format(
-                    &lit.to_token_stream().to_string(),
-                    lit.span(),
-                    named.collect(),
-                );
+            if let Some(lit) = format {
+                let text = lit.to_string();
+                let captured = (format_arguments(&text).into_iter())
+                    .find(|name| self.unbound(name) && !named.iter().any(|n| n == name));
+                if let Some(name) = captured {
+                    self.found_at(name, lit.span());
+                }
             }
         }
-        /// A format string's captures (not those named after it), as reads.
-        fn in_format(&mut self, text: &str, span: Span, named: Vec<String>) {
-            let captured = (format_arguments(text).into_iter())
-                .find(|name| self.unbound(name) && !named.iter().any(|n| n == name));
-            if let Some(name) = captured {
-                self.found_at(name, span);
+        /// `matches!(value, pattern if guard)`: the pattern binds for the guard only.
+        fn in_matches(&mut self, name: &str, tokens: &TokenStream) -> bool {
+            let parse = |input: syn::parse::ParseStream<'_>| {
+                let value: Expr = input.parse()?;
+                input.parse::<Token![,]>()?;
+                let pattern = Pat::parse_multi_with_leading_vert(input)?;
+                let guard = match input.parse::<Option<Token![if]>>()? {
+                    Some(_) => Some(input.parse::<Expr>()?),
+                    None => None,
+                };
+                input.parse::<Option<Token![,]>>()?;
+                Ok((value, pattern, guard))
+            };
+            let Some((value, pattern, guard)) = (name == "matches")
+                .then(|| parse.parse2(tokens.clone()).ok())
+                .flatten()
+            else {
+                return false;
+            };
+            self.visit_expr(&value);
+            let outer = self.bound.len();
+            self.visit_pat(&pattern);
+            if let Some(guard) = &guard {
+                self.visit_expr(guard);
             }
+            self.bound.truncate(outer);
+            true
         }
-        /// Arguments that do not parse as expressions, as tokens: an identifier is a read
-        /// unless it is a member (`.x`), a path segment (`x::`, `::x`), a named argument or
-        /// a field (`x = `, `x: `) or a macro's name.
-        fn in_tokens(&mut self, formats: bool, tokens: TokenStream) {
+        /// An argument that is no expression, as tokens: an identifier is a read unless it is
+        /// a member (`.x`), a path segment (`x::`, `::x`), a field (`x: `, `x = `) or a
+        /// macro's name; a macro in it is read as a macro.
+        fn in_tokens(&mut self, tokens: TokenStream) {
             let tokens: Vec<TokenTree> = tokens.into_iter().collect();
             let punct = |i: Option<usize>, c: char| {
                 let token = i.and_then(|i| tokens.get(i));
@@ -422,11 +448,6 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
                 (punct(Some(i + 1), '=') && !punct(Some(i + 2), '='))
                     || (punct(Some(i + 1), ':') && !punct(Some(i + 2), ':'))
             };
-            let format = (tokens.iter())
-                .position(
-                    |t| matches!(t, TokenTree::Literal(l) if l.to_string().starts_with(['"', 'r'])),
-                )
-                .filter(|_| formats);
             let mut i = 0;
             while i < tokens.len() && self.found.is_none() {
                 match &tokens[i] {
@@ -448,14 +469,7 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
                             self.found_at(&name, ident.span());
                         }
                     }
-                    TokenTree::Group(group) => self.in_tokens(false, group.stream()),
-                    TokenTree::Literal(lit) if Some(i) == format => {
-                        let named = (i + 1..tokens.len())
-                            .filter(|&j| names_itself(j))
-                            .map(|j| tokens[j].to_string())
-                            .collect();
-                        self.in_format(&lit.to_string(), lit.span(), named);
-                    }
+                    TokenTree::Group(group) => self.in_tokens(group.stream()),
                     TokenTree::Literal(_) | TokenTree::Punct(_) => {}
                 }
                 i += 1;
@@ -469,6 +483,37 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
     };
     uses.visit_expr(expr);
     uses.found
+}
+
+/// A macro's arguments: its tokens split at the commas outside any group.
+fn arguments(tokens: TokenStream) -> Vec<Vec<TokenTree>> {
+    let mut arguments = vec![Vec::new()];
+    for token in tokens {
+        match &token {
+            TokenTree::Punct(p) if p.as_char() == ',' => arguments.push(Vec::new()),
+            _ => arguments.last_mut().expect("one at least").push(token),
+        }
+    }
+    arguments.retain(|argument| !argument.is_empty());
+    arguments
+}
+
+/// An argument's label (`name =`, `a.b =`, `name:`), if any, and what follows it.
+fn labelled(argument: &[TokenTree]) -> (Option<String>, &[TokenTree]) {
+    let punct = |i: usize, c: char| matches!(argument.get(i), Some(TokenTree::Punct(p)) if p.as_char() == c);
+    let mut i = 0;
+    while matches!(argument.get(i), Some(TokenTree::Ident(_))) {
+        if punct(i + 1, '.') {
+            i += 2;
+            continue;
+        }
+        let label = (argument[..=i].iter()).map(ToString::to_string).collect();
+        if (punct(i + 1, '=') && !punct(i + 2, '=')) || (punct(i + 1, ':') && !punct(i + 2, ':')) {
+            return (Some(label), &argument[i + 2..]);
+        }
+        break;
+    }
+    (None, argument)
 }
 
 /// Macros whose first string literal is a format string, which may capture variables.
