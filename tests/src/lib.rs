@@ -133,3 +133,60 @@ pub fn in_child(name: &str, scenario: impl FnOnce()) {
         output.status
     );
 }
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+pub struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A hand-driven future: polled one step at a time with its own waker, as a task of its own.
+pub struct Driven<F: Future> {
+    future: Pin<Box<F>>,
+    waker: Arc<CountingWaker>,
+}
+
+impl<F: Future> Driven<F> {
+    /// `future`, not polled yet.
+    pub fn new(future: F) -> Self {
+        Driven {
+            future: Box::pin(future),
+            waker: Arc::default(),
+        }
+    }
+
+    /// Polls it once.
+    pub fn poll(&mut self) -> Poll<F::Output> {
+        let waker = Waker::from(Arc::clone(&self.waker));
+        self.future.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+
+    /// Its waker, weakly: whether anything but this holds it still.
+    pub fn weak_waker(&self) -> std::sync::Weak<CountingWaker> {
+        Arc::downgrade(&self.waker)
+    }
+
+    /// How many times its waker was woken.
+    pub fn wakes(&self) -> usize {
+        self.waker.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Polls, expecting it to be pending.
+    #[track_caller]
+    pub fn pending(&mut self) {
+        assert!(self.poll().is_pending(), "expected pending");
+    }
+
+    /// Polls, expecting its output.
+    #[track_caller]
+    pub fn ready(&mut self) -> F::Output {
+        match self.poll() {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("expected ready"),
+        }
+    }
+}

@@ -29,12 +29,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
 use cache_core::{Expiry, ManualClock, TtlMap};
-use tests::{panic_message, two_worker_runtime, wait_until, wait_until_async};
+use tests::{Driven, panic_message, two_worker_runtime, wait_until, wait_until_async};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
@@ -53,48 +52,6 @@ fn current_thread() -> Runtime {
         .enable_all()
         .build()
         .expect("a Tokio runtime")
-}
-
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-/// A hand-driven future with a waker of its own (a task of its own).
-struct Driven<F: Future> {
-    future: Pin<Box<F>>,
-    waker: Arc<CountingWaker>,
-}
-
-impl<F: Future> Driven<F> {
-    fn new(future: F) -> Self {
-        Driven {
-            future: Box::pin(future),
-            waker: Arc::default(),
-        }
-    }
-    fn poll(&mut self) -> Poll<F::Output> {
-        let waker = Waker::from(Arc::clone(&self.waker));
-        self.future.as_mut().poll(&mut Context::from_waker(&waker))
-    }
-    #[track_caller]
-    fn pending(&mut self) {
-        assert!(self.poll().is_pending(), "expected pending");
-    }
-    #[track_caller]
-    fn ready(&mut self) -> F::Output {
-        match self.poll() {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("expected ready"),
-        }
-    }
-    fn wakes(&self) -> usize {
-        self.waker.0.load(SeqCst)
-    }
 }
 
 /// Runs `f` on its own thread: its result, or `None` if it did not finish within `within`
@@ -1037,7 +994,7 @@ fn dropped_async_waiters_release_their_wakers() {
     for _ in 0..1000 {
         let mut waiter = Driven::new(map.get_or_insert_with_async(&0, async { 1 }));
         waiter.pending();
-        weak.push(Arc::downgrade(&waiter.waker));
+        weak.push(waiter.weak_waker());
         drop(waiter);
     }
     assert_eq!(map.stats().coalesced, 1000);

@@ -43,7 +43,8 @@ use std::time::Duration;
 
 use cache_core::{ManualClock, TtlMap};
 use tests::{
-    assert_reentry, panic_message, poll_for, two_worker_runtime, wait_until, wait_until_async,
+    Driven, assert_reentry, panic_message, poll_for, two_worker_runtime, wait_until,
+    wait_until_async,
 };
 use tokio::runtime::Runtime;
 use tokio::sync::{Notify, oneshot};
@@ -72,55 +73,6 @@ fn runtimes() -> [(&'static str, Runtime); 2] {
 
 fn map<V: Clone + Send + Sync + 'static>() -> TtlMap<u32, V> {
     TtlMap::builder().ttl(HOUR).capacity(100).build()
-}
-
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-/// A hand-driven future: polled one step at a time with its own waker, as a task of its own.
-struct Driven<F: Future> {
-    future: Pin<Box<F>>,
-    waker: Arc<CountingWaker>,
-}
-
-impl<F: Future> Driven<F> {
-    fn new(future: F) -> Self {
-        Driven {
-            future: Box::pin(future),
-            waker: Arc::default(),
-        }
-    }
-
-    fn poll(&mut self) -> Poll<F::Output> {
-        let waker = Waker::from(Arc::clone(&self.waker));
-        self.future.as_mut().poll(&mut Context::from_waker(&waker))
-    }
-
-    fn wakes(&self) -> usize {
-        self.waker.0.load(SeqCst)
-    }
-
-    /// Polls, expecting it to be pending.
-    #[track_caller]
-    fn pending(&mut self) {
-        assert!(self.poll().is_pending(), "expected pending");
-    }
-
-    /// Polls, expecting its output.
-    #[track_caller]
-    fn ready(&mut self) -> F::Output {
-        match self.poll() {
-            Poll::Ready(output) => output,
-            Poll::Pending => panic!("expected ready"),
-        }
-    }
 }
 
 /// Pending once (waking itself), then ready: an await point.
