@@ -177,6 +177,42 @@ fn a_panicking_clone_at_landing_with_a_key_whose_drop_panics_does_not_abort() {
 // A waiter whose clone of the flight's value panics, holding the flight's last reference.
 // ---------------------------------------------------------------------------------------------
 
+/// A leader lands key 1 while a waiter, making its call with `wait`, waits; the waiter's
+/// clone of the landed value panics once the leader has let go of the flight, and every
+/// value's `Drop` panics until the waiter's result is dropped.
+fn waiter_clone_panics_holding_the_last_flight_reference<R>(
+    wait: impl Fn(&TtlMap<u32, Val>) -> R + Sync,
+) {
+    let map: Arc<TtlMap<u32, Val>> = Arc::new(
+        TtlMap::builder()
+            .ttl(60 * SECOND)
+            .clock(ManualClock::new())
+            .build(),
+    );
+    let leader_done = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let leader = s.spawn(|| {
+            let v = map.get_or_insert_with(&1, || {
+                wait_until("the waiter joins", || map.stats().coalesced >= 1);
+                Val(1)
+            });
+            leader_done.store(true, SeqCst);
+            v
+        });
+        wait_until("the leader runs", || map.stats().misses >= 1);
+        let waiter = s.spawn(|| {
+            CLONES_LEFT.set(Some(0));
+            CLONE_GATE.set(Some(Arc::clone(&leader_done)));
+            VAL_DROP_PANICS.set(true);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait(&map)));
+            disarm();
+            drop(r);
+        });
+        let _ = waiter.join();
+        let _ = leader.join();
+    });
+}
+
 /// `Flight::wait` clones the landed value for the waiter (`Flight::outcome`). If that `Clone`
 /// panics, `look_up`'s `flight` (an `Arc`) is dropped plainly while unwinding; once the
 /// leader has let go (`land_waiters`' `drop_guarded`), it is the last, and the flight's copy
@@ -187,35 +223,8 @@ fn a_waiter_whose_clone_panics_holding_the_last_flight_reference_does_not_abort(
     in_child(
         "a_waiter_whose_clone_panics_holding_the_last_flight_reference_does_not_abort",
         || {
-            let map: Arc<TtlMap<u32, Val>> = Arc::new(
-                TtlMap::builder()
-                    .ttl(60 * SECOND)
-                    .clock(ManualClock::new())
-                    .build(),
-            );
-            let leader_done = Arc::new(AtomicBool::new(false));
-            std::thread::scope(|s| {
-                let leader = s.spawn(|| {
-                    let v = map.get_or_insert_with(&1, || {
-                        wait_until("the waiter joins", || map.stats().coalesced >= 1);
-                        Val(1)
-                    });
-                    leader_done.store(true, SeqCst);
-                    v
-                });
-                wait_until("the leader runs", || map.stats().misses >= 1);
-                let waiter = s.spawn(|| {
-                    CLONES_LEFT.set(Some(0));
-                    CLONE_GATE.set(Some(Arc::clone(&leader_done)));
-                    VAL_DROP_PANICS.set(true);
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        map.get_or_insert_with(&1, || Val(2))
-                    }));
-                    disarm();
-                    drop(r);
-                });
-                let _ = waiter.join();
-                let _ = leader.join();
+            waiter_clone_panics_holding_the_last_flight_reference(|map| {
+                map.get_or_insert_with(&1, || Val(2))
             });
         },
     );
@@ -228,36 +237,9 @@ fn an_async_waiter_whose_clone_panics_holding_the_last_flight_reference_does_not
     in_child(
         "an_async_waiter_whose_clone_panics_holding_the_last_flight_reference_does_not_abort",
         || {
-            let map: Arc<TtlMap<u32, Val>> = Arc::new(
-                TtlMap::builder()
-                    .ttl(60 * SECOND)
-                    .clock(ManualClock::new())
-                    .build(),
-            );
-            let leader_done = Arc::new(AtomicBool::new(false));
-            std::thread::scope(|s| {
-                let leader = s.spawn(|| {
-                    let v = map.get_or_insert_with(&1, || {
-                        wait_until("the waiter joins", || map.stats().coalesced >= 1);
-                        Val(1)
-                    });
-                    leader_done.store(true, SeqCst);
-                    v
-                });
-                wait_until("the leader runs", || map.stats().misses >= 1);
-                let waiter = s.spawn(|| {
-                    CLONES_LEFT.set(Some(0));
-                    CLONE_GATE.set(Some(Arc::clone(&leader_done)));
-                    VAL_DROP_PANICS.set(true);
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        let call = pin!(map.get_or_insert_with_async(&1, async { Val(2) }));
-                        poll_for(call, 20 * SECOND)
-                    }));
-                    disarm();
-                    drop(r);
-                });
-                let _ = waiter.join();
-                let _ = leader.join();
+            waiter_clone_panics_holding_the_last_flight_reference(|map| {
+                let call = pin!(map.get_or_insert_with_async(&1, async { Val(2) }));
+                poll_for(call, 20 * SECOND)
             });
         },
     );
