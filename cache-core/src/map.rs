@@ -518,7 +518,9 @@ where
     }
 
     /// Removes every expired entry now, shard by shard in small batches, and returns how many
-    /// it removed. (If another thread is sweeping a shard, this call helps it finish.)
+    /// it removed. (If another thread is sweeping a shard, this call helps it finish.) From a
+    /// listener of this map's own sweep it returns 0: that sweep goes on once the listener
+    /// returns. Another map's sweep is no such obstacle.
     ///
     /// ```
     /// use std::time::Duration;

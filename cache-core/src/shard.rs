@@ -464,7 +464,9 @@ impl<K, V> Table<K, V> {
     /// Moves a sliding deadline to `now` + ttl, if the entry is still live by `now` and nobody
     /// changed its deadline since it read `stored`: in particular, not once a reader found it
     /// expired and buried it, however long this reader was delayed. The new slot clears
-    /// `USED`; a lost race leaves the move to a later hit.
+    /// `USED`. A reader that only marked the entry used meanwhile (one delayed since an
+    /// earlier clock read, by which no move was due) does not undo this move; any other
+    /// change wins, and leaves the move to a later hit.
     #[cold]
     fn slide(&self, entry: &Entry<K, V>, hash: u64, stored: u64, now: u64) {
         if !entry.is_expired(now) {
@@ -472,7 +474,12 @@ impl<K, V> Table<K, V> {
             let slot = self.policy.slot_within(now, limit).max(stored & !FIELDS);
             // Last in its new slot's order of storage: it was just used.
             let fresh = slot | ORDER;
-            let _ = (entry.deadline).compare_exchange(stored, fresh, Relaxed, Relaxed);
+            let word = &entry.deadline;
+            if let Err(marked) = word.compare_exchange(stored, fresh, Relaxed, Relaxed)
+                && marked == stored | USED
+            {
+                let _ = word.compare_exchange(marked, fresh, Relaxed, Relaxed);
+            }
         }
     }
 

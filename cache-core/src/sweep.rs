@@ -6,7 +6,7 @@
 //! around them are written once here, on `dyn Shards`, so that they are compiled once rather
 //! than once per key and value type.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::clock::ClockSource;
@@ -51,10 +51,10 @@ impl dyn Shards + '_ {
     }
 
     /// Sweeps every shard that may hold expired entries by the time `clock` reads; returns
-    /// how many were removed. From a listener of a sweep on this thread, does nothing (that
-    /// sweep goes on after it).
+    /// how many were removed. From a listener of this map's sweep on this thread, does nothing
+    /// (that sweep goes on after it).
     pub(crate) fn sweep_all(&self, clock: &ClockSource, next_due: &AtomicU64) -> usize {
-        let Some(_sweeping) = Sweeping::enter() else {
+        let Some(_sweeping) = Sweeping::enter(self) else {
             return 0;
         };
         let now = clock.now();
@@ -79,11 +79,13 @@ impl dyn Shards + '_ {
     }
 
     /// The write path's duty once `next_due` has passed: sweeps every shard that is due, so
-    /// that a write to one shard keeps the whole map within its bound. A listener of a sweep
-    /// that writes to the map does not sweep from inside it: that would nest a sweep per batch
-    /// on this thread's stack.
+    /// that a write to one shard keeps the whole map within its bound. A listener of this
+    /// map's sweep that writes to it does not sweep it from inside: that would nest a sweep per
+    /// batch on this thread's stack. Writes to another map do sweep that one (a map written
+    /// only from another's listener is bounded too), and a chain of listeners nests at most
+    /// one sweep per map.
     pub(crate) fn sweep_due(&self, now: u64, next_due: &AtomicU64) -> Option<Panic> {
-        let _sweeping = Sweeping::enter()?;
+        let _sweeping = Sweeping::enter(self)?;
         let mut panicked = None;
         for shard in 0..self.count() {
             if self.due_at(shard) <= now {
@@ -125,26 +127,38 @@ impl dyn Shards + '_ {
     }
 }
 
-thread_local!(static SWEEPING: Cell<bool> = const { Cell::new(false) });
+thread_local! {
+    /// The maps this thread is sweeping, by address, innermost last.
+    static SWEEPING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
 
-/// This thread's sweep, for as long as it runs (listeners included).
-struct Sweeping(bool);
+/// This thread's sweep of one map, for as long as it runs (listeners included).
+struct Sweeping(Option<usize>);
 
 impl Sweeping {
-    /// `None` if this thread is sweeping already.
-    fn enter() -> Option<Self> {
-        match SWEEPING.try_with(|s| s.replace(true)) {
-            Ok(true) => None,
-            Ok(false) => Some(Sweeping(true)),
-            Err(_) => Some(Sweeping(false)), // thread-local teardown: nothing to mark
+    /// `None` if this thread is sweeping `map` already.
+    fn enter(map: &dyn Shards) -> Option<Self> {
+        let map = std::ptr::from_ref(map).cast::<()>() as usize;
+        let entered = SWEEPING.try_with(|maps| {
+            let mut maps = maps.borrow_mut();
+            if maps.contains(&map) {
+                return false;
+            }
+            maps.push(map);
+            true
+        });
+        match entered {
+            Ok(true) => Some(Sweeping(Some(map))),
+            Ok(false) => None,
+            Err(_) => Some(Sweeping(None)), // thread-local teardown: nothing to mark
         }
     }
 }
 
 impl Drop for Sweeping {
     fn drop(&mut self) {
-        if self.0 {
-            let _ = SWEEPING.try_with(|s| s.set(false));
+        if let Some(map) = self.0 {
+            let _ = SWEEPING.try_with(|maps| maps.borrow_mut().retain(|&m| m != map));
         }
     }
 }

@@ -1,0 +1,238 @@
+//! Review 7: a sweep of one map no longer stops writes to another map from sweeping it, and a
+//! delayed reader's mark no longer undoes another hit's slide. Time comes from `ManualClock`,
+//! or from a clock that holds named threads at their reads.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use cache_core::{ManualClock, Reason, TtlMap};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// Two tiers: entries that expire from the hot map are demoted into a cold map by the hot
+/// map's listener (a common pattern). The cold map has no sweeper and relies on the write
+/// path to stay bounded. All of its writes come from the hot map's sweeps.
+#[test]
+fn a_map_written_only_from_another_maps_sweep_listener_stays_bounded() {
+    let clock = ManualClock::new();
+    let cold: Arc<OnceLock<TtlMap<u64, u64>>> = Arc::new(OnceLock::new());
+    let cold_in_listener = Arc::clone(&cold);
+    let hot: TtlMap<u64, u64> = TtlMap::builder()
+        .ttl(SECOND)
+        .clock(clock.clone())
+        .on_evict(move |k: &u64, v: &u64, reason| {
+            if reason == Reason::Expired {
+                cold_in_listener.get().unwrap().insert(*k, *v);
+            }
+        })
+        .build();
+    cold.set(TtlMap::builder().ttl(SECOND).clock(clock.clone()).build())
+        .ok()
+        .unwrap();
+    let cold = cold.get().unwrap();
+    // One never-repeated key a millisecond; hot keys live 1 s, then spend 1 s in the cold map.
+    for k in 0..20_000u64 {
+        hot.insert(k, k);
+        clock.advance(Duration::from_millis(1));
+    }
+    // Keys stored in the cold map within its last ttl: about 1,000. Allowed: that, plus 1/32,
+    // plus 16 per shard (16 shards), plus one writing thread.
+    let bound = 1_000 + 1_000 / 32 + 16 * 16 + 1;
+    assert!(
+        cold.len() <= bound,
+        "cold map holds {} entries, bound {bound} (hot map {})",
+        cold.len(),
+        hot.len()
+    );
+}
+
+/// `sweep()` of one map, called from the listener of another map's sweep (or from a value's
+/// `Drop` there), does nothing and returns 0, though the map it was called on holds expired
+/// entries that no sweep of its own is under way for.
+#[test]
+fn sweep_of_another_map_from_a_sweep_listener_sweeps_it() {
+    let clock = ManualClock::new();
+    let other: TtlMap<u64, u64> = TtlMap::builder().ttl(SECOND).clock(clock.clone()).build();
+    for k in 0..10 {
+        other.insert(k, k);
+    }
+    let swept_inside = Arc::new(AtomicUsize::new(usize::MAX));
+    let (o, s) = (other.clone(), Arc::clone(&swept_inside));
+    let map: TtlMap<u64, u64> = TtlMap::builder()
+        .ttl(SECOND)
+        .clock(clock.clone())
+        .on_evict(move |_: &u64, _: &u64, _| s.store(o.sweep(), SeqCst))
+        .build();
+    map.insert(0, 0);
+    clock.advance(SECOND);
+    assert_eq!(map.sweep(), 1);
+    assert_eq!(
+        (swept_inside.load(SeqCst), other.len()),
+        (10, 0),
+        "other.sweep() inside the listener: (returned, entries left)"
+    );
+}
+
+/// A clock whose reads can be held on named threads: `arm(thread, skip)` lets that thread's
+/// next `skip` reads pass, then holds the one after, once it has taken the time, until
+/// `release(thread)`. `skip = 0`: a reader delayed between its clock read and its lookup;
+/// `skip = 1`: a hit held in its recheck, after it loaded the deadline word.
+#[derive(Clone, Default)]
+struct HeldClock {
+    nanos: Arc<AtomicU64>,
+    state: Arc<Mutex<HeldState>>,
+    changed: Arc<std::sync::Condvar>,
+}
+
+#[derive(Default)]
+struct HeldState {
+    /// Thread name, reads left before the one to hold.
+    armed: Vec<(String, usize)>,
+    /// Threads holding in a read.
+    holding: Vec<String>,
+    /// Threads let go.
+    released: Vec<String>,
+}
+
+impl HeldClock {
+    fn set(&self, d: Duration) {
+        self.nanos.store(d.as_nanos() as u64, SeqCst);
+    }
+    fn arm(&self, thread: &str, skip: usize) {
+        self.state.lock().unwrap().armed.push((thread.into(), skip));
+    }
+    fn wait_holding(&self, thread: &str) {
+        let mut s = self.state.lock().unwrap();
+        while !s.holding.iter().any(|t| t == thread) {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+    fn release(&self, thread: &str) {
+        self.state.lock().unwrap().released.push(thread.into());
+        self.changed.notify_all();
+    }
+}
+
+impl cache_core::Clock for HeldClock {
+    fn now(&self) -> Duration {
+        let t = Duration::from_nanos(self.nanos.load(SeqCst));
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        let mut s = self.state.lock().unwrap();
+        let Some(at) = s.armed.iter().position(|(n, _)| *n == name) else {
+            return t;
+        };
+        if s.armed[at].1 > 0 {
+            s.armed[at].1 -= 1;
+            return t;
+        }
+        s.armed.remove(at);
+        s.holding.push(name.clone());
+        self.changed.notify_all();
+        while !s.released.iter().any(|n| *n == name) {
+            s = self.changed.wait(s).unwrap();
+        }
+        t
+    }
+}
+
+/// Sliding expiry: "every hit moves the deadline to now + ttl ... so an entry may expire up to
+/// ttl/64 before its last hit + ttl". A hit that is due to move the deadline loses its move
+/// when a delayed reader, in the moment between the hit's load of the deadline word and its
+/// compare-exchange, sets the reference bit: the hit's extension is lost entirely.
+#[test]
+fn a_delayed_reader_setting_the_used_bit_does_not_erase_another_hits_slide() {
+    delayed_reader_and_sliding_hit(true);
+}
+
+/// Control: the same two reads, with the delayed reader going on after the hit slid: passes.
+#[test]
+fn control_a_delayed_reader_after_the_slide_keeps_it() {
+    delayed_reader_and_sliding_hit(false);
+}
+
+fn delayed_reader_and_sliding_hit(b_first: bool) {
+    let ttl = Duration::from_secs(64); // step: 1 s
+    let clock = HeldClock::default();
+    let map: TtlMap<u32, u32> = TtlMap::builder().ttl(ttl).clock(clock.clone()).build();
+    map.insert(1, 1);
+    clock.set(Duration::from_millis(500));
+    std::thread::scope(|s| {
+        // B reads the clock at 0.5 s, then is delayed before its lookup.
+        clock.arm("B", 0);
+        let b = std::thread::Builder::new()
+            .name("B".into())
+            .spawn_scoped(s, || map.get(&1))
+            .unwrap();
+        clock.wait_holding("B");
+        // A hits at 63.9 s: due to slide (by 63.9 s of a 1 s step). It is held in its recheck,
+        // after it loaded the deadline word.
+        clock.set(Duration::from_millis(63_900));
+        clock.arm("A", 1);
+        let a = std::thread::Builder::new()
+            .name("A".into())
+            .spawn_scoped(s, || map.get(&1))
+            .unwrap();
+        clock.wait_holding("A");
+        // B goes on: judged by 0.5 s the entry is not due to slide; B sets its reference bit.
+        if b_first {
+            clock.release("B");
+            assert_eq!(b.join().unwrap(), Some(1));
+            clock.release("A");
+            assert_eq!(a.join().unwrap(), Some(1));
+        } else {
+            clock.release("A");
+            assert_eq!(a.join().unwrap(), Some(1));
+            clock.release("B");
+            assert_eq!(b.join().unwrap(), Some(1));
+        }
+    });
+    // The last hit was at 63.9 s: the entry must live at least until 63.9 + 64 - 1 = 126.9 s.
+    clock.set(Duration::from_secs(100));
+    assert_eq!(
+        map.get(&1),
+        Some(1),
+        "the hit at 63.9 s did not extend the entry: it expired at 64 s"
+    );
+}
+
+/// Two maps whose listeners write expired entries into each other: a sweep of one sweeps the
+/// other from its listener, whose own listener then writes back into the first without
+/// sweeping it again (it is being swept on this thread). Each stays within its bound and the
+/// nesting stops at one sweep per map.
+#[test]
+fn maps_whose_listeners_write_into_each_other_sweep_each_once_and_stay_bounded() {
+    let clock = ManualClock::new();
+    let slots: [Arc<OnceLock<TtlMap<u64, u64>>>; 2] = Default::default();
+    let build = |other: &Arc<OnceLock<TtlMap<u64, u64>>>| {
+        let other = Arc::clone(other);
+        TtlMap::builder()
+            .ttl(SECOND)
+            .clock(clock.clone())
+            .on_evict(move |k: &u64, v: &u64, reason| {
+                // Passed back and forth a few times, then let go.
+                if reason == Reason::Expired && *v < 3 {
+                    other.get().unwrap().insert(*k, v + 1);
+                }
+            })
+            .build()
+    };
+    let (a, b) = (build(&slots[1]), build(&slots[0]));
+    slots[0].set(a.clone()).ok().unwrap();
+    slots[1].set(b.clone()).ok().unwrap();
+    for k in 0..20_000u64 {
+        a.insert(k, 0);
+        clock.advance(Duration::from_millis(1));
+    }
+    // Each key spends 1 s in each map, up to three hops: within the last ttl each map was
+    // written about 1,000 times from `a.insert` and hops. Allowed: twice that, plus 1/32,
+    // plus 16 per shard, plus one writing thread.
+    let bound = 2_000 + 2_000 / 32 + 16 * 16 + 1;
+    for (name, map) in [("a", &a), ("b", &b)] {
+        assert!(
+            map.len() <= bound,
+            "{name} holds {} (bound {bound})",
+            map.len()
+        );
+    }
+}
