@@ -545,13 +545,9 @@ impl<K, V, S> Inner<K, V, S> {
         &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
     }
 
+    /// Entries held, counting expired ones not yet removed.
     fn len(&self) -> usize {
-        self.as_shards().len()
-    }
-
-    /// This map's shards, for the sweeping code that is not generic (`sweep.rs`).
-    fn as_shards(&self) -> &dyn Shards {
-        self
+        self.shards.iter().map(|s| read(&s.lock).table.len()).sum()
     }
 
     /// The shard's part of a flight's name (`flight::FlightId`): where its flights live.
@@ -639,6 +635,11 @@ where
     #[inline]
     pub(crate) fn hash<Q: ?Sized + Hash>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// This map's shards, for the sweeping code that is not generic (`sweep.rs`).
+    fn as_shards(&self) -> &dyn Shards {
+        self
     }
 
     #[inline]
@@ -982,13 +983,13 @@ where
     }
 }
 
-impl<K, V, S> Shards for Inner<K, V, S> {
+impl<K, V, S> Shards for Inner<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
     fn count(&self) -> usize {
         self.shards.len()
-    }
-
-    fn len_of(&self, shard: usize) -> usize {
-        read(&self.shards[shard].lock).table.len()
     }
 
     fn due_at(&self, shard: usize) -> u64 {
@@ -1016,12 +1017,14 @@ impl<K, V, S> Shards for Inner<K, V, S> {
             }
             (table.sweep_step(now, &mut removed), done)
         };
+        let mut panicked = None;
         if scanned {
             // The forecast's deadlines, read with writers held off but readers not.
             let soonest = read(&shard.lock).table.soonest();
-            write(&shard.lock).table.finish_sweep(soonest, done);
+            let hasher = |key: &K| self.hash(key);
+            panicked = write(&shard.lock).table.finish_sweep(soonest, done, hasher);
         }
-        Some((removed.len(), self.removed(removed)))
+        Some((removed.len(), panicked.or(self.removed(removed))))
     }
 }
 

@@ -37,6 +37,10 @@ const FIELDS: u64 = USED | ORDER | DEAD;
 /// Buckets a sweep visits per step, so that readers wait at most that long behind it.
 const SWEEP_BATCH: usize = 64;
 
+/// Entries a table may have room for however few it holds (times 8): smaller tables never
+/// shrink.
+const SMALL_TABLE: usize = 32;
+
 /// Buckets looked at to pick a victim for the capacity: exact least-recently-used while a
 /// shard holds at most this many entries, sampled beyond.
 const EVICTION_SAMPLE: usize = 64;
@@ -199,6 +203,24 @@ pub(crate) struct Stored<K, V> {
     /// A key's `Hash` that panicked while the table grew, for the caller to resume once its
     /// locks are released.
     pub(crate) panicked: Option<Panic>,
+}
+
+/// Rehashes an entry's key as the table grows or shrinks. A `Hash` that panicked there would
+/// have hashbrown drop the entries it was moving, under the lock: caught instead (the first
+/// panic kept in `panicked`), and the key filed under 0: no lookup of it gets that far, its own
+/// `Hash` panics first.
+fn catching<'a, K, V>(
+    hasher: &'a impl Fn(&K) -> u64,
+    panicked: &'a Cell<Option<Panic>>,
+) -> impl Fn(&Entry<K, V>) -> u64 + Copy + 'a {
+    move |e| {
+        let mut rehashed = 0;
+        if let Some(panic) = catch(&mut || rehashed = hasher(&e.key)) {
+            let first = panicked.take();
+            panicked.set(first.or(Some(panic)));
+        }
+        rehashed
+    }
 }
 
 /// Whether a key in `entries` other than `except` hashes to `hash`: runs keys' `Eq` and
@@ -365,12 +387,12 @@ impl Ledger {
     }
 
     /// See [`Table::finish_sweep`], for a table holding `len` entries.
-    fn finish_sweep(&mut self, read: Deadlines, done: u64, len: usize) {
+    fn finish_sweep(&mut self, read: Deadlines, done: u64, len: usize) -> bool {
         if self.sweeps_done != done {
-            return;
+            return false;
         }
         let Some(sweep) = self.sweep.take() else {
-            return;
+            return false;
         };
         let mut allowance = Forecast::allowance(len);
         if read.capped {
@@ -384,6 +406,7 @@ impl Ledger {
         }
         self.forecast.reset(soonest, allowance);
         self.sweeps_done += 1;
+        true
     }
 }
 
@@ -541,18 +564,8 @@ impl<K, V> Table<K, V> {
             }
         }
         let deadline = self.new_deadline(now, limit, capacity);
-        // The table rehashes its keys when it grows: a `Hash` that panicked there would have
-        // hashbrown drop the entries it was moving, under the lock. Caught instead, and the
-        // key filed under 0: no lookup of it gets that far, its own `Hash` panics first.
         let panicked = Cell::new(None);
-        let rehash = |e: &Entry<K, V>| {
-            let mut rehashed = 0;
-            if let Some(panic) = catch(&mut || rehashed = hasher(&e.key)) {
-                let first = panicked.take();
-                panicked.set(first.or(Some(panic)));
-            }
-            rehashed
-        };
+        let rehash = catching(&hasher, &panicked);
         let found = (self.entries).entry(hash, |e| e.key == *key, rehash);
         // No user code from here on.
         if keeps_extras {
@@ -727,9 +740,33 @@ impl<K, V> Table<K, V> {
     /// Ends the sweep that `read` was taken for (unless another thread ended it meanwhile:
     /// `sweeps_done` is no longer `done`). The forecast starts over from those deadlines and
     /// the ones given out since `read` was taken, which are no sooner than any it saw: so it
-    /// keeps the soonest of all, as many as `read` could vouch for.
-    pub(crate) fn finish_sweep(&mut self, read: Deadlines, done: u64) {
-        self.ledger.finish_sweep(read, done, self.entries.len());
+    /// keeps the soonest of all, as many as `read` could vouch for. Then gives back the room
+    /// that the entries gone since a burst left (see [`Table::shrink`]); `hasher` rehashes
+    /// the keys that stay.
+    pub(crate) fn finish_sweep(
+        &mut self,
+        read: Deadlines,
+        done: u64,
+        hasher: impl Fn(&K) -> u64,
+    ) -> Option<Panic> {
+        if !self.ledger.finish_sweep(read, done, self.entries.len()) {
+            return None;
+        }
+        self.shrink(hasher)
+    }
+
+    /// Once the table has room for eight times its entries, and more than a small table's,
+    /// it shrinks to twice them: memory follows the entries kept, not the most ever held.
+    /// Growing back takes as many stores again, so a table does not swing between sizes. It
+    /// runs between sweeps, when no sweep's position among the buckets is to keep.
+    fn shrink(&mut self, hasher: impl Fn(&K) -> u64) -> Option<Panic> {
+        let len = self.entries.len();
+        if self.entries.capacity() <= 8 * len.max(SMALL_TABLE) {
+            return None;
+        }
+        let panicked = Cell::new(None);
+        (self.entries).shrink_to(2 * len, catching(&hasher, &panicked));
+        panicked.take()
     }
 
     /// Makes room for one entry, for the capacity: an expired entry if the sample holds one,

@@ -2,7 +2,7 @@
 //! the background sweeper's calls.
 //!
 //! Only a few steps need the map's key and value types: a shard's due time, one batch of its
-//! sweep, its length. The map offers them through [`Shards`], and the loops and scheduling
+//! sweep. The map offers them through [`Shards`], and the loops and scheduling
 //! around them are written once here, on `dyn Shards`, so that they are compiled once rather
 //! than once per key and value type.
 
@@ -17,9 +17,6 @@ use crate::sync::thread_local;
 pub(crate) trait Shards {
     /// How many shards there are.
     fn count(&self) -> usize;
-
-    /// Entries held by `shard`.
-    fn len_of(&self, shard: usize) -> usize;
 
     /// From when `shard` must be swept (`Table::due_at`).
     fn due_at(&self, shard: usize) -> u64;
@@ -41,15 +38,6 @@ pub(crate) trait Shards {
 }
 
 impl dyn Shards + '_ {
-    /// Entries held, counting expired ones not yet removed.
-    pub(crate) fn len(&self) -> usize {
-        let mut len = 0;
-        for shard in 0..self.count() {
-            len += self.len_of(shard);
-        }
-        len
-    }
-
     /// Sweeps every shard that may hold expired entries by the time `clock` reads; returns
     /// how many were removed. From a listener of this map's sweep on this thread, does nothing
     /// (that sweep goes on after it).

@@ -2,7 +2,7 @@
 //! delayed reader's mark no longer undoes another hit's slide. Time comes from `ManualClock`,
 //! or from a clock that holds named threads at their reads.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -235,4 +235,66 @@ fn maps_whose_listeners_write_into_each_other_sweep_each_once_and_stay_bounded()
             map.len()
         );
     }
+}
+
+/// A key whose `Hash` panics while its test's flag is armed, if it is the bomb (id 0).
+struct Bomb(u64, &'static AtomicBool);
+
+impl PartialEq for Bomb {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Bomb {}
+
+impl std::hash::Hash for Bomb {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        if self.0 == 0 && self.1.load(SeqCst) {
+            panic!("the bomb's Hash");
+        }
+        self.0.hash(state);
+    }
+}
+
+/// A sweep that finds a shard holding far fewer entries than its room shrinks it, which
+/// rehashes the keys that stay. A key's `Hash` that panics there loses no other entry: the
+/// sweep removes and reports what expired, keeps the rest, and then resumes the panic.
+#[test]
+fn a_hash_that_panics_while_a_sweep_shrinks_the_table_loses_no_entry() {
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    let clock = ManualClock::new();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let hear = Arc::clone(&heard);
+    let map: TtlMap<Bomb, u64> = TtlMap::builder()
+        .ttl(Duration::from_secs(60))
+        .clock(clock.clone())
+        .on_evict(move |k: &Bomb, _: &u64, reason| hear.lock().unwrap().push((k.0, reason)))
+        .build();
+    for id in 1..=20_000 {
+        map.insert(Bomb(id, &ARMED), id); // the burst: 1,250 a shard, gone at 60 s
+    }
+    clock.advance(Duration::from_secs(30));
+    let kept: Vec<u64> = (0..=0).chain(30_001..=30_100).collect();
+    for &id in &kept {
+        map.insert(Bomb(id, &ARMED), id); // live until 90 s
+    }
+    clock.advance(Duration::from_secs(40));
+    ARMED.store(true, SeqCst);
+    let swept = std::panic::catch_unwind(|| map.sweep());
+    ARMED.store(false, SeqCst);
+    let panic = swept.expect_err("no sweep shrank the bomb's table: the test did not attack");
+    assert_eq!(tests::panic_message(&*panic), "the bomb's Hash");
+    let missing: Vec<u64> = (kept.iter().copied())
+        .filter(|&id| id != 0 && !map.contains_key(&Bomb(id, &ARMED)))
+        .collect();
+    assert!(missing.is_empty(), "live entries lost: {missing:?}");
+    assert_eq!(map.len(), kept.len(), "the bomb is held too");
+    let expired = heard.lock().unwrap().len();
+    assert_eq!(expired, 20_000, "the burst is removed and heard");
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(map.sweep(), kept.len());
+    assert!(
+        heard.lock().unwrap().iter().any(|&(id, _)| id == 0),
+        "the bomb went unheard"
+    );
 }
