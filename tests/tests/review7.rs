@@ -129,7 +129,7 @@ impl cache_core::Clock for HeldClock {
         s.armed.remove(at);
         s.holding.push(name.clone());
         self.changed.notify_all();
-        while !s.released.iter().any(|n| *n == name) {
+        while !s.released.contains(&name) {
             s = self.changed.wait(s).unwrap();
         }
         t
