@@ -42,7 +42,10 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let rt = &options.runtime;
     let p = quote!(#rt::__private);
     let item = function.item;
-    let (attrs, vis, sig) = (&item.attrs, &item.vis, &item.sig);
+    let (vis, sig) = (&item.vis, &item.sig);
+    // `#![allow(..)]` at the top of the body stays there: it is about the body.
+    let (inner, attrs): (Vec<_>, Vec<_>) =
+        (item.attrs.iter()).partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
     let key = Key::of(function, options);
     let key_ty = &key.ty;
     let ret = match function.output.0 {
@@ -100,9 +103,10 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
             let value = quote!(<#ret as #p::Returns<#handle_kind>>::Value);
             // `__private::Shared` is `cache_core::redis::Shared` (rustdoc shows it so), or a
             // stand-in without feature `redis`, which then reports one error, not two.
+            let named = &key.named;
             let map_ty = match options.shared {
-                Some(_) => quote!(#p::Shared<#key_ty, #value>),
-                None => quote!(#rt::TtlMap<#key_ty, #value>),
+                Some(_) => quote!(#p::Shared<#named, #value>),
+                None => quote!(#rt::TtlMap<#named, #value>),
             };
             let outer = quote! {
                 #[doc = #doc]
@@ -130,6 +134,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         #outer_handle
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             #consts
             #assertions
             #get_map
@@ -148,6 +153,9 @@ fn is_doc_hidden(attr: &syn::Attribute) -> bool {
 /// The key's type, the statements that prepare it and the expression that looks it up.
 struct Key {
     ty: TokenStream,
+    /// The same type as the handle's signature names it: `PathBuf` for `<Path as
+    /// ToOwned>::Owned`, so that rustdoc shows it so.
+    named: TokenStream,
     /// The key's type as the handle's documentation shows it.
     shown: String,
     setup: Vec<TokenStream>,
@@ -164,6 +172,7 @@ impl Key {
             let name = Ident::new("__ttl_cached_key", Span::mixed_site());
             return Key {
                 ty: quote!(#ty),
+                named: quote!(#ty),
                 shown: shown(quote!(#ty)),
                 setup: vec![quote!(let #name: #ty = #expr;)],
                 lookup: quote!(&#name),
@@ -172,6 +181,7 @@ impl Key {
         }
         let mut setup = Vec::new();
         let mut parts = Vec::new();
+        let mut named = Vec::new();
         let mut lookups = Vec::new();
         let typed = function.params.iter().filter_map(|p| match p {
             Param::Typed {
@@ -181,8 +191,13 @@ impl Key {
         });
         for (i, (ident, ty, kind)) in typed.enumerate() {
             let (part, lookup) = match kind {
-                ParamKind::Ref(elem) => (owned(elem), quote!(#ident)),
+                ParamKind::Ref(elem) => {
+                    named.push(std_owned(elem).unwrap_or_else(|| owned(elem)));
+                    (owned(elem), quote!(#ident))
+                }
                 ParamKind::OptionRef(elem) => {
+                    let std = std_owned(elem).unwrap_or_else(|| owned(elem));
+                    named.push(quote!(::core::option::Option<#std>));
                     // Located at its parameter, so that what is wrong with it (not `Hash`,
                     // say) is reported there.
                     let owned = owned(elem);
@@ -197,26 +212,29 @@ impl Key {
                     let copy = format_ident!("__ttl_cached_key{}", i, span = Span::mixed_site());
                     let ok = Ident::new(OK, Span::mixed_site());
                     setup.push(quote!(let #copy = #rt::__private::KeyPart::<#ok>::of(&#ident);));
+                    named.push(quote!(#ty));
                     (quote!(#ty), quote!(&#copy))
                 }
             };
             parts.push((part, ty.span()));
             lookups.push(lookup);
         }
-        let (ty, lookup) = match parts.as_slice() {
-            [] => (quote!(()), quote!(&())),
-            [(part, _)] => (part.clone(), lookups.remove(0)),
+        let (ty, named, lookup) = match parts.as_slice() {
+            [] => (quote!(()), quote!(()), quote!(&())),
+            [(part, _)] => (part.clone(), named.remove(0), lookups.remove(0)),
             _ => {
                 let types = parts.iter().map(|(t, _)| t);
                 (
                     quote!((#(#types,)*)),
+                    quote!((#(#named,)*)),
                     quote!(&#rt::TupleRef((#(#lookups,)*))),
                 )
             }
         };
         Key {
-            shown: shown(ty.clone()),
+            shown: shown(named.clone()),
             ty,
+            named,
             setup,
             lookup,
             parts,
@@ -224,14 +242,26 @@ impl Key {
     }
 }
 
-/// The owned form of a borrowed `T`: `String`, `Vec<T>`, `PathBuf`, `OsString` and `CString`
-/// by name for the standard library's borrowed forms (so rustdoc shows them), else
-/// `<T as ToOwned>::Owned`. A user type that shadows one of those names fails to compile
-/// (its lookup is not a `Lookup` of the named type), never memoizes wrongly.
+/// The owned form of a borrowed `T`: `String` for `str` and `Vec<T>` for `[T]`, else
+/// `<T as ToOwned>::Owned`, which is also right for a type of the user's named `Path`.
 fn owned(elem: &Type) -> TokenStream {
-    if let Type::Slice(slice) = elem {
-        let item = &slice.elem;
-        return quote!(::std::vec::Vec<#item>);
+    match elem {
+        Type::Slice(slice) => {
+            let item = &slice.elem;
+            quote!(::std::vec::Vec<#item>)
+        }
+        Type::Path(path) if path.path.is_ident("str") => quote!(::std::string::String),
+        _ => quote!(<#elem as ::std::borrow::ToOwned>::Owned),
+    }
+}
+
+/// The owned form of the standard library's borrowed forms by name, as a handle's signature
+/// shows them: `String`, `Vec<T>`, `PathBuf`, `OsString` and `CString`. A user type that
+/// shadows one of those names then fails to compile in the handle only (the map's type is
+/// `<T as ToOwned>::Owned`), never memoizes wrongly.
+fn std_owned(elem: &Type) -> Option<TokenStream> {
+    if let Type::Slice(_) = elem {
+        return Some(owned(elem));
     }
     if let Type::Path(path) = elem
         && path.qself.is_none()
@@ -239,15 +269,15 @@ fn owned(elem: &Type) -> TokenStream {
         && let [only] = path.path.segments.iter().collect::<Vec<_>>().as_slice()
         && only.arguments.is_none()
     {
-        match only.ident.to_string().as_str() {
-            "str" => return quote!(::std::string::String),
-            "Path" => return quote!(::std::path::PathBuf),
-            "OsStr" => return quote!(::std::ffi::OsString),
-            "CStr" => return quote!(::std::ffi::CString),
-            _ => {}
-        }
+        return match only.ident.to_string().as_str() {
+            "str" => Some(quote!(::std::string::String)),
+            "Path" => Some(quote!(::std::path::PathBuf)),
+            "OsStr" => Some(quote!(::std::ffi::OsString)),
+            "CStr" => Some(quote!(::std::ffi::CString)),
+            _ => None,
+        };
     }
-    quote!(<#elem as ::std::borrow::ToOwned>::Owned)
+    None
 }
 
 /// A type as a reader would write it: `String`, not `::std::string::String`.

@@ -218,11 +218,10 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
 fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: &mut Errors) {
     let params: Vec<String> = (function.params.iter())
         .filter_map(|p| match p {
-            Param::Typed {
-                ident: Some(ident), ..
-            } => Some(ident.to_string()),
-            _ => None,
+            Param::Typed { original, .. } => Some(bindings(&original.pat)),
+            Param::Receiver(_) => None,
         })
+        .flatten()
         .collect();
     let options = [
         ("ttl", args.ttl.as_ref()),
@@ -262,6 +261,21 @@ fn check_options_use_no_parameter(args: &Args, function: &Function<'_>, errors: 
             );
         }
     }
+}
+
+/// The names a parameter's pattern binds: its name, or each one a destructuring pattern
+/// (`(id, secs)`, `Limits { cap, .. }`, `ref name`) binds.
+fn bindings(pat: &Pat) -> Vec<String> {
+    struct Bindings(Vec<String>);
+    impl<'ast> Visit<'ast> for Bindings {
+        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+            self.0.push(pat.ident.to_string());
+            visit::visit_pat_ident(self, pat);
+        }
+    }
+    let mut found = Bindings(Vec::new());
+    found.visit_pat(pat);
+    found.0
 }
 
 /// The first variable in `expr` among `names`: a path of one segment, not a field, method,
@@ -604,7 +618,7 @@ fn handle_name(path: &Path) -> Option<&syn::Ident> {
         _ => return None,
     };
     let name = last.ident.to_string();
-    let snake = name
+    let snake = (name.strip_prefix("r#").unwrap_or(&name))
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     (last.arguments.is_none() && snake).then_some(&last.ident)
@@ -974,7 +988,7 @@ fn option_ref_inner(ty: &Type) -> Option<&Type> {
 
 fn type_parameter_message(param: &syn::Ident, what: &str) -> String {
     format!(
-        "`{param}` looks like a type parameter of the enclosing `impl` or trait: the cache is \
+        "`{param}` looks like a type or const parameter of the enclosing `impl` or trait: the cache is \
          one static per instantiation, typed once, so its {what} type cannot depend on `{param}`; \
          name concrete types (a value can be an `Arc<dyn Any + Send + Sync>`), or move the \
          cached work into a function over concrete types (if `{param}` is a type or module of \

@@ -332,3 +332,51 @@ fn the_name_option_names_the_map_for_the_registry() {
     assert_eq!(named("fx-rates").expect("a const name").len(), 1);
     assert!(named("macro_values::renamed::exchange_rate").is_none());
 }
+
+mod projection {
+    use super::*;
+
+    pub trait Backend {
+        type Reply;
+    }
+    pub struct Http;
+    impl Backend for Http {
+        type Reply = Result<u32, String>;
+    }
+
+    pub static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[ttl_cached(ttl = "1h")]
+    pub fn fetch(id: u32) -> <Http as Backend>::Reply {
+        CALLS.fetch_add(1, SeqCst);
+        Err(format!("down {id}"))
+    }
+
+    pub static OPT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    pub trait Finder {
+        type Found;
+    }
+    impl Finder for Http {
+        type Found = Option<u32>;
+    }
+
+    #[ttl_cached(ttl = "1h")]
+    pub fn find(id: u32) -> <Http as Finder>::Found {
+        OPT_CALLS.fetch_add(1, SeqCst);
+        let _ = id;
+        None
+    }
+}
+
+/// A `Result` or an `Option` written as an associated type of a trait: recognised by the
+/// type it stands for too (helper-42).
+#[test]
+fn a_result_behind_an_associated_type_caches_only_ok() {
+    assert!(projection::fetch(1).is_err());
+    assert!(projection::fetch(1).is_err());
+    assert_eq!(projection::CALLS.load(SeqCst), 2, "an Err was cached");
+    assert_eq!(projection::find(1), None);
+    assert_eq!(projection::find(1), None);
+    assert_eq!(projection::OPT_CALLS.load(SeqCst), 2, "a None was cached");
+}
