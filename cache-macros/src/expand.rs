@@ -130,17 +130,23 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let setup = &key.setup;
     let memo = fleet(quote!((#key_ty, #ret)));
     let call = call(function, &map, &key.lookup, &p, &kind, &ok, &memo, &ret);
-    quote! {
-        #outer_handle
-        #(#attrs)*
-        #vis #sig {
+    // In the body's own braces: the function then spans only the user's tokens, so that
+    // lints of its signature and body (clippy's, `dead_code`) judge it as the user's code.
+    let mut body = TokenStream::new();
+    item.block.brace_token.surround(&mut body, |body| {
+        body.extend(quote! {
             #(#inner)*
             #consts
             #assertions
             #get_map
             #(#setup)*
             #call
-        }
+        });
+    });
+    quote! {
+        #outer_handle
+        #(#attrs)*
+        #vis #sig #body
     }
 }
 
@@ -453,8 +459,11 @@ fn call(
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }
     } else {
+        // The closure is the body, located so: lints of the body (`needless_return`, ...)
+        // judge it as the user's code.
+        let closure = quote_spanned!(body.brace_token.span.join() => move || ->);
         quote! {
-            <#memo as #p::Memo<#kind, #ok, _>>::memo(#map, #lookup, move || -> #ret #body)
+            <#memo as #p::Memo<#kind, #ok, _>>::memo(#map, #lookup, #closure #ret #body)
         }
     }
 }

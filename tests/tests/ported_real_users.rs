@@ -14,6 +14,9 @@
 //! without `x`, `#[once]` is `key: () = ()`, and `result`/`option`/`sync_writes` need no
 //! option.
 
+// The users' signatures as written: clippy judges an annotated function as the user's code.
+#![allow(clippy::needless_lifetimes)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
