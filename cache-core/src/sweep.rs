@@ -1,10 +1,10 @@
 //! Sweeping a map: the write path's duty once a shard is due (`forecast.rs`), `sweep()`, and
 //! the background sweeper's calls.
 //!
-//! Only a few steps need the map's key and value types: a shard's due time, one batch of its
-//! sweep. The map offers them through [`Shards`], and the loops and scheduling
-//! around them are written once here, on `dyn Shards`, so that they are compiled once rather
-//! than once per key and value type.
+//! Only a few steps need the map's key and value types: a shard's due time and one batch of
+//! its sweep. The map offers them through [`Shards`], and the loops and scheduling around them
+//! are written once here, on `dyn Shards`, so that they are compiled once rather than once per
+//! key and value type.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
