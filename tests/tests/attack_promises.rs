@@ -665,7 +665,7 @@ fn a_value_clone_that_reads_the_map_does_not_deadlock_a_landing() {
         .capacity(10) // one shard: every key shares its lock
         .build();
     *slot.lock().unwrap() = Some(map.clone());
-    let value = within(Duration::from_secs(5), move || {
+    let value = within(Duration::from_secs(30), move || {
         map.get_or_insert_with(&1, || Peeking {
             value: 1,
             map: Arc::clone(&slot),

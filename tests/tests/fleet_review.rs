@@ -350,7 +350,8 @@ fn a_call_after_remove_returns_does_not_get_the_removed_value() {
 /// call of every map of the tier then skips Redis, and an outage is logged), and never tells
 /// the other processes: `clear_shared` (shared.rs) bounds the whole SCAN + one `UNLINK` round
 /// trip per key by `40 x timeout`, and `PUBLISH`es the clearing only after the last key. Here:
-/// 60 000 keys and a 25 ms timeout (a 1 s bound); in production, a million keys over a 0.5 ms
+/// 240 000 keys and a 100 ms timeout (a 4 s bound; with 25 ms, one operation of a loaded 2-core
+/// machine alone opened the breaker); in production, a million keys over a 0.5 ms
 /// network exceed the default 10 s bound. Suggested fix: publish the clearing first (and again at the
 /// end), unlink in batches (`UNLINK` of each SCAN page on a single node; per slot on a
 /// cluster, or a Lua script per page), bound each page rather than the whole, and do not
@@ -363,7 +364,7 @@ fn clearing_a_big_map_reaches_every_process_and_keeps_the_tier_up() {
         RedisTier::new(server.url())
             .expect("a Redis URL")
             .namespace("review")
-            .timeout(Duration::from_millis(25))
+            .timeout(Duration::from_millis(100))
     };
     let (a, b) = (map(quick(), "review::big"), map(quick(), "review::big"));
     runtime.block_on(async {
@@ -374,12 +375,21 @@ fn clearing_a_big_map_reaches_every_process_and_keeps_the_tier_up() {
             .await;
         assert_eq!(read, "old");
     });
-    // The map's other 60 000 keys: its prefix is `review:1:TAG:`.
+    // Both backplanes subscribed, so that nothing of the tiers' runs while the fill below
+    // blocks Redis; and the breaker is closed before the clearing.
+    eventually("both listeners subscribed", Duration::from_secs(10), || {
+        clients_running(&server, "subscribe") >= 2
+    });
+    assert!(
+        !a.tier().is_degraded(),
+        "the breaker opened before the clearing"
+    );
+    // The map's other 240 000 keys: its prefix is `review:1:TAG:`.
     let key = &value_keys(&server, "review:*")[0];
     let prefix = &key[..key.rfind('{').expect("a digest in braces")];
     let filled = server.command(&[
         "EVAL",
-        "for i = 1, 60000 do redis.call('SET', ARGV[1] .. '{' .. i .. '}', 'x') end return 1",
+        "for i = 1, 240000 do redis.call('SET', ARGV[1] .. '{' .. i .. '}', 'x') end return 1",
         "0",
         prefix,
     ]);
@@ -387,7 +397,11 @@ fn clearing_a_big_map_reaches_every_process_and_keeps_the_tier_up() {
     let started = Instant::now();
     let cleared = runtime.block_on(a.clear_async());
     let (took, degraded) = (started.elapsed(), a.tier().is_degraded());
-    std::thread::sleep(Duration::from_millis(500)); // sleep-ok: the clearing reaches b's backplane
+    // The clearing reaches b's backplane: polled, not slept for.
+    let heard_by = Instant::now() + Duration::from_secs(5);
+    while b.get("k").is_some() && Instant::now() < heard_by {
+        std::thread::sleep(Duration::from_millis(10)); // sleep-ok: polling b's L1
+    }
     let heard = b.get("k").is_none();
     assert!(
         cleared.is_ok() && !degraded && heard,

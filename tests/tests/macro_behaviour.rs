@@ -273,10 +273,11 @@ fn cfg_gated_functions_keep_their_cfg() {
 
 #[test]
 fn the_function_keeps_its_type() {
-    let f: fn(&str) -> Client = seed::get_or_create_client;
-    assert_eq!(f("sk-type").key, "sk-type");
-    let g: fn(&str) -> std::io::Result<u16> = fallible::parse_port;
-    assert!(g("1").is_ok());
+    // Coerced, not called: other tests count these functions' builds, hits and calls (`seed`'s
+    // BUILT and stats, `fallible`'s CALLS), and the tests of a binary run in parallel, in any
+    // order.
+    let _: fn(&str) -> Client = seed::get_or_create_client;
+    let _: fn(&str) -> std::io::Result<u16> = fallible::parse_port;
 }
 
 mod concurrent {

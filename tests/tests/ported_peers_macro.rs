@@ -1674,6 +1674,9 @@ mod user_shapes {
     use super::*;
 
     pub static CALLS: AtomicUsize = AtomicUsize::new(0);
+    /// The sync functions' calls: apart, since `user_async_shapes` counts `CALLS` while
+    /// `user_sync_shapes` may run in parallel.
+    pub static SYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
 
     /// `#[cached(time = 1800, sync_writes = "default", result = true)] pub(crate) async fn
     /// new(url: String) -> Result<Landscape>` with an anyhow-style `Result` alias whose error
@@ -1745,7 +1748,7 @@ mod user_shapes {
     /// anyhow::Result<Vec<IntegrityFile>>`.
     #[ttl_cached(ttl = "1h")]
     pub fn try_get_integrity_files(timeout: Option<u64>) -> anyhowish::Result<Vec<PathBuf>> {
-        CALLS.fetch_add(1, SeqCst);
+        SYNC_CALLS.fetch_add(1, SeqCst);
         match timeout {
             Some(0) => Err(anyhowish::Error("timed out".into())),
             _ => Ok(vec![PathBuf::from("data/level0")]),
@@ -1768,7 +1771,7 @@ mod user_shapes {
         context: &Arc<Context>,
         task: Task,
     ) -> anyhowish::Result<(String, Task)> {
-        CALLS.fetch_add(1, SeqCst);
+        SYNC_CALLS.fetch_add(1, SeqCst);
         let module = format!("{}/{}", context.root, task.path.display());
         Ok((module, task))
     }
@@ -1778,7 +1781,7 @@ mod user_shapes {
     #[inline(always)]
     #[ttl_cached(ttl = "60s", expiry = "fixed", key: u128 = cache_nonce)]
     pub fn element(cache_nonce: u128) -> String {
-        CALLS.fetch_add(1, SeqCst);
+        SYNC_CALLS.fetch_add(1, SeqCst);
         format!("<div>{cache_nonce}</div>")
     }
 

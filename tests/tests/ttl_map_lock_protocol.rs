@@ -20,7 +20,7 @@ use cache_core::{ManualClock, Reason, TtlMap};
 use tests::wait_until;
 
 /// How long a scenario may take before it counts as hung: far longer than any needs.
-const DEADLINE: Duration = Duration::from_secs(10);
+const DEADLINE: Duration = Duration::from_secs(120);
 
 /// Runs `scenario` on a thread of its own; fails if it does not finish by [`DEADLINE`] (a
 /// deadlock: the thread is left behind), and passes its panic on if it panics.
