@@ -759,10 +759,19 @@ impl<K, V> Table<K, V> {
     /// it shrinks to twice them: memory follows the entries kept, not the most ever held.
     /// Growing back takes as many stores again, so a table does not swing between sizes. It
     /// runs between sweeps, when no sweep's position among the buckets is to keep.
+    ///
+    /// A key whose `Hash` panics keeps the table as it is (the panic is returned): a rehash
+    /// would file that key under another hash, where lookups miss it once its `Hash` works
+    /// again. A store that must grow the table has no such choice; a shrink can wait.
     fn shrink(&mut self, hasher: impl Fn(&K) -> u64) -> Option<Panic> {
         let len = self.entries.len();
         if self.entries.capacity() <= 8 * len.max(SMALL_TABLE) {
             return None;
+        }
+        for e in self.entries.iter() {
+            if let Some(panic) = catch(&mut || drop(hasher(&e.key))) {
+                return Some(panic);
+            }
         }
         let panicked = Cell::new(None);
         (self.entries).shrink_to(2 * len, catching(&hasher, &panicked));

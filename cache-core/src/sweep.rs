@@ -6,7 +6,7 @@
 //! are written once here, on `dyn Shards`, so that they are compiled once rather than once per
 //! key and value type.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::clock::ClockSource;
@@ -115,38 +115,42 @@ impl dyn Shards + '_ {
     }
 }
 
+/// Sweeps of distinct maps one thread nests (a listener of one map's sweep writing to
+/// another): deeper ones are left to those maps' next writes, `sweep()` calls or the sweeper,
+/// so that a chain of listeners across many maps cannot exhaust the stack.
+const NESTED_SWEEPS: usize = 8;
+
 thread_local! {
-    /// The maps this thread is sweeping, by address, innermost last.
-    static SWEEPING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The maps this thread is sweeping, by address, innermost last, then zeros. `Copy`, so
+    /// it has no destructor: it is still there for a sweep run from another thread-local's.
+    static SWEEPING: Cell<[usize; NESTED_SWEEPS]> = const { Cell::new([0; NESTED_SWEEPS]) };
 }
 
-/// This thread's sweep of one map, for as long as it runs (listeners included).
-struct Sweeping(Option<usize>);
+/// This thread's sweep of one map, for as long as it runs (listeners included): its place
+/// in `SWEEPING`.
+struct Sweeping(usize);
 
 impl Sweeping {
-    /// `None` if this thread is sweeping `map` already.
+    /// `None` if this thread is sweeping `map` already, or as many maps as it may nest.
     fn enter(map: &dyn Shards) -> Option<Self> {
         let map = std::ptr::from_ref(map).cast::<()>() as usize;
-        let entered = SWEEPING.try_with(|maps| {
-            let mut maps = maps.borrow_mut();
-            if maps.contains(&map) {
-                return false;
-            }
-            maps.push(map);
-            true
-        });
-        match entered {
-            Ok(true) => Some(Sweeping(Some(map))),
-            Ok(false) => None,
-            Err(_) => Some(Sweeping(None)), // thread-local teardown: nothing to mark
+        let mut maps = SWEEPING.try_with(Cell::get).ok()?;
+        if maps.contains(&map) {
+            return None;
         }
+        let free = maps.iter().position(|&m| m == 0)?;
+        maps[free] = map;
+        SWEEPING.with(|m| m.set(maps));
+        Some(Sweeping(free))
     }
 }
 
 impl Drop for Sweeping {
     fn drop(&mut self) {
-        if let Some(map) = self.0 {
-            let _ = SWEEPING.try_with(|maps| maps.borrow_mut().retain(|&m| m != map));
-        }
+        let _ = SWEEPING.try_with(|maps| {
+            let mut now = maps.get();
+            now[self.0] = 0;
+            maps.set(now);
+        });
     }
 }

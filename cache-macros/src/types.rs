@@ -5,7 +5,6 @@
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::Type;
-use syn::visit::{self, Visit};
 
 /// The first type within `ty` (itself included) for which `found` holds: through references,
 /// pointers, slices, arrays, tuples and generic arguments, not into `Fn(..)` or `fn(..)`
@@ -170,43 +169,53 @@ impl Borrows {
     }
 }
 
-/// A single capital letter (`T`, `K`, `N`), the way type and const parameters are named, or a
-/// path from one (`C::Error`, an associated type): in a `#[ttl_cached]` signature it can only come from the
+/// A single capital letter (`T`, `K`), the way type parameters are named, or a path from one
+/// (`C::Error`, an associated type): in a `#[ttl_cached]` signature it can only come from the
 /// enclosing `impl` or trait, since the function itself cannot be generic. Only that exact
 /// shape: `H256`, `U256` or `V2` are ordinary types. (A module or type of the user's with
 /// such a name is named through `self::`, as the message says.)
 pub(crate) fn type_parameter(ty: &Type) -> Option<&syn::Ident> {
-    /// The first such path, in a type (`T`, `T::Output`, `Vec<T>`) or in an expression of it
-    /// (`[u8; N]`: a const parameter).
-    struct Find<'a>(Option<&'a syn::Ident>);
-    impl<'a> Find<'a> {
-        fn offer(&mut self, qself: Option<&syn::QSelf>, path: &'a syn::Path) {
-            let first = &path.segments[0];
-            if self.0.is_none()
-                && qself.is_none()
-                && path.leading_colon.is_none()
-                && first.arguments.is_none()
-            {
-                let name = first.ident.to_string();
-                let mut chars = name.chars();
-                if chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.next().is_none() {
-                    self.0 = Some(&first.ident);
+    let mut found = None;
+    visit_paths(ty, &mut |path| {
+        // `T`, or `T::Output`: a parameter's associated type.
+        if found.is_none()
+            && path.qself.is_none()
+            && path.path.leading_colon.is_none()
+            && path.path.segments[0].arguments.is_none()
+        {
+            let ident = &path.path.segments[0].ident;
+            let name = ident.to_string();
+            let mut chars = name.chars();
+            if chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.next().is_none() {
+                found = Some(ident);
+            }
+        }
+    });
+    found
+}
+
+fn visit_paths<'a>(ty: &'a Type, f: &mut dyn FnMut(&'a syn::TypePath)) {
+    match ty {
+        Type::Path(path) => {
+            f(path);
+            for segment in &path.path.segments {
+                if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let syn::GenericArgument::Type(t) = arg {
+                            visit_paths(t, f);
+                        }
+                    }
                 }
             }
         }
+        Type::Reference(r) => visit_paths(&r.elem, f),
+        Type::Slice(s) => visit_paths(&s.elem, f),
+        Type::Array(a) => visit_paths(&a.elem, f),
+        Type::Tuple(t) => t.elems.iter().for_each(|e| visit_paths(e, f)),
+        Type::Paren(p) => visit_paths(&p.elem, f),
+        Type::Group(g) => visit_paths(&g.elem, f),
+        _ => {}
     }
-    impl<'a> Visit<'a> for Find<'a> {
-        fn visit_type_path(&mut self, ty: &'a syn::TypePath) {
-            self.offer(ty.qself.as_ref(), &ty.path);
-            visit::visit_type_path(self, ty);
-        }
-        fn visit_expr_path(&mut self, expr: &'a syn::ExprPath) {
-            self.offer(expr.qself.as_ref(), &expr.path);
-        }
-    }
-    let mut find = Find(None);
-    find.visit_type(ty);
-    find.0
 }
 
 /// A type as the user wrote it, spaced as rustfmt would for short types.

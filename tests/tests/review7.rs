@@ -238,6 +238,7 @@ fn maps_whose_listeners_write_into_each_other_sweep_each_once_and_stay_bounded()
 }
 
 /// A key whose `Hash` panics while its test's flag is armed, if it is the bomb (id 0).
+#[derive(Clone)]
 struct Bomb(u64, &'static AtomicBool);
 
 impl PartialEq for Bomb {
@@ -257,8 +258,9 @@ impl std::hash::Hash for Bomb {
 }
 
 /// A sweep that finds a shard holding far fewer entries than its room shrinks it, which
-/// rehashes the keys that stay. A key's `Hash` that panics there loses no other entry: the
-/// sweep removes and reports what expired, keeps the rest, and then resumes the panic.
+/// rehashes the keys that stay. A key's `Hash` that panics there loses no entry: the sweep
+/// removes and reports what expired, keeps the rest where lookups find them, and then
+/// resumes the panic.
 #[test]
 fn a_hash_that_panics_while_a_sweep_shrinks_the_table_loses_no_entry() {
     static ARMED: AtomicBool = AtomicBool::new(false);
@@ -291,10 +293,122 @@ fn a_hash_that_panics_while_a_sweep_shrinks_the_table_loses_no_entry() {
     assert_eq!(map.len(), kept.len(), "the bomb is held too");
     let expired = heard.lock().unwrap().len();
     assert_eq!(expired, 20_000, "the burst is removed and heard");
-    clock.advance(Duration::from_secs(30));
+    // The table kept its place for the bomb: once its `Hash` works, it is found, replaced
+    // rather than stored twice, and listed once (helper-43).
+    let bomb = Bomb(0, &ARMED);
+    assert_eq!(map.get(&bomb), Some(0), "the live bomb is lost to lookups");
+    assert_eq!(map.insert(Bomb(0, &ARMED), 7), Some(0), "stored twice");
+    assert_eq!(map.iter().filter(|(k, _)| k.0 == 0).count(), 1);
+    assert_eq!(map.len(), kept.len());
+    clock.advance(Duration::from_secs(61));
     assert_eq!(map.sweep(), kept.len());
     assert!(
         heard.lock().unwrap().iter().any(|&(id, _)| id == 0),
         "the bomb went unheard"
+    );
+}
+
+/// `maps` maps in a chain, each listener writing what expired into the next map (1,000
+/// entries each: enough for its writes to sweep it); the first is swept on a thread of
+/// `stack` bytes. Returns the last map whose listener ran.
+fn sweep_a_chain(maps: usize, stack: usize) -> usize {
+    let run = move || {
+        let clock = ManualClock::new();
+        let reached = Arc::new(AtomicUsize::new(0));
+        let slots: Vec<Arc<OnceLock<TtlMap<u64, u64>>>> =
+            (0..=maps).map(|_| Arc::default()).collect();
+        let chain: Vec<TtlMap<u64, u64>> = (0..maps)
+            .map(|i| {
+                let (next, reached) = (Arc::clone(&slots[i + 1]), Arc::clone(&reached));
+                let map = TtlMap::builder()
+                    .ttl(SECOND)
+                    .clock(clock.clone())
+                    .on_evict(move |k: &u64, v: &u64, reason| {
+                        reached.fetch_max(i, SeqCst);
+                        if reason == Reason::Expired
+                            && let Some(next) = next.get()
+                        {
+                            next.insert(k + 1_000_000, *v);
+                        }
+                    })
+                    .build();
+                slots[i].set(map.clone()).ok().unwrap();
+                for k in 0..1_000 {
+                    map.insert(k, k);
+                }
+                map
+            })
+            .collect();
+        clock.advance(2 * SECOND);
+        chain[0].sweep();
+        reached.load(SeqCst)
+    };
+    let thread = std::thread::Builder::new().stack_size(stack);
+    thread.spawn(run).unwrap().join().unwrap()
+}
+
+/// A listener of one map's sweep that writes to another sweeps that one, and so on along a
+/// chain of maps: at most eight sweeps nest on one thread, so that a long chain cannot
+/// exhaust the stack (a 2 MiB thread overflowed at about 600 maps, some 3 KB of stack each in
+/// a debug build: helper-43). The maps further on are swept by their own next write,
+/// `sweep()` or the sweeper.
+#[test]
+fn a_chain_of_listeners_across_maps_nests_at_most_eight_sweeps() {
+    let reached = sweep_a_chain(20, 2 << 20);
+    assert_eq!(
+        reached, 7,
+        "the eighth map, swept eighth on the stack, heard last"
+    );
+    tests::in_child(
+        "a_chain_of_listeners_across_maps_nests_at_most_eight_sweeps",
+        || drop(sweep_a_chain(200, 256 << 10)),
+    );
+}
+
+/// A sweep run from a thread-local's destructor (here a buffer flushed into the map as its
+/// thread ends, whose insert sweeps) still knows which maps its thread is sweeping: a
+/// listener writing to its own map does not nest a sweep per batch. A 2 MiB thread with
+/// 400,000 expired entries overflowed its stack when that record was itself a thread-local
+/// already destroyed (helper-43).
+#[test]
+fn a_sweep_from_a_thread_local_destructor_nests_no_sweep_of_its_own_map() {
+    struct Flush(TtlMap<u64, u64>);
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            self.0.insert(u64::MAX, 0);
+        }
+    }
+    thread_local!(static FLUSH: std::cell::RefCell<Option<Flush>> = const {
+        std::cell::RefCell::new(None)
+    });
+    tests::in_child(
+        "a_sweep_from_a_thread_local_destructor_nests_no_sweep_of_its_own_map",
+        || {
+            let run = || {
+                let clock = ManualClock::new();
+                let slot: Arc<OnceLock<TtlMap<u64, u64>>> = Arc::default();
+                let again = Arc::clone(&slot);
+                let map: TtlMap<u64, u64> = TtlMap::builder()
+                    .ttl(SECOND)
+                    .clock(clock.clone())
+                    .on_evict(move |k: &u64, v: &u64, reason| {
+                        if reason == Reason::Expired && *k < 1 << 40 {
+                            again.get().unwrap().insert(k | 1 << 40, *v);
+                        }
+                    })
+                    .build();
+                slot.set(map.clone()).ok().unwrap();
+                // Registered first, so destroyed after what the map's sweep uses, if anything.
+                FLUSH.with(|_| {});
+                map.sweep();
+                for k in 0..400_000 {
+                    map.insert(k, k);
+                }
+                clock.advance(2 * SECOND);
+                FLUSH.with(|flush| *flush.borrow_mut() = Some(Flush(map)));
+            };
+            let thread = std::thread::Builder::new().stack_size(2 << 20);
+            thread.spawn(run).unwrap().join().unwrap();
+        },
     );
 }
