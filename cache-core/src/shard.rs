@@ -769,7 +769,9 @@ impl<K, V> Table<K, V> {
             return None;
         }
         for e in self.entries.iter() {
-            if let Some(panic) = catch(&mut || drop(hasher(&e.key))) {
+            if let Some(panic) = catch(&mut || {
+                hasher(&e.key);
+            }) {
                 return Some(panic);
             }
         }
