@@ -99,6 +99,9 @@ pub(crate) struct Options {
     pub(crate) stale_if_error: Option<Duration>,
     pub(crate) clock: ClockSource,
     pub(crate) name: Option<&'static str>,
+    /// Whether the map lists itself in `caches()` under its name; a shared map's L1 does not,
+    /// its owner is listed instead.
+    pub(crate) listed: bool,
 }
 
 impl Options {
@@ -112,6 +115,7 @@ impl Options {
             stale_if_error: None,
             clock: ClockSource::system(),
             name: None,
+            listed: true,
         }
     }
 }

@@ -309,7 +309,7 @@ where
         enroll(
             inner.clone(),
             inner.clone(),
-            options.name,
+            options.name.filter(|_| options.listed),
             options.sweep_every,
         );
         TtlMap { inner }

@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::naming::{DIGEST_LEN, Digest};
+use crate::map::catch;
 
 /// What the backplane asks of a map of the tier.
 pub(crate) trait Invalidate: Send + Sync {
@@ -102,7 +103,7 @@ impl Backplane {
         self.subscriptions.send_replace(epoch);
         if epoch > 1 {
             for map in self.maps(None) {
-                map.forget_before(epoch);
+                let _ = catch(&mut || map.forget_before(epoch));
             }
         }
     }
@@ -146,7 +147,7 @@ impl Backplane {
                 self.flush(removals);
                 let tag = u64::from_le_bytes(tag.try_into().expect("8 bytes"));
                 for map in self.maps(Some(tag)) {
-                    map.clear_local();
+                    let _ = catch(&mut || map.clear_local());
                 }
             }
             // Another version's message, or noise: nothing of ours.
@@ -158,7 +159,7 @@ impl Backplane {
     fn flush(&self, removals: &mut Removals) {
         if let Some(tag) = removals.tag.take() {
             for map in self.maps(Some(tag)) {
-                map.invalidate(&removals.digests);
+                let _ = catch(&mut || map.invalidate(&removals.digests));
             }
         }
         removals.digests.clear();
@@ -222,21 +223,39 @@ pub(crate) async fn listen(
             continue;
         };
         pause = Duration::from_millis(50);
-        backplane.begin_epoch();
+        off_the_runtime(&backplane, Backplane::begin_epoch).await;
         let mut messages = pubsub.into_on_message();
-        let mut removals = Removals::default();
         while let Some(message) = messages.next().await {
-            backplane.dispatch(message.get_payload_bytes(), &mut removals);
+            let mut batch = vec![message.get_payload_bytes().to_vec()];
             // The messages already here go with it.
             for _ in 1..BATCH {
                 let Some(Some(message)) = messages.next().now_or_never() else {
                     break;
                 };
-                backplane.dispatch(message.get_payload_bytes(), &mut removals);
+                batch.push(message.get_payload_bytes().to_vec());
             }
-            backplane.flush(&mut removals);
+            off_the_runtime(&backplane, move |backplane| {
+                let mut removals = Removals::default();
+                for payload in &batch {
+                    backplane.dispatch(payload, &mut removals);
+                }
+                backplane.flush(&mut removals);
+            })
+            .await;
         }
     }
+}
+
+/// Runs `work` on a blocking thread: the maps' listeners and values' `Drop` run there (in
+/// `begin_epoch` and `dispatch`), and a slow one must not hold up the tier's runtime, which
+/// renews the leases of this process's flights meanwhile. User code that panics is caught
+/// where it runs, so the listener goes on.
+async fn off_the_runtime(
+    backplane: &Arc<Backplane>,
+    work: impl FnOnce(&Backplane) + Send + 'static,
+) {
+    let backplane = Arc::clone(backplane);
+    let _ = tokio::task::spawn_blocking(move || work(&backplane)).await;
 }
 
 #[cfg(test)]

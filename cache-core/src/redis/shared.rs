@@ -36,6 +36,7 @@ use super::naming::{Digest, Naming};
 use super::scan;
 use super::tier::{Tier, TierError};
 use crate::builder::{ExpireAfter, Parts};
+use crate::registry::{self, Named};
 use crate::{Builder, DefaultHashBuilder, Expiry, Lookup, Stats, TtlMap};
 
 /// A map whose values are shared with every process through a [`RedisTier`]; made by
@@ -293,7 +294,12 @@ where
             expire_after,
             age: _, // None: a `Builder`'s values are born when stored.
         } = self.parts;
+        let listed = options.name;
         let name = options.name.unwrap_or_else(std::any::type_name::<(K, V)>);
+        let options = crate::builder::Options {
+            listed: false,
+            ..options
+        };
         let sliding = options.expiry == Expiry::Sliding;
         let (max_lifetime, refresh_after) = (options.max_lifetime, options.refresh_after);
         let expire_after = expire_after.map(Arc::new);
@@ -339,6 +345,10 @@ where
         });
         let weak: Weak<dyn Invalidate> = Arc::downgrade(&inner) as Weak<SharedMap<K, V, S>>;
         inner.tier.inner.backplane.register(inner.tag, weak);
+        if let Some(name) = listed {
+            let weak: Weak<dyn Named> = Arc::downgrade(&inner) as Weak<SharedMap<K, V, S>>;
+            registry::register(name, weak);
+        }
         Shared { inner }
     }
 }
@@ -434,14 +444,16 @@ where
     }
 
     /// Removes `key` here now and, in the background, from Redis and from every other
-    /// process's L1 (through the backplane). Returns this process's value.
+    /// process's L1 (through the backplane). Returns this process's value. A removal that
+    /// Redis refuses is tried again until it lands or the value has expired there; meanwhile
+    /// this process does not read the removed value back.
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         Q: ?Sized + Lookup<K>,
     {
         let (old, removal) = self.inner.remove_here(key);
         if let Some(removal) = removal {
-            self.inner.tier.inner.detach(|conn| removal.run(conn));
+            self.inner.until_removed(Arc::new(removal));
         }
         old
     }
@@ -451,27 +463,29 @@ where
     ///
     /// # Errors
     ///
-    /// [`TierError::Unavailable`] if Redis could not be told: this process's copy is gone, the
-    /// others keep theirs until they expire.
+    /// [`TierError::Unavailable`] if Redis could not be told in time: this process's copy is
+    /// gone and stays gone (the removal is tried again in the background until Redis takes it
+    /// or the value has expired there); the others keep theirs until then.
     pub async fn remove_async<Q>(&self, key: &Q) -> Result<(), TierError>
     where
         Q: ?Sized + Lookup<K>,
     {
         let (_, removal) = self.inner.remove_here(key);
-        let removal = removal.ok_or(TierError::Unavailable)?;
-        self.inner.tier.inner.run(|conn| removal.run(conn)).await
+        let removal = Arc::new(removal.ok_or(TierError::Unavailable)?);
+        let once = Arc::clone(&removal);
+        let removed = (self.inner.tier.inner)
+            .run(|conn| async move { once.run(conn).await })
+            .await;
+        if removed.is_err() {
+            self.inner.until_removed(removal);
+        }
+        removed
     }
 
     /// Empties this map here now and, in the background, in Redis and in every other
     /// process's L1.
     pub fn clear(&self) {
-        let raised = self.inner.fence.raise(None);
-        self.inner.l1.clear();
-        let clear = self.inner.clear_shared();
-        self.inner.tier.inner.spawn(move |_| async move {
-            let _raised = raised;
-            let _ = clear.await;
-        });
+        self.inner.clear();
     }
 
     /// Empties this map here, in Redis and in every process's L1, and returns once Redis has
@@ -560,7 +574,7 @@ struct Removal {
 }
 
 impl Removal {
-    async fn run(self, mut conn: super::tier::Conn) -> redis::RedisResult<()> {
+    async fn run(&self, mut conn: super::tier::Conn) -> redis::RedisResult<()> {
         let lease_key = Naming::lease_key(&self.value_key);
         let mut remove = REMOVE.prepare_invoke();
         remove
@@ -610,6 +624,38 @@ where
     /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
     /// of a cluster), each page one bounded operation, then publishes again: the other
     /// processes drop their copies at once, and again once nothing old is left to read back.
+    /// Runs `removal` in the background until Redis has taken it, or until the value it
+    /// removes has expired there anyway (its ttl): meanwhile its fence keeps this process
+    /// from reading the removed value back, whether Redis refused the removal (down, read
+    /// only, out of memory) or was too slow for it.
+    fn until_removed(&self, removal: Arc<Removal>) {
+        let tier = Arc::clone(&self.tier.inner);
+        let give_up = self.ttl;
+        self.tier.inner.spawn(move |conn| async move {
+            let started = tokio::time::Instant::now();
+            let mut pause = Duration::from_millis(50);
+            loop {
+                let attempt = tokio::time::timeout(tier.timeout(), removal.run(conn.clone()));
+                if matches!(attempt.await, Ok(Ok(()))) || started.elapsed() >= give_up {
+                    return;
+                }
+                tokio::time::sleep(pause).await; // sleep-ok: back-off before trying again
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        });
+    }
+
+    /// See [`Shared::clear`].
+    fn clear(&self) {
+        let raised = self.fence.raise(None);
+        self.l1.clear();
+        let clear = self.clear_shared();
+        self.tier.inner.spawn(move |_| async move {
+            let _raised = raised;
+            let _ = clear.await;
+        });
+    }
+
     fn clear_shared(&self) -> impl Future<Output = Result<(), TierError>> + Send + 'static {
         let tier = Arc::clone(&self.tier.inner);
         let pattern: Arc<str> = tier.naming.map_pattern(self.tag).into();
@@ -984,6 +1030,31 @@ where
             lease.landed = stored.is_ok();
         }
         Ok(Stamped::built(value, &digest, epoch))
+    }
+}
+
+/// Listed in `caches()` under its name as the map it is: clearing it there clears it in Redis
+/// and every process too, as [`Shared::clear`] does.
+impl<K, V, S> Named for SharedMap<K, V, S>
+where
+    K: Hash + Eq + Serialize + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    fn stats(&self) -> Stats {
+        self.l1.stats()
+    }
+
+    fn len(&self) -> usize {
+        self.l1.len()
+    }
+
+    fn clear(&self) {
+        SharedMap::clear(self);
+    }
+
+    fn reset_stats(&self) {
+        self.l1.reset_stats();
     }
 }
 
