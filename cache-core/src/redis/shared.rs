@@ -613,9 +613,6 @@ where
         Some((Naming::value_key(&self.key_prefix, &digest), digest))
     }
 
-    /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
-    /// of a cluster), each page one bounded operation, then publishes again: the other
-    /// processes drop their copies at once, and again once nothing old is left to read back.
     /// See [`Shared::clear`].
     fn clear(&self) {
         let raised = self.fence.raise(None);
@@ -627,6 +624,9 @@ where
         });
     }
 
+    /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
+    /// of a cluster), each page one bounded operation, then publishes again: the other
+    /// processes drop their copies at once, and again once nothing old is left to read back.
     fn clear_shared(&self) -> impl Future<Output = Result<(), TierError>> + Send + 'static {
         let tier = Arc::clone(&self.tier.inner);
         let pattern: Arc<str> = tier.naming.map_pattern(self.tag).into();
