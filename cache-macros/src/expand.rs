@@ -198,11 +198,11 @@ impl Key {
         for (i, (ident, ty, kind)) in typed.enumerate() {
             let (part, lookup) = match kind {
                 ParamKind::Ref(elem) => {
-                    named.push(std_owned(elem).unwrap_or_else(|| owned(elem)));
+                    named.push(std_owned(elem));
                     (owned(elem), quote!(#ident))
                 }
                 ParamKind::OptionRef(elem) => {
-                    let std = std_owned(elem).unwrap_or_else(|| owned(elem));
+                    let std = std_owned(elem);
                     named.push(quote!(::core::option::Option<#std>));
                     // Located at its parameter, so that what is wrong with it (not `Hash`,
                     // say) is reported there.
@@ -261,29 +261,25 @@ fn owned(elem: &Type) -> TokenStream {
     }
 }
 
-/// The owned form of the standard library's borrowed forms by name, as a handle's signature
-/// shows them: `String`, `Vec<T>`, `PathBuf`, `OsString` and `CString`. A user type that
-/// shadows one of those names then fails to compile in the handle only (the map's type is
-/// `<T as ToOwned>::Owned`), never memoizes wrongly.
-fn std_owned(elem: &Type) -> Option<TokenStream> {
-    if let Type::Slice(_) = elem {
-        return Some(owned(elem));
-    }
+/// [`owned`] as a handle's signature shows it: `PathBuf`, `OsString` and `CString` by name
+/// for the standard library's borrowed forms. A user type that shadows one of those names
+/// then fails to compile in the handle only (the map's type is `<T as ToOwned>::Owned`),
+/// never memoizes wrongly.
+fn std_owned(elem: &Type) -> TokenStream {
     if let Type::Path(path) = elem
         && path.qself.is_none()
         && path.path.leading_colon.is_none()
         && let [only] = path.path.segments.iter().collect::<Vec<_>>().as_slice()
         && only.arguments.is_none()
     {
-        return match only.ident.to_string().as_str() {
-            "str" => Some(quote!(::std::string::String)),
-            "Path" => Some(quote!(::std::path::PathBuf)),
-            "OsStr" => Some(quote!(::std::ffi::OsString)),
-            "CStr" => Some(quote!(::std::ffi::CString)),
-            _ => None,
-        };
+        match only.ident.to_string().as_str() {
+            "Path" => return quote!(::std::path::PathBuf),
+            "OsStr" => return quote!(::std::ffi::OsString),
+            "CStr" => return quote!(::std::ffi::CString),
+            _ => {}
+        }
     }
-    None
+    owned(elem)
 }
 
 /// A type as a reader would write it: `String`, not `::std::string::String`.
