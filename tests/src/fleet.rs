@@ -42,6 +42,24 @@ pub fn worker_map(tier: RedisTier) -> Shared<String, String> {
         .build()
 }
 
+/// One process's map of `String` to `String` named `name` (ttl 60 s) through `tier`, with the
+/// builder's extra `settings`.
+pub fn string_map_with(
+    tier: RedisTier,
+    name: &'static str,
+    settings: impl FnOnce(cache_core::Builder<String, String>) -> cache_core::Builder<String, String>,
+) -> Shared<String, String> {
+    let builder = TtlMap::<String, String>::builder()
+        .ttl(Duration::from_secs(60))
+        .name(name);
+    settings(builder).shared(tier).build()
+}
+
+/// [`string_map_with`] with no extra settings.
+pub fn string_map(tier: RedisTier, name: &'static str) -> Shared<String, String> {
+    string_map_with(tier, name, |builder| builder)
+}
+
 /// The one right value of `key` in every fleet test: a wrong value is seen wherever it shows.
 pub fn value_of(key: &str) -> String {
     format!("value of {key}")

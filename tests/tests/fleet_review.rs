@@ -13,10 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use cache_core::redis::{RedisTier, Shared, TierError};
+use cache_core::redis::{RedisTier, TierError};
 use cache_core::{TtlMap, ttl_cached};
 use serde::{Deserialize, Serialize, Serializer};
-use tests::fleet::{clients_running, eventually, value_of};
+use tests::fleet::{
+    clients_running, eventually, string_map as map, string_map_with as map_with, value_of,
+};
 use tests::redis_server::RedisServer;
 use tests::{panic_message, poll_for, two_worker_runtime};
 
@@ -30,22 +32,6 @@ fn tier(server: &RedisServer) -> RedisTier {
         .namespace("review")
         .timeout(Duration::from_secs(2))
         .lease(Duration::from_secs(9))
-}
-
-/// One process's map of `String` to `String` named `name`, with the builder's extra settings.
-fn map_with(
-    tier: RedisTier,
-    name: &'static str,
-    settings: impl FnOnce(cache_core::Builder<String, String>) -> cache_core::Builder<String, String>,
-) -> Shared<String, String> {
-    let builder = TtlMap::<String, String>::builder()
-        .ttl(Duration::from_secs(60))
-        .name(name);
-    settings(builder).shared(tier).build()
-}
-
-fn map(tier: RedisTier, name: &'static str) -> Shared<String, String> {
-    map_with(tier, name, |builder| builder)
 }
 
 /// The Redis keys holding values (not leases) under `pattern`.

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::TtlMap;
-use cache_core::redis::{RedisTier, Shared};
-use tests::fleet::eventually;
+use cache_core::redis::RedisTier;
+use tests::fleet::{eventually, string_map as map, string_map_with as map_with};
 use tests::redis_server::RedisServer;
 use tests::two_worker_runtime;
 
@@ -22,21 +21,6 @@ fn tier(server: &RedisServer) -> RedisTier {
         .namespace("review7")
         .timeout(Duration::from_millis(500))
         .lease(Duration::from_secs(3))
-}
-
-fn map_with(
-    tier: RedisTier,
-    name: &'static str,
-    settings: impl FnOnce(cache_core::Builder<String, String>) -> cache_core::Builder<String, String>,
-) -> Shared<String, String> {
-    let builder = TtlMap::<String, String>::builder()
-        .ttl(Duration::from_secs(60))
-        .name(name);
-    settings(builder).shared(tier).build()
-}
-
-fn map(tier: RedisTier, name: &'static str) -> Shared<String, String> {
-    map_with(tier, name, |builder| builder)
 }
 
 /// Waits until `b`'s backplane has subscribed: a call through it has returned (the first
