@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::redis::RedisTier;
+use cache_core::redis::{RedisTier, Shared};
 use tests::fleet::{eventually, string_map as map, string_map_with as map_with};
 use tests::redis_server::RedisServer;
 use tests::two_worker_runtime;
@@ -25,6 +25,24 @@ fn tier(server: &RedisServer) -> RedisTier {
 
 /// Waits until `b`'s backplane has subscribed: a call through it has returned (the first
 /// calls wait for the subscription) and the server counts its subscriber.
+/// Makes a first call through each map, which waits for its backplane's subscription, then
+/// waits until the server counts them all and their clients heard the confirmation.
+fn warm_up(
+    runtime: &tokio::runtime::Runtime,
+    server: &RedisServer,
+    maps: &[&Shared<String, String>],
+) {
+    runtime.block_on(async {
+        for map in maps {
+            map.get_or_insert_with_async("warm", async { "w".to_owned() })
+                .await;
+        }
+    });
+    wait_for_subscribers(server, maps.len());
+    // The server counts a subscription a moment before its client hears the confirmation.
+    std::thread::sleep(Duration::from_millis(300)); // sleep-ok: the confirmation's way back
+}
+
 fn wait_for_subscribers(server: &RedisServer, count: usize) {
     eventually("the backplanes subscribed", PATIENCE, || {
         let reply = server.command(&["PUBSUB", "NUMSUB", "review7:1:events"]);
@@ -53,15 +71,7 @@ fn a_listener_that_panics_once_does_not_deafen_the_process_to_removals() {
     });
     // Both backplanes subscribe before anything is fetched, so that no value is of the epoch
     // before the first subscription.
-    runtime.block_on(async {
-        a.get_or_insert_with_async("warm", async { "w".to_owned() })
-            .await;
-        b.get_or_insert_with_async("warm", async { "w".to_owned() })
-            .await;
-    });
-    wait_for_subscribers(&server, 2);
-    // The server counts a subscription a moment before its client hears the confirmation.
-    std::thread::sleep(Duration::from_millis(300)); // sleep-ok: the confirmation's way back
+    warm_up(&runtime, &server, &[&a, &b]);
     runtime.block_on(async {
         a.get_or_insert_with_async("boom", async { "boom".to_owned() })
             .await;
@@ -246,14 +256,7 @@ fn a_slow_listener_elsewhere_in_the_process_does_not_let_its_lease_lapse() {
         },
     ));
     let b = Arc::new(map(tier(&server), "review7::slow_listener"));
-    runtime.block_on(async {
-        a.get_or_insert_with_async("warm", async { "w".to_owned() })
-            .await;
-        b.get_or_insert_with_async("warm", async { "w".to_owned() })
-            .await;
-    });
-    wait_for_subscribers(&server, 2);
-    std::thread::sleep(Duration::from_millis(300)); // sleep-ok: the confirmation's way back
+    warm_up(&runtime, &server, &[&a, &b]);
     runtime.block_on(a.get_or_insert_with_async("x", async { "audited".to_owned() }));
     assert!(a.contains_key("x"));
 

@@ -408,10 +408,17 @@ fn every_counter_and_reason_of_refresh_and_stale() {
 // ---------------------------------------------------------------------------------------------
 
 fn refreshing(clock: &ManualClock) -> (TtlMap<u32, u32>, Heard<u32, u32>) {
+    refreshing_with(clock, |builder| builder)
+}
+
+/// [`refreshing`] with the builder's extra `settings`.
+fn refreshing_with(
+    clock: &ManualClock,
+    settings: impl FnOnce(cache_core::Builder<u32, u32>) -> cache_core::Builder<u32, u32>,
+) -> (TtlMap<u32, u32>, Heard<u32, u32>) {
     let (heard, listener) = recorder();
-    let map = TtlMap::builder()
-        .ttl(secs(60))
-        .refresh_after(secs(10))
+    let builder = TtlMap::builder().ttl(secs(60)).refresh_after(secs(10));
+    let map = settings(builder)
         .clock(clock.clone())
         .on_evict(listener)
         .build();
@@ -448,14 +455,7 @@ fn a_cancelled_async_refresh_keeps_the_value_and_the_next_call_refreshes() {
 #[test]
 fn a_refresh_of_a_key_evicted_meanwhile_that_fails_returns_the_error() {
     let clock = ManualClock::new();
-    let (heard, listener) = recorder::<u32, u32>();
-    let map = TtlMap::builder()
-        .ttl(secs(60))
-        .refresh_after(secs(10))
-        .capacity(1)
-        .clock(clock.clone())
-        .on_evict(listener)
-        .build();
+    let (map, heard) = refreshing_with(&clock, |builder| builder.capacity(1));
     map.insert(1, 10);
     clock.advance(secs(10));
     let got = map.try_get_or_insert_with(&1, || {
@@ -473,14 +473,7 @@ fn a_refresh_of_a_key_evicted_meanwhile_that_fails_returns_the_error() {
 #[test]
 fn a_refresh_of_a_key_evicted_meanwhile_that_succeeds() {
     let clock = ManualClock::new();
-    let (heard, listener) = recorder::<u32, u32>();
-    let map = TtlMap::builder()
-        .ttl(secs(60))
-        .refresh_after(secs(10))
-        .capacity(1)
-        .clock(clock.clone())
-        .on_evict(listener)
-        .build();
+    let (map, heard) = refreshing_with(&clock, |builder| builder.capacity(1));
     map.insert(1, 10);
     clock.advance(secs(10));
     let got = map.get_or_insert_with(&1, || {
