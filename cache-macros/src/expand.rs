@@ -64,7 +64,6 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let entry_ty = fleet(quote!((#key_ty, #value_ty)));
     let serde_fails = options.shared.map(|_| quote!(, SerdeFails as _));
     let consts = quote! {
-        #[allow(unused_imports)]
         use #p::{CheckFails as _, ProbePlain as _, ProbeUnshared as _ #serde_fails};
         const #kind: u8 = #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED;
         type #value_ty = <#ret as #p::Returns<#kind>>::Value;
@@ -96,7 +95,6 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
             );
             // The signature cannot see the body's items: the kind is computed in place.
             let handle_kind = quote!({
-                #[allow(unused_imports)]
                 use #p::{ProbePlain as _, ProbeUnshared as _};
                 #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED
             });
@@ -117,8 +115,11 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
                     #get_map
                 }
             };
-            // A deprecated function's handle is deprecated too, but not for the function.
-            (outer, quote!(#[allow(deprecated)] let #map = #call();))
+            // A deprecated function's handle is deprecated too, but not for the function. The
+            // `allow` only then: under `#![forbid(deprecated)]` it would be an error.
+            let deprecated = attrs.iter().any(|a| a.path().is_ident("deprecated"));
+            let allow = deprecated.then(|| quote!(#[allow(deprecated)]));
+            (outer, quote!(#allow let #map = #call();))
         }
         None => (
             TokenStream::new(),
@@ -449,8 +450,10 @@ fn call(
 ) -> TokenStream {
     let body = &function.item.block;
     if function.is_async() {
-        // The first `return` fixes the block's output type (see `never`).
-        let future = quote!(async move { if false { return #p::never::<#ret>(); } #body });
+        // The first `return` fixes the block's output type (see `never`). The body's statements
+        // go in without their braces: a one-line body in braces would be `unused_braces`.
+        let stmts = &body.stmts;
+        let future = quote!(async move { if false { return #p::never::<#ret>(); } #(#stmts)* });
         quote! {
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }
