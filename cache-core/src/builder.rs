@@ -298,8 +298,8 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// Let each value declare a shorter life when it is stored: `life(key, value)` returns
     /// how long it may live at most (an OAuth access token's `expires_in`), or `None` for
     /// no limit of its own. The map's ttl, expiry and [`max_lifetime`](Self::max_lifetime)
-    /// still apply; the earliest limit wins. It runs under the shard's locks: it must be
-    /// quick and must not use this map.
+    /// still apply; the earliest limit wins. It runs once per stored value, as it is stored
+    /// (never on a hit), under the shard's locks: it must be quick and must not use this map.
     ///
     /// ```
     /// use std::time::Duration;
