@@ -221,6 +221,37 @@ impl KeyPart<false> {
     }
 }
 
+/// Whether a borrowed key part `T` (a parameter `&T`) has an owned form to key by:
+/// `Owns::<T>::OK`, with [`OwnsNot`] in scope for the fallback.
+pub struct Owns<T: ?Sized>(PhantomData<T>);
+
+/// The fallback of [`Owns`]: `T` is not `ToOwned` (not `Clone`).
+pub trait OwnsNot {
+    /// `false`.
+    const OK: bool = false;
+}
+impl<T: ?Sized> OwnsNot for Owns<T> {}
+
+impl<T: ?Sized + ToOwned> Owns<T> {
+    /// `true`.
+    pub const OK: bool = true;
+}
+
+/// What a parameter `&T` keys by: `T::Owned`, or, when `T` has no owned form, `T` itself, so
+/// that the key's assertion reports `T` once, on the parameter, and nothing else does.
+pub trait Owned<const OK: bool> {
+    /// The key part.
+    type Owned;
+}
+
+impl<T: ?Sized + ToOwned> Owned<true> for T {
+    type Owned = T::Owned;
+}
+
+impl<T> Owned<false> for T {
+    type Owned = T;
+}
+
 /// Whether a key type `K` and value type `V` can make a cache:
 /// `Check::<(K, V)>::OK`, with [`CheckFails`] in scope for the fallback. When it is `false`
 /// the generated code's own assertions have reported why, on the user's types, and

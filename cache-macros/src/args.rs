@@ -266,10 +266,14 @@ fn value(input: ParseStream<'_>) -> syn::Result<Expr> {
 }
 
 /// `expr` without the invisible group a `macro_rules!` fragment (`$ttl:expr`, `$ttl:literal`)
-/// arrives in, so that `"1h"` passed through a macro is still a literal.
+/// arrives in, so that `"1h"` passed through a macro is still a literal; and without
+/// parentheses around the whole value (`capacity = (1 << 10)`, `expire_after = (|k, v| ..)`),
+/// which belong to the attribute's syntax: the expansion puts every value alone in a `let`
+/// or an argument, where kept parentheses would be the user's `unused_parens` warning.
 fn ungroup(expr: Expr) -> Expr {
     match expr {
         Expr::Group(group) => ungroup(*group.expr),
+        Expr::Paren(paren) if paren.attrs.is_empty() => ungroup(*paren.expr),
         expr => expr,
     }
 }

@@ -17,7 +17,9 @@
 //!
 //! `instance_of(&|| ())` tells the instantiations of a function that is generic through its
 //! `impl` or trait apart; when `OK` is false an assertion has reported why and `Store` and
-//! `Memo` pick impls that ask nothing more, so each mistake is reported once.
+//! `Memo` pick impls that ask nothing more, so each mistake is reported once. A parameter
+//! `&T` of another type than `str` or `[T]` keys by `<T as P::Owned<{ P::Owns::<T>::OK }>>::Owned`:
+//! `T::Owned`, or `T` itself when `T` is not `ToOwned`, which its assertion then reports alone.
 //!
 //! With `shared = tier` (async only) the pairs are `P::Fleet<(K, V)>` and `P::Fleet<(K, R)>`,
 //! whose impls make a `cache_core::redis::Shared` map from `P::share(builder, tier)`, named by
@@ -64,7 +66,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let entry_ty = fleet(quote!((#key_ty, #value_ty)));
     let serde_fails = options.shared.map(|_| quote!(, SerdeFails as _));
     let consts = quote! {
-        use #p::{CheckFails as _, ProbePlain as _, ProbeUnshared as _ #serde_fails};
+        use #p::{CheckFails as _, OwnsNot as _, ProbePlain as _, ProbeUnshared as _ #serde_fails};
         const #kind: u8 = #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED;
         type #value_ty = <#ret as #p::Returns<#kind>>::Value;
         type #entry = #entry_ty;
@@ -87,11 +89,18 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
             const SHARED: &str =
                 " Shared through Redis: `remove` and `clear_async` reach Redis and every process.";
             let shared = if options.shared.is_some() { SHARED } else { "" };
+            // In an `impl` or a trait (`cache = Self::name`) the function is `Self::f`: a
+            // bare `f` there is no intra-doc link, and rustdoc would emit it as the relative
+            // URL `f`, which leads nowhere.
+            let target = match call.segments.len() {
+                1 => sig.ident.to_string(),
+                _ => format!("Self::{}", sig.ident),
+            };
             let doc = format!(
-                "The cache behind [`{0}`]({0}): read its stats, invalidate a key or clear it. \
+                "The cache behind [`{0}`]({3}): read its stats, invalidate a key or clear it. \
                  Its keys are `{1}`; its values are what `{0}` returns (the `Ok` or `Some` value \
                  for a `Result` or an `Option`).{2}",
-                sig.ident, key.shown, shared
+                sig.ident, key.shown, shared, target
             );
             // The signature cannot see the body's items: the kind is computed in place.
             let handle_kind = quote!({
@@ -200,14 +209,14 @@ impl Key {
             let (part, lookup) = match kind {
                 ParamKind::Ref(elem) => {
                     named.push(std_owned(elem));
-                    (owned(elem), quote!(#ident))
+                    (keyed(elem, rt), quote!(#ident))
                 }
                 ParamKind::OptionRef(elem) => {
                     let std = std_owned(elem);
                     named.push(quote!(::core::option::Option<#std>));
                     // Located at its parameter, so that what is wrong with it (not `Hash`,
                     // say) is reported there.
-                    let owned = owned(elem);
+                    let owned = keyed(elem, rt);
                     (
                         respan(quote!(::core::option::Option<#owned>), ty.span()),
                         quote!(&#rt::OptionRef(#ident)),
@@ -259,6 +268,19 @@ fn owned(elem: &Type) -> TokenStream {
         }
         Type::Path(path) if path.path.is_ident("str") => quote!(::std::string::String),
         _ => quote!(<#elem as ::std::borrow::ToOwned>::Owned),
+    }
+}
+
+/// [`owned`] as the map keys it: through `__private::Owned`, which asks nothing more of a `T`
+/// that is not `ToOwned` (its assertion says so, once).
+fn keyed(elem: &Type, rt: &syn::Path) -> TokenStream {
+    match elem {
+        Type::Slice(_) => owned(elem),
+        Type::Path(path) if path.path.is_ident("str") => owned(elem),
+        _ => {
+            let p = quote!(#rt::__private);
+            quote!(<#elem as #p::Owned<{ #p::Owns::<#elem>::OK }>>::Owned)
+        }
     }
 }
 

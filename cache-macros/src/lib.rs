@@ -106,6 +106,27 @@ mod tests {
         assert_eq!(squeeze(shown), squeeze(expanded));
     }
 
+    /// In an `impl` or a trait the handle's documentation links `Self::f`: a bare `f` is no
+    /// intra-doc link there, and rustdoc emitted it as the dead relative URL `f`.
+    #[test]
+    fn an_associated_handle_links_its_function_through_self() {
+        let doc = |cache: TokenStream| {
+            let expanded = try_expand(
+                quote!(ttl = "1h", cache = #cache),
+                quote!(
+                    pub fn lookup(key: u32) -> u32 {
+                        key
+                    }
+                ),
+            )
+            .unwrap()
+            .to_string();
+            expanded[..expanded.find("pub fn lookup").unwrap()].to_owned()
+        };
+        assert!(doc(quote!(Self::lookups)).contains("[`lookup`](Self::lookup)"));
+        assert!(doc(quote!(lookups)).contains("[`lookup`](lookup)"));
+    }
+
     /// The handle of a hidden or deprecated function is hidden or deprecated with it, and
     /// its keys are named as rustdoc readers know them.
     #[test]
