@@ -6,7 +6,12 @@ use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType,
 pub(crate) struct Function<'a> {
     pub(crate) item: &'a ItemFn,
     pub(crate) params: Vec<Param<'a>>,
+    /// For a [`boxed`](Self::boxed) function, its future's output.
     pub(crate) output: Output<'a>,
+    /// A method that `#[async_trait]` (on its trait or `impl`, expanded first) has rewritten
+    /// from `async fn f(..) -> R` into `fn f<'life0, 'async_trait>(..) -> Pin<Box<dyn
+    /// Future<Output = R> + Send + 'async_trait>>` whose body makes that future.
+    pub(crate) boxed: bool,
 }
 
 pub(crate) enum Param<'a> {
@@ -40,19 +45,24 @@ pub(crate) struct Output<'a>(pub(crate) Option<&'a Type>);
 impl<'a> Function<'a> {
     pub(crate) fn from_syn(item: &'a ItemFn) -> Self {
         let params = item.sig.inputs.iter().map(Param::from_syn).collect();
-        let output = match &item.sig.output {
-            ReturnType::Default => Output(None),
-            ReturnType::Type(_, ty) => Output(Some(ty)),
+        let (output, boxed) = match &item.sig.output {
+            ReturnType::Default => (Output(None), false),
+            ReturnType::Type(_, ty) => match async_trait_output(&item.sig, ty) {
+                Some(output) => (Output(Some(output)), true),
+                None => (Output(Some(ty)), false),
+            },
         };
         Function {
             item,
             params,
             output,
+            boxed,
         }
     }
 
+    /// Whether the function makes a future: an `async fn`, or one `#[async_trait]` rewrote.
     pub(crate) fn is_async(&self) -> bool {
-        self.item.sig.asyncness.is_some()
+        self.item.sig.asyncness.is_some() || self.boxed
     }
 }
 
@@ -126,8 +136,37 @@ fn ungroup(ty: &mut Type) {
     }
 }
 
-/// `T` in `...::Name<T, ..>`, by the last segment: only for `Option<&T>` parameters, whose
-/// borrow is visible in the syntax.
+/// `R` of `Pin<Box<dyn Future<Output = R> + ..>>`, the return type of a method that
+/// `#[async_trait]` rewrote (it alone names a lifetime `'async_trait`).
+fn async_trait_output<'a>(sig: &syn::Signature, ty: &'a Type) -> Option<&'a Type> {
+    if !(sig.generics.lifetimes()).any(|l| l.lifetime.ident == "async_trait") {
+        return None;
+    }
+    let boxed = generic_of(generic_of(ty, "Pin")?, "Box")?;
+    let Type::TraitObject(object) = boxed else {
+        return None;
+    };
+    object.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let future = bound.path.segments.last()?;
+        let PathArguments::AngleBracketed(args) = &future.arguments else {
+            return None;
+        };
+        match args.args.first()? {
+            GenericArgument::AssocType(output)
+                if future.ident == "Future" && output.ident == "Output" =>
+            {
+                Some(&output.ty)
+            }
+            _ => None,
+        }
+    })
+}
+
+/// `T` in `...::Name<T, ..>`, by the last segment: for `Option<&T>` parameters, whose borrow
+/// is visible in the syntax, and `#[async_trait]`'s `Pin<Box<..>>`.
 fn generic_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
     let Type::Path(path) = ty else { return None };
     if path.qself.is_some() {

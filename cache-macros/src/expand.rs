@@ -140,19 +140,21 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let setup = &key.setup;
     let memo = fleet(quote!((#key_ty, #ret)));
     let call = call(function, &map, &key.lookup, &p, &kind, &ok, &memo, &ret);
+    let mut memoized = quote! {
+        #consts
+        #assertions
+        #get_map
+        #(#setup)*
+        #call
+    };
+    if function.boxed {
+        // The function returns a boxed future (`#[async_trait]`): so does the memoized one.
+        memoized = quote!(::std::boxed::Box::pin(async move { #memoized }));
+    }
     // In the body's own braces: the function then spans only the user's tokens, so that
     // lints of its signature and body (clippy's, `dead_code`) judge it as the user's code.
     let mut body = TokenStream::new();
-    item.block.brace_token.surround(&mut body, |body| {
-        body.extend(quote! {
-            #(#inner)*
-            #consts
-            #assertions
-            #get_map
-            #(#setup)*
-            #call
-        });
-    });
+    (item.block.brace_token).surround(&mut body, |body| body.extend(quote!(#(#inner)* #memoized)));
     quote! {
         #outer_handle
         #(#attrs)*
@@ -471,7 +473,17 @@ fn call(
     ret: &TokenStream,
 ) -> TokenStream {
     let body = &function.item.block;
-    if function.is_async() {
+    if function.boxed {
+        // The body makes the boxed future: it is the constructor. Its one statement alone, not
+        // in braces, which would be `unused_braces`.
+        let future = match body.stmts.as_slice() {
+            [syn::Stmt::Expr(future, None)] => quote!(#future),
+            _ => quote!(#body),
+        };
+        quote! {
+            <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
+        }
+    } else if function.is_async() {
         // The first `return` fixes the block's output type (see `never`). The body's statements
         // go in without their braces: a one-line body in braces would be `unused_braces`.
         let stmts = &body.stmts;

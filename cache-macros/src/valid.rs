@@ -698,26 +698,6 @@ fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<Dur
 fn check_signature(function: &Function<'_>, key: Option<&CustomKey>, errors: &mut Errors) {
     let custom_key = key.is_some();
     let sig = &function.item.sig;
-    // `#[async_trait]` on the trait or `impl` runs first: it turns the `async fn` into one
-    // returning `Pin<Box<dyn Future + 'async_trait>>`, with lifetimes `'life0`.. and
-    // `'async_trait`. Judged as written then, it would be "a return type that borrows",
-    // pointed at `#[async_trait]`; one error at the function's name says what happened.
-    let async_trait = sig
-        .generics
-        .lifetimes()
-        .any(|l| l.lifetime.ident == "async_trait");
-    if async_trait {
-        errors.at(
-            &sig.ident,
-            "`#[ttl_cached]` cannot memoize a method of an `#[async_trait]` trait or impl: \
-             `#[async_trait]` runs first and turns the `async fn` into a function returning \
-             `Pin<Box<dyn Future>>`, which cannot be cached; put `#[ttl_cached]` on an `async \
-             fn` outside the `#[async_trait]` block (an inherent associated or free function) \
-             and call it from this method, or drop `#[async_trait]` (native `async fn` in \
-             traits, Rust 1.75+, works with `#[ttl_cached]`)",
-        );
-        return;
-    }
     if let Some(constness) = &sig.constness {
         errors.at(
             constness,

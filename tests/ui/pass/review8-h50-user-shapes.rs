@@ -1160,9 +1160,9 @@ mod key_from_one_of_two_params {
 mod async_trait_calls_inherent_cached_fn {
     // (the code index's onion messenger) `#[async_trait] impl ClientManager for
     // MessagingClient { async fn get_or_create(onion_addr: &str) -> Result<MessagingClient> {
-    // .. CLIENTS.read().await .. } }` over a `lazy_static!` map: `#[ttl_cached]` cannot sit
-    // inside the `#[async_trait]` impl (ui/fail/review8-h50-async-trait-method.rs), so the
-    // cached `async fn` is an inherent one the trait method calls.
+    // .. CLIENTS.read().await .. } }` over a `lazy_static!` map, ported with the cached
+    // `async fn` an inherent one that the trait method calls (the attribute on the trait
+    // method itself: ui/pass/review8-async-trait.rs).
     use super::*;
     use async_trait::async_trait;
 
