@@ -137,9 +137,11 @@ fn ungroup(ty: &mut Type) {
 }
 
 /// `R` of `Pin<Box<dyn Future<Output = R> + ..>>`, the return type of a method that
-/// `#[async_trait]` rewrote (it alone names a lifetime `'async_trait`).
+/// `#[async_trait]` rewrote: no longer `async`, with a lifetime `'async_trait`.
 fn async_trait_output<'a>(sig: &syn::Signature, ty: &'a Type) -> Option<&'a Type> {
-    if !(sig.generics.lifetimes()).any(|l| l.lifetime.ident == "async_trait") {
+    if sig.asyncness.is_some()
+        || !(sig.generics.lifetimes()).any(|l| l.lifetime.ident == "async_trait")
+    {
         return None;
     }
     let boxed = generic_of(generic_of(ty, "Pin")?, "Box")?;

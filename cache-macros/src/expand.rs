@@ -484,10 +484,12 @@ fn call(
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }
     } else if function.is_async() {
-        // The first `return` fixes the block's output type (see `never`). The body's statements
-        // go in without their braces: a one-line body in braces would be `unused_braces`.
+        // The first `return` fixes the block's output type (see `never`). The body keeps a
+        // block of its own, so that its items (`struct Config`, `use io::Error`) do not shadow
+        // the names in `#ret`; the braces are ours, not the user's, so that a one-line body
+        // is not the user's `unused_braces`.
         let stmts = &body.stmts;
-        let future = quote!(async move { if false { return #p::never::<#ret>(); } #(#stmts)* });
+        let future = quote!(async move { if false { return #p::never::<#ret>(); } { #(#stmts)* } });
         quote! {
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }
