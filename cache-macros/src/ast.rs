@@ -167,6 +167,24 @@ fn async_trait_output<'a>(sig: &syn::Signature, ty: &'a Type) -> Option<&'a Type
     })
 }
 
+/// The async block of `Box::pin(async move { .. })`, the one statement of a body
+/// `#[async_trait]` wrote (also after `#[tracing::instrument]` rewrote it).
+pub(crate) fn boxed_async_block(block: &syn::Block) -> Option<&syn::ExprAsync> {
+    let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = block.stmts.as_slice() else {
+        return None;
+    };
+    let syn::Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    let mut path = func.path.segments.iter().rev().map(|s| &s.ident);
+    let is_box_pin =
+        path.next().is_some_and(|i| i == "pin") && path.next().is_some_and(|i| i == "Box");
+    match call.args.first() {
+        Some(syn::Expr::Async(future)) if is_box_pin && call.args.len() == 1 => Some(future),
+        _ => None,
+    }
+}
+
 /// `T` in `...::Name<T, ..>`, by the last segment: for `Option<&T>` parameters, whose borrow
 /// is visible in the syntax, and `#[async_trait]`'s `Pin<Box<..>>`.
 fn generic_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {

@@ -115,10 +115,13 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
                 Some(_) => quote!(#p::Shared<#named, #value>),
                 None => quote!(#rt::TtlMap<#named, #value>),
             };
+            // A trait's method kept off its trait objects (`where Self: Sized`, as with a
+            // dyn-compatible `#[async_trait]` trait) keeps its handle off them too.
+            let sized = sized_self(sig).then(|| quote!(where Self: ::core::marker::Sized));
             let outer = quote! {
                 #[doc = #doc]
                 #(#kept)*
-                #vis fn #name() -> &'static #map_ty {
+                #vis fn #name() -> &'static #map_ty #sized {
                     #consts
                     #static_item
                     #get_map
@@ -160,6 +163,23 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         #(#attrs)*
         #vis #sig #body
     }
+}
+
+/// Whether the `where` clause has `Self: Sized`.
+fn sized_self(sig: &syn::Signature) -> bool {
+    let predicates = sig.generics.where_clause.iter().flat_map(|c| &c.predicates);
+    predicates
+        .filter_map(|predicate| match predicate {
+            syn::WherePredicate::Type(p) => Some(p),
+            _ => None,
+        })
+        .filter(|p| matches!(&p.bounded_ty, Type::Path(t) if t.qself.is_none() && t.path.is_ident("Self")))
+        .flat_map(|p| &p.bounds)
+        .any(|bound| {
+            matches!(bound, syn::TypeParamBound::Trait(t)
+                if matches!(t.modifier, syn::TraitBoundModifier::None)
+                    && t.path.segments.last().is_some_and(|s| s.ident == "Sized"))
+        })
 }
 
 /// `#[doc(hidden)]`: the handle of a hidden function is hidden too.
@@ -474,11 +494,16 @@ fn call(
 ) -> TokenStream {
     let body = &function.item.block;
     if function.boxed {
-        // The body makes the boxed future: it is the constructor. Its one statement alone, not
-        // in braces, which would be `unused_braces`.
-        let future = match body.stmts.as_slice() {
-            [syn::Stmt::Expr(future, None)] => quote!(#future),
-            _ => quote!(#body),
+        // The body makes the boxed future: it is the constructor. `#[async_trait]`'s
+        // `Box::pin(async move { .. })` goes in as its async block, unboxed: a hit then
+        // allocates nothing more than `#[async_trait]`'s own box. Any other body (written by
+        // hand) runs only on a miss too, as a body does.
+        let future = match crate::ast::boxed_async_block(body) {
+            Some(future) => quote!(#future),
+            None => {
+                let made = Ident::new("__ttl_cached_future", Span::mixed_site());
+                quote!(async move { let #made = #body; #made.await })
+            }
         };
         quote! {
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
