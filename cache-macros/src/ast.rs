@@ -11,7 +11,17 @@ pub(crate) struct Function<'a> {
     /// A method that `#[async_trait]` (on its trait or `impl`, expanded first) has rewritten
     /// from `async fn f(..) -> R` into `fn f<'life0, 'async_trait>(..) -> Pin<Box<dyn
     /// Future<Output = R> + Send + 'async_trait>>` whose body makes that future.
-    pub(crate) boxed: bool,
+    pub(crate) boxed: Option<Boxed<'a>>,
+}
+
+/// How the body of a [`boxed`](Function::boxed) function makes its future.
+#[derive(Clone, Copy)]
+pub(crate) enum Boxed<'a> {
+    /// `Box::pin(async move { .. })`, as `#[async_trait]` writes it (also after
+    /// `#[tracing::instrument]` rewrote it): the async block.
+    Async(&'a syn::ExprAsync),
+    /// Any other body, written by hand in that shape.
+    Body,
 }
 
 pub(crate) enum Param<'a> {
@@ -46,10 +56,13 @@ impl<'a> Function<'a> {
     pub(crate) fn from_syn(item: &'a ItemFn) -> Self {
         let params = item.sig.inputs.iter().map(Param::from_syn).collect();
         let (output, boxed) = match &item.sig.output {
-            ReturnType::Default => (Output(None), false),
+            ReturnType::Default => (Output(None), None),
             ReturnType::Type(_, ty) => match async_trait_output(&item.sig, ty) {
-                Some(output) => (Output(Some(output)), true),
-                None => (Output(Some(ty)), false),
+                Some(output) => {
+                    let boxed = boxed_async_block(&item.block).map_or(Boxed::Body, Boxed::Async);
+                    (Output(Some(output)), Some(boxed))
+                }
+                None => (Output(Some(ty)), None),
             },
         };
         Function {
@@ -62,7 +75,7 @@ impl<'a> Function<'a> {
 
     /// Whether the function makes a future: an `async fn`, or one `#[async_trait]` rewrote.
     pub(crate) fn is_async(&self) -> bool {
-        self.item.sig.asyncness.is_some() || self.boxed
+        self.item.sig.asyncness.is_some() || self.boxed.is_some()
     }
 }
 
@@ -168,8 +181,8 @@ fn async_trait_output<'a>(sig: &syn::Signature, ty: &'a Type) -> Option<&'a Type
 }
 
 /// The async block of `Box::pin(async move { .. })`, the one statement of a body
-/// `#[async_trait]` wrote (also after `#[tracing::instrument]` rewrote it).
-pub(crate) fn boxed_async_block(block: &syn::Block) -> Option<&syn::ExprAsync> {
+/// `#[async_trait]` wrote.
+fn boxed_async_block(block: &syn::Block) -> Option<&syn::ExprAsync> {
     let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = block.stmts.as_slice() else {
         return None;
     };

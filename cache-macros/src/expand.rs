@@ -34,7 +34,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use crate::ast::{Function, Param, ParamKind};
+use crate::ast::{Boxed, Function, Param, ParamKind};
 use crate::valid::{DurationArg, Handle, Options};
 
 /// The name of the constant that says whether the key and value types can make a cache.
@@ -150,7 +150,7 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         #(#setup)*
         #call
     };
-    if function.boxed {
+    if function.boxed.is_some() {
         // The function returns a boxed future (`#[async_trait]`): so does the memoized one.
         memoized = quote!(::std::boxed::Box::pin(async move { #memoized }));
     }
@@ -493,16 +493,18 @@ fn call(
     ret: &TokenStream,
 ) -> TokenStream {
     let body = &function.item.block;
-    if function.boxed {
+    if let Some(boxed) = function.boxed {
         // The body makes the boxed future: it is the constructor. `#[async_trait]`'s
         // `Box::pin(async move { .. })` goes in as its async block, unboxed: a hit then
-        // allocates nothing more than `#[async_trait]`'s own box. Any other body (written by
-        // hand) runs only on a miss too, as a body does.
-        let future = match crate::ast::boxed_async_block(body) {
-            Some(future) => quote!(#future),
-            None => {
-                let made = Ident::new("__ttl_cached_future", Span::mixed_site());
-                quote!(async move { let #made = #body; #made.await })
+        // allocates one box, the one the signature returns (ours, in place of
+        // `#[async_trait]`'s). Any other body (written by hand) runs only on a miss too, as a
+        // closure of the declared type, so that its `return`s and branches still coerce to it.
+        let future = match boxed {
+            Boxed::Async(future) => quote!(#future),
+            Boxed::Body => {
+                let declared = &function.item.sig.output;
+                let closure = quote_spanned!(body.brace_token.span.join() => move ||);
+                quote!(async move { (#closure #declared #body)().await })
             }
         };
         quote! {

@@ -1,8 +1,8 @@
-//! `#[async_trait]` methods, adversarially (helper-52): a hit allocates only `#[async_trait]`'s
-//! own box; a handle of a `where Self: Sized` default method keeps the trait dyn-compatible;
-//! `_` and destructured parameters with a custom key that does not read them; a function
-//! written by hand in `#[async_trait]`'s shape runs its body on a miss only; `#[instrument]`
-//! above and below.
+//! `#[async_trait]` methods, adversarially (helper-52): a hit allocates only the box the
+//! signature returns; a handle of a `where Self: Sized` default method keeps the trait
+//! dyn-compatible; `_` and destructured parameters with a custom key that does not read them;
+//! a function written by hand in `#[async_trait]`'s shape (an early `return`, branches of two
+//! future types) runs its body on a miss only; `#[instrument]` above and below.
 #![deny(warnings)]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
@@ -100,6 +100,23 @@ pub fn by_hand<'async_trait>(
     Box::pin(async move { k.len() })
 }
 
+/// By hand, with an early `return` and branches of two future types: each coerces to the
+/// declared type, as in the function it was.
+#[ttl_cached(ttl = "1h")]
+pub fn by_hand_early<'async_trait>(
+    k: &'async_trait str,
+) -> Pin<Box<dyn Future<Output = usize> + Send + 'async_trait>> {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    if k.is_empty() {
+        return Box::pin(async { 0 });
+    }
+    if k.len() > 3 {
+        Box::pin(async move { k.len() })
+    } else {
+        Box::pin(async { 3 })
+    }
+}
+
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -123,8 +140,8 @@ fn main() {
 
     assert_eq!(block_on(Onion::ignored(1, 7)), 7);
     assert_eq!(block_on(Onion::ignored(2, 7)), 7);
-    // A hit allocates `#[async_trait]`'s box, and nothing more (it boxed the body's future
-    // too, before it was looked up).
+    // A hit allocates the one box the signature returns, and nothing more: the body's own
+    // `Box::pin` (`#[async_trait]`'s) is not made before the lookup.
     let before = ALLOCS.load(Ordering::Relaxed);
     for _ in 0..100 {
         assert_eq!(block_on(Onion::ignored(3, 7)), 7);
@@ -142,4 +159,10 @@ fn main() {
     assert_eq!(block_on(by_hand("abcd")), 4);
     assert_eq!(block_on(by_hand("abcd")), 4);
     assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+    for _ in 0..2 {
+        assert_eq!(block_on(by_hand_early("")), 0);
+        assert_eq!(block_on(by_hand_early("ab")), 3);
+        assert_eq!(block_on(by_hand_early("abcde")), 5);
+    }
+    assert_eq!(CALLS.load(Ordering::SeqCst), 4);
 }
