@@ -231,10 +231,12 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// memoizing call (`get_or_insert_with` and its forms) that finds it older runs the
     /// constructor and gets the new value; every other caller meanwhile gets the current one
     /// at once. A refresh that fails (an error, `None`) keeps the current value, which the
-    /// refreshing caller then gets unless it was removed meanwhile (then it gets the error),
-    /// and is counted ([`Stats::refresh_failures`]); the next memoizing call tries again. A
-    /// refresh that panics panics in its caller, keeps the value and is not counted. No executor is assumed: the refreshing caller runs the
-    /// constructor, in the async forms too. `get` never refreshes; expiry is unchanged, so set
+    /// refreshing caller then gets unless it was removed or expired meanwhile (then it gets
+    /// the error, or under [`stale_if_error`](Self::stale_if_error) the stale value), and is
+    /// counted ([`Stats::refresh_failures`]); the next memoizing call tries again. A refresh
+    /// that panics (in the constructor, or in `expire_after` as its value is stored) panics in
+    /// its caller, keeps the value and is not counted. No executor is assumed: the refreshing
+    /// caller runs the constructor, in the async forms too. `get` never refreshes; expiry is unchanged, so set
     /// `refresh_after` below the ttl (or `max_lifetime`) for values that should never go stale.
     ///
     /// ```

@@ -591,6 +591,11 @@ impl<K, V> Table<K, V> {
             hash_table::Entry::Vacant(slot) if !full => {
                 slot.insert(entry);
             }
+            hash_table::Entry::Vacant(_) if expired(deadline, now) => {
+                // Born expired (`expire_after` declared its life over): it is the entry that
+                // would expire soonest, so it is the one that goes, not a live entry.
+                stored.evicted = Some((entry.key, entry.value, Reason::Expired));
+            }
             hash_table::Entry::Vacant(_) => {
                 stored.evicted = self.evict_one(hash, now);
                 // `entry` made room for one more, and one went: no rehash here.
