@@ -389,7 +389,7 @@ fn run(cfg: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
         lives: 0,
     };
     for (i, op) in ops.into_iter().enumerate() {
-        let fresh = ((i as u32 + 1) << 3) as u32;
+        let fresh = (u32::try_from(i).expect("few ops") + 1) << 3;
         let calls = Cell::new(0u64);
         let what = format!("op {i}: {op:?} at t={}", m.t);
         // The map first; the listener's reports resolve the model's choices.
