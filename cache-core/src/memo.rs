@@ -738,7 +738,12 @@ where
                 // The map's and the flight's copies of the value may be dropped while it lands,
                 // and a `Drop` may panic: the caller's copy is then dropped on its own.
                 let value = Kept::new(value);
-                self.complete(hash, id, value.get(), refresh);
+                self.complete(hash, id, value.get());
+                // Counted once it is stored: a store that panics (in `expire_after` or a key's
+                // `Hash`) keeps the old value and panics here, as a panicking refresh does.
+                if refresh {
+                    self.counters.refreshed(true);
+                }
                 Ok(value.into_inner())
             }
             Err(error) => {
@@ -759,11 +764,7 @@ where
     /// Lands flight `id` with the value: stored unless invalidated, handed to every waiter.
     /// Only callers that found the flight registered can join it, so once it is unregistered
     /// its waiters are all known.
-    ///
-    /// `refresh`: it rebuilt a value found due for `refresh_after`, counted as a refresh once
-    /// its store is done (a store that panics, in `expire_after` or a key's `Hash`, keeps the
-    /// old value and panics in the caller, as a panicking refresh does: not counted).
-    fn complete(&self, hash: u64, id: u64, value: &V, refresh: bool) {
+    fn complete(&self, hash: u64, id: u64, value: &V) {
         // The map's copy is made before the lock is taken, as a value's `Clone` may use the
         // map; if it panics, a ticket lands the flight as panicked (its `Drop` judges by
         // `thread::panicking`). The entry waits in `pending`, declared before the lock guard:
@@ -796,9 +797,6 @@ where
                 None => None,
             }
         };
-        if refresh {
-            self.counters.refreshed(true);
-        }
         drop(pending);
         // From here, a panic in user code (the waiters' `Clone`, the flight's `Drop`) keeps
         // nothing from being done: the entries the store removed are still heard and

@@ -125,6 +125,17 @@ fn expired(stored: u64, now: u64) -> bool {
     now >= stored & !FIELDS || stored & DEAD != 0
 }
 
+/// A store into a full table of an entry already expired: the entry is what it removes.
+#[cold]
+#[inline(never)]
+fn born_expired<K, V>(key: K, value: V, panicked: Option<Panic>) -> Stored<K, V> {
+    Stored {
+        replaced: None,
+        evicted: Some((key, value, Reason::Expired)),
+        panicked,
+    }
+}
+
 /// When an entry is stored, the latest time it may live to whatever its hits, and when a
 /// memoizing call should rebuild it.
 #[derive(Clone, Copy)]
@@ -572,6 +583,11 @@ impl<K, V> Table<K, V> {
             self.extras.record(extra, shared);
         }
         let (key, value) = pending.take()?;
+        if full && matches!(found, hash_table::Entry::Vacant(_)) && expired(deadline, now) {
+            // Born expired (`expire_after` declared its life over): it is the entry that would
+            // expire soonest, so it is the one that goes, not a live entry.
+            return Some(born_expired(key, value, panicked.take()));
+        }
         let entry = Entry {
             key,
             value,
@@ -590,11 +606,6 @@ impl<K, V> Table<K, V> {
             }
             hash_table::Entry::Vacant(slot) if !full => {
                 slot.insert(entry);
-            }
-            hash_table::Entry::Vacant(_) if expired(deadline, now) => {
-                // Born expired (`expire_after` declared its life over): it is the entry that
-                // would expire soonest, so it is the one that goes, not a live entry.
-                stored.evicted = Some((entry.key, entry.value, Reason::Expired));
             }
             hash_table::Entry::Vacant(_) => {
                 stored.evicted = self.evict_one(hash, now);
