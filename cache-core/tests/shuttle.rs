@@ -10,6 +10,8 @@
 
 #![cfg(feature = "shuttle")]
 
+mod shuttle_common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -17,14 +19,9 @@ use std::time::Duration;
 
 use cache_core::{Expiry, ManualClock, TtlMap};
 use shuttle::thread;
+use shuttle_common::spin_until;
 
 const SCHEDULES: usize = 10_000;
-
-fn spin_until(done: impl Fn() -> bool) {
-    while !done() {
-        thread::yield_now();
-    }
-}
 
 #[test]
 fn a_flight_runs_its_constructor_once_and_every_caller_gets_its_value() {

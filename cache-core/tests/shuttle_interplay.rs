@@ -11,48 +11,24 @@
 
 #![cfg(feature = "shuttle")]
 
+mod shuttle_common;
+
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cache_core::{ManualClock, Reason, TtlMap};
 use shuttle::thread;
+use shuttle_common::{flag, quiet_panics, spin_until};
 
 const SCHEDULES: usize = 20_000;
 
-fn spin_until(done: impl Fn() -> bool) {
-    while !done() {
-        thread::yield_now();
-    }
-}
-
-fn flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
-}
-
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
-}
-
-/// Silences the default hook's message for the panics these scenarios provoke on purpose.
-fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let quiet = info
-                .payload()
-                .downcast_ref::<&str>()
-                .is_some_and(|m| m.starts_with("boom"));
-            if !quiet {
-                default(info);
-            }
-        }));
-    });
 }
 
 /// Pending once (waking itself), then ready.

@@ -15,6 +15,35 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
+/// Every counter of `map.stats()`, in the order `[hits, misses, inserts, expirations,
+/// evictions, coalesced, refreshes, refresh_failures, stale_served]`, for exact comparison.
+pub fn counts<K, V, S>(map: &cache_core::TtlMap<K, V, S>) -> [u64; 9] {
+    let s = map.stats();
+    [
+        s.hits,
+        s.misses,
+        s.inserts,
+        s.expirations,
+        s.evictions,
+        s.coalesced,
+        s.refreshes,
+        s.refresh_failures,
+        s.stale_served,
+    ]
+}
+
+/// Runs `future` to its end on this thread, polling with a waker that does nothing: for
+/// futures that never wait on another thread (a map's async forms with no other caller).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
 /// How long a test waits for other threads to reach a point before it fails: far longer than
 /// they need, so it only ends a test that would otherwise hang.
 const PATIENCE: Duration = Duration::from_secs(20);

@@ -21,22 +21,13 @@ use std::time::Duration;
 use cache_core::{Expiry, ManualClock, Reason, TtlMap};
 use proptest::prelude::*;
 use tests::heard::{Heard, recorder, take};
+use tests::{block_on, counts};
 
 const TTL: u64 = 10;
 const NEVER: u64 = u64::MAX;
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 /// Silences the default hook for the panics provoked on purpose (payload "boom...").
@@ -56,22 +47,6 @@ fn quiet_panics() {
     });
 }
 
-/// (hits, misses, inserts, expirations, evictions, coalesced, refreshes, refresh_failures,
-/// stale_served)
-fn counts<K, V, S>(map: &TtlMap<K, V, S>) -> [u64; 9] {
-    let s = map.stats();
-    [
-        s.hits,
-        s.misses,
-        s.inserts,
-        s.expirations,
-        s.evictions,
-        s.coalesced,
-        s.refreshes,
-        s.refresh_failures,
-        s.stale_served,
-    ]
-}
 const HITS: usize = 0;
 const MISSES: usize = 1;
 const INSERTS: usize = 2;

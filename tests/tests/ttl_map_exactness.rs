@@ -9,6 +9,7 @@ use std::time::Duration;
 use cache_core::{Expiry, ManualClock, Reason, TtlMap};
 use proptest::prelude::*;
 use tests::heard::{Heard, recorder, take};
+use tests::{block_on, counts};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -220,33 +221,6 @@ fn fixed_capacity_64_one_tick_thousands_of_stores() {
 // ---------------------------------------------------------------------------------------------
 // Counters and the listener, exactly, in single-threaded sequences.
 // ---------------------------------------------------------------------------------------------
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-/// (hits, misses, inserts, expirations, evictions, coalesced, refreshes, refresh_failures,
-/// stale_served)
-fn counts<K, V, S>(map: &TtlMap<K, V, S>) -> [u64; 9] {
-    let s = map.stats();
-    [
-        s.hits,
-        s.misses,
-        s.inserts,
-        s.expirations,
-        s.evictions,
-        s.coalesced,
-        s.refreshes,
-        s.refresh_failures,
-        s.stale_served,
-    ]
-}
 
 #[test]
 fn every_counter_and_reason_of_a_plain_map() {
