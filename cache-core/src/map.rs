@@ -53,7 +53,7 @@ pub(crate) struct Inner<K, V, S> {
     /// and value type.
     shards: Vec<Shard<K, V>>,
     hasher: S,
-    clock: ClockSource,
+    pub(crate) clock: ClockSource,
     ttl: Duration,
     expiry: Expiry,
     capacity: Option<usize>,
@@ -637,6 +637,12 @@ where
         self.hasher.hash_one(key)
     }
 
+    /// Hashes keys for the table's stores and shrinks: one closure type for both, so that
+    /// each key type compiles hashbrown's rehash once.
+    fn hasher(&self) -> impl Fn(&K) -> u64 + '_ {
+        |key| self.hash(key)
+    }
+
     /// This map's shards, for the sweeping code that is not generic (`sweep.rs`).
     fn as_shards(&self) -> &dyn Shards {
         self
@@ -689,7 +695,7 @@ where
         V: Clone,
     {
         let shard = read(&self.shard(hash).lock);
-        shard.table.get(hash, key, now, || self.now()).cloned()
+        shard.table.get(hash, key, now, &self.clock).cloned()
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
@@ -797,7 +803,7 @@ where
             return after;
         };
         let life = self.lifespan(key, value, now);
-        let Some(stored) = table.store(hash, pending, life, capacity, |k| self.hash(k)) else {
+        let Some(stored) = table.store(hash, pending, life, capacity, self.hasher()) else {
             return after;
         };
         match stored.replaced {
@@ -1021,8 +1027,9 @@ where
         if scanned {
             // The forecast's deadlines, read with writers held off but readers not.
             let soonest = read(&shard.lock).table.soonest();
-            let hasher = |key: &K| self.hash(key);
-            panicked = write(&shard.lock).table.finish_sweep(soonest, done, hasher);
+            panicked = write(&shard.lock)
+                .table
+                .finish_sweep(soonest, done, self.hasher());
         }
         Some((removed.len(), panicked.or(self.removed(removed))))
     }

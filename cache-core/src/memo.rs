@@ -290,7 +290,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let shard = read(&self.shard(hash).lock);
-        let found = shard.table.get(hash, key, now, || self.now());
+        let found = shard.table.get(hash, key, now, &self.clock);
         if count {
             self.counters.lookup(found.is_some());
         }
@@ -322,8 +322,7 @@ where
             pending, next_id, ..
         } = &mut *flights;
         // One probe finds the flight to join or the slot of the one to lead.
-        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
-        let slot = match pending.entry(hash, joinable, |p| p.hash) {
+        let slot = match joinable(pending, hash, key) {
             hash_table::Entry::Occupied(mut found) => {
                 let p = found.get_mut();
                 if p.sync_leader.is_some() && p.sync_leader == caller.thread {
@@ -364,8 +363,7 @@ where
         let Flights {
             pending, next_id, ..
         } = &mut *flights;
-        let joinable = |p: &Pending<K, V>| !p.invalidated && key.equivalent(&p.key);
-        let hash_table::Entry::Vacant(slot) = pending.entry(hash, joinable, |p| p.hash) else {
+        let hash_table::Entry::Vacant(slot) = joinable(pending, hash, key) else {
             return None;
         };
         let id = *next_id;
@@ -810,6 +808,23 @@ where
         }
         resume(panicked);
     }
+}
+
+/// The flight of `key` that a caller may join, or the slot for a new one. Leading and
+/// refreshing share it, so that each key type compiles the pending table's probe once.
+fn joinable<'a, K, V, Q>(
+    pending: &'a mut HashTable<Pending<K, V>>,
+    hash: u64,
+    key: &Q,
+) -> hash_table::Entry<'a, Pending<K, V>>
+where
+    Q: ?Sized + Lookup<K>,
+{
+    pending.entry(
+        hash,
+        |p| !p.invalidated && key.equivalent(&p.key),
+        |p| p.hash,
+    )
 }
 
 /// A flight taken out of the pending table, and the value it lands with. Dropped before it

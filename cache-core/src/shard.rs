@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use hashbrown::{HashTable, hash_table};
 
 use crate::Reason;
+use crate::clock::ClockSource;
 use crate::forecast::Forecast;
 use crate::key::Equivalent;
 use crate::map::{Kept, Panic, catch, drop_unwinding};
@@ -232,6 +233,15 @@ fn catching<'a, K, V>(
         }
         rehashed
     }
+}
+
+/// The lookups' test for `key`. Every lookup of a table passes this one closure type, so
+/// each key type compiles hashbrown's probe once (each closure type is a copy of it).
+fn holds<K, V, Q>(key: &Q) -> impl Fn(&Entry<K, V>) -> bool + '_
+where
+    Q: ?Sized + Equivalent<K>,
+{
+    move |e| key.equivalent(&e.key)
 }
 
 /// Whether a key in `entries` other than `except` hashes to `hash`: runs keys' `Eq` and
@@ -453,20 +463,14 @@ impl<K, V> Table<K, V> {
     /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it
     /// writes only to the entry it finds, and only once per `step` of time.
     ///
-    /// `recheck` reads the clock again before a deadline is moved, so that a reader delayed
-    /// since its clock read cannot revive an entry that has expired meanwhile.
+    /// `clock` is read again before a deadline is moved, so that a reader delayed since its
+    /// clock read cannot revive an entry that has expired meanwhile.
     #[inline]
-    pub(crate) fn get<Q>(
-        &self,
-        hash: u64,
-        key: &Q,
-        now: u64,
-        recheck: impl FnOnce() -> u64,
-    ) -> Option<&V>
+    pub(crate) fn get<Q>(&self, hash: u64, key: &Q, now: u64, clock: &ClockSource) -> Option<&V>
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
+        let entry = self.entries.find(hash, holds(key))?;
         let stored = entry.deadline.load(Relaxed);
         let deadline = stored & !FIELDS;
         if expired(stored, now) {
@@ -478,7 +482,7 @@ impl<K, V> Table<K, V> {
             let due = now.saturating_add(self.policy.ttl).saturating_sub(deadline) >= step;
             // Only a slide due by the ttl asks for the limit, and only a map with limits has one.
             if due && self.limit_of(hash).saturating_sub(deadline) >= step {
-                self.slide(entry, hash, stored, recheck());
+                self.slide(entry, hash, stored, clock.now());
             } else if stored & USED == 0 {
                 entry.deadline.fetch_or(USED, Relaxed);
             }
@@ -522,7 +526,7 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let Some(entry) = self.entries.find(hash, |e| key.equivalent(&e.key)) else {
+        let Some(entry) = self.entries.find(hash, holds(key)) else {
             return false;
         };
         if entry.is_expired(now) {
@@ -622,7 +626,7 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let Ok(found) = self.entries.find_entry(hash, |e| key.equivalent(&e.key)) else {
+        let Ok(found) = self.entries.find_entry(hash, holds(key)) else {
             return None;
         };
         let (entry, _) = found.remove();
@@ -702,7 +706,7 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let entry = self.entries.find(hash, |e| key.equivalent(&e.key))?;
+        let entry = self.entries.find(hash, holds(key))?;
         let within = now < entry.deadline().saturating_add(self.policy.stale);
         let expired = entry.is_expired(now);
         if expired {
@@ -929,6 +933,16 @@ impl<K, V> Table<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ManualClock;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A clock standing at `nanos`.
+    fn at(nanos: u64) -> ClockSource {
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_nanos(nanos));
+        ClockSource::Custom(Arc::new(clock))
+    }
 
     fn table(sliding: bool) -> Table<u32, u32> {
         Table::new(Policy {
@@ -945,9 +959,13 @@ mod tests {
             limit: u64::MAX,
             refresh_at: u64::MAX,
         };
-        t.store(u64::from(k), &mut Some((k, k)), life, usize::MAX, |k| {
-            u64::from(*k)
-        });
+        t.store(
+            u64::from(k),
+            &mut Some((k, k)),
+            life,
+            usize::MAX,
+            |k: &u32| u64::from(*k),
+        );
     }
 
     #[test]
@@ -965,7 +983,7 @@ mod tests {
         let mut t = table(true);
         put(&mut t, 1, 5);
         put(&mut t, 2, 5);
-        assert_eq!(t.get(1, &1, 5, || 5), Some(&1));
+        assert_eq!(t.get(1, &1, 5, &at(5)), Some(&1));
         assert_eq!(t.evict_one(0, 5).map(|r| r.0), Some(2));
     }
 
@@ -977,7 +995,7 @@ mod tests {
             t
         };
         // Judged live at t = 10,000 (a stale read), rechecked at 70,000: past the deadline.
-        assert_eq!(t.get(1, &1, 10_000, || 70_000), Some(&1));
+        assert_eq!(t.get(1, &1, 10_000, &at(70_000)), Some(&1));
         assert!(!t.contains(1, &1, 70_000));
     }
 
@@ -988,7 +1006,7 @@ mod tests {
             limit,
             refresh_at: u64::MAX,
         };
-        t.store(hash, &mut Some((k, k)), life, usize::MAX, |k| {
+        t.store(hash, &mut Some((k, k)), life, usize::MAX, |k: &u32| {
             u64::from(*k % 100)
         });
     }
@@ -997,7 +1015,7 @@ mod tests {
     fn last_live(t: &Table<u32, u32>, k: u32, hash: u64, until: u64) -> u64 {
         let mut last = 0;
         for now in (0..until).step_by(1_000) {
-            if t.get(hash, &k, now, || now).is_some() {
+            if t.get(hash, &k, now, &at(now)).is_some() {
                 last = now;
             }
         }
