@@ -9,6 +9,9 @@
 #
 #   bash scripts/compile-cost.sh            # both
 #   bash scripts/compile-cost.sh macros     # or: maps
+#
+# With `cargo llvm-lines` installed (`cargo install cargo-llvm-lines`), `macros` also counts the
+# lines of LLVM IR each crate compiles, which unlike the time repeats exactly on a busy machine.
 set -euo pipefail
 shopt -s inherit_errexit
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -121,4 +124,13 @@ for row in "#[ttl_cached] $tc" "#[cached] $ca"; do
     set -- $row
     printf '%-16s %8.2f %7.2fx\n' "$1" "$2" "$(ratio "$2" "$ca")"
 done
+if cargo llvm-lines --version >/dev/null 2>&1; then
+    printf '\n%-16s %10s\n' "50 functions" "LLVM lines"
+    for row in "#[ttl_cached] macro_ttl_cached" "#[cached] macro_cached"; do
+        set -- $row
+        lines=$(cd "$work/$2" && CARGO_TARGET_DIR="$work/target" cargo llvm-lines --lib 2>/dev/null |
+            awk '/\(TOTAL\)/ { print $1 }')
+        printf '%-16s %10s\n' "$1" "$lines"
+    done
+fi
 fi

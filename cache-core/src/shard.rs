@@ -4,9 +4,9 @@
 //!
 //! A deadline is stored in one `u64` with small fields in its low bits: bit 0 says the entry
 //! was hit since its deadline was last set (sliding expiry's reference bit, written only when
-//! unset so that hits stay free of shared writes), bits 1..9 count entries stored in the same
-//! deadline slot of 2,048 ns, so that entries stored within one clock tick still evict oldest
-//! first (exactly with a capacity up to `EXACT_ORDER`, however many stores a tick sees and
+//! unset so that hits stay free of shared writes), bits 1..9 count entries stored or slid into
+//! the same deadline slot of 2,048 ns, so that entries stored within one clock tick still evict
+//! oldest first (exactly with a capacity up to `EXACT_ORDER`, however many stores a tick sees and
 //! whatever other slots they interleave with), and bit 10 says a reader found it expired (see
 //! `Entry::bury`). Deadlines are thus kept to 2.048 µs, always rounding earlier.
 //!
@@ -328,9 +328,10 @@ pub(crate) struct Table<K, V> {
 /// entries themselves. Not generic, so that it is compiled once, not once per key and value
 /// type.
 struct Ledger {
-    /// The last deadline slot given out and its order field, for `ORDER`.
-    last_slot: u64,
-    last_order: u64,
+    /// The last deadline slot given out, with its order field (`ORDER`). Atomic because a hit
+    /// that slides an entry, under a read lock, takes the next order too: a hit is a use, as
+    /// a store is.
+    last: AtomicU64,
     /// The latest deadline slot given out: none later holds an entry yet.
     max_slot: Option<u64>,
     forecast: Forecast,
@@ -344,8 +345,7 @@ struct Ledger {
 impl Ledger {
     fn new() -> Self {
         Ledger {
-            last_slot: 0,
-            last_order: 0,
+            last: AtomicU64::new(0),
             max_slot: None,
             forecast: Forecast::new(),
             sweep: None,
@@ -358,27 +358,52 @@ impl Ledger {
     /// deadline words of the entries held, when the order of storage must be exact.
     #[inline]
     fn new_deadline(&mut self, slot: u64, held: Option<Held<'_>>) -> u64 {
-        self.last_order = if slot == self.last_slot && self.last_order < ORDER {
-            self.last_order + 2
+        let last = *self.last.get_mut();
+        let (last_slot, last_order) = (last & !FIELDS, last & ORDER);
+        let order = if slot == last_slot && last_order < ORDER {
+            last_order + 2
         } else if self.max_slot.is_none_or(|max| slot > max) {
             0
         } else if let Some(held) = held {
             // A slot stored into before, then another (`expire_after`), or one whose orders
             // ran out: look at what it holds.
             next_order(slot, held)
-        } else if slot == self.last_slot {
+        } else if slot == last_slot {
             ORDER
         } else {
             0
         };
-        self.last_slot = slot;
+        *self.last.get_mut() = slot | order;
         self.max_slot = Some(self.max_slot.map_or(slot, |max| max.max(slot)));
         self.forecast.record(slot);
         self.stores += 1;
         if let Some(sweep) = &mut self.sweep {
             sweep.given.push((self.stores, slot));
         }
-        slot | self.last_order
+        slot | order
+    }
+
+    /// The order field for an entry a hit slides into `slot`: after every entry stored or
+    /// slid into it before, when it is the last slot given out or a later one than any; else
+    /// the slot's last (only shorter lives, from `expire_after` or a limit, slide into an
+    /// earlier slot).
+    #[cold]
+    fn slide_order(&self, slot: u64) -> u64 {
+        let mut last = self.last.load(Relaxed);
+        loop {
+            let (last_slot, last_order) = (last & !FIELDS, last & ORDER);
+            let order = if slot == last_slot && last_order < ORDER {
+                last_order + 2
+            } else if slot > last_slot && self.max_slot.is_none_or(|max| slot > max) {
+                0
+            } else {
+                return ORDER;
+            };
+            match (self.last).compare_exchange_weak(last, slot | order, Relaxed, Relaxed) {
+                Ok(_) => return order,
+                Err(changed) => last = changed,
+            }
+        }
     }
 
     /// See [`Table::due_at`], for a table holding `len` entries.
@@ -510,8 +535,8 @@ impl<K, V> Table<K, V> {
         if !entry.is_expired(now) {
             let limit = self.limit_of(hash);
             let slot = self.policy.slot_within(now, limit).max(stored & !FIELDS);
-            // Last in its new slot's order of storage: it was just used.
-            let fresh = slot | ORDER;
+            // After the entries stored or slid into its new slot so far: it was just used.
+            let fresh = slot | self.ledger.slide_order(slot);
             let word = &entry.deadline;
             if let Err(marked) = word.compare_exchange(stored, fresh, Relaxed, Relaxed)
                 && marked == stored | USED

@@ -1,7 +1,8 @@
 //! Exactness, checked against strict models (helper-44): capacity victims (fixed expiry is
 //! exactly first in, first out; sliding is exactly least recently used when operations are a
-//! step apart), every counter and listener reason, and `refresh_after`. The approximations
-//! the README documents (one clock tick, the reference bit) are left out.
+//! step apart, and within one tick when each key is used once per tick), every counter and
+//! listener reason, and `refresh_after`. The approximation the README documents (a second use
+//! in one tick sets the reference bit) is left out.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -192,6 +193,53 @@ proptest! {
         let spaced: Vec<COp> = ops.into_iter().flat_map(|op| [op, COp::Advance(1_001_000_000_000)]).collect();
         strict(Expiry::Sliding, capacity, secs(64_000), &spaced)?;
     }
+
+    /// Sliding expiry, many operations in one frozen tick, each key used at most once per
+    /// tick (a second use in a tick only sets the reference bit, the documented
+    /// approximation): strict LRU. A hit that slides an entry ranks after the entries stored
+    /// or slid before it in the tick and before those stored after it; it used to rank after
+    /// every entry stored in the tick, so the newest insert went first.
+    #[test]
+    fn sliding_capacity_evicts_exactly_the_lru_within_a_tick(
+        capacity in prop_oneof![Just(1usize), Just(2), Just(3), Just(5), Just(64)],
+        ops in proptest::collection::vec(cop(12, Just(0u64)), 1..60),
+    ) {
+        let mut used = std::collections::HashSet::new();
+        let mut ticks = Vec::new();
+        for op in ops {
+            let key = match op {
+                COp::Insert(k) | COp::GetOrInsert(k) | COp::TryFail(k) | COp::Get(k) => Some(k),
+                _ => None,
+            };
+            if let Some(k) = key && !used.insert(k) {
+                // A new tick, a slide step (1,000 s) and more after the last.
+                ticks.push(COp::Advance(1_001_000_000_000));
+                used.clear();
+                used.insert(k);
+            }
+            ticks.push(op);
+        }
+        strict(Expiry::Sliding, capacity, secs(64_000), &ticks)?;
+    }
+}
+
+/// The shape of the bug the proptest above found: two hits slide `a` and `b` in one tick,
+/// then inserts in that tick must evict by recency (`c`, then `b`, then `a`), not each new
+/// insert in turn.
+#[test]
+fn inserts_after_slides_in_one_tick_are_the_most_recent() {
+    let clock = ManualClock::new();
+    let (map, heard) = capped(3, secs(60), Expiry::Sliding, &clock);
+    for k in [1, 2, 3] {
+        map.insert(k, k);
+    }
+    clock.advance(secs(30));
+    assert_eq!(map.get(&2), Some(2));
+    assert_eq!(map.get(&1), Some(1));
+    for k in [4, 5, 6] {
+        map.insert(k, k);
+    }
+    assert_eq!(capacity_victims(&heard), [3, 2, 1]);
 }
 
 /// Fixed expiry at capacity 64 with 3000 stores in one frozen tick, interleaved with
