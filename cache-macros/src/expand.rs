@@ -511,12 +511,16 @@ fn call(
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }
     } else if function.is_async() {
-        // The first `return` fixes the block's output type (see `never`). The body keeps a
-        // block of its own, so that its items (`struct Config`, `use io::Error`) do not shadow
-        // the names in `#ret`; the braces are ours, not the user's, so that a one-line body
-        // is not the user's `unused_braces`.
-        let stmts = &body.stmts;
-        let future = quote!(async move { if false { return #p::never::<#ret>(); } { #(#stmts)* } });
+        // The first `return` fixes the block's output type (see `never`), so that the body's
+        // tail coerces to it. The body keeps its own block, so that its items (`struct
+        // Config`, `use io::Error`) do not shadow the names in `#ret`, and its own braces,
+        // whose edition (the user's crate's, where ours are 2024) decides when its tail's
+        // temporaries drop: after its locals before 2024, as without the attribute. As a
+        // match arm, a one-line body is not the user's `unused_braces`.
+        let future = quote!(async move {
+            if false { return #p::never::<#ret>(); }
+            match () { () => #body }
+        });
         quote! {
             <#memo as #p::MemoAsync<#kind, #ok, _>>::memo_async(#map, #lookup, #future).await
         }

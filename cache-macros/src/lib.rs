@@ -38,10 +38,25 @@ pub fn ttl_cached(args: TokenStream, input: TokenStream) -> TokenStream {
         // every caller.
         Err(error) => {
             let mut output = input;
-            output.extend(error.into_compile_error());
+            output.extend(compile_errors(error));
             output.into()
         }
     }
+}
+
+/// syn's `::core::compile_error!(..)` for each message, as `::std::compile_error!(..)`: syn
+/// writes the path with the user's spans, and in an edition 2015 crate `::core` is then the
+/// crate root's `core`, which is not there (`std` is), so every message became "cannot find
+/// `core` in the crate root". The generated code needs `std` anyway.
+fn compile_errors(error: syn::Error) -> TokenStream2 {
+    (error.into_compile_error().into_iter())
+        .map(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == "core" => {
+                proc_macro2::Ident::new("std", ident.span()).into()
+            }
+            token => token,
+        })
+        .collect()
 }
 
 fn try_expand(args: TokenStream2, input: TokenStream2) -> syn::Result<TokenStream2> {

@@ -1,0 +1,3 @@
+#![deny(warnings)]
+#[path = "../../shapes.rs"]
+mod shapes;
