@@ -559,3 +559,55 @@ fn a_failed_refresh_of_a_value_that_expired_meanwhile_is_served_stale() {
     let s = map.stats();
     assert_eq!((s.refresh_failures, s.stale_served), (1, 1));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Sliding expiry, several ticks a slide step apart, where a key may be stored (inserted,
+    /// replaced) any number of times in a tick but hit at most once per tick and not after a
+    /// store of it in that tick (the reference-bit approximation): strict LRU, with up to 70
+    /// keys so that a capacity of 64 evicts (helper-57).
+    #[test]
+    fn sliding_capacity_is_exact_lru_with_repeated_stores_in_a_tick(
+        capacity in prop_oneof![Just(1usize), Just(2), Just(3), Just(5), Just(64)],
+        ops in prop_oneof![Just(12u8), Just(70)]
+            .prop_flat_map(|keys| proptest::collection::vec(cop(keys, Just(0u64)), 1..300)),
+    ) {
+        let mut used = std::collections::HashSet::new();
+        let mut ticks = Vec::new();
+        for op in ops {
+            match op {
+                COp::Insert(k) => {
+                    used.insert(k);
+                }
+                COp::GetOrInsert(k) | COp::TryFail(k) | COp::Get(k) if !used.insert(k) => {
+                    ticks.push(COp::Advance(1_001_000_000_000));
+                    used.clear();
+                    used.insert(k);
+                }
+                _ => {}
+            }
+            ticks.push(op);
+        }
+        strict(Expiry::Sliding, capacity, secs(64_000), &ticks)?;
+    }
+}
+
+/// Sliding expiry with the clock a few seconds from its end (every deadline saturates into
+/// one slot, so no hit slides any more): a capacity still evicts, the entries stored in one
+/// tick oldest first, and the map keeps at most its capacity (helper-57).
+#[test]
+fn sliding_capacity_at_the_clocks_end_evicts_by_order_of_storage() {
+    let clock = ManualClock::new();
+    clock.advance(Duration::from_nanos(u64::MAX - 5_000_000_000));
+    let (map, heard) = capped(3, secs(60), Expiry::Sliding, &clock);
+    for k in 1..=3 {
+        map.insert(k, k);
+    }
+    for k in 4..=6 {
+        map.insert(k, k);
+    }
+    assert_eq!(capacity_victims(&heard), [1, 2, 3]);
+    assert_eq!(map.len(), 3);
+    assert_eq!(map.get(&6), Some(6));
+}
