@@ -51,6 +51,14 @@ const EVICTION_SAMPLE: usize = 64;
 /// tick sees (`Ledger::new_deadline`). Beyond, the victim is a sample's anyway.
 const EXACT_ORDER: usize = EVICTION_SAMPLE;
 
+/// Orders kept free in a slot after a store, when the order is exact: hits slide entries
+/// under a read lock, where a slot whose orders ran out cannot be renumbered, so a store
+/// renumbers it (`next_order`) once fewer than this are left.
+const ORDER_ROOM: u64 = 2 * EXACT_ORDER as u64 + 2;
+
+/// `Ledger::max_slot` before any slot was given out (no slot has its low bits set).
+const NO_SLOT: u64 = u64::MAX;
+
 /// The expiry rule, shared by every shard of a map.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Policy {
@@ -332,8 +340,12 @@ struct Ledger {
     /// that slides an entry, under a read lock, takes the next order too: a hit is a use, as
     /// a store is.
     last: AtomicU64,
-    /// The latest deadline slot given out: none later holds an entry yet.
-    max_slot: Option<u64>,
+    /// The latest deadline slot given out by a store or a slide (`NO_SLOT`: none yet): none
+    /// later holds an entry yet.
+    max_slot: AtomicU64,
+    /// Whether the last store asked for the exact order (`held`): then a slide that cannot
+    /// take the next order from `last` looks at what its slot holds.
+    exact: bool,
     forecast: Forecast,
     sweep: Option<Sweep>,
     /// Sweeps finished, so that a writer helping one knows when it is over.
@@ -346,7 +358,8 @@ impl Ledger {
     fn new() -> Self {
         Ledger {
             last: AtomicU64::new(0),
-            max_slot: None,
+            max_slot: AtomicU64::new(NO_SLOT),
+            exact: false,
             forecast: Forecast::new(),
             sweep: None,
             sweeps_done: 0,
@@ -359,14 +372,22 @@ impl Ledger {
     #[inline]
     fn new_deadline(&mut self, slot: u64, held: Option<Held<'_>>) -> u64 {
         let last = *self.last.get_mut();
+        let max = *self.max_slot.get_mut();
         let (last_slot, last_order) = (last & !FIELDS, last & ORDER);
-        let order = if slot == last_slot && last_order < ORDER {
-            last_order + 2
-        } else if self.max_slot.is_none_or(|max| slot > max) {
+        // Exact: keep room in the slot for the slides that may follow before the next store.
+        let room = if held.is_some() {
+            ORDER - ORDER_ROOM
+        } else {
+            ORDER
+        };
+        self.exact = held.is_some();
+        let order = if max == NO_SLOT || slot > max {
             0
+        } else if slot == last_slot && last_order < room {
+            last_order + 2
         } else if let Some(held) = held {
-            // A slot stored into before, then another (`expire_after`), or one whose orders
-            // ran out: look at what it holds.
+            // A slot stored or slid into before, then another (`expire_after`), or one whose
+            // orders are running out: look at what it holds.
             next_order(slot, held)
         } else if slot == last_slot {
             ORDER
@@ -374,7 +395,9 @@ impl Ledger {
             0
         };
         *self.last.get_mut() = slot | order;
-        self.max_slot = Some(self.max_slot.map_or(slot, |max| max.max(slot)));
+        if max == NO_SLOT || slot > max {
+            *self.max_slot.get_mut() = slot;
+        }
         self.forecast.record(slot);
         self.stores += 1;
         if let Some(sweep) = &mut self.sweep {
@@ -384,18 +407,28 @@ impl Ledger {
     }
 
     /// The order field for an entry a hit slides into `slot`: after every entry stored or
-    /// slid into it before, when it is the last slot given out or a later one than any; else
-    /// the slot's last (only shorter lives, from `expire_after` or a limit, slide into an
-    /// earlier slot).
+    /// slid into it before. Beyond a capacity of `EXACT_ORDER`, a slide into a slot given
+    /// out before the last one (only shorter lives, from `expire_after` or a limit, do that)
+    /// takes the slot's last order instead of looking at what it holds.
     #[cold]
-    fn slide_order(&self, slot: u64) -> u64 {
+    fn slide_order(&self, slot: u64, held: Held<'_>) -> u64 {
         let mut last = self.last.load(Relaxed);
         loop {
             let (last_slot, last_order) = (last & !FIELDS, last & ORDER);
+            let max = self.max_slot.load(Relaxed);
             let order = if slot == last_slot && last_order < ORDER {
                 last_order + 2
-            } else if slot > last_slot && self.max_slot.is_none_or(|max| slot > max) {
+            } else if max == NO_SLOT || slot > max {
+                // Raised before `last` is taken, so that a slide into this slot that finds
+                // `last` moved on by then knows the slot holds an entry.
+                let _ = (self.max_slot).fetch_update(Relaxed, Relaxed, |m| {
+                    (m == NO_SLOT || slot > m).then_some(slot)
+                });
                 0
+            } else if self.exact {
+                // A slot given out before `last`'s: after the entries it holds (read-only;
+                // orders that ran out are renumbered by the next store).
+                held_after(slot, held)
             } else {
                 return ORDER;
             };
@@ -536,7 +569,13 @@ impl<K, V> Table<K, V> {
             let limit = self.limit_of(hash);
             let slot = self.policy.slot_within(now, limit).max(stored & !FIELDS);
             // After the entries stored or slid into its new slot so far: it was just used.
-            let fresh = slot | self.ledger.slide_order(slot);
+            let entries = &self.entries;
+            let mut held = |visit: &mut dyn FnMut(&AtomicU64)| {
+                for entry in entries.iter() {
+                    visit(&entry.deadline);
+                }
+            };
+            let fresh = slot | self.ledger.slide_order(slot, &mut held);
             let word = &entry.deadline;
             if let Err(marked) = word.compare_exchange(stored, fresh, Relaxed, Relaxed)
                 && marked == stored | USED
@@ -847,9 +886,23 @@ impl<K, V> Table<K, V> {
 /// Visits the deadline word of every entry a table holds.
 type Held<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&AtomicU64));
 
+/// The order after those of the entries `held` in `slot` (`ORDER` once they ran out).
+#[cold]
+fn held_after(slot: u64, held: Held<'_>) -> u64 {
+    let mut after = 0;
+    held(&mut |word| {
+        let stored = word.load(Relaxed);
+        if stored & !FIELDS == slot {
+            after = after.max((stored & ORDER) + 2);
+        }
+    });
+    after.min(ORDER)
+}
+
 /// The order field for a new entry in `slot`: after those of the entries `held` there. When
-/// they ran out (more stores in one slot than `ORDER` counts), they are first renumbered
-/// 0, 2, 4, ... keeping their order, which frees room for a table of `EXACT_ORDER` entries.
+/// fewer than `ORDER_ROOM` are left (many stores or slides in one slot), they are first
+/// renumbered 0, 2, 4, ... keeping their order, which leaves that room for a table of
+/// `EXACT_ORDER` entries.
 #[cold]
 fn next_order(slot: u64, held: Held<'_>) -> u64 {
     let mut orders = Vec::new();
@@ -862,7 +915,7 @@ fn next_order(slot: u64, held: Held<'_>) -> u64 {
     let Some(&last) = orders.iter().max() else {
         return 0;
     };
-    if last < ORDER {
+    if last < ORDER - ORDER_ROOM {
         return last + 2;
     }
     orders.sort_unstable();

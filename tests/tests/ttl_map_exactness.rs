@@ -611,3 +611,109 @@ fn sliding_capacity_at_the_clocks_end_evicts_by_order_of_storage() {
     assert_eq!(map.len(), 3);
     assert_eq!(map.get(&6), Some(6));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Slides in a tick with shorter lives or many stores (helper-57). Each scenario runs on 64
+// fresh maps (fresh hash seeds): a tie would show as some runs' victims out of recency order.
+// ---------------------------------------------------------------------------------------------
+
+/// A sliding map on `clock` whose values >= 1,000 declare a life of `value - 1,000` seconds.
+fn limited(capacity: usize, clock: &ManualClock) -> (TtlMap<u32, u32>, Heard<u32, u32>) {
+    let (heard, listener) = recorder();
+    let map = TtlMap::builder()
+        .ttl(secs(60))
+        .expiry(Expiry::Sliding)
+        .capacity(capacity)
+        .expire_after(|_: &u32, v: &u32| (*v >= 1_000).then(|| secs(u64::from(*v - 1_000))))
+        .clock(clock.clone())
+        .on_evict(listener)
+        .build();
+    (map, heard)
+}
+
+/// Runs `scenario` on 64 fresh maps; panics with the wrong victim sequences if any.
+fn every_seed(expected: &[u32], scenario: impl Fn() -> Vec<u32>) {
+    let wrong: Vec<Vec<u32>> = (0..64)
+        .map(|_| scenario())
+        .filter(|got| got != expected)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of 64 runs evicted out of recency order (expected ...{:?}), e.g. ...{:?}",
+        wrong.len(),
+        &expected[expected.len().saturating_sub(5)..],
+        &wrong[0][wrong[0].len().saturating_sub(5)..]
+    );
+}
+
+/// Hit 1 slides it into slot S (order 0, `last` = S); a store with a shorter life
+/// (`expire_after`) into an earlier slot E moves `last` to E; hit 2 then slides into S, after
+/// 1. (Slides did not raise `Ledger::max_slot`, so 2 took order 0 again and tied with 1.)
+#[test]
+fn a_slide_after_a_shorter_lived_store_follows_earlier_slides() {
+    every_seed(&[3, 4, 1, 2, 5], || {
+        let clock = ManualClock::new();
+        let (map, heard) = limited(4, &clock);
+        for k in [1, 2, 3] {
+            map.insert(k, k);
+        }
+        clock.advance(secs(30));
+        assert_eq!(map.get(&1), Some(1));
+        map.insert(4, 1_040); // lives 40 s: deadline 70 s, before the slid 90 s
+        assert_eq!(map.get(&2), Some(2));
+        for k in 5..=9 {
+            map.insert(k, k);
+        }
+        capacity_victims(&heard)
+    });
+}
+
+/// Slides into the latest slot given out while `last` names an earlier one (a shorter life
+/// was stored after the latest slot's first store) follow the entries it holds, in their
+/// order. (Each took `ORDER`, so two of them tied.)
+#[test]
+fn slides_into_the_latest_slot_after_a_shorter_lived_store_keep_their_order() {
+    every_seed(&[3, 5, 4, 1, 2], || {
+        let clock = ManualClock::new();
+        let (map, heard) = limited(5, &clock);
+        for k in [1, 2, 3] {
+            map.insert(k, k);
+        }
+        clock.advance(secs(30));
+        map.insert(4, 4); // slot S (90 s), the latest
+        map.insert(5, 1_040); // slot E (70 s): `last` is E
+        assert_eq!(map.get(&1), Some(1)); // into S: ORDER
+        assert_eq!(map.get(&2), Some(2)); // into S: ORDER as well
+        for k in 6..=10 {
+            map.insert(k, k);
+        }
+        capacity_victims(&heard)
+    });
+}
+
+/// No limits at all: a capacity of 64 and 512 stores in one tick (key 63 stored again and
+/// again). Stores keep room in the slot's orders for the hits that follow under the read
+/// lock, which cannot renumber. (The orders ran out, each hit took `ORDER`, the order key 63
+/// held too, and 63, 0 and 1 tied.)
+#[test]
+fn slides_after_many_stores_in_a_tick_keep_their_order() {
+    let mut expected: Vec<u32> = (2..63).collect();
+    expected.extend([63, 0, 1]);
+    every_seed(&expected, || {
+        let clock = ManualClock::new();
+        let (map, heard) = limited(64, &clock);
+        for k in 0..64 {
+            map.insert(k, k);
+        }
+        clock.advance(secs(30));
+        for _ in 0..512 {
+            map.insert(63, 63);
+        }
+        assert_eq!(map.get(&0), Some(0));
+        assert_eq!(map.get(&1), Some(1));
+        for k in 100..164 {
+            map.insert(k, k);
+        }
+        capacity_victims(&heard)
+    });
+}
