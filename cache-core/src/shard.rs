@@ -508,12 +508,7 @@ impl<K, V> Table<K, V> {
     #[inline]
     fn new_deadline(&mut self, now: u64, limit: u64, capacity: usize) -> u64 {
         let slot = self.policy.slot_within(now, limit);
-        let entries = &self.entries;
-        let mut held = |visit: &mut dyn FnMut(&AtomicU64)| {
-            for entry in entries.iter() {
-                visit(&entry.deadline);
-            }
-        };
+        let mut held = deadlines(&self.entries);
         let held = (capacity <= EXACT_ORDER).then_some(&mut held as Held<'_>);
         self.ledger.new_deadline(slot, held)
     }
@@ -569,13 +564,7 @@ impl<K, V> Table<K, V> {
             let limit = self.limit_of(hash);
             let slot = self.policy.slot_within(now, limit).max(stored & !FIELDS);
             // After the entries stored or slid into its new slot so far: it was just used.
-            let entries = &self.entries;
-            let mut held = |visit: &mut dyn FnMut(&AtomicU64)| {
-                for entry in entries.iter() {
-                    visit(&entry.deadline);
-                }
-            };
-            let fresh = slot | self.ledger.slide_order(slot, &mut held);
+            let fresh = slot | self.ledger.slide_order(slot, &mut deadlines(&self.entries));
             let word = &entry.deadline;
             if let Err(marked) = word.compare_exchange(stored, fresh, Relaxed, Relaxed)
                 && marked == stored | USED
@@ -885,6 +874,17 @@ impl<K, V> Table<K, V> {
 
 /// Visits the deadline word of every entry a table holds.
 type Held<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&AtomicU64));
+
+/// The visitor behind [`Held`] for `entries`.
+fn deadlines<K, V>(
+    entries: &HashTable<Entry<K, V>>,
+) -> impl FnMut(&mut dyn FnMut(&AtomicU64)) + '_ {
+    move |visit| {
+        for entry in entries.iter() {
+            visit(&entry.deadline);
+        }
+    }
+}
 
 /// The order after those of the entries `held` in `slot` (`ORDER` once they ran out).
 #[cold]
