@@ -9,6 +9,9 @@ pub mod fleet;
 /// An eviction listener that records what it hears.
 pub mod heard;
 
+/// Caffeine's test population (keys 1..=10, values -k), for the ports of its suites.
+pub mod caffeine;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

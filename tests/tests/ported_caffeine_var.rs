@@ -81,7 +81,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::Duration;
 
-use cache_core::{Expiry, ManualClock, Reason, TtlMap};
+use cache_core::{Builder, Expiry, ManualClock, Reason, TtlMap};
+use tests::caffeine::{expired, populate};
 use tests::heard::{Heard, recorder, take, take_sorted};
 use tests::{Driven, counts, panic_message, two_worker_runtime, wait_until, within};
 use tokio::sync::oneshot;
@@ -139,22 +140,11 @@ impl Asked {
     }
 }
 
-/// Caffeine's `Population.FULL` in miniature: keys 1..=10 with values -k.
-fn populate(map: &TtlMap<i32, i32>) {
-    for k in 1..=10 {
-        map.insert(k, -k);
-    }
-}
-
 const FIRST: i32 = 1;
 const MIDDLE: i32 = 5;
 const LAST: i32 = 10;
 const ABSENT: i32 = 100;
 const ABSENT_VALUE: i32 = -100;
-
-fn expired(keys: impl IntoIterator<Item = i32>) -> Vec<(i32, i32, Reason)> {
-    keys.into_iter().map(|k| (k, -k, Reason::Expired)).collect()
-}
 
 /// A variable-expiry map (`CacheExpiry.MOCKITO`): ttl FOREVER, `expire_after` counted by
 /// `asked` and giving `life` to every value.
@@ -924,6 +914,18 @@ type Setup = (
     fn(&ManualClock) -> (TtlMap<i32, i32>, Heard<i32, i32>),
 );
 
+/// `builder` on `clock`, with a listener, and its record.
+fn listened(
+    builder: Builder<i32, i32>,
+    clock: &ManualClock,
+) -> (TtlMap<i32, i32>, Heard<i32, i32>) {
+    let (heard, listener) = recorder();
+    (
+        builder.clock(clock.clone()).on_evict(listener).build(),
+        heard,
+    )
+}
+
 /// The set-ups a write-expiry test runs under: Caffeine's `expireAfterWrite(1 min)` and its
 /// variable `CacheExpiry.WRITE`; ours: a fixed ttl, a per-value life over a FOREVER ttl (fixed
 /// and sliding: a sliding ttl of FOREVER cannot outlive the declared minute), and a sliding
@@ -931,47 +933,34 @@ type Setup = (
 fn write_setups() -> Vec<Setup> {
     vec![
         ("fixed ttl", |c| {
-            let (heard, listener) = recorder();
-            let map = TtlMap::builder()
-                .ttl(MINUTE)
-                .expiry(Expiry::Fixed)
-                .clock(c.clone())
-                .on_evict(listener)
-                .build();
-            (map, heard)
+            listened(TtlMap::builder().ttl(MINUTE).expiry(Expiry::Fixed), c)
         }),
         ("expire_after, fixed", |c| {
-            let (heard, listener) = recorder();
-            let map = TtlMap::builder()
-                .ttl(FOREVER)
-                .expiry(Expiry::Fixed)
-                .expire_after(|_: &i32, _: &i32| Some(MINUTE))
-                .clock(c.clone())
-                .on_evict(listener)
-                .build();
-            (map, heard)
+            listened(
+                TtlMap::builder()
+                    .ttl(FOREVER)
+                    .expiry(Expiry::Fixed)
+                    .expire_after(|_: &i32, _: &i32| Some(MINUTE)),
+                c,
+            )
         }),
         ("expire_after, sliding", |c| {
-            let (heard, listener) = recorder();
-            let map = TtlMap::builder()
-                .ttl(FOREVER)
-                .expiry(Expiry::Sliding)
-                .expire_after(|_: &i32, _: &i32| Some(MINUTE))
-                .clock(c.clone())
-                .on_evict(listener)
-                .build();
-            (map, heard)
+            listened(
+                TtlMap::builder()
+                    .ttl(FOREVER)
+                    .expiry(Expiry::Sliding)
+                    .expire_after(|_: &i32, _: &i32| Some(MINUTE)),
+                c,
+            )
         }),
         ("max_lifetime, sliding", |c| {
-            let (heard, listener) = recorder();
-            let map = TtlMap::builder()
-                .ttl(FOREVER)
-                .expiry(Expiry::Sliding)
-                .max_lifetime(MINUTE)
-                .clock(c.clone())
-                .on_evict(listener)
-                .build();
-            (map, heard)
+            listened(
+                TtlMap::builder()
+                    .ttl(FOREVER)
+                    .expiry(Expiry::Sliding)
+                    .max_lifetime(MINUTE),
+                c,
+            )
         }),
     ]
 }
@@ -982,26 +971,17 @@ fn write_setups() -> Vec<Setup> {
 fn access_setups() -> Vec<Setup> {
     vec![
         ("sliding ttl", |c| {
-            let (heard, listener) = recorder();
-            let map = TtlMap::builder()
-                .ttl(MINUTE)
-                .expiry(Expiry::Sliding)
-                .clock(c.clone())
-                .on_evict(listener)
-                .build();
-            (map, heard)
+            listened(TtlMap::builder().ttl(MINUTE).expiry(Expiry::Sliding), c)
         }),
         ("sliding ttl, max_lifetime 1 h, expire_after 1 h", |c| {
-            let (heard, listener) = recorder();
-            let map = TtlMap::builder()
-                .ttl(MINUTE)
-                .expiry(Expiry::Sliding)
-                .max_lifetime(HOUR)
-                .expire_after(|_: &i32, _: &i32| Some(HOUR))
-                .clock(c.clone())
-                .on_evict(listener)
-                .build();
-            (map, heard)
+            listened(
+                TtlMap::builder()
+                    .ttl(MINUTE)
+                    .expiry(Expiry::Sliding)
+                    .max_lifetime(HOUR)
+                    .expire_after(|_: &i32, _: &i32| Some(HOUR)),
+                c,
+            )
         }),
     ]
 }

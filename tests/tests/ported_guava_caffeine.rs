@@ -1131,24 +1131,7 @@ mod guava_cache_eviction {
 mod caffeine_expiration {
     use super::*;
 
-    /// `Population.FULL` in miniature: keys 1..=10 with values -k, a one-minute expiry.
-    fn full(expiry: Expiry, clock: &ManualClock) -> (TtlMap<i32, i32>, Heard<i32, i32>) {
-        let (heard, listener) = recorder();
-        let cache = TtlMap::builder()
-            .ttl(secs(60))
-            .expiry(expiry)
-            .clock(clock.clone())
-            .on_evict(listener)
-            .build();
-        for k in 1..=10 {
-            cache.insert(k, -k);
-        }
-        (cache, heard)
-    }
-
-    fn expired(keys: impl IntoIterator<Item = i32>) -> Vec<(i32, i32, Reason)> {
-        keys.into_iter().map(|k| (k, -k, Reason::Expired)).collect()
-    }
+    use tests::caffeine::{expired, full};
 
     /// Ports `ExpirationTest.get` (async cache, three forms of `get`): memoizing calls over
     /// expired entries load new values, and the expired ones are heard. Difference: only the

@@ -43,7 +43,8 @@ use std::time::Duration;
 
 use cache_core::{Clock, Expiry, ManualClock, Reason, TtlMap};
 
-use tests::heard::{Heard, recorder, take, take_sorted};
+use tests::caffeine::{expired, full};
+use tests::heard::{recorder, take, take_sorted};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -1194,32 +1195,15 @@ fn mini_moka_invalidate_entries_if_skips_expired() {
 // Caffeine ExpireAfterAccessTest / ExpireAfterWriteTest / ExpirationTest
 // ---------------------------------------------------------------------------------------------
 
-/// Caffeine's `Population.FULL` in miniature: keys 1..=10 with values -k, stored at 0 s; a
-/// one-minute expiry; first key 1, middle 5, last 10, absent 100.
-fn caffeine_cache(expiry: Expiry, clock: &ManualClock) -> (TtlMap<i32, i32>, Heard<i32, i32>) {
-    let (heard, listener) = recorder();
-    let cache = TtlMap::builder()
-        .ttl(secs(60))
-        .expiry(expiry)
-        .clock(clock.clone())
-        .on_evict(listener)
-        .build();
-    for k in 1..=10 {
-        cache.insert(k, -k);
-    }
-    (cache, heard)
-}
-
-fn expired(keys: impl IntoIterator<Item = i32>) -> Vec<(i32, i32, Reason)> {
-    keys.into_iter().map(|k| (k, -k, Reason::Expired)).collect()
-}
+// Caffeine's `Population.FULL` in miniature (`tests::caffeine`), stored at 0 s with a one-minute
+// expiry; first key 1, middle 5, last 10, absent 100.
 
 /// Ports Caffeine `ExpireAfterAccessTest.getIfPresent`: a read at 30 s keeps the first key at
 /// 75 s; the others are gone and heard as expired once cleaned up.
 #[test]
 fn caffeine_expire_after_access_get_if_present() {
     let clock = ManualClock::new();
-    let (cache, heard) = caffeine_cache(Expiry::Sliding, &clock);
+    let (cache, heard) = full(Expiry::Sliding, &clock);
     clock.advance(secs(30));
     assert_eq!(cache.get(&1), Some(-1));
     clock.advance(secs(45));
@@ -1235,7 +1219,7 @@ fn caffeine_expire_after_access_get_if_present() {
 #[test]
 fn caffeine_expire_after_access_get() {
     let clock = ManualClock::new();
-    let (cache, heard) = caffeine_cache(Expiry::Sliding, &clock);
+    let (cache, heard) = full(Expiry::Sliding, &clock);
     clock.advance(secs(30));
     assert_eq!(cache.get_or_insert_with(&1, || unreachable!()), -1);
     clock.advance(secs(45));
@@ -1252,7 +1236,7 @@ fn caffeine_expire_after_access_get() {
 #[test]
 fn caffeine_expire_after_access_put_if_absent() {
     let clock = ManualClock::new();
-    let (cache, heard) = caffeine_cache(Expiry::Sliding, &clock);
+    let (cache, heard) = full(Expiry::Sliding, &clock);
     clock.advance(secs(30));
     assert_eq!(cache.get_or_insert_with(&1, || 100), -1);
     clock.advance(secs(30));
@@ -1266,7 +1250,7 @@ fn caffeine_expire_after_access_put_if_absent() {
 #[test]
 fn caffeine_expire_after_write_get_if_present() {
     let clock = ManualClock::new();
-    let (cache, heard) = caffeine_cache(Expiry::Fixed, &clock);
+    let (cache, heard) = full(Expiry::Fixed, &clock);
     clock.advance(secs(30));
     assert_eq!(cache.get(&1), Some(-1));
     clock.advance(secs(45));
@@ -1312,7 +1296,7 @@ fn caffeine_expiration_get_write_time() {
 fn caffeine_expiration_put_insert() {
     for expiry in [Expiry::Sliding, Expiry::Fixed] {
         let clock = ManualClock::new();
-        let (cache, heard) = caffeine_cache(expiry, &clock);
+        let (cache, heard) = full(expiry, &clock);
         clock.advance(secs(60));
         assert_eq!(cache.insert(1, 100), None);
         assert_eq!(take(&heard), expired([1]));
@@ -1329,7 +1313,7 @@ fn caffeine_expiration_put_insert() {
 fn caffeine_expiration_put_replace() {
     for expiry in [Expiry::Sliding, Expiry::Fixed] {
         let clock = ManualClock::new();
-        let (cache, heard) = caffeine_cache(expiry, &clock);
+        let (cache, heard) = full(expiry, &clock);
         clock.advance(secs(30));
         cache.insert(1, 100);
         cache.insert(100, 100);
@@ -1350,7 +1334,7 @@ fn caffeine_expiration_put_replace() {
 fn caffeine_expiration_invalidate() {
     for expiry in [Expiry::Sliding, Expiry::Fixed] {
         let clock = ManualClock::new();
-        let (cache, heard) = caffeine_cache(expiry, &clock);
+        let (cache, heard) = full(expiry, &clock);
         clock.advance(secs(60));
         assert_eq!(cache.remove(&1), None);
         assert_eq!(take(&heard), expired([1]));
@@ -1366,7 +1350,7 @@ fn caffeine_expiration_invalidate() {
 fn caffeine_expiration_invalidate_all_full() {
     for expiry in [Expiry::Sliding, Expiry::Fixed] {
         let clock = ManualClock::new();
-        let (cache, heard) = caffeine_cache(expiry, &clock);
+        let (cache, heard) = full(expiry, &clock);
         clock.advance(secs(60));
         cache.clear();
         let heard = take_sorted(&heard);
@@ -1385,7 +1369,7 @@ fn caffeine_expiration_invalidate_all_full() {
 fn caffeine_expiration_size_contains_and_clean_up() {
     for expiry in [Expiry::Sliding, Expiry::Fixed] {
         let clock = ManualClock::new();
-        let (cache, heard) = caffeine_cache(expiry, &clock);
+        let (cache, heard) = full(expiry, &clock);
         clock.advance(secs(60));
         assert_eq!(cache.len(), 10);
         assert!(!cache.is_empty());
