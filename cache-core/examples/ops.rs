@@ -9,8 +9,9 @@
 //!
 //! The count of `ops::run` divided by N is the instructions per operation. Kinds: `miss`
 //! (`get_or_insert_with` of a new key), `hit` (the same on keys stored first, outside
-//! `run`) and `insert`. (`rustix_use_libc`: valgrind cannot follow rustix's own vDSO lookup
-//! for the clock.)
+//! `run`), `insert`, and `nested` (memoized recursions 1,000 deep, each into a cleared map: a
+//! miss whose constructor misses, as `#[ttl_cached]`'s `count(n) = count(n - 1) + 1` does).
+//! (`rustix_use_libc`: valgrind cannot follow rustix's own vDSO lookup for the clock.)
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -22,9 +23,27 @@ fn run(map: &TtlMap<u64, u64>, kind: &str, n: u64) {
     for i in 0..n {
         match kind {
             "insert" => drop(black_box(map.insert(i, i))),
+            "nested" => {
+                // A recursion 1,000 deep into a cleared map, as `count(n) = count(n - 1) + 1`.
+                if i % 1_000 == 0 {
+                    map.clear();
+                    black_box(count(map, i + 999));
+                }
+            }
             _ => drop(black_box(map.get_or_insert_with(&i, || i))),
         }
     }
+}
+
+/// `count(n) = count(n - 1) + 1`, memoized: every level a miss whose constructor misses.
+fn count(map: &TtlMap<u64, u64>, n: u64) -> u64 {
+    map.get_or_insert_with(&n, || {
+        if n % 1_000 == 0 {
+            0
+        } else {
+            count(map, n - 1) + 1
+        }
+    })
 }
 
 fn main() {
