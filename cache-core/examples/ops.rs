@@ -25,7 +25,7 @@ fn run(map: &TtlMap<u64, u64>, kind: &str, n: u64) {
             "insert" => drop(black_box(map.insert(i, i))),
             "nested" => {
                 // A recursion 1,000 deep into a cleared map, as `count(n) = count(n - 1) + 1`.
-                if i % 1_000 == 0 {
+                if i.is_multiple_of(1_000) {
                     map.clear();
                     black_box(count(map, i + 999));
                 }
@@ -38,7 +38,7 @@ fn run(map: &TtlMap<u64, u64>, kind: &str, n: u64) {
 /// `count(n) = count(n - 1) + 1`, memoized: every level a miss whose constructor misses.
 fn count(map: &TtlMap<u64, u64>, n: u64) -> u64 {
     map.get_or_insert_with(&n, || {
-        if n % 1_000 == 0 {
+        if n.is_multiple_of(1_000) {
             0
         } else {
             count(map, n - 1) + 1
