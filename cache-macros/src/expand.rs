@@ -35,6 +35,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
 use crate::ast::{Boxed, Function, Param, ParamKind};
+use crate::lints;
 use crate::valid::{DurationArg, Handle, Options};
 
 /// The name of the constant that says whether the key and value types can make a cache.
@@ -157,7 +158,9 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     // In the body's own braces: the function then spans only the user's tokens, so that
     // lints of its signature and body (clippy's, `dead_code`) judge it as the user's code.
     let mut body = TokenStream::new();
+    let inner = inner.into_iter().map(lints::attribute);
     (item.block.brace_token).surround(&mut body, |body| body.extend(quote!(#(#inner)* #memoized)));
+    let attrs = attrs.into_iter().map(lints::attribute);
     quote! {
         #outer_handle
         #(#attrs)*

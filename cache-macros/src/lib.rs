@@ -9,6 +9,7 @@
 mod args;
 mod ast;
 mod expand;
+mod lints;
 mod peers;
 mod types;
 mod valid;
