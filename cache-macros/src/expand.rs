@@ -11,7 +11,7 @@
 //!     let _ = P::assert_key::<String>; // errors on the user's types, not in generated code
 //!     let __ttl_cached_key1 = P::KeyPart::<OK>::of(&n);
 //!     let map = P::Store::map(&CACHE, P::instance_of(&|| ()), || TtlMap::<K, V>::builder()...);
-//!     <((String, u32), R) as P::Memo<KIND, OK, _>>::memo(map, &TupleRef((a, &__ttl_cached_key1)), move || -> R body)
+//!     return <((String, u32), R) as P::Memo<KIND, OK, _>>::memo(map, &TupleRef((a, &__ttl_cached_key1)), move || -> R body);
 //! }
 //! ```
 //!
@@ -149,11 +149,14 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
         #assertions
         #get_map
         #(#setup)*
-        #call
     };
+    // A `return`, not a tail: clippy's `implicit_return` reported a tail of ours at the
+    // attribute, where no `return` could be added.
     if function.boxed.is_some() {
         // The function returns a boxed future (`#[async_trait]`): so does the memoized one.
-        memoized = quote!(::std::boxed::Box::pin(async move { #memoized }));
+        memoized = quote!(return ::std::boxed::Box::pin(async move { #memoized #call });)
+    } else {
+        memoized.extend(quote!(return #call;));
     }
     // In the body's own braces: the function then spans only the user's tokens, so that
     // lints of its signature and body (clippy's, `dead_code`) judge it as the user's code.
@@ -231,6 +234,18 @@ impl Key {
             Param::Receiver(_) => None,
         });
         for (i, (ident, ty, kind)) in typed.enumerate() {
+            // A parameter named `_name` is read by the key: clippy's `used_underscore_binding`
+            // would report the read at the user's parameter, which the user cannot change.
+            let underscored = ident.to_string().starts_with('_');
+            let allow = underscored.then(|| quote!(#[allow(clippy::used_underscore_binding)]));
+            let ident = match kind {
+                ParamKind::Ref(_) | ParamKind::OptionRef(_) if underscored => {
+                    let alias = format_ident!("__ttl_cached_arg{}", i, span = Span::mixed_site());
+                    setup.push(quote!(#allow let #alias = #ident;));
+                    alias
+                }
+                _ => ident.clone(),
+            };
             let (part, lookup) = match kind {
                 ParamKind::Ref(elem) => {
                     named.push(std_owned(elem));
@@ -252,7 +267,9 @@ impl Key {
                     // through `KeyPart`, which asks nothing of a type already reported.
                     let copy = format_ident!("__ttl_cached_key{}", i, span = Span::mixed_site());
                     let ok = Ident::new(OK, Span::mixed_site());
-                    setup.push(quote!(let #copy = #rt::__private::KeyPart::<#ok>::of(&#ident);));
+                    setup.push(
+                        quote!(#allow let #copy = #rt::__private::KeyPart::<#ok>::of(&#ident);),
+                    );
                     named.push(quote!(#ty));
                     (quote!(#ty), quote!(&#copy))
                 }
