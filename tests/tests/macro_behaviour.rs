@@ -463,3 +463,53 @@ fn stale_if_error_is_an_option_of_the_attribute() {
     UP.store(true, SeqCst);
     assert_ne!(quote("ACME"), Some(first));
 }
+
+/// Two functions of one name in two blocks of one function have one path, so their maps
+/// share the default name in `cache_core::caches()` (README, option `name`); `name = ...`
+/// tells them apart.
+#[test]
+fn same_named_functions_in_two_blocks_share_the_default_name_until_named() {
+    let first = {
+        #[ttl_cached(ttl = "1h")]
+        fn twin_in_blocks(key: u32) -> u32 {
+            key
+        }
+        twin_in_blocks(1)
+    };
+    let second = {
+        #[ttl_cached(ttl = "1h")]
+        fn twin_in_blocks(key: u32) -> u32 {
+            key + 1
+        }
+        twin_in_blocks(1)
+    };
+    assert_eq!((first, second), (1, 2), "two maps, one per function");
+    let path = concat!(
+        module_path!(),
+        "::same_named_functions_in_two_blocks_share_the_default_name_until_named::twin_in_blocks"
+    );
+    let named = |name: &str| {
+        (cache_core::caches().iter())
+            .filter(|c| c.name() == name)
+            .count()
+    };
+    assert_eq!(named(path), 2);
+
+    let third = {
+        #[ttl_cached(ttl = "1h", name = "twin_in_blocks_a")]
+        fn named_twin(key: u32) -> u32 {
+            key
+        }
+        named_twin(1)
+    };
+    let fourth = {
+        #[ttl_cached(ttl = "1h", name = "twin_in_blocks_b")]
+        fn named_twin(key: u32) -> u32 {
+            key + 1
+        }
+        named_twin(1)
+    };
+    assert_eq!((third, fourth), (1, 2));
+    assert_eq!(named("twin_in_blocks_a"), 1);
+    assert_eq!(named("twin_in_blocks_b"), 1);
+}
