@@ -627,6 +627,12 @@ where
     /// Publishes the clearing, deletes the map's keys in Redis page by page (on every master
     /// of a cluster), each page one bounded operation, then publishes again: the other
     /// processes drop their copies at once, and again once nothing old is left to read back.
+    ///
+    /// The keys are scanned twice. `SCAN` returns every key that is there for the whole scan,
+    /// so the first pass deletes the lease of every leader that held one before the clear
+    /// (it cannot store after that); but a leader that stored during the first pass, before
+    /// the scan reached its lease, wrote a value the scan may already have passed. That value
+    /// is there for the whole second pass, which deletes it.
     fn clear_shared(&self) -> impl Future<Output = Result<(), TierError>> + Send + 'static {
         let tier = Arc::clone(&self.tier.inner);
         let pattern: Arc<str> = tier.naming.map_pattern(self.tag).into();
@@ -647,7 +653,7 @@ where
             let nodes = tier
                 .run(|mut conn| async move { scan::nodes(&mut conn).await })
                 .await?;
-            for node in nodes {
+            for node in nodes.iter().chain(&nodes) {
                 let mut cursor = 0;
                 loop {
                     let (node, pattern) = (node.clone(), Arc::clone(&pattern));

@@ -1,0 +1,119 @@
+//! Review 10 of the fleet tier (helper-60), against real `redis-server`s that each test starts
+//! and stops. Each `RedisTier` stands for one process (its own connections, breaker and
+//! backplane), so several tiers on one server are a fleet.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cache_core::redis::RedisTier;
+use tests::fleet::{eventually, string_map as map};
+use tests::redis_server::RedisServer;
+use tests::two_worker_runtime;
+
+/// Far longer than any message or operation takes on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn tier(server: &RedisServer) -> RedisTier {
+    RedisTier::new(server.url())
+        .expect("a Redis URL")
+        .namespace("review10")
+        .timeout(Duration::from_secs(2))
+        .lease(Duration::from_secs(30))
+}
+
+/// The keys under `pattern` (`KEYS`).
+fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
+    server
+        .command(&["KEYS", pattern])
+        .lines()
+        .filter(|key| !key.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn dbsize(server: &RedisServer) -> usize {
+    server.command(&["DBSIZE"]).parse().expect("a DBSIZE")
+}
+
+/// README, "Invalidation": `clear_async` "returns once Redis has deleted" the map's keys, and
+/// "a remove also deletes the lease, so a leader still building does not write its older
+/// value" (`a_clear_during_a_flight_keeps_its_value_out_of_redis_and_every_l1` checks it for a
+/// clear that is over before the leader stores).
+///
+/// A clear deletes the map's keys with one `SCAN` over Redis, page by page. A leader that
+/// stores while it runs, before the scan has reached its lease, still holds the lease, so its
+/// `STORE` writes the value; if the value's own key sits where the scan has already been, the
+/// scan never sees it. The clear returns, and Redis serves a value built before it to every
+/// process from then on, until its TTL. Here 200 leaders of process `a` store at once while
+/// `b`'s clear scans a map of 100,000 keys.
+#[test]
+fn a_leader_storing_while_a_clear_scans_leaves_no_value_behind() {
+    const FILLER: usize = 100_000;
+    const LEADERS: usize = 200;
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let a = Arc::new(map(tier(&server), "review10::clear_scan"));
+    let b = Arc::new(map(tier(&server), "review10::clear_scan"));
+    runtime.block_on(b.get_or_insert_with_async("warm", async { "w".to_owned() }));
+    // The map's prefix, `review10:1:TAG:`, and many keys under it, so that the scan takes
+    // many pages.
+    let key = &keys(&server, "review10:*")[0];
+    let prefix = &key[..key.rfind('{').expect("a digest in braces")];
+    let filled = server.command(&[
+        "EVAL",
+        "for i = 1, tonumber(ARGV[2]) do redis.call('SET', ARGV[1] .. '{' .. i .. '}', 'x') end return 1",
+        "0",
+        prefix,
+        &FILLER.to_string(),
+    ]);
+    assert_eq!(filled, "1");
+
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let leaders: Vec<_> = (0..LEADERS)
+        .map(|i| {
+            let (a, gate, entered) = (Arc::clone(&a), Arc::clone(&gate), Arc::clone(&entered));
+            runtime.spawn(async move {
+                a.get_or_insert_with_async(&format!("k{i}"), async move {
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    let _ = gate.acquire().await; // closed: open
+                    "stale".to_owned()
+                })
+                .await
+            })
+        })
+        .collect();
+    eventually("every leader builds", PATIENCE, || {
+        entered.load(Ordering::SeqCst) == LEADERS
+    });
+    assert_eq!(keys(&server, "review10:*:lease").len(), LEADERS);
+
+    let clear = runtime.spawn({
+        let b = Arc::clone(&b);
+        async move { b.clear_async().await }
+    });
+    // The leaders store while the scan is under way.
+    eventually("the clear's scan is a tenth in", PATIENCE, || {
+        dbsize(&server) < FILLER * 9 / 10
+    });
+    gate.close();
+    for leader in leaders {
+        assert_eq!(runtime.block_on(leader).expect("no panic"), "stale");
+    }
+    runtime
+        .block_on(clear)
+        .expect("no panic")
+        .expect("Redis is up");
+    let left: Vec<String> = keys(&server, &format!("{prefix}*"))
+        .into_iter()
+        .filter(|key| !key.ends_with(":lease"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{} values built before the clear are left in Redis after it returned",
+        left.len()
+    );
+    let seen = runtime.block_on(b.get_or_insert_with_async("k0", async { "fresh".to_owned() }));
+    assert_eq!(seen, "fresh");
+}
