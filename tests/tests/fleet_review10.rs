@@ -117,3 +117,56 @@ fn a_leader_storing_while_a_clear_scans_leaves_no_value_behind() {
     let seen = runtime.block_on(b.get_or_insert_with_async("k0", async { "fresh".to_owned() }));
     assert_eq!(seen, "fresh");
 }
+
+/// Fills the map of `prefix` (`namespace:version:TAG:`) with `count` keys of its own.
+fn fill(server: &RedisServer, prefix: &str, count: usize) {
+    let filled = server.command(&[
+        "EVAL",
+        "for i = 1, tonumber(ARGV[2]) do redis.call('SET', ARGV[1] .. '{' .. i .. '}', 'x') end return 1",
+        "0",
+        prefix,
+        &count.to_string(),
+    ]);
+    assert_eq!(filled, "1");
+}
+
+/// The prefix of the map's keys, `namespace:version:TAG:`, from the one value key Redis holds
+/// under `pattern`.
+fn map_prefix(server: &RedisServer, pattern: &str) -> String {
+    let key = &keys(server, pattern)[0];
+    key[..key.rfind('{').expect("a digest in braces")].to_owned()
+}
+
+/// README, "Invalidation": `remove` and `clear` reach "Redis and the others in the
+/// background", and `remove_async` / `clear_async` "return once Redis has deleted and
+/// published". A `remove_async` whose caller is dropped still deletes (its command runs as a
+/// task of the tier), so a caller may bound it with a timeout.
+///
+/// `clear_async` ran its scan in the caller's future instead: a caller dropped mid-scan (a
+/// request's timeout) stopped the clear where it was. Half the map stayed in Redis until its
+/// TTL, the second "cleared" never went out, and this process, its L1 empty and its fence
+/// down, read the old values back.
+#[test]
+fn a_cancelled_clear_async_still_clears_the_map_in_redis() {
+    const FILLER: usize = 100_000;
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let a = Arc::new(map(tier(&server), "review10::cancelled_clear"));
+    runtime.block_on(a.get_or_insert_with_async("k", async { "old".to_owned() }));
+    let prefix = map_prefix(&server, "review10:*");
+    fill(&server, &prefix, FILLER);
+    let clear = runtime.spawn({
+        let a = Arc::clone(&a);
+        async move { a.clear_async().await }
+    });
+    eventually("the clear's scan is a tenth in", PATIENCE, || {
+        dbsize(&server) < FILLER * 9 / 10
+    });
+    clear.abort();
+    let _ = runtime.block_on(clear);
+    eventually("the map is empty in Redis", PATIENCE, || {
+        keys(&server, &format!("{prefix}*")).is_empty()
+    });
+    let seen = runtime.block_on(a.get_or_insert_with_async("k", async { "new".to_owned() }));
+    assert_eq!(seen, "new");
+}

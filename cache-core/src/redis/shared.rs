@@ -481,16 +481,27 @@ where
     }
 
     /// Empties this map here, in Redis and in every process's L1, and returns once Redis has
-    /// deleted its keys and told the other processes.
+    /// deleted its keys and told the other processes. A caller that stops waiting does not
+    /// stop the clear: it goes on in the background, as [`clear`](Self::clear)'s does.
     ///
     /// # Errors
     ///
     /// [`TierError::Unavailable`] if Redis could not be told: this process's copy is empty,
     /// Redis and the others keep theirs until they expire.
     pub async fn clear_async(&self) -> Result<(), TierError> {
-        let _raised = self.inner.fence.raise(None);
+        let raised = self.inner.fence.raise(None);
         self.inner.l1.clear();
-        self.inner.clear_shared().await
+        let clear = self.inner.clear_shared();
+        // A task of the tier, as a removal is: a caller that stops waiting (a timeout) does
+        // not stop the clear halfway, with part of the map left in Redis and the fence down.
+        let clear = self.inner.tier.inner.spawn(move |_| async move {
+            let _raised = raised;
+            clear.await
+        });
+        match clear {
+            Some(clear) => clear.await.unwrap_or(Err(TierError::Unavailable)),
+            None => Err(TierError::Unavailable),
+        }
     }
 
     /// This process's value for `key`, without asking Redis.

@@ -396,13 +396,15 @@ impl Tier {
         });
     }
 
-    /// Spawns `task` on the tier's runtime, unbounded (lease renewals, waiting for a leader).
-    pub(crate) fn spawn<F>(
+    /// Spawns `task` on the tier's runtime, unbounded (lease renewals, waiting for a leader,
+    /// clearing a map).
+    pub(crate) fn spawn<F, T>(
         &self,
         task: impl FnOnce(Conn) -> F,
-    ) -> Option<tokio::task::JoinHandle<()>>
+    ) -> Option<tokio::task::JoinHandle<T>>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
     {
         let io = self.io()?;
         Some(io.handle.spawn(task(io.conn.clone())))
