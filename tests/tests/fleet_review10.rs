@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cache_core::Expiry;
 use cache_core::redis::RedisTier;
-use tests::fleet::{eventually, string_map as map};
+use tests::fleet::{
+    clients_running, eventually, string_map as map, string_map_with as map_with, value_of,
+};
 use tests::redis_server::RedisServer;
 use tests::two_worker_runtime;
 
@@ -169,4 +172,64 @@ fn a_cancelled_clear_async_still_clears_the_map_in_redis() {
     });
     let seen = runtime.block_on(a.get_or_insert_with_async("k", async { "new".to_owned() }));
     assert_eq!(seen, "new");
+}
+
+/// README, "A call": the tier "connects at its first use ... and reconnects by itself"; the
+/// failure rules are for Redis "down, slow or resetting".
+///
+/// A Redis with an idle `timeout` (here 1 s; proxies and managed services close idle
+/// connections too) closes a process's connection while it has nothing to ask. redis-rs's
+/// manager, on RESP2, learns it only when the next command fails: that command's operation
+/// failed, the breaker opened (with the "redis tier unavailable" warning) and, for its
+/// cool-down, every call of the process skipped Redis and built its value locally, while
+/// Redis was up all along. A `remove_async` after a quiet spell returned `Unavailable`
+/// without deleting. Here each path's first operation after the idle close: a sliding
+/// read (`GETEX`), a fixed one (`GET` and `PTTL`), the script `FETCH` (a map with
+/// `max_lifetime`) and `REMOVE`.
+#[test]
+fn a_connection_redis_closed_while_idle_is_no_outage() {
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let sliding = map(tier(&server), "review10::idle");
+    let fixed = map_with(tier(&server), "review10::idle", |builder| {
+        builder.expiry(Expiry::Fixed)
+    });
+    let limited = map_with(tier(&server), "review10::idle", |builder| {
+        builder.max_lifetime(Duration::from_secs(60))
+    });
+    let remover = map(tier(&server), "review10::idle");
+    let maps = [&sliding, &fixed, &limited, &remover];
+    runtime.block_on(async {
+        for (i, map) in maps.iter().enumerate() {
+            let value = map
+                .get_or_insert_with_async(&format!("warm{i}"), async { "w".to_owned() })
+                .await;
+            assert_eq!(value, "w");
+        }
+    });
+    server.command(&["CONFIG", "SET", "timeout", "1"]);
+    // Only the backplanes' subscriptions (exempt from the timeout) and this command's own
+    // connection are left.
+    eventually("Redis closed the idle connections", PATIENCE, || {
+        server.command(&["CLIENT", "LIST"]).lines().count() == maps.len() + 1
+    });
+    assert_eq!(clients_running(&server, "subscribe"), maps.len());
+    let removed = runtime.block_on(async {
+        for map in &maps[..3] {
+            let value = map
+                .get_or_insert_with_async("k", async { value_of("k") })
+                .await;
+            assert_eq!(value, value_of("k"));
+        }
+        remover.remove_async("k").await
+    });
+    let outcomes: Vec<(bool, u64)> = maps
+        .iter()
+        .map(|map| (map.tier().is_degraded(), map.fleet_stats().built_locally))
+        .collect();
+    assert!(
+        removed.is_ok() && outcomes.iter().all(|&outcome| outcome == (false, 0)),
+        "after a quiet spell: remove_async {removed:?}; (breaker open, values built without \
+         Redis) for the sliding, fixed, limited and removing maps: {outcomes:?}"
+    );
 }

@@ -51,8 +51,10 @@
 //! failure opens a circuit breaker: calls skip Redis for a cool-down (from 0.5 s, doubling up
 //! to 30 s while it stays down), then one call probes it. Opening and recovery are each logged
 //! once (`tracing`, target `cache_core::redis`, never a key). The connection reconnects by
-//! itself. A backplane that subscribes again drops every L1 entry of its tier fetched before,
-//! since it may have missed invalidations meanwhile. The first calls of a process wait, at most
+//! itself; a command whose connection was closed while quiet (Redis's idle `timeout`, a
+//! proxy) goes again, once, on the new one, as no failure. A backplane that subscribes again
+//! drops every L1 entry of its tier fetched before, since it may have missed invalidations
+//! meanwhile. The first calls of a process wait, at most
 //! one timeout and once, for the backplane's first subscription; a slower one is no failure of
 //! Redis: calls go on to Redis meanwhile (so a process started against a hung Redis waits two
 //! timeouts once: this wait, then the read that opens the breaker). An error reply (`BUSY`,

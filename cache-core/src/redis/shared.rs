@@ -1228,13 +1228,24 @@ fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
 /// A key of another Redis type reads as absent; a value past its hard deadline is deleted; a
 /// sliding TTL never moves a value past its deadline; a refresh finding a value at least
 /// `refresh` old (or born after Redis's now: a clock stepped back) leads its rebuild if no one
-/// else does (else it takes the current value).
+/// else does (else it takes the current value). A lease that is this token's already is
+/// kept, as taken: the FETCH was sent again after its connection dropped (see tier.rs).
 static FETCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local function now_ms()
             local t = redis.call('TIME')
             return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        -- Takes the lease, or keeps it if it is this token's already: a FETCH sent again
+        -- after its connection dropped may have taken it the first time.
+        local function claim()
+            if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return true end
+            if redis.call('GET', KEYS[2]) == ARGV[1] then
+                redis.call('PEXPIRE', KEYS[2], ARGV[2])
+                return true
+            end
+            return false
         end
         if ARGV[4] == '0' then
             local ok, v = pcall(redis.call, 'GET', KEYS[1])
@@ -1250,8 +1261,7 @@ static FETCH: LazyLock<Script> = LazyLock::new(|| {
                 else
                     local refresh = tonumber(ARGV[5])
                     -- Born after now: the clock was stepped back, and its age is unknown.
-                    if refresh > 0 and (now - born >= refresh or born > now)
-                        and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+                    if refresh > 0 and (now - born >= refresh or born > now) and claim() then
                         return {2}
                     end
                     if ARGV[3] ~= '0' then
@@ -1263,7 +1273,7 @@ static FETCH: LazyLock<Script> = LazyLock::new(|| {
                 end
             end
         end
-        if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
+        if claim() then return {2} end
         return {3}
         ",
     )

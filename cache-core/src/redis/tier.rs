@@ -117,10 +117,29 @@ pub(crate) enum Conn {
     Cluster(ClusterConnection),
 }
 
+/// Whether a command failed because its connection had dropped (not because Redis refused a
+/// new one): the manager is reconnecting, and the command is sent again once, on the new
+/// connection.
+///
+/// Redis (an idle `timeout`), a proxy or a load balancer closes a connection that has been
+/// quiet; on RESP2, redis-rs's manager learns it only when the next command fails. Without
+/// the second try, that command's operation failed and opened the breaker while Redis was
+/// up. Sending a command twice is safe for every command of the tier: reads and `PUBLISH`
+/// are, `STORE` and `RENEW` check their token, and `FETCH` takes a lease that is already its
+/// token's as its own.
+fn dropped(error: &RedisError) -> bool {
+    error.is_connection_dropped() && !error.is_connection_refusal()
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Single(conn) => conn.req_packed_command(cmd),
+            Conn::Single(conn) => Box::pin(async move {
+                match conn.req_packed_command(cmd).await {
+                    Err(error) if dropped(&error) => conn.req_packed_command(cmd).await,
+                    result => result,
+                }
+            }),
             Conn::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
@@ -132,7 +151,14 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Single(conn) => Box::pin(async move {
+                match conn.req_packed_commands(pipeline, offset, count).await {
+                    Err(error) if dropped(&error) => {
+                        conn.req_packed_commands(pipeline, offset, count).await
+                    }
+                    result => result,
+                }
+            }),
             Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
         }
     }
