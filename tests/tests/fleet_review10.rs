@@ -2,8 +2,11 @@
 //! and stops. Each `RedisTier` stands for one process (its own connections, breaker and
 //! backplane), so several tiers on one server are a fleet.
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use cache_core::Expiry;
@@ -231,5 +234,93 @@ fn a_connection_redis_closed_while_idle_is_no_outage() {
         removed.is_ok() && outcomes.iter().all(|&outcome| outcome == (false, 0)),
         "after a quiet spell: remove_async {removed:?}; (breaker open, values built without \
          Redis) for the sliding, fixed, limited and removing maps: {outcomes:?}"
+    );
+}
+
+/// A proxy to Redis on `upstream` that, once `armed`, lets the next `EVALSHA` through and then
+/// cuts its connection (both ways) when Redis answers it, before the answer reaches the
+/// client: a script that ran, whose reply was lost with its connection.
+fn reply_cutting_proxy(upstream: u16, armed: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = listener.local_addr().expect("an address").port();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let cut = Arc::new(AtomicBool::new(false));
+            let (mut c_read, mut s_write) = (
+                client.try_clone().expect("a socket"),
+                server.try_clone().expect("a socket"),
+            );
+            let (mut s_read, mut c_write) = (server, client);
+            let (armed, cut_here) = (Arc::clone(&armed), Arc::clone(&cut));
+            thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n @ 1..) = c_read.read(&mut buf) {
+                    if tests::fleet::contains(&buf[..n], b"EVALSHA")
+                        && armed.swap(false, Ordering::SeqCst)
+                    {
+                        cut_here.store(true, Ordering::SeqCst);
+                    }
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(Shutdown::Both);
+            });
+            thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n @ 1..) = s_read.read(&mut buf) {
+                    if cut.load(Ordering::SeqCst) || c_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_write.shutdown(Shutdown::Both);
+                let _ = s_read.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+/// The second try of a command whose connection dropped (see the test above) may send a
+/// script that already ran: a `FETCH` that took the lease, whose reply was lost. Sent again
+/// with the same token, it must lead, not wait for its own lease (30 s here) as for another
+/// process's leader; and the value is built once, with Redis, not locally.
+#[test]
+fn a_fetch_that_ran_but_lost_its_reply_leads_when_sent_again() {
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let armed = Arc::new(AtomicBool::new(false));
+    let port = reply_cutting_proxy(server.port(), Arc::clone(&armed));
+    let through_proxy = RedisTier::new(format!("redis://127.0.0.1:{port}/"))
+        .expect("a Redis URL")
+        .namespace("review10")
+        .timeout(Duration::from_secs(2))
+        .lease(Duration::from_secs(30));
+    let a = map(through_proxy, "review10::lost_reply");
+    // Loads the scripts, so that the next EVALSHA is the FETCH itself.
+    runtime.block_on(a.get_or_insert_with_async("warm", async { "w".to_owned() }));
+    armed.store(true, Ordering::SeqCst);
+    let got = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            a.get_or_insert_with_async("k", async { value_of("k") }),
+        )
+        .await
+    });
+    assert!(
+        !armed.load(Ordering::SeqCst),
+        "the FETCH went through the proxy"
+    );
+    assert_eq!(got.as_deref(), Ok(value_of("k").as_str()), "led at once");
+    let stats = a.fleet_stats();
+    assert_eq!((stats.led, stats.built_locally), (2, 0), "{stats:?}");
+    assert!(!a.tier().is_degraded());
+    assert!(
+        keys(&server, "review10:*:lease").is_empty(),
+        "no lease left"
     );
 }
