@@ -942,10 +942,7 @@ where
                     bytes.map(|bytes| (bytes, i64::try_from(slide).unwrap_or(i64::MAX)))
                 };
                 match read {
-                    Ok((bytes, pttl)) => {
-                        let life = u64::try_from(pttl).ok().map(Duration::from_millis);
-                        Ok(bytes.map(|bytes| (bytes, life)))
-                    }
+                    Ok((bytes, pttl)) => Ok(bytes.map(|bytes| (bytes, remaining(pttl)))),
                     // Any error but these (down, LOADING, BUSY, MASTERDOWN, ...) is a
                     // failure of Redis, for the breaker.
                     Err(error) if reads_as_absent(&error) => Ok(None),
@@ -1156,7 +1153,7 @@ fn fetched(reply: Value, mut claim: Lease) -> Fetched {
             age,
             ..,
         ] => {
-            let life = u64::try_from(*pttl).ok().map(Duration::from_millis);
+            let life = remaining(*pttl);
             // In Redis's clock, which every process shares; a clock stepped back reads as 0.
             let age = match age {
                 Value::Int(age) => {
@@ -1167,6 +1164,17 @@ fn fetched(reply: Value, mut claim: Lease) -> Fetched {
             Fetched::Value(bytes.clone(), life, age)
         }
         _ => Fetched::Wait,
+    }
+}
+
+/// A value's remaining life in Redis from its `PTTL`: none without a TTL (-1); none left if
+/// the key is gone (-2), as when it expired between the `GET` and the `PTTL` of one pipeline,
+/// which other clients' commands and Redis's own expiry may come between.
+fn remaining(pttl: i64) -> Option<Duration> {
+    match u64::try_from(pttl) {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) if pttl == -1 => None,
+        Err(_) => Some(Duration::ZERO),
     }
 }
 
@@ -1346,3 +1354,18 @@ static REMOVE: LazyLock<Script> = LazyLock::new(|| {
         ",
     )
 });
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::remaining;
+
+    #[test]
+    fn a_key_gone_between_get_and_pttl_has_no_life_left() {
+        assert_eq!(remaining(-2), Some(Duration::ZERO));
+        assert_eq!(remaining(-1), None, "no TTL in Redis: the map's own");
+        assert_eq!(remaining(0), Some(Duration::ZERO));
+        assert_eq!(remaining(1_500), Some(Duration::from_millis(1_500)));
+    }
+}
