@@ -189,6 +189,24 @@ impl Extras {
         self.0.find(hash, |e| e.hash == hash)
     }
 
+    /// At the end of a sweep: forgets what the entries gone keep, once they outnumber those
+    /// held (as a store does, see `Table::store`), and gives back the room they took, as the
+    /// table of entries does (`Table::shrink`), so that the heap follows the entries after a
+    /// burst here too. No user code runs: what a key gone keeps is known by no entry of
+    /// `entries` being filed under its hash (an entry filed there under another hash keeps
+    /// it, which costs memory only while that entry is held).
+    fn collect<K, V>(&mut self, entries: &HashTable<Entry<K, V>>) {
+        let held = entries.len();
+        if self.0.len() > 2 * held + 16 {
+            self.0
+                .retain(|e| entries.iter_hash(e.hash).next().is_some());
+        }
+        let kept = self.0.len();
+        if self.0.capacity() > 8 * kept.max(SMALL_TABLE) {
+            self.0.shrink_to(2 * kept, |e| e.hash);
+        }
+    }
+
     /// Records what a key just stored keeps (`shared`: another live key has its hash).
     fn record(&mut self, new: Extra, shared: bool) {
         match self.0.find_entry(new.hash, |e| e.hash == new.hash) {
@@ -825,6 +843,7 @@ impl<K, V> Table<K, V> {
         if !self.ledger.finish_sweep(read, done, self.entries.len()) {
             return None;
         }
+        self.extras.collect(&self.entries);
         self.shrink(hasher)
     }
 
