@@ -47,6 +47,11 @@ use crate::map::{
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
+/// Flights a shard's pending table may have room for however few are in progress (times 8):
+/// smaller tables never shrink, so that recursions and ordinary concurrency, whose flights
+/// come and go by the dozen, never pay for a shrink and a regrowth.
+const SMALL_PENDING: usize = 32;
+
 /// A key whose constructor is running.
 pub(crate) struct Pending<K, V> {
     hash: u64,
@@ -583,9 +588,27 @@ where
 
 impl<K, V> Flights<K, V> {
     /// Takes flight `id` of a key whose hash is `hash` out of the pending table.
+    #[inline]
     fn unregister(&mut self, hash: u64, id: u64) -> Option<Pending<K, V>> {
+        // Judged before the flight is taken out, so that it goes straight to the caller; one
+        // comparison while the table is small.
+        if self.pending.capacity() > 8 * SMALL_PENDING {
+            self.shrink();
+        }
         let found = self.pending.find_entry(hash, |p| p.id == id);
         Some(found.ok()?.remove().0)
+    }
+
+    /// Gives back the room a burst of flights took once they have landed, as a sweep does
+    /// for the entries (`Table::shrink`): down to twice the flights left. Growing back takes
+    /// as many flights again, so the table does not swing between sizes.
+    #[cold]
+    #[inline(never)]
+    fn shrink(&mut self) {
+        let len = self.pending.len();
+        if self.pending.capacity() > 8 * len.max(SMALL_PENDING) {
+            self.pending.shrink_to(2 * len, |p| p.hash);
+        }
     }
 }
 
