@@ -199,3 +199,138 @@ fn the_heap_follows_the_flights_in_progress_after_a_burst_of_them() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The counters' ledger under concurrency, with every option
+// ---------------------------------------------------------------------------------------
+
+/// A small deterministic generator (xorshift), one per thread.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Promise (README, Counters, and Stats' docs): `hits + misses` is the number of `get` and
+/// memoizing calls; `expirations` and `evictions` are the entries removed as expired and for
+/// the capacity, as the listener hears them; `coalesced` counts calls that missed, once.
+/// And a ledger that follows from them: every entry counted in `inserts` is either still held
+/// or was heard leaving (expired, evicted, replaced or removed), once. Four threads mix every
+/// operation on 24 keys while one of them moves the clock, in maps with each combination of
+/// capacity, expiry, limits, refresh and stale values.
+#[test]
+fn the_counters_balance_under_concurrency_with_every_option() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 3_000;
+    for config in 0..32u64 {
+        let clock = ManualClock::new();
+        let heard: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+        let log = Arc::clone(&heard);
+        let mut builder = TtlMap::<u64, u64>::builder()
+            .ttl(Duration::from_millis(100))
+            .clock(clock.clone())
+            .on_evict(move |_, _, reason| {
+                let i = match reason {
+                    cache_core::Reason::Expired => 0,
+                    cache_core::Reason::Capacity => 1,
+                    cache_core::Reason::Replaced => 2,
+                    _ => 3,
+                };
+                log[i].fetch_add(1, SeqCst);
+            });
+        if config & 1 != 0 {
+            builder = builder.capacity(8);
+        }
+        if config & 2 != 0 {
+            builder = builder.expiry(Expiry::Fixed);
+        }
+        if config & 4 != 0 {
+            builder = builder
+                .max_lifetime(Duration::from_millis(150))
+                .expire_after(|_, v| (v % 5 == 0).then(|| Duration::from_millis(v % 3 * 20)));
+        }
+        if config & 8 != 0 {
+            builder = builder.refresh_after(Duration::from_millis(30));
+        }
+        if config & 16 != 0 {
+            builder = builder.stale_if_error(Duration::from_millis(50));
+        }
+        let map = builder.build();
+        let calls = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (map, clock, calls) = (&map, &clock, &calls);
+                s.spawn(move || {
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (config << 8 | t));
+                    for _ in 0..CALLS {
+                        let k = rng.below(24);
+                        let v = rng.below(1_000);
+                        match rng.below(20) {
+                            0..=3 => {
+                                calls.fetch_add(1, SeqCst);
+                                map.get(&k);
+                            }
+                            4..=8 => {
+                                calls.fetch_add(1, SeqCst);
+                                map.get_or_insert_with(&k, || v);
+                            }
+                            9..=10 => {
+                                calls.fetch_add(1, SeqCst);
+                                let _ = map.try_get_or_insert_with(&k, || match v % 2 {
+                                    0 => Ok(v),
+                                    _ => Err(()),
+                                });
+                            }
+                            11 => {
+                                calls.fetch_add(1, SeqCst);
+                                let _ = map.try_get_or_insert_with_shared(&k, || match v % 2 {
+                                    0 => Ok(v),
+                                    _ => Err(()),
+                                });
+                            }
+                            12 => {
+                                calls.fetch_add(1, SeqCst);
+                                map.optionally_get_or_insert_with(&k, || (v % 3 != 0).then_some(v));
+                            }
+                            13..=14 => drop(map.insert(k, v)),
+                            15 => drop(map.remove(&k)),
+                            16 => drop(map.sweep()),
+                            17 => map.retain(|k, _| k % 7 != v % 7),
+                            _ if t == 0 => clock.advance(Duration::from_millis(v % 40)),
+                            _ => drop(map.contains_key(&k)),
+                        }
+                    }
+                });
+            }
+        });
+        let s = map.stats();
+        let heard: Vec<u64> = heard.iter().map(|n| n.load(SeqCst)).collect();
+        let calls = calls.load(SeqCst);
+        let context = format!(
+            "config {config:05b}: {s:?}, heard {heard:?}, len {}",
+            map.len()
+        );
+        assert_eq!(s.hits + s.misses, calls, "{context}");
+        assert_eq!(s.expirations, heard[0], "{context}");
+        assert_eq!(s.evictions, heard[1], "{context}");
+        assert!(s.coalesced <= s.misses, "{context}");
+        assert!(s.stale_served <= s.misses, "{context}");
+        assert!(s.refreshes + s.refresh_failures <= s.hits, "{context}");
+        assert_eq!(
+            s.inserts,
+            map.len() as u64 + heard.iter().sum::<u64>(),
+            "every entry stored is held or was heard leaving: {context}"
+        );
+        if config & 1 != 0 {
+            assert!(map.len() <= 8, "{context}");
+        }
+    }
+}
