@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
 use cached::Cached;
@@ -280,6 +280,70 @@ fn macro_overhead(c: &mut Criterion) {
     group.finish();
 }
 
+/// Memoizing hits on one key from two threads while its rebuild (`refresh_after`) runs,
+/// beside hits on a key not due: a hit on a value being rebuilt costs what any hit costs (it
+/// does not take the shard's flights lock to learn that the rebuild is under way). The two
+/// threads live for the whole group: threads spawned per sample may share a lock stripe
+/// (their slots are handed back as they end), which would make the times bimodal.
+fn refresh_hits(c: &mut Criterion) {
+    const FRESH: u64 = 1;
+    const REBUILT: u64 = 2;
+    let clock = cache_core::ManualClock::new();
+    // `u64` values: cloning an `Arc` of one key from two threads would write shared memory.
+    let map = cache_core::TtlMap::<u64, u64>::builder()
+        .ttl(TTL)
+        .refresh_after(Duration::from_secs(60))
+        .clock(clock.clone())
+        .build();
+    map.insert(REBUILT, 1);
+    clock.advance(Duration::from_secs(60));
+    map.insert(FRESH, 1);
+    let (map, (started, running), (release, rebuilding)) = (&map, mpsc::channel(), mpsc::channel());
+    // A round's key and hits per thread (0: stop), then its start and its end, for all three.
+    let (key, hits) = (&AtomicU64::new(0), &AtomicU64::new(0));
+    let (start, end) = (&Barrier::new(3), &Barrier::new(3));
+    let mut group = c.benchmark_group("memo_hit_2_threads");
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            map.get_or_insert_with(&REBUILT, || {
+                started.send(()).expect("the bench waits");
+                rebuilding.recv().expect("the bench releases it");
+                2
+            })
+        });
+        running.recv().expect("the rebuild started");
+        for _ in 0..2 {
+            s.spawn(move || {
+                loop {
+                    start.wait();
+                    let (key, hits) = (key.load(Relaxed), hits.load(Relaxed));
+                    for _ in 0..hits {
+                        black_box(map.get_or_insert_with(&key, || 9));
+                    }
+                    end.wait();
+                    if hits == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+        let round = |k: u64, n: u64| {
+            key.store(k, Relaxed);
+            hits.store(n, Relaxed);
+            let begun = Instant::now();
+            start.wait();
+            end.wait();
+            begun.elapsed()
+        };
+        for (name, k) in [("fresh", FRESH), ("being_rebuilt", REBUILT)] {
+            group.bench_function(name, |b| b.iter_custom(|iters| round(k, iters.div_ceil(2))));
+        }
+        round(0, 0);
+        release.send(()).expect("the rebuild waits");
+    });
+    group.finish();
+}
+
 /// The machine's own ceiling for the 2-thread column: the same lookups in a `HashMap` that is
 /// only read, with no lock, no clock and no counters, cloning the same `Arc` values. No cache
 /// can scale better than this does.
@@ -317,6 +381,6 @@ fn scaling_ceiling(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = hits, scaling_ceiling, inserts, macro_overhead
+    targets = hits, scaling_ceiling, inserts, macro_overhead, refresh_hits
 }
 criterion_main!(benches);

@@ -72,11 +72,14 @@ pub(crate) struct Pending<K, V> {
     flight: Option<Arc<Flight<V>>>,
     /// For the construction's duration in its event (nothing without the feature `tracing`).
     started: trace::Started,
+    /// A rebuild of a value found due for `refresh_after`: until when the value is marked as
+    /// being rebuilt (see `Table::refreshing`).
+    refresh_until: Option<u64>,
 }
 
 impl<K, V> Pending<K, V> {
     /// A flight that `caller` is to lead.
-    fn new(hash: u64, key: K, id: u64, caller: Caller) -> Self {
+    fn new(hash: u64, key: K, id: u64, caller: Caller, refresh_until: Option<u64>) -> Self {
         let (sync_leader, async_leader) = match caller.is_async {
             false => (caller.thread, None),
             true => (None, caller.thread),
@@ -90,6 +93,7 @@ impl<K, V> Pending<K, V> {
             async_leader,
             flight: None,
             started: trace::started(),
+            refresh_until,
         }
     }
 }
@@ -304,7 +308,7 @@ where
         };
         if self.refresh_after.is_some()
             && shard.table.refresh_due(hash, now)
-            && let Some(id) = self.refresh(&shard, hash, key, is_async)
+            && let Some(id) = self.refresh(&shard, hash, key, now, is_async)
         {
             return Role::Refresh(id);
         }
@@ -348,7 +352,7 @@ where
         };
         let id = *next_id;
         *next_id += 1;
-        slot.insert(Pending::new(hash, key.to_key(), id, caller));
+        slot.insert(Pending::new(hash, key.to_key(), id, caller, None));
         Role::Lead(id)
     }
 
@@ -358,7 +362,14 @@ where
     /// stored until the lock is let go, and a later store invalidates the flight.
     #[cold]
     #[inline(never)]
-    fn refresh<Q>(&self, shard: &Locked<K, V>, hash: u64, key: &Q, is_async: bool) -> Option<u64>
+    fn refresh<Q>(
+        &self,
+        shard: &Locked<K, V>,
+        hash: u64,
+        key: &Q,
+        now: u64,
+        is_async: bool,
+    ) -> Option<u64>
     where
         Q: ?Sized + Lookup<K>,
     {
@@ -373,7 +384,9 @@ where
         };
         let id = *next_id;
         *next_id += 1;
-        slot.insert(Pending::new(hash, key.to_key(), id, caller));
+        let until = now.saturating_add(self.refresh_after.unwrap_or(0));
+        slot.insert(Pending::new(hash, key.to_key(), id, caller, Some(until)));
+        shard.table.refreshing(hash, until);
         Some(id)
     }
 
@@ -629,7 +642,11 @@ impl<K, V, S> Inner<K, V, S> {
     fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
         let pending = {
             let shard = read(&self.shard(hash).lock);
-            shard.flights.lock().unregister(hash, id)
+            let pending = shard.flights.lock().unregister(hash, id);
+            if let Some(until) = pending.as_ref().and_then(|p| p.refresh_until) {
+                shard.table.refresh_over(hash, until);
+            }
+            pending
         };
         let Some(Pending {
             key,
@@ -809,6 +826,11 @@ where
                     landing.flight = p.flight;
                     started = Some(p.started);
                     pending.0 = Some((p.key, copy));
+                    if let Some(until) = p.refresh_until {
+                        // Due again, unless the store below records the new value's time:
+                        // it may be invalidated, or panic.
+                        table.refresh_over(hash, until);
+                    }
                     if p.invalidated {
                         None
                     } else {

@@ -158,18 +158,20 @@ pub(crate) struct Lifespan {
 }
 
 /// What an entry keeps beside the table (see `Table::extras`), by the hash of its key.
-#[derive(Clone, Copy)]
 struct Extra {
     hash: u64,
     /// Sliding expiry's limit (a fixed deadline has it already), or `u64::MAX`.
     limit: u64,
-    /// When a memoizing call should rebuild it, or `u64::MAX`.
-    refresh_at: u64,
+    /// When a memoizing call should rebuild it, or `u64::MAX`; moved later while a rebuild
+    /// runs (see `Table::refreshing`). Atomic, as the call that starts one holds only the read
+    /// lock.
+    refresh_at: AtomicU64,
 }
 
 impl Extra {
+    #[inline]
     fn is_none(&self) -> bool {
-        self.limit == u64::MAX && self.refresh_at == u64::MAX
+        self.limit == u64::MAX && self.refresh_at.load(Relaxed) == u64::MAX
     }
 }
 
@@ -214,7 +216,8 @@ impl Extras {
                 let recorded = found.get_mut();
                 if shared {
                     recorded.limit = recorded.limit.min(new.limit);
-                    recorded.refresh_at = recorded.refresh_at.min(new.refresh_at);
+                    let refresh_at = recorded.refresh_at.get_mut();
+                    *refresh_at = (*refresh_at).min(new.refresh_at.into_inner());
                 } else {
                     *recorded = new;
                 }
@@ -567,7 +570,27 @@ impl<K, V> Table<K, V> {
 
     /// Whether a memoizing call that finds the live entry of `hash` at `now` should rebuild it.
     pub(crate) fn refresh_due(&self, hash: u64, now: u64) -> bool {
-        self.extras.get(hash).is_some_and(|e| now >= e.refresh_at)
+        self.extras
+            .get(hash)
+            .is_some_and(|e| now >= e.refresh_at.load(Relaxed))
+    }
+
+    /// A rebuild of the entry of `hash` has begun: until `until`, the calls that find it no
+    /// longer take the flights' lock to learn that one is under way (a hit takes no lock but
+    /// its shard's read lock). Every end of the rebuild sets the time anew (`refresh_over`,
+    /// then the new value's own if it is stored); `until` is a bound all the same.
+    pub(crate) fn refreshing(&self, hash: u64, until: u64) {
+        if let Some(extra) = self.extras.get(hash) {
+            extra.refresh_at.store(until, Relaxed);
+        }
+    }
+
+    /// The rebuild `refreshing` marked until `until` ended without storing (it failed, or was
+    /// invalidated): the value it kept is due again, unless another was stored since.
+    pub(crate) fn refresh_over(&self, hash: u64, until: u64) {
+        if let Some(extra) = self.extras.get(hash) {
+            let _ = (extra.refresh_at).compare_exchange(until, 0, Relaxed, Relaxed);
+        }
     }
 
     /// Moves a sliding deadline to `now` + ttl, if the entry is still live by `now` and nobody
@@ -635,7 +658,7 @@ impl<K, V> Table<K, V> {
         let extra = Extra {
             hash,
             limit: if self.policy.sliding { limit } else { u64::MAX },
-            refresh_at,
+            refresh_at: AtomicU64::new(refresh_at),
         };
         let keeps_extras = !extra.is_none() || !self.extras.0.is_empty();
         let mut shared = false;

@@ -92,6 +92,98 @@ fn other_callers_get_the_current_value_while_a_refresh_runs() {
     assert_eq!(map.stats().refreshes, 1);
 }
 
+/// A key that counts the comparisons made of it (`EQS`; only this file's one test uses it).
+#[derive(Clone, Hash)]
+struct Counted(&'static str);
+
+static EQS: AtomicUsize = AtomicUsize::new(0);
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        EQS.fetch_add(1, SeqCst);
+        self.0 == other.0
+    }
+}
+
+impl Eq for Counted {}
+
+#[test]
+fn calls_while_a_refresh_runs_look_the_key_up_once_and_ask_nothing_of_its_flight() {
+    const HITS: usize = 100;
+    let clock = ManualClock::new();
+    let map = TtlMap::<Counted, u32>::builder()
+        .ttl(secs(600))
+        .refresh_after(secs(60))
+        .clock(clock.clone())
+        .build();
+    map.insert(Counted("k"), 1);
+    clock.advance(secs(60));
+    let (release, refreshing) = mpsc::channel::<()>();
+    let refreshing = std::sync::Mutex::new(refreshing);
+    let started = AtomicUsize::new(0);
+    let (values, eqs) = std::thread::scope(|s| {
+        let refresher = s.spawn(|| {
+            map.get_or_insert_with(&Counted("k"), || {
+                started.store(1, SeqCst);
+                refreshing.lock().unwrap().recv().unwrap();
+                2
+            })
+        });
+        wait_until("the refresh started", || started.load(SeqCst) == 1);
+        EQS.store(0, SeqCst);
+        let values: Vec<u32> = (0..HITS)
+            .map(|_| map.get_or_insert_with(&Counted("k"), || 9))
+            .collect();
+        let eqs = EQS.load(SeqCst);
+        release.send(()).unwrap();
+        assert_eq!(refresher.join().unwrap(), 2);
+        (values, eqs)
+    });
+    assert!(values.iter().all(|&v| v == 1), "the current value, at once");
+    // One comparison per call, in the table. Looking for the rebuild's flight (under the
+    // shard's flights lock, which every such call would then take) would be a second.
+    assert!(eqs < 2 * HITS, "{eqs} comparisons for {HITS} calls");
+    assert_eq!(map.get(&Counted("k")), Some(2));
+}
+
+#[test]
+fn a_refresh_invalidated_by_a_retain_that_keeps_the_value_leaves_it_due() {
+    let (map, clock) = map(Expiry::Sliding);
+    map.insert("k".into(), 1);
+    clock.advance(secs(60));
+    let refreshed = map.get_or_insert_with("k", || {
+        map.retain(|_, _| true);
+        2
+    });
+    assert_eq!(refreshed, 2, "the caller gets its constructor's value");
+    assert_eq!(map.get("k"), Some(1), "the retain wins");
+    assert_eq!(map.get_or_insert_with("k", || 3), 3, "still due: rebuilt");
+}
+
+#[test]
+fn a_refresh_whose_store_panics_leaves_the_value_due() {
+    let clock = ManualClock::new();
+    let map = TtlMap::<String, u32>::builder()
+        .ttl(secs(600))
+        .refresh_after(secs(60))
+        .expire_after(|_, value| {
+            assert_ne!(*value, 13, "expire_after panics for 13");
+            None
+        })
+        .clock(clock.clone())
+        .build();
+    map.insert("k".into(), 1);
+    clock.advance(secs(60));
+    let panicked = catch_unwind(AssertUnwindSafe(|| map.get_or_insert_with("k", || 13)));
+    assert!(panicked.is_err());
+    assert_eq!(
+        map.get("k"),
+        Some(1),
+        "the store panicked: the value is kept"
+    );
+    assert_eq!(map.get_or_insert_with("k", || 3), 3, "still due: rebuilt");
+}
+
 #[test]
 fn a_failed_refresh_keeps_the_value_and_the_next_call_tries_again() {
     let (map, clock) = map(Expiry::Fixed);
