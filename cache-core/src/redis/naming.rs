@@ -3,7 +3,8 @@
 //! A cache key is serialized with postcard (compact, and the same bytes in every process for
 //! the same value), then hashed with BLAKE3 in keyed mode under the tier's secret together with
 //! the map's tag. The Redis key is `namespace:version:tag:{digest}`: the braces make the value
-//! and its lease share one Redis Cluster slot, so one script can touch both.
+//! and its lease share one Redis Cluster slot, so one script can touch both (a namespace's own
+//! braces are percent-encoded, see `in_key`).
 
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ impl Naming {
         });
         Naming {
             secret,
-            prefix: format!("{namespace}:{version}:"),
+            prefix: format!("{}:{version}:", in_key(namespace)),
         }
     }
 
@@ -111,6 +112,24 @@ impl Naming {
     }
 }
 
+/// A namespace as keys and channels hold it: with Redis Cluster's hash-tag marks (`{`, `}`)
+/// percent-encoded, and `%` too so that no two namespaces read alike. A key's only hash tag is
+/// then its digest, which keeps a value and its lease in one slot (`{}` in a namespace would
+/// have split them, failing every script) and spreads a map's keys over the slots (`{prod}`
+/// would have put every key in one). Other namespaces are kept as they are.
+fn in_key(namespace: &str) -> String {
+    let mut escaped = String::with_capacity(namespace.len());
+    for c in namespace.chars() {
+        match c {
+            '{' => escaped.push_str("%7B"),
+            '}' => escaped.push_str("%7D"),
+            '%' => escaped.push_str("%25"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +178,35 @@ mod tests {
             key_of(&naming, tag, &("sk-secret".to_string(), 7u32)),
             "svc:3:5c309d34e09d6364:{b9b72f7152261749749cfb35c33718e4}"
         );
+    }
+
+    /// Redis Cluster's hash tag of `key`: what lies between its first `{` and the first `}`
+    /// after that, if anything (else the whole key).
+    fn hash_tag(key: &str) -> &str {
+        let Some(open) = key.find('{') else {
+            return key;
+        };
+        match key[open + 1..].find('}') {
+            Some(0) | None => key,
+            Some(len) => &key[open + 1..open + 1 + len],
+        }
+    }
+
+    /// Whatever a namespace holds, a value and its lease hash to one slot, by the digest.
+    #[test]
+    fn a_namespace_s_braces_never_make_the_hash_tag() {
+        for namespace in ["a{}b", "{prod}", "a{b", "}{", "{", "%7B", "svc"] {
+            let naming = Naming::new(namespace, 1, Some([7; 32]));
+            let digest = naming.digest(9, "k").expect("a key that serializes");
+            let key = Naming::value_key(&naming.value_key_prefix(9), &digest);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hash_tag(&key), hex, "{namespace:?}: {key}");
+            assert_eq!(hash_tag(&Naming::lease_key(&key)), hex, "{namespace:?}");
+        }
+        // No two namespaces read alike once escaped.
+        let prefix = |namespace| Naming::new(namespace, 1, Some([7; 32])).value_key_prefix(9);
+        assert_ne!(prefix("a{b"), prefix("a%7Bb"));
+        assert_eq!(prefix("svc"), "svc:1:0000000000000009:{");
     }
 
     #[test]

@@ -232,7 +232,8 @@ impl RedisTier {
     }
 
     /// The first part of every Redis key and channel of this tier (default `"cache"`): one per
-    /// service sharing a Redis.
+    /// service sharing a Redis. Any string will do: its `{`, `}` and `%` are percent-encoded
+    /// in keys, so that it never makes a Redis Cluster hash tag.
     pub fn namespace(self, namespace: impl Into<String>) -> Self {
         self.with(|config| config.namespace = namespace.into())
     }
