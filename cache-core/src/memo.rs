@@ -72,14 +72,14 @@ pub(crate) struct Pending<K, V> {
     flight: Option<Arc<Flight<V>>>,
     /// For the construction's duration in its event (nothing without the feature `tracing`).
     started: trace::Started,
-    /// A rebuild of a value found due for `refresh_after`: until when the value is marked as
-    /// being rebuilt (see `Table::refreshing`).
-    refresh_until: Option<u64>,
+    /// A rebuild of a value found due for `refresh_after`: the mark it left on the value's
+    /// refresh time (see `Table::refreshing`).
+    refresh_mark: Option<u64>,
 }
 
 impl<K, V> Pending<K, V> {
     /// A flight that `caller` is to lead.
-    fn new(hash: u64, key: K, id: u64, caller: Caller, refresh_until: Option<u64>) -> Self {
+    fn new(hash: u64, key: K, id: u64, caller: Caller, refresh_mark: Option<u64>) -> Self {
         let (sync_leader, async_leader) = match caller.is_async {
             false => (caller.thread, None),
             true => (None, caller.thread),
@@ -93,7 +93,7 @@ impl<K, V> Pending<K, V> {
             async_leader,
             flight: None,
             started: trace::started(),
-            refresh_until,
+            refresh_mark,
         }
     }
 }
@@ -385,8 +385,8 @@ where
         let id = *next_id;
         *next_id += 1;
         let until = now.saturating_add(self.refresh_after.unwrap_or(0));
-        slot.insert(Pending::new(hash, key.to_key(), id, caller, Some(until)));
-        shard.table.refreshing(hash, until);
+        let mark = shard.table.refreshing(hash, until);
+        slot.insert(Pending::new(hash, key.to_key(), id, caller, Some(mark)));
         Some(id)
     }
 
@@ -643,8 +643,8 @@ impl<K, V, S> Inner<K, V, S> {
         let pending = {
             let shard = read(&self.shard(hash).lock);
             let pending = shard.flights.lock().unregister(hash, id);
-            if let Some(until) = pending.as_ref().and_then(|p| p.refresh_until) {
-                shard.table.refresh_over(hash, until);
+            if let Some(mark) = pending.as_ref().and_then(|p| p.refresh_mark) {
+                shard.table.refresh_over(hash, mark);
             }
             pending
         };
@@ -826,10 +826,10 @@ where
                     landing.flight = p.flight;
                     started = Some(p.started);
                     pending.0 = Some((p.key, copy));
-                    if let Some(until) = p.refresh_until {
+                    if let Some(mark) = p.refresh_mark {
                         // Due again, unless the store below records the new value's time:
                         // it may be invalidated, or panic.
-                        table.refresh_over(hash, until);
+                        table.refresh_over(hash, mark);
                     }
                     if p.invalidated {
                         None

@@ -175,6 +175,15 @@ impl Extra {
     }
 }
 
+/// A refresh time as a store records it: even (a nanosecond earlier at most), so that it never
+/// equals a mark of `Table::refreshing`, which is odd; `u64::MAX` (never) stays.
+fn even(refresh_at: u64) -> u64 {
+    match refresh_at {
+        u64::MAX => u64::MAX,
+        at => at & !1,
+    }
+}
+
 /// What entries keep beside a table, by the hashes of their keys. Not generic, so that its
 /// code is compiled once rather than once per key and value type.
 #[derive(Default)]
@@ -575,21 +584,25 @@ impl<K, V> Table<K, V> {
             .is_some_and(|e| now >= e.refresh_at.load(Relaxed))
     }
 
-    /// A rebuild of the entry of `hash` has begun: until `until`, the calls that find it no
-    /// longer take the flights' lock to learn that one is under way (a hit takes no lock but
+    /// A rebuild of the entry of `hash` has begun: until about `until`, the calls that find it
+    /// no longer take the flights' lock to learn that one is under way (a hit takes no lock but
     /// its shard's read lock). Every end of the rebuild sets the time anew (`refresh_over`,
-    /// then the new value's own if it is stored); `until` is a bound all the same.
-    pub(crate) fn refreshing(&self, hash: u64, until: u64) {
+    /// then the new value's own if it is stored); `until` is a bound all the same. Returns the
+    /// mark written, for `refresh_over`: odd, as no time a store records is (see `even`), so
+    /// that a store meanwhile (an `insert`) is never taken for the mark.
+    pub(crate) fn refreshing(&self, hash: u64, until: u64) -> u64 {
+        let mark = (until | 1).min(u64::MAX - 2);
         if let Some(extra) = self.extras.get(hash) {
-            extra.refresh_at.store(until, Relaxed);
+            extra.refresh_at.store(mark, Relaxed);
         }
+        mark
     }
 
-    /// The rebuild `refreshing` marked until `until` ended without storing (it failed, or was
-    /// invalidated): the value it kept is due again, unless another was stored since.
-    pub(crate) fn refresh_over(&self, hash: u64, until: u64) {
+    /// The rebuild `refreshing` marked with `mark` is over: the value it was to replace, if
+    /// still there, is due again, unless a store recorded another time since.
+    pub(crate) fn refresh_over(&self, hash: u64, mark: u64) {
         if let Some(extra) = self.extras.get(hash) {
-            let _ = (extra.refresh_at).compare_exchange(until, 0, Relaxed, Relaxed);
+            let _ = (extra.refresh_at).compare_exchange(mark, 0, Relaxed, Relaxed);
         }
     }
 
@@ -658,7 +671,7 @@ impl<K, V> Table<K, V> {
         let extra = Extra {
             hash,
             limit: if self.policy.sliding { limit } else { u64::MAX },
-            refresh_at: AtomicU64::new(refresh_at),
+            refresh_at: AtomicU64::new(even(refresh_at)),
         };
         let keeps_extras = !extra.is_none() || !self.extras.0.is_empty();
         let mut shared = false;
