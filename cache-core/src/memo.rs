@@ -375,6 +375,10 @@ where
     {
         let caller = Caller::this_thread(is_async);
         caller.thread?;
+        // Asked before a flight is registered, as it runs keys' `Eq` and `Hash`: a key that
+        // shares its hash with another shares its refresh time, which must not be put off
+        // for the other's sake (its calls then take the flights' lock, as all did before).
+        let alone = !shard.table.shares_hash(hash, key, |k| self.hash(k));
         let mut flights = shard.flights.lock();
         let Flights {
             pending, next_id, ..
@@ -385,8 +389,8 @@ where
         let id = *next_id;
         *next_id += 1;
         let until = now.saturating_add(self.refresh_after.unwrap_or(0));
-        let mark = shard.table.refreshing(hash, until);
-        slot.insert(Pending::new(hash, key.to_key(), id, caller, Some(mark)));
+        let mark = alone.then(|| shard.table.refreshing(hash, until));
+        slot.insert(Pending::new(hash, key.to_key(), id, caller, mark));
         Some(id)
     }
 

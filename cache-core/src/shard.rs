@@ -584,6 +584,15 @@ impl<K, V> Table<K, V> {
             .is_some_and(|e| now >= e.refresh_at.load(Relaxed))
     }
 
+    /// Whether a key held other than `key` hashes to `hash` (then the two share their
+    /// extras, see `Extras::get`): runs keys' `Eq` and `Hash`.
+    pub(crate) fn shares_hash<Q>(&self, hash: u64, key: &Q, hasher: impl Fn(&K) -> u64) -> bool
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        (self.entries.iter_hash(hash)).any(|e| !key.equivalent(&e.key) && hasher(&e.key) == hash)
+    }
+
     /// A rebuild of the entry of `hash` has begun: until about `until`, the calls that find it
     /// no longer take the flights' lock to learn that one is under way (a hit takes no lock but
     /// its shard's read lock). Every end of the rebuild sets the time anew (`refresh_over`,
