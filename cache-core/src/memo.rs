@@ -388,9 +388,12 @@ where
         };
         let id = *next_id;
         *next_id += 1;
+        // The key's `Clone` may panic: before the value is marked, so that nothing is left
+        // marked with no rebuild registered.
+        let key = key.to_key();
         let until = now.saturating_add(self.refresh_after.unwrap_or(0));
         let mark = alone.then(|| shard.table.refreshing(hash, until));
-        slot.insert(Pending::new(hash, key.to_key(), id, caller, mark));
+        slot.insert(Pending::new(hash, key, id, caller, mark));
         Some(id)
     }
 
