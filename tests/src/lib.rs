@@ -9,6 +9,9 @@ pub mod fleet;
 /// An eviction listener that records what it hears.
 pub mod heard;
 
+/// A global allocator that counts each thread's bytes, for tests of what the heap keeps.
+pub mod counting;
+
 /// Caffeine's test population (keys 1..=10, values -k), for the ports of its suites.
 pub mod caffeine;
 

@@ -11,10 +11,6 @@
 //!
 //! Time comes from a `ManualClock` only. Each test says which promise it checks.
 
-// A global allocator is unsafe to implement; this one only counts and forwards.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -29,6 +25,7 @@ mod model;
 use cache_core::{Expiry, ManualClock, Reason, TtlMap};
 use model::{Op, TTL, op_in};
 use proptest::prelude::*;
+use tests::counting::{Counting, net_bytes};
 use tests::heard;
 use tests::{assert_reentry, wait_until};
 
@@ -1160,60 +1157,8 @@ fn a_panicking_flight_among_flights_of_one_hash_frees_its_place() {
 // Memory under churn
 // ---------------------------------------------------------------------------------------
 
-struct Counting;
-
-thread_local! {
-    /// Bytes allocated and not yet freed by this thread (frees of other threads' blocks
-    /// count against the thread that frees).
-    static NET_BYTES: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(delta: isize) {
-    let _ = NET_BYTES.try_with(|n| n.set(n.get() + delta));
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            count(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn net_bytes() -> isize {
-    NET_BYTES.with(Cell::get)
-}
 
 /// Promise (README, Bounded memory): after a burst of N entries is removed, expires or is
 /// cleared, rounds of N new keys reuse the room they left: the memory this thread holds does

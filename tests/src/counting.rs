@@ -1,0 +1,64 @@
+//! A global allocator that forwards to the system's and counts, per thread, the bytes
+//! allocated and not yet freed, for tests of what the heap keeps. A library cannot install it
+//! (every test binary would then get it): a test binary does, with
+//! `#[global_allocator] static GLOBAL: Counting = Counting;`, and reads [`net_bytes`].
+
+// A global allocator is unsafe to implement; this one only counts and forwards.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// The counting allocator.
+pub struct Counting;
+
+thread_local! {
+    /// Bytes allocated and not yet freed by this thread (frees of other threads' blocks
+    /// count against the thread that frees).
+    static NET_BYTES: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    let _ = NET_BYTES.try_with(|n| n.set(n.get() + delta));
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            count(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+/// Bytes this thread has allocated and not freed, since it began.
+pub fn net_bytes() -> isize {
+    NET_BYTES.with(Cell::get)
+}
