@@ -1027,9 +1027,9 @@ where
         if scanned {
             // The forecast's deadlines, read with writers held off but readers not.
             let soonest = read(&shard.lock).table.soonest();
-            panicked = write(&shard.lock)
-                .table
-                .finish_sweep(soonest, done, self.hasher());
+            let mut locked = write(&shard.lock);
+            locked.flights.get_mut().give_back();
+            panicked = locked.table.finish_sweep(soonest, done, self.hasher());
         }
         Some((removed.len(), panicked.or(self.removed(removed))))
     }

@@ -47,9 +47,9 @@ use crate::map::{
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
-/// Flights a shard's pending table may have room for however few are in progress (times 8):
-/// smaller tables never shrink, so that recursions and ordinary concurrency, whose flights
-/// come and go by the dozen, never pay for a shrink and a regrowth.
+/// Flights a shard's pending table may have room for when none is in progress (times 8):
+/// smaller tables are kept, so that recursions and ordinary concurrency, whose flights come
+/// and go by the dozen, never pay for giving the room back and growing again.
 const SMALL_PENDING: usize = 32;
 
 /// A key whose constructor is running.
@@ -73,7 +73,7 @@ pub(crate) struct Pending<K, V> {
     /// For the construction's duration in its event (nothing without the feature `tracing`).
     started: trace::Started,
     /// A rebuild of a value found due for `refresh_after`: the mark it left on the value's
-    /// refresh time (see `Table::refreshing`).
+    /// refresh time (see `Extras::refreshing`).
     refresh_mark: Option<u64>,
 }
 
@@ -392,7 +392,11 @@ where
         // marked with no rebuild registered.
         let key = key.to_key();
         let until = now.saturating_add(self.refresh_after.unwrap_or(0));
-        let mark = alone.then(|| shard.table.refreshing(hash, until));
+        let mark = if alone {
+            Some(shard.table.extras.refreshing(hash, until))
+        } else {
+            None
+        };
         slot.insert(Pending::new(hash, key, id, caller, mark));
         Some(id)
     }
@@ -610,24 +614,18 @@ impl<K, V> Flights<K, V> {
     /// Takes flight `id` of a key whose hash is `hash` out of the pending table.
     #[inline]
     fn unregister(&mut self, hash: u64, id: u64) -> Option<Pending<K, V>> {
-        // Judged before the flight is taken out, so that it goes straight to the caller; one
-        // comparison while the table is small.
-        if self.pending.capacity() > 8 * SMALL_PENDING {
-            self.shrink();
-        }
         let found = self.pending.find_entry(hash, |p| p.id == id);
         Some(found.ok()?.remove().0)
     }
 
-    /// Gives back the room a burst of flights took once they have landed, as a sweep does
-    /// for the entries (`Table::shrink`): down to twice the flights left. Growing back takes
-    /// as many flights again, so the table does not swing between sizes.
-    #[cold]
-    #[inline(never)]
-    fn shrink(&mut self) {
-        let len = self.pending.len();
-        if self.pending.capacity() > 8 * len.max(SMALL_PENDING) {
-            self.pending.shrink_to(2 * len, |p| p.hash);
+    /// At the end of a sweep of the shard: gives back the room a burst of flights took, once
+    /// none is in progress, as the sweep does for the entries (`Table::shrink`). Not while
+    /// some are: their table would have to be rehashed, which would compile hashbrown's
+    /// resizing again for every key and value type; and not as the last flight lands, which
+    /// would cost every miss.
+    pub(crate) fn give_back(&mut self) {
+        if self.pending.is_empty() && self.pending.capacity() > 8 * SMALL_PENDING {
+            self.pending = HashTable::new();
         }
     }
 }
@@ -650,8 +648,12 @@ impl<K, V, S> Inner<K, V, S> {
         let pending = {
             let shard = read(&self.shard(hash).lock);
             let pending = shard.flights.lock().unregister(hash, id);
-            if let Some(mark) = pending.as_ref().and_then(|p| p.refresh_mark) {
-                shard.table.refresh_over(hash, mark);
+            if let Some(Pending {
+                refresh_mark: Some(mark),
+                ..
+            }) = pending
+            {
+                shard.table.extras.refresh_over(hash, mark);
             }
             pending
         };
@@ -836,7 +838,7 @@ where
                     if let Some(mark) = p.refresh_mark {
                         // Due again, unless the store below records the new value's time:
                         // it may be invalidated, or panic.
-                        table.refresh_over(hash, mark);
+                        table.extras.refresh_over(hash, mark);
                     }
                     if p.invalidated {
                         None

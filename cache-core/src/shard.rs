@@ -163,7 +163,7 @@ struct Extra {
     /// Sliding expiry's limit (a fixed deadline has it already), or `u64::MAX`.
     limit: u64,
     /// When a memoizing call should rebuild it, or `u64::MAX`; moved later while a rebuild
-    /// runs (see `Table::refreshing`). Atomic, as the call that starts one holds only the read
+    /// runs (see `Extras::refreshing`). Atomic, as the call that starts one holds only the read
     /// lock.
     refresh_at: AtomicU64,
 }
@@ -176,7 +176,7 @@ impl Extra {
 }
 
 /// A refresh time as a store records it: even (a nanosecond earlier at most), so that it never
-/// equals a mark of `Table::refreshing`, which is odd; `u64::MAX` (never) stays.
+/// equals a mark of `Extras::refreshing`, which is odd; `u64::MAX` (never) stays.
 fn even(refresh_at: u64) -> u64 {
     match refresh_at {
         u64::MAX => u64::MAX,
@@ -187,7 +187,7 @@ fn even(refresh_at: u64) -> u64 {
 /// What entries keep beside a table, by the hashes of their keys. Not generic, so that its
 /// code is compiled once rather than once per key and value type.
 #[derive(Default)]
-struct Extras(HashTable<Extra>);
+pub(crate) struct Extras(HashTable<Extra>);
 
 impl Extras {
     /// What the entry whose key hashes to `hash` keeps. Should two live keys share a hash (a
@@ -203,18 +203,38 @@ impl Extras {
     /// At the end of a sweep: forgets what the entries gone keep, once they outnumber those
     /// held (as a store does, see `Table::store`), and gives back the room they took, as the
     /// table of entries does (`Table::shrink`), so that the heap follows the entries after a
-    /// burst here too. No user code runs: what a key gone keeps is known by no entry of
-    /// `entries` being filed under its hash (an entry filed there under another hash keeps
-    /// it, which costs memory only while that entry is held).
-    fn collect<K, V>(&mut self, entries: &HashTable<Entry<K, V>>) {
-        let held = entries.len();
+    /// burst here too. `held` entries are in the table, and `is_held` tells whether one is
+    /// filed under a hash: no user code runs (an entry filed there under another hash keeps
+    /// what the hash's key kept, which costs memory only while that entry is held).
+    fn collect(&mut self, held: usize, is_held: &dyn Fn(u64) -> bool) {
         if self.0.len() > 2 * held + 16 {
-            self.0
-                .retain(|e| entries.iter_hash(e.hash).next().is_some());
+            self.0.retain(|e| is_held(e.hash));
         }
         let kept = self.0.len();
         if self.0.capacity() > 8 * kept.max(SMALL_TABLE) {
             self.0.shrink_to(2 * kept, |e| e.hash);
+        }
+    }
+
+    /// A rebuild of the entry of `hash` has begun: until about `until`, the calls that find it
+    /// no longer take the flights' lock to learn that one is under way (a hit takes no lock
+    /// but its shard's read lock). Every end of the rebuild sets the time anew (`refresh_over`,
+    /// then the new value's own if it is stored); `until` is a bound all the same. Returns the
+    /// mark written, for `refresh_over`: odd, as no time a store records is (see `even`), so
+    /// that a store meanwhile (an `insert`) is never taken for the mark.
+    pub(crate) fn refreshing(&self, hash: u64, until: u64) -> u64 {
+        let mark = (until | 1).min(u64::MAX - 2);
+        if let Some(extra) = self.get(hash) {
+            extra.refresh_at.store(mark, Relaxed);
+        }
+        mark
+    }
+
+    /// The rebuild `refreshing` marked with `mark` is over: the value it was to replace, if
+    /// still there, is due again, unless a store recorded another time since.
+    pub(crate) fn refresh_over(&self, hash: u64, mark: u64) {
+        if let Some(extra) = self.get(hash) {
+            let _ = (extra.refresh_at).compare_exchange(mark, 0, Relaxed, Relaxed);
         }
     }
 
@@ -357,7 +377,7 @@ pub(crate) struct Table<K, V> {
     /// key. Kept beside the entries rather than in each, so that maps that use neither pay
     /// nothing (a word per entry is about 17 bytes with the table's spare buckets). A fixed
     /// deadline never moves, so its limit is in the deadline already.
-    extras: Extras,
+    pub(crate) extras: Extras,
     policy: Policy,
     ledger: Ledger,
 }
@@ -590,29 +610,13 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        (self.entries.iter_hash(hash)).any(|e| !key.equivalent(&e.key) && hasher(&e.key) == hash)
-    }
-
-    /// A rebuild of the entry of `hash` has begun: until about `until`, the calls that find it
-    /// no longer take the flights' lock to learn that one is under way (a hit takes no lock but
-    /// its shard's read lock). Every end of the rebuild sets the time anew (`refresh_over`,
-    /// then the new value's own if it is stored); `until` is a bound all the same. Returns the
-    /// mark written, for `refresh_over`: odd, as no time a store records is (see `even`), so
-    /// that a store meanwhile (an `insert`) is never taken for the mark.
-    pub(crate) fn refreshing(&self, hash: u64, until: u64) -> u64 {
-        let mark = (until | 1).min(u64::MAX - 2);
-        if let Some(extra) = self.extras.get(hash) {
-            extra.refresh_at.store(mark, Relaxed);
+        // A loop, not `any`: an iterator adaptor's code would be compiled per key type too.
+        for e in self.entries.iter_hash(hash) {
+            if !key.equivalent(&e.key) && hasher(&e.key) == hash {
+                return true;
+            }
         }
-        mark
-    }
-
-    /// The rebuild `refreshing` marked with `mark` is over: the value it was to replace, if
-    /// still there, is due again, unless a store recorded another time since.
-    pub(crate) fn refresh_over(&self, hash: u64, mark: u64) {
-        if let Some(extra) = self.extras.get(hash) {
-            let _ = (extra.refresh_at).compare_exchange(mark, 0, Relaxed, Relaxed);
-        }
+        false
     }
 
     /// Moves a sliding deadline to `now` + ttl, if the entry is still live by `now` and nobody
@@ -888,7 +892,11 @@ impl<K, V> Table<K, V> {
         if !self.ledger.finish_sweep(read, done, self.entries.len()) {
             return None;
         }
-        self.extras.collect(&self.entries);
+        // Not generic, but for this closure: compiled once, not per key and value type.
+        let entries = &self.entries;
+        (self.extras).collect(entries.len(), &|hash| {
+            entries.iter_hash(hash).next().is_some()
+        });
         self.shrink(hasher)
     }
 
