@@ -1,7 +1,7 @@
 //! A global allocator that forwards to the system's and counts, per thread, the bytes
 //! allocated and not yet freed, for tests of what the heap keeps. A library cannot install it
 //! (every test binary would then get it): a test binary does, with
-//! `#[global_allocator] static GLOBAL: Counting = Counting;`, and reads [`net_bytes`].
+//! `#[global_allocator] static GLOBAL: Counting = Counting;`, and reads `net_bytes`.
 
 // A global allocator is unsafe to implement; this one only counts and forwards.
 #![allow(unsafe_code)]
