@@ -8,6 +8,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::time::Duration;
+
+use cache_core::{ManualClock, TtlMap};
 
 /// The counting allocator.
 pub struct Counting;
@@ -61,4 +64,28 @@ unsafe impl GlobalAlloc for Counting {
 /// Bytes this thread has allocated and not freed, since it began.
 pub fn net_bytes() -> isize {
     NET_BYTES.with(Cell::get)
+}
+
+/// The heap this thread holds at a burst's peak and after it, in bytes from `start`: 200,000
+/// keys stored at once, the clock moved past their ttl (1 s), all swept by a call if
+/// `swept_by_call`, then 100 keys one a second, whose writes sweep the rest.
+pub fn burst_then_trickle(
+    map: &TtlMap<u64, [u64; 4]>,
+    clock: &ManualClock,
+    start: isize,
+    swept_by_call: bool,
+) -> (isize, isize) {
+    for k in 0..200_000 {
+        map.insert(k, [k; 4]);
+    }
+    let peak = net_bytes() - start;
+    clock.advance(Duration::from_secs(1));
+    if swept_by_call {
+        assert_eq!(map.sweep(), 200_000);
+    }
+    for k in 200_000..200_100 {
+        map.insert(k, [k; 4]);
+        clock.advance(Duration::from_secs(1));
+    }
+    (peak, net_bytes() - start)
 }

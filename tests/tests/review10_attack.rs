@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use cache_core::{Expiry, ManualClock, TtlMap};
-use tests::counting::{Counting, net_bytes};
+use tests::counting::{Counting, burst_then_trickle, net_bytes};
 
 // ---------------------------------------------------------------------------------------
 // A counting allocator, per thread
@@ -61,19 +61,7 @@ fn the_heap_follows_the_live_keys_after_a_burst_also_with_limits_and_refresh_tim
             let clock = ManualClock::new();
             let start = net_bytes();
             let map = map_with(extras, &clock);
-            for k in 0..200_000 {
-                map.insert(k, [k; 4]);
-            }
-            let peak = net_bytes() - start;
-            clock.advance(Duration::from_secs(1));
-            if swept_by_call {
-                assert_eq!(map.sweep(), 200_000);
-            }
-            for k in 200_000..200_100 {
-                map.insert(k, [k; 4]);
-                clock.advance(Duration::from_secs(1));
-            }
-            let after = net_bytes() - start;
+            let (peak, after) = burst_then_trickle(&map, &clock, start, swept_by_call);
             assert!(map.len() <= 1 + 16 * 16, "len {}", map.len());
             // As without extras (`the_heap_follows_the_live_keys_after_a_burst_not_the_peak`):
             // room for a few entries in each of the 16 shards, far below the peak.
