@@ -7,8 +7,9 @@
 //! waiter's wake-up cannot make it run the constructor.
 //!
 //! What a waiter does with each outcome is `memo.rs`'s business; this file also guards the
-//! waits that could never end: a constructor asking for its own key (re-entry), and a sync
-//! call waiting for an async leader that only its own thread would poll.
+//! waits that could never end: a constructor asking for its own key (re-entry), a sync call
+//! waiting for an async leader that only its own thread would poll, and sync constructors
+//! waiting for each other from several threads (`deadlock.rs`).
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
+use crate::deadlock::{self, Leader};
 use crate::map::catch;
 use crate::sync::{Condvar, Mutex, thread_local, thread_token};
 
@@ -62,6 +64,8 @@ struct Rendezvous {
     id: FlightId,
     /// The thread that last polled an async leader's constructor (`thread_token`), or 0.
     async_leader: AtomicUsize,
+    /// A sync leader, which threads blocked on this flight wait for.
+    sync_leader: Option<Arc<Leader>>,
     state: Mutex<State>,
     landed: Condvar,
 }
@@ -87,12 +91,18 @@ thread_local! {
 }
 
 impl<V> Flight<V> {
-    /// The rendezvous of flight `id`, made when the first waiter joins it.
-    pub(crate) fn new(id: FlightId, async_leader: Option<usize>) -> Self {
+    /// The rendezvous of flight `id`, made when the first waiter joins it; its leader is the
+    /// thread `sync_leader` or `async_leader`.
+    pub(crate) fn new(
+        id: FlightId,
+        sync_leader: Option<usize>,
+        async_leader: Option<usize>,
+    ) -> Self {
         Flight {
             rendezvous: Rendezvous {
                 id,
                 async_leader: AtomicUsize::new(async_leader.unwrap_or(0)),
+                sync_leader: sync_leader.map(Leader::new),
                 state: Mutex::new(State {
                     landed: None,
                     wakers: Vec::new(),
@@ -129,6 +139,9 @@ impl Rendezvous {
     fn land(&self, landed: Landed) {
         let wakers = {
             let mut state = self.state.lock();
+            if let Some(leader) = &self.sync_leader {
+                leader.landed();
+            }
             state.landed = Some(landed);
             std::mem::take(&mut state.wakers)
         };
@@ -152,6 +165,7 @@ impl Rendezvous {
         if self.led_here().is_some() {
             reentry();
         }
+        let _waiting = self.sync_leader.as_ref().and_then(deadlock::wait_for);
         let state = self.state.lock();
         let leader = self.async_leader.load(Relaxed);
         if state.landed.is_none() && leader != 0 && Some(leader) == thread_token() {

@@ -92,6 +92,7 @@
 
 mod builder;
 mod clock;
+mod deadlock;
 mod flight;
 mod forecast;
 mod key;

@@ -341,7 +341,7 @@ where
                     Some(flight) => Arc::clone(flight),
                     None => {
                         let id = (self.flights_id(hash), p.id);
-                        let flight = Arc::new(Flight::new(id, p.async_leader));
+                        let flight = Arc::new(Flight::new(id, p.sync_leader, p.async_leader));
                         p.flight = Some(Arc::clone(&flight));
                         flight
                     }
@@ -955,8 +955,11 @@ where
     ///
     /// # Panics
     ///
-    /// If `init` asks this map for `key` itself, which could only wait forever; and if this
-    /// call would wait for an async constructor of `key` that this same thread polls.
+    /// If `init` asks this map for `key` itself, which could only wait forever; if this call
+    /// would wait for a sync constructor on another thread that waits, directly or through
+    /// other keys or maps, for a key a constructor on this thread is building (a cycle, which
+    /// could only wait forever too); and if this call would wait for an async constructor of
+    /// `key` that this same thread polls.
     ///
     /// ```
     /// use std::time::Duration;
