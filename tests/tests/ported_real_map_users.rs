@@ -955,3 +955,639 @@ fn mini_lsm_blocks_are_shared_across_tables_by_id_and_a_failed_read_falls_back_u
     assert_eq!(*one.read_block_cached(1).unwrap(), [1, 1]);
     assert_eq!(one.reads.load(SeqCst), 4, "the failure was not cached");
 }
+
+// ---------------------------------------------------------------------------------------
+// moka `invalidate_entries_if`, `invalidate_all`, `entry_count`, `iter`
+// ---------------------------------------------------------------------------------------
+
+/// (index id 19049405385) a chat server's thread cache: `self.cache_thread.try_get_with(
+/// (thread_id, user_id), self.state.data().thread_get(thread_id, user_id)).await`,
+/// `invalidate(thread_id)` is `self.cache_thread.invalidate_entries_if(move |(t, _), _| *t ==
+/// thread_id)`, and `invalidate_user(thread_id, user_id)` is
+/// `self.cache_thread.invalidate(&(thread_id, Some(user_id))).await`.
+mod chat_threads {
+    use super::*;
+
+    pub type Key = (u64, Option<u64>);
+
+    pub struct Services {
+        pub cache_thread: TtlMap<Key, String>,
+        pub titles: Mutex<HashMap<u64, String>>,
+        pub gets: AtomicUsize,
+        /// A hook inside the data layer's read: (started, go).
+        pub hook: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    }
+
+    impl Services {
+        async fn thread_get(&self, thread_id: u64, user_id: Option<u64>) -> Result<String, String> {
+            self.gets.fetch_add(1, SeqCst);
+            let title = self.titles.lock().unwrap().get(&thread_id).cloned();
+            if let Some((started, go)) = self.hook.lock().unwrap().take() {
+                started.send(()).unwrap();
+                go.recv().unwrap();
+            }
+            let title = title.ok_or("unknown thread")?;
+            Ok(format!("{title} (as {user_id:?})"))
+        }
+
+        pub async fn get(&self, thread_id: u64, user_id: Option<u64>) -> Result<String, Arc<String>> {
+            self.cache_thread
+                .try_get_or_insert_with_shared_async(
+                    &(thread_id, user_id),
+                    self.thread_get(thread_id, user_id),
+                )
+                .await
+        }
+
+        pub fn invalidate(&self, thread_id: u64) {
+            self.cache_thread.retain(|(t, _), _| *t != thread_id);
+        }
+
+        pub fn invalidate_user(&self, thread_id: u64, user_id: u64) {
+            self.cache_thread.remove(&(thread_id, Some(user_id)));
+        }
+    }
+
+    pub fn services() -> Services {
+        Services {
+            cache_thread: TtlMap::new(secs(300)),
+            titles: Mutex::new(HashMap::from([(1, "a".into()), (2, "b".into())])),
+            gets: AtomicUsize::new(0),
+            hook: Mutex::new(None),
+        }
+    }
+}
+
+#[test]
+fn chat_threads_invalidating_a_thread_drops_every_users_view_of_it_and_no_other() {
+    use chat_threads::*;
+    let s = services();
+    for key in [(1, None), (1, Some(7)), (1, Some(8)), (2, Some(7))] {
+        block_on(s.get(key.0, key.1)).unwrap();
+    }
+    assert_eq!(s.gets.load(SeqCst), 4);
+    s.titles.lock().unwrap().insert(1, "a2".into());
+    s.invalidate(1);
+    assert_eq!(s.cache_thread.len(), 1);
+    assert_eq!(block_on(s.get(1, Some(7))).unwrap(), "a2 (as Some(7))");
+    assert_eq!(block_on(s.get(2, Some(7))).unwrap(), "b (as Some(7))");
+    assert_eq!(s.gets.load(SeqCst), 5);
+    s.invalidate_user(1, 7);
+    block_on(s.get(1, Some(7))).unwrap();
+    assert_eq!(s.gets.load(SeqCst), 6);
+}
+
+#[test]
+fn chat_threads_a_read_that_began_before_an_invalidation_does_not_store_its_stale_view() {
+    use chat_threads::*;
+    let s = services();
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    *s.hook.lock().unwrap() = Some((started_tx, go_rx));
+    thread::scope(|scope| {
+        let reader = scope.spawn(|| block_on(s.get(1, Some(7))));
+        started.recv().unwrap(); // it has read the old title
+        s.titles.lock().unwrap().insert(1, "renamed".into());
+        s.invalidate(1);
+        go.send(()).unwrap();
+        assert_eq!(reader.join().unwrap().unwrap(), "a (as Some(7))");
+    });
+    assert_eq!(
+        block_on(s.get(1, Some(7))).unwrap(),
+        "renamed (as Some(7))",
+        "the stale view was not stored"
+    );
+}
+
+/// (index id 20245992779) a database proxy's metadata cache: `invalidate_database(&self, name)`
+/// is `self.databases.invalidate(name); let prefix = format!("{}.", name);
+/// self.tables.invalidate_entries_if(move |key, _| key.starts_with(&prefix))
+/// .expect("Failed to invalidate table entries");` with `table_key(db, table)` = `"db.table"`.
+mod db_metadata {
+    use super::*;
+
+    pub struct Meta {
+        pub databases: TtlMap<String, Arc<&'static str>>,
+        pub tables: TtlMap<String, Arc<&'static str>>,
+    }
+
+    impl Meta {
+        pub fn table_key(db_name: &str, table_name: &str) -> String {
+            format!("{db_name}.{table_name}")
+        }
+
+        pub fn invalidate_database(&self, name: &str) {
+            self.databases.remove(name);
+            let prefix = format!("{name}.");
+            self.tables.retain(|key, _| !key.starts_with(&prefix));
+        }
+    }
+}
+
+#[test]
+fn db_metadata_invalidating_a_database_drops_its_tables_not_a_namesake_prefix() {
+    use db_metadata::*;
+    let meta = Meta {
+        databases: TtlMap::new(secs(60)),
+        tables: TtlMap::new(secs(60)),
+    };
+    meta.databases.insert("db1".into(), Arc::new("online"));
+    meta.databases.insert("db10".into(), Arc::new("online"));
+    for (db, table) in [("db1", "users"), ("db1", "orders"), ("db10", "users")] {
+        meta.tables.insert(Meta::table_key(db, table), Arc::new("ok"));
+    }
+    meta.invalidate_database("db1");
+    assert!(meta.databases.get("db1").is_none());
+    let mut left: Vec<String> = meta.tables.iter().map(|(k, _)| k).collect();
+    left.sort();
+    assert_eq!(left, ["db10.users"]);
+    assert!(meta.databases.contains_key("db10"));
+}
+
+/// (index id 30711520154) a typed prefix cache over `Cache<(String, TypeId), Arc<dyn Any +
+/// Send + Sync>>`: `invalidate_prefix(&self, prefix)` is `let full_prefix =
+/// format!("{}{}", self.prefix, prefix); self.cache.invalidate_entries_if(move |(key,
+/// _typeid), _value| key.starts_with(&full_prefix))`, `size()` is
+/// `self.cache.run_pending_tasks(); self.cache.entry_count() as usize` and `approx_size()`
+/// is `entry_count()` alone.
+mod typed_prefix_cache {
+    use super::*;
+
+    pub type Value = Arc<dyn Any + Send + Sync>;
+
+    pub struct Cache {
+        pub prefix: String,
+        pub cache: TtlMap<(String, TypeId), Value>,
+    }
+
+    impl Cache {
+        pub fn get<T: Any + Send + Sync + Clone>(&self, key: &str) -> Option<T> {
+            let full = format!("{}{key}", self.prefix);
+            let value = self.cache.get(&TupleRef((&*full, &TypeId::of::<T>())))?;
+            value.downcast_ref::<T>().cloned()
+        }
+
+        pub fn insert<T: Any + Send + Sync>(&self, key: &str, value: T) {
+            let full = format!("{}{key}", self.prefix);
+            self.cache.insert((full, TypeId::of::<T>()), Arc::new(value));
+        }
+
+        pub fn invalidate_prefix(&self, prefix: &str) {
+            let full_prefix = format!("{}{prefix}", self.prefix);
+            self.cache
+                .retain(|(key, _typeid), _value| !key.starts_with(&full_prefix));
+        }
+
+        pub fn size(&self) -> usize {
+            self.cache.sweep();
+            self.cache.len()
+        }
+
+        pub fn approx_size(&self) -> usize {
+            self.cache.len()
+        }
+    }
+}
+
+#[test]
+fn typed_prefix_cache_keys_by_type_invalidates_by_prefix_and_sizes_without_expired_entries() {
+    use typed_prefix_cache::*;
+    let clock = ManualClock::new();
+    let cache = Cache {
+        prefix: "tenant-a/".into(),
+        cache: TtlMap::builder()
+            .ttl(secs(60))
+            .clock(clock.clone())
+            .build(),
+    };
+    cache.insert("user/1", 7u32);
+    cache.insert("user/1", "seven".to_string());
+    cache.insert("team/1", 1u32);
+    assert_eq!(cache.get::<u32>("user/1"), Some(7));
+    assert_eq!(cache.get::<String>("user/1").as_deref(), Some("seven"));
+    assert_eq!(cache.get::<u64>("user/1"), None, "another type is another key");
+    cache.invalidate_prefix("user/");
+    assert_eq!(cache.size(), 1);
+    clock.advance(secs(60));
+    assert_eq!(cache.approx_size(), 1, "entry_count may count the expired entry");
+    assert_eq!(cache.size(), 0, "after run_pending_tasks it does not");
+}
+
+/// (index id 55646379074) a key-value lookup cache's `clear`: `self.cache.invalidate_all();
+/// self.cache.run_pending_tasks().await;` and `num_entries` is `run_pending_tasks` then
+/// `entry_count() as usize`; `invalidate_prefix(&[u8])` is `invalidate_entries_if(move |key,
+/// _value| key.starts_with(&prefix))` over `Vec<u8>` keys.
+mod kv_lookup_cache {
+    use super::*;
+
+    pub struct Lookup {
+        pub cache: TtlMap<Vec<u8>, Arc<Vec<u8>>>,
+    }
+
+    impl Lookup {
+        pub fn invalidate_prefix(&self, prefix: &[u8]) {
+            self.cache.retain(|key, _| !key.starts_with(prefix));
+        }
+
+        pub fn clear(&self) {
+            self.cache.clear();
+        }
+
+        pub fn num_entries(&self) -> usize {
+            self.cache.sweep();
+            self.cache.len()
+        }
+    }
+}
+
+#[test]
+fn kv_lookup_cache_prefix_invalidation_and_clear_show_in_the_count_at_once() {
+    use kv_lookup_cache::*;
+    let lookup = Lookup {
+        cache: TtlMap::new(secs(60)),
+    };
+    for key in [&b"a/1"[..], b"a/2", b"b/1"] {
+        lookup.cache.insert(key.to_vec(), Arc::new(key.to_vec()));
+    }
+    assert_eq!(lookup.cache.get(&b"a/1"[..]).as_deref(), Some(&b"a/1".to_vec()));
+    lookup.invalidate_prefix(b"a/");
+    assert_eq!(lookup.num_entries(), 1);
+    lookup.clear();
+    assert_eq!(lookup.num_entries(), 0);
+}
+
+/// (index id 2438188258) a Minecraft tier-list API: `for (uuid, profile) in
+/// PLAYER_CACHE.iter() { match profile { Some(p) => players.push(p), None =>
+/// unknown.push(*uuid) } }` over a `Cache<Uuid, Option<PlayerInfo>>`, and `get_mode` is
+/// `MODE_CACHE.entry_by_ref(&mode).or_insert_with(async { get_mode_tiers(&mode) }).await
+/// .into_value()` for the modes it knows.
+mod mctiers {
+    use super::*;
+
+    pub struct Api {
+        pub players: TtlMap<u128, Option<String>>,
+        pub modes: TtlMap<String, Arc<HashMap<String, String>>>,
+        pub tier_fetches: AtomicUsize,
+    }
+
+    impl Api {
+        pub fn all_players(&self) -> (Vec<String>, Vec<u128>) {
+            let (mut players, mut unknown) = (Vec::new(), Vec::new());
+            for (uuid, profile) in self.players.iter() {
+                match profile {
+                    Some(p) => players.push(p),
+                    None => unknown.push(uuid),
+                }
+            }
+            players.sort();
+            unknown.sort();
+            (players, unknown)
+        }
+
+        pub async fn get_mode(&self, mode: &str) -> Arc<HashMap<String, String>> {
+            if !["sword", "axe"].contains(&mode) {
+                return Arc::default();
+            }
+            self.modes
+                .get_or_insert_with_async(mode, async {
+                    self.tier_fetches.fetch_add(1, SeqCst);
+                    Arc::new(HashMap::from([("steve".to_string(), format!("{mode}:HT1"))]))
+                })
+                .await
+        }
+    }
+}
+
+#[test]
+fn mctiers_iterates_live_players_without_touching_them_and_fetches_a_mode_once() {
+    use mctiers::*;
+    let clock = ManualClock::new();
+    let api = Api {
+        players: TtlMap::builder()
+            .ttl(secs(600))
+            .clock(clock.clone())
+            .build(),
+        modes: TtlMap::new(secs(600)),
+        tier_fetches: AtomicUsize::new(0),
+    };
+    api.players.insert(1, Some("alex".into()));
+    api.players.insert(2, None);
+    clock.advance(secs(300));
+    api.players.insert(3, Some("steve".into()));
+    assert_eq!(
+        api.all_players(),
+        (vec!["alex".to_string(), "steve".to_string()], vec![2])
+    );
+    assert_eq!(api.players.stats().hits, 0, "iter counts no hits");
+    clock.advance(secs(300)); // iter did not slide 1 and 2's deadlines
+    assert_eq!(api.all_players(), (vec!["steve".to_string()], vec![]));
+    assert_eq!(block_on(api.get_mode("sword"))["steve"], "sword:HT1");
+    block_on(api.get_mode("sword"));
+    assert!(block_on(api.get_mode("bow")).is_empty());
+    assert_eq!(api.tier_fetches.load(SeqCst), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// moka's entry API: `or_insert_with(..).is_fresh()` and `and_compute_with`
+// ---------------------------------------------------------------------------------------
+
+/// (index id 59716649357) a TOTP anti-replay guard: `TotpAntiReplay { cache:
+/// Cache<TotpStepRecord, ()> }` with `consume(&self, id: Uuid, matched_step: u64) -> bool {
+/// matches!(self.cache.entry(key).and_compute_with(|entry| async move { if entry.is_some() {
+/// Op::Nop } else { Op::Put(()) } }).await, CompResult::Inserted(_)) }` and `time_to_live`
+/// (its value was cut off in the excerpt; 90 s, three TOTP steps, here).
+mod totp_anti_replay {
+    use super::*;
+
+    #[derive(Clone, Hash, PartialEq, Eq)]
+    pub struct TotpStepRecord {
+        pub id: u128,
+        pub matched_step: u64,
+    }
+
+    pub struct TotpAntiReplay {
+        pub cache: TtlMap<TotpStepRecord, ()>,
+    }
+
+    impl TotpAntiReplay {
+        pub fn consume(&self, id: u128, matched_step: u64) -> bool {
+            let key = TotpStepRecord { id, matched_step };
+            let inserted = AtomicBool::new(false);
+            self.cache.get_or_insert_with(&key, || {
+                inserted.store(true, SeqCst);
+                wait_until("the replayed code arrives", || {
+                    self.cache.stats().coalesced >= 7
+                });
+            });
+            inserted.load(SeqCst)
+        }
+    }
+}
+
+#[test]
+fn totp_anti_replay_accepts_a_code_once_among_eight_simultaneous_submissions() {
+    use totp_anti_replay::*;
+    let clock = ManualClock::new();
+    let guard = TotpAntiReplay {
+        cache: TtlMap::builder()
+            .ttl(secs(90))
+            .expiry(Expiry::Fixed)
+            .clock(clock.clone())
+            .build(),
+    };
+    let accepted = at_once(8, |_| guard.consume(42, 1_000));
+    assert_eq!(accepted.iter().filter(|a| **a).count(), 1, "{accepted:?}");
+    guard.cache.reset_stats();
+    clock.advance(secs(89));
+    assert!(!guard.consume(42, 1_000), "still a replay");
+    assert!(
+        guard.cache.contains_key(&TotpStepRecord {
+            id: 42,
+            matched_step: 1_000
+        })
+    );
+    clock.advance(secs(1));
+    assert!(!guard.cache.contains_key(&TotpStepRecord {
+        id: 42,
+        matched_step: 1_000
+    }));
+}
+
+/// (index id 51814997155) a federation endpoint's replay check: `let inserted =
+/// state.federation.nonces.entry(key).or_insert_with(async {}).await.is_fresh(); if !inserted
+/// { return Err("replayed (node_id, timestamp) pair"); }` with `key = (node_id_bytes, ts_ms)`.
+mod federation_nonces {
+    use super::*;
+
+    pub struct Federation {
+        pub nonces: TtlMap<([u8; 4], u64), ()>,
+    }
+
+    impl Federation {
+        pub async fn verify(&self, node_id: [u8; 4], ts_ms: u64) -> Result<(), &'static str> {
+            let fresh = AtomicBool::new(false);
+            self.nonces
+                .get_or_insert_with_async(&(node_id, ts_ms), async {
+                    fresh.store(true, SeqCst);
+                    wait_until_async("the replays arrive", || {
+                        self.nonces.stats().coalesced >= 15
+                    })
+                    .await;
+                })
+                .await;
+            if !fresh.load(SeqCst) {
+                return Err("replayed (node_id, timestamp) pair");
+            }
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn federation_nonces_one_of_sixteen_concurrent_identical_requests_is_fresh() {
+    use federation_nonces::*;
+    let fed = Arc::new(Federation {
+        nonces: TtlMap::new(secs(300)),
+    });
+    let rt = two_worker_runtime();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let fed = Arc::clone(&fed);
+            rt.spawn(async move { fed.verify([1, 2, 3, 4], 1_700_000_000_000).await })
+        })
+        .collect();
+    let results = rt.block_on(async {
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.err())
+            .all(|e| e == "replayed (node_id, timestamp) pair")
+    );
+}
+
+/// (index id 54662147472) a TUIC proxy's inbound UDP relay: `if let Some(session) =
+/// ctx.udp_sessions.get(&assoc_id).await { return Ok(session.tuic_stream.clone()); }` then
+/// `ctx.udp_sessions.entry(assoc_id).or_insert_with(async { info!("Creating new UDP session
+/// for assoc_id {}", assoc_id); .. channels, tasks .. }).await`: one session per association.
+mod tuic_udp_sessions {
+    use super::*;
+
+    pub struct Session {
+        pub assoc_id: u16,
+    }
+
+    pub struct InboundCtx {
+        pub udp_sessions: TtlMap<u16, Arc<Session>>,
+        pub created: AtomicUsize,
+    }
+
+    impl InboundCtx {
+        pub async fn get_or_create_session(&self, assoc_id: u16) -> Arc<Session> {
+            if let Some(session) = self.udp_sessions.get(&assoc_id) {
+                return session;
+            }
+            self.udp_sessions
+                .get_or_insert_with_async(&assoc_id, async {
+                    self.created.fetch_add(1, SeqCst);
+                    wait_until_async("the second packet of the association", || {
+                        self.udp_sessions.stats().coalesced >= 1
+                    })
+                    .await;
+                    Arc::new(Session { assoc_id })
+                })
+                .await
+        }
+    }
+}
+
+#[test]
+fn tuic_udp_sessions_two_packets_of_a_new_association_open_one_session() {
+    use tuic_udp_sessions::*;
+    let ctx = Arc::new(InboundCtx {
+        udp_sessions: TtlMap::new(secs(120)),
+        created: AtomicUsize::new(0),
+    });
+    let rt = two_worker_runtime();
+    let (a, b) = rt.block_on(async {
+        let (c1, c2) = (Arc::clone(&ctx), Arc::clone(&ctx));
+        let a = tokio::spawn(async move { c1.get_or_create_session(9).await });
+        let b = tokio::spawn(async move { c2.get_or_create_session(9).await });
+        (a.await.unwrap(), b.await.unwrap())
+    });
+    assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!((a.assoc_id, ctx.created.load(SeqCst)), (9, 1));
+}
+
+/// neondatabase/neon's proxy (control-plane caches; (index id 24173304002)): "We can cache all
+/// the other errors in ep_controls because they don't depend on what role name we pass":
+/// `self.ep_controls.entry(endpoint_id).and_compute_with(|entry| match entry { Some(entry) if
+/// entry.value().is_ok() => Op::Nop, _ => Op::Put(Err(msg.clone())) });` then
+/// `self.role_controls.insert((endpoint_id, role_name), Err(msg))`.
+///
+/// Gap: no compute: "keep an `Ok`, else store the error" is a `get` then an `insert`, and an
+/// `Ok` stored between the two is overwritten by the error (moka runs the closure under the
+/// key's lock). The single-threaded behaviour is the user's.
+mod neon_ep_controls {
+    use super::*;
+
+    pub type Control = Result<&'static str, &'static str>;
+
+    pub struct ProjectInfo {
+        pub ep_controls: TtlMap<u32, Control>,
+        pub role_controls: TtlMap<(u32, String), Control>,
+    }
+
+    impl ProjectInfo {
+        pub fn insert_ep_error(&self, endpoint_id: u32, role: &str, msg: &'static str) {
+            if !matches!(self.ep_controls.get(&endpoint_id), Some(Ok(_))) {
+                self.ep_controls.insert(endpoint_id, Err(msg));
+            }
+            self.role_controls.insert((endpoint_id, role.into()), Err(msg));
+        }
+    }
+}
+
+#[test]
+fn neon_ep_controls_an_error_replaces_an_error_but_never_a_good_entry() {
+    use neon_ep_controls::*;
+    let info = ProjectInfo {
+        ep_controls: TtlMap::new(secs(240)),
+        role_controls: TtlMap::new(secs(240)),
+    };
+    info.ep_controls.insert(1, Ok("secret-ok"));
+    info.insert_ep_error(1, "alice", "quota exceeded");
+    info.insert_ep_error(2, "alice", "endpoint disabled");
+    info.insert_ep_error(2, "bob", "quota exceeded");
+    assert_eq!(info.ep_controls.get(&1), Some(Ok("secret-ok")));
+    assert_eq!(info.ep_controls.get(&2), Some(Err("quota exceeded")));
+    assert_eq!(
+        info.role_controls.get(&TupleRef((&2u32, "alice"))),
+        Some(Err("endpoint disabled"))
+    );
+}
+
+/// (index id 60253693847) a generational cache over moka: `fn remove_moka_generation(&self,
+/// key: &Key, generation: u64) -> bool { matches!(self.cache.entry(key.clone())
+/// .and_compute_with(|current| if current.as_ref().is_some_and(|entry| entry.value()
+/// .generation == generation) { Op::Remove } else { Op::Nop }), CompResult::Removed(_)) }`.
+///
+/// Gap: no conditional remove; `retain` does it atomically (per shard) but visits every entry.
+mod generational_remove {
+    use super::*;
+
+    #[derive(Clone)]
+    pub struct Entry {
+        pub generation: u64,
+        pub value: &'static str,
+    }
+
+    pub fn remove_generation(cache: &TtlMap<String, Entry>, key: &str, generation: u64) -> bool {
+        let removed = AtomicBool::new(false);
+        cache.retain(|k, entry| {
+            let matches = k == key && entry.generation == generation;
+            if matches {
+                removed.store(true, SeqCst);
+            }
+            !matches
+        });
+        removed.load(SeqCst)
+    }
+}
+
+#[test]
+fn generational_remove_removes_only_the_generation_asked_for() {
+    use generational_remove::*;
+    let cache = TtlMap::new(secs(60));
+    cache.insert(
+        "k".to_string(),
+        Entry {
+            generation: 2,
+            value: "new",
+        },
+    );
+    assert!(!remove_generation(&cache, "k", 1), "an older generation");
+    assert_eq!(cache.get("k").map(|e| e.value), Some("new"));
+    assert!(remove_generation(&cache, "k", 2));
+    assert!(cache.get("k").is_none());
+}
+
+/// (index id 55379972402) a Raft-replicated Redis-like store: `l_push` is
+/// `self.cache.entry(l_push.key).and_compute_with(|maybe_entry| async move { match
+/// maybe_entry { Some(entry) => { let mut value = entry.into_value(); match &mut value.data {
+/// ValueObject::List(data) => { data.push_front(l_push.value); Op::Put(value) } .. } } .. }
+/// })`.
+///
+/// Gap: no compute; the port keeps a shared list (`Arc<Mutex<VecDeque>>`) per key, created
+/// once by `get_or_insert_with`, so concurrent pushes are never lost.
+mod raft_lpush {
+    use super::*;
+
+    pub type List = Arc<Mutex<VecDeque<String>>>;
+
+    pub fn l_push(cache: &TtlMap<String, List>, key: &str, value: String) -> usize {
+        let list = cache.get_or_insert_with(key, List::default);
+        let mut list = list.lock().unwrap();
+        list.push_front(value);
+        list.len()
+    }
+}
+
+#[test]
+fn raft_lpush_concurrent_pushes_to_one_list_are_all_kept() {
+    use raft_lpush::*;
+    let cache = TtlMap::new(secs(3600));
+    at_once(4, |t| {
+        for i in 0..100 {
+            l_push(&cache, "queue", format!("{t}-{i}"));
+        }
+    });
+    assert_eq!(cache.get("queue").unwrap().lock().unwrap().len(), 400);
+    assert_eq!(l_push(&cache, "queue", "last".into()), 401);
+}
