@@ -1591,3 +1591,398 @@ fn raft_lpush_concurrent_pushes_to_one_list_are_all_kept() {
     assert_eq!(cache.get("queue").unwrap().lock().unwrap().len(), 400);
     assert_eq!(l_push(&cache, "queue", "last".into()), 401);
 }
+
+// ---------------------------------------------------------------------------------------
+// Per-entry expiry (`moka::Expiry`), time_to_live + time_to_idle, eviction listeners
+// ---------------------------------------------------------------------------------------
+
+/// (index id 53415382920) a DNS forwarder's cache: "Per-entry TTL DNS response cache backed
+/// by moka. Each entry expires according to the upstream DNS TTL": `impl Expiry<CacheKey,
+/// CacheValue> for DnsCacheExpiry { fn expire_after_create(&self, _key, value, _created_at)
+/// -> Option<Duration> { Some(value.ttl) } }` with `CacheKey = (String, u16)`.
+mod dns_cache {
+    use super::*;
+
+    #[derive(Clone)]
+    pub struct CacheValue {
+        pub bytes: Vec<u8>,
+        pub ttl: Duration,
+    }
+
+    pub struct Forwarder {
+        pub cache: TtlMap<(String, u16), CacheValue>,
+        pub upstream: AtomicUsize,
+    }
+
+    impl Forwarder {
+        pub fn new(clock: &ManualClock) -> Self {
+            let cache = TtlMap::builder()
+                .ttl(Duration::MAX)
+                .expiry(Expiry::Fixed)
+                .capacity(10_000)
+                .expire_after(|_key: &(String, u16), value: &CacheValue| Some(value.ttl))
+                .clock(clock.clone())
+                .build();
+            Forwarder {
+                cache,
+                upstream: AtomicUsize::new(0),
+            }
+        }
+
+        pub fn resolve(&self, name: &str, qtype: u16, upstream_ttl: u64) -> Vec<u8> {
+            let value = self.cache.get_or_insert_with(&TupleRef((name, &qtype)), || {
+                self.upstream.fetch_add(1, SeqCst);
+                CacheValue {
+                    bytes: name.as_bytes().to_vec(),
+                    ttl: secs(upstream_ttl),
+                }
+            });
+            value.bytes
+        }
+    }
+}
+
+#[test]
+fn dns_cache_each_answer_lives_its_own_upstream_ttl_and_ttl_zero_is_never_served() {
+    use dns_cache::*;
+    let clock = ManualClock::new();
+    let dns = Forwarder::new(&clock);
+    dns.resolve("a.example", 1, 30);
+    dns.resolve("b.example", 1, 300);
+    dns.resolve("a.example", 1, 30);
+    assert_eq!(dns.upstream.load(SeqCst), 2);
+    clock.advance(secs(30));
+    dns.resolve("a.example", 1, 30);
+    dns.resolve("b.example", 1, 300);
+    assert_eq!(dns.upstream.load(SeqCst), 3, "a's 30 s are over, b's 300 are not");
+    // TTL 0: "do not cache" (RFC 1035). Each query goes upstream; nothing is served from cache.
+    for _ in 0..3 {
+        assert_eq!(dns.resolve("now.example", 1, 0), b"now.example");
+    }
+    assert_eq!(dns.upstream.load(SeqCst), 6);
+    assert!(dns.cache.get(&TupleRef(("now.example", &1u16))).is_none());
+    // An absurd upstream TTL saturates instead of panicking.
+    dns.resolve("far.example", 28, u64::MAX);
+    clock.advance(secs(10 * 365 * 86_400));
+    assert!(dns.cache.contains_key(&TupleRef(("far.example", &28u16))));
+}
+
+/// (index id 70747245600) a git forge's permission cache: `struct Expiry; impl<K, T>
+/// moka::Expiry<K, Cached<T>> for Expiry { fn expire_after_create(&self, _key, value:
+/// &Cached<T>, _created_at) -> Option<Duration> { value.is_err().then_some(DENIAL_TTL) } }`
+/// with `const DENIAL_TTL: Duration = Duration::from_secs(30)` and `users:
+/// moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).expire_after(Expiry)
+/// .build()`, keyed by `([u8; 32], u64)` (token hash, repository). A denial is a value.
+mod forge_permissions {
+    use super::*;
+
+    pub const DENIAL_TTL: Duration = Duration::from_secs(30);
+    pub type Cached<T> = Result<T, &'static str>;
+
+    pub struct PermissionCache {
+        pub repos: TtlMap<([u8; 32], u64), Cached<bool>>,
+        pub checks: AtomicUsize,
+    }
+
+    impl PermissionCache {
+        pub fn new(ttl: Duration, clock: &ManualClock) -> Self {
+            let repos = TtlMap::builder()
+                .ttl(ttl)
+                .expiry(Expiry::Fixed)
+                .capacity(100_000)
+                .expire_after(|_, value: &Cached<bool>| value.is_err().then_some(DENIAL_TTL))
+                .clock(clock.clone())
+                .build();
+            PermissionCache {
+                repos,
+                checks: AtomicUsize::new(0),
+            }
+        }
+
+        pub fn can_push(&self, token: [u8; 32], repo: u64, github: &HashMap<u64, bool>) -> Cached<bool> {
+            self.repos.get_or_insert_with(&(token, repo), || {
+                self.checks.fetch_add(1, SeqCst);
+                github.get(&repo).copied().ok_or("not readable")
+            })
+        }
+    }
+}
+
+#[test]
+fn forge_permissions_a_denial_is_retried_after_30_s_a_grant_after_the_ttl() {
+    use forge_permissions::*;
+    let clock = ManualClock::new();
+    let cache = PermissionCache::new(secs(300), &clock);
+    let mut github = HashMap::from([(1, true)]);
+    let token = [7; 32];
+    assert_eq!(cache.can_push(token, 1, &github), Ok(true));
+    assert_eq!(cache.can_push(token, 2, &github), Err("not readable"));
+    github.insert(2, false); // access granted on GitHub
+    assert_eq!(cache.can_push(token, 2, &github), Err("not readable"), "cached denial");
+    clock.advance(DENIAL_TTL);
+    assert_eq!(cache.can_push(token, 2, &github), Ok(false));
+    github.insert(1, false);
+    clock.advance(secs(269));
+    assert_eq!(cache.can_push(token, 1, &github), Ok(true));
+    clock.advance(secs(1));
+    assert_eq!(cache.can_push(token, 1, &github), Ok(false));
+    assert_eq!(cache.checks.load(SeqCst), 4);
+}
+
+/// (index id 49204481190) a gateway's request-status store: "Custom expiry policy that
+/// preserves TTL on updates (like Redis KEEPTTL)": `expire_after_create` returns
+/// `Some(REQUESTS_TTL)` (24 h), `expire_after_read` and `expire_after_update` return
+/// `duration_until_expiry` unchanged; a status update is an `insert` of the same key.
+///
+/// Gap: no `expire_after_update`; an `insert` starts a new life. The port carries the
+/// record's birth time (from the map's own clock) in the value and lets `expire_after`
+/// give what is left of the 24 hours.
+mod request_records {
+    use super::*;
+    use cache_core::Clock;
+
+    pub const REQUESTS_TTL: Duration = Duration::from_secs(86_400);
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct RequestRecord {
+        pub status: &'static str,
+        pub created: Duration,
+    }
+
+    pub struct Store {
+        pub cache: TtlMap<String, RequestRecord>,
+        clock: ManualClock,
+    }
+
+    impl Store {
+        pub fn new(clock: &ManualClock) -> Self {
+            let now = clock.clone();
+            let cache = TtlMap::builder()
+                .ttl(REQUESTS_TTL)
+                .expiry(Expiry::Fixed)
+                .capacity(100_000)
+                .expire_after(move |_, record: &RequestRecord| {
+                    let age = now.now().saturating_sub(record.created);
+                    Some(REQUESTS_TTL.saturating_sub(age))
+                })
+                .clock(clock.clone())
+                .build();
+            Store {
+                cache,
+                clock: clock.clone(),
+            }
+        }
+
+        pub fn create(&self, id: &str) {
+            let record = RequestRecord {
+                status: "pending",
+                created: self.clock.now(),
+            };
+            self.cache.insert(id.to_string(), record);
+        }
+
+        pub fn set_status(&self, id: &str, status: &'static str) -> bool {
+            let Some(record) = self.cache.get(id) else {
+                return false;
+            };
+            self.cache
+                .insert(id.to_string(), RequestRecord { status, ..record });
+            true
+        }
+    }
+}
+
+#[test]
+fn request_records_a_status_update_keeps_the_records_original_deadline() {
+    use request_records::*;
+    let clock = ManualClock::new();
+    let store = Store::new(&clock);
+    store.create("req-1");
+    clock.advance(secs(20 * 3600));
+    assert!(store.set_status("req-1", "done"));
+    assert_eq!(store.cache.get("req-1").unwrap().status, "done");
+    clock.advance(secs(4 * 3600));
+    assert!(store.cache.get("req-1").is_none(), "24 h after creation, not after the update");
+    assert!(!store.set_status("req-1", "late"));
+}
+
+/// (index id 60240977928) a file server's directory-listing cache:
+/// `Cache::builder().max_capacity(max_entries).time_to_live(Duration::from_secs(ttl_secs))
+/// .time_to_idle(Duration::from_secs(ttl_secs / 2)).eviction_listener(|key, _value, cause| {
+/// tracing::debug!(key = %key, cause = ?cause, "dir cache eviction"); })`, and "Returns the
+/// cached listing or runs `f` to produce one. Only successful listings are cached; errors
+/// propagate to the caller uncached."
+///
+/// Note: the user's listener logs the key (a path); ours never logs keys, and the port's
+/// listener records only the reason.
+mod dir_cache {
+    use super::*;
+
+    pub struct DirCache {
+        pub inner: TtlMap<String, Arc<Vec<String>>>,
+        pub causes: Arc<Mutex<Vec<Reason>>>,
+    }
+
+    impl DirCache {
+        pub fn new(max_entries: usize, ttl_secs: u64, clock: &ManualClock) -> Self {
+            let causes = Arc::new(Mutex::new(Vec::new()));
+            let log = Arc::clone(&causes);
+            let inner = TtlMap::builder()
+                .ttl(secs(ttl_secs / 2)) // time_to_idle
+                .max_lifetime(secs(ttl_secs)) // time_to_live
+                .capacity(max_entries)
+                .on_evict(move |_, _, reason| log.lock().unwrap().push(reason))
+                .clock(clock.clone())
+                .build();
+            DirCache { inner, causes }
+        }
+
+        pub fn get_or_insert(
+            &self,
+            key: &str,
+            f: impl FnOnce() -> Result<Arc<Vec<String>>, String>,
+        ) -> Result<Arc<Vec<String>>, String> {
+            self.inner.try_get_or_insert_with(key, f)
+        }
+    }
+}
+
+#[test]
+fn dir_cache_listings_idle_out_after_half_the_ttl_and_die_at_the_ttl_however_used() {
+    use dir_cache::*;
+    let clock = ManualClock::new();
+    let cache = DirCache::new(100, 60, &clock);
+    let listings = AtomicUsize::new(0);
+    let list = |dir: &str| {
+        cache.get_or_insert(dir, || {
+            listings.fetch_add(1, SeqCst);
+            match dir {
+                "/forbidden" => Err("permission denied".into()),
+                _ => Ok(Arc::new(vec![format!("{dir}/a")])),
+            }
+        })
+    };
+    assert!(list("/forbidden").is_err());
+    assert!(list("/forbidden").is_err());
+    list("/home").unwrap();
+    for _ in 0..2 {
+        clock.advance(secs(25));
+        list("/home").unwrap(); // used every 25 s: idle never reaches 30 s
+    }
+    assert_eq!(listings.load(SeqCst), 3);
+    clock.advance(secs(10)); // 60 s since it was listed
+    list("/home").unwrap();
+    assert_eq!(listings.load(SeqCst), 4, "time_to_live bounds a busy entry");
+    list("/tmp").unwrap();
+    clock.advance(secs(30));
+    assert_eq!(cache.inner.sweep(), 2);
+    // The listing replaced at 60 s was heard then; the sweep heard the two idle ones.
+    assert_eq!(*cache.causes.lock().unwrap(), [Reason::Expired; 3]);
+}
+
+/// (index id 71233930458) a server's session store: `moka::sync::Cache::builder()
+/// .max_capacity(capacity as u64).eviction_listener(move |id: Arc<String>, state, cause| { if
+/// matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
+/// reported.lock().expect(..).push(ExpiredSession::new(id.as_ref().clone(), Some(state))); } })`
+/// and, with an idle timeout, `builder.time_to_idle(timeout)`.
+///
+/// Difference: moka reports an idle session during its housekeeping; ours when a sweep (or a
+/// write) removes it, so the port sweeps where moka's housekeeping would run.
+mod session_store {
+    use super::*;
+
+    pub struct Sessions {
+        pub cache: TtlMap<String, u32>,
+        pub expired: Arc<Mutex<Vec<(String, u32)>>>,
+    }
+
+    impl Sessions {
+        pub fn build(capacity: usize, idle_timeout: Duration, clock: &ManualClock) -> Self {
+            let expired = Arc::new(Mutex::new(Vec::new()));
+            let reported = Arc::clone(&expired);
+            let cache = TtlMap::builder()
+                .ttl(idle_timeout)
+                .capacity(capacity)
+                .on_evict(move |id: &String, state: &u32, reason| {
+                    if matches!(reason, Reason::Expired | Reason::Capacity) {
+                        reported.lock().unwrap().push((id.clone(), *state));
+                    }
+                })
+                .clock(clock.clone())
+                .build();
+            Sessions { cache, expired }
+        }
+    }
+}
+
+#[test]
+fn session_store_reports_idle_and_crowded_out_sessions_but_not_closed_ones() {
+    use session_store::*;
+    let clock = ManualClock::new();
+    let sessions = Sessions::build(2, secs(600), &clock);
+    sessions.cache.insert("s1".into(), 1);
+    sessions.cache.insert("s2".into(), 2);
+    sessions.cache.remove("s2"); // closed by the client
+    clock.advance(secs(300));
+    sessions.cache.insert("s3".into(), 3);
+    sessions.cache.get("s1"); // s1 is active
+    sessions.cache.insert("s4".into(), 4); // s3 is the least recently used
+    clock.advance(secs(599));
+    sessions.cache.sweep();
+    assert_eq!(*sessions.expired.lock().unwrap(), [("s3".to_string(), 3)]);
+    clock.advance(secs(1));
+    sessions.cache.sweep();
+    let mut reported = sessions.expired.lock().unwrap().clone();
+    reported.sort();
+    assert_eq!(reported, [("s1".into(), 1), ("s3".into(), 3), ("s4".into(), 4)]);
+}
+
+/// (index id 53486145828) a semantic LLM cache's L1: "Concurrent map for fast exact lookups +
+/// mutable hit tracking": `hits: Arc<DashMap<String, u64>>` kept beside
+/// `Cache::builder().max_capacity(max_entries).eviction_listener(move |key: Arc<String>,
+/// _value, _cause| { hits_for_listener.remove(key.as_ref()); })`, whatever the cause.
+mod llm_l1_cache {
+    use super::*;
+
+    pub struct L1Cache {
+        pub store: TtlMap<String, Arc<String>>,
+        pub hits: Arc<Mutex<HashMap<String, u64>>>,
+    }
+
+    impl L1Cache {
+        pub fn new(max_entries: usize) -> Self {
+            let hits: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+            let hits_for_listener = Arc::clone(&hits);
+            let store = TtlMap::builder()
+                .ttl(Duration::MAX)
+                .capacity(max_entries)
+                .on_evict(move |key: &String, _, _| {
+                    hits_for_listener.lock().unwrap().remove(key);
+                })
+                .build();
+            L1Cache { store, hits }
+        }
+
+        pub fn get(&self, key: &str) -> Option<Arc<String>> {
+            let entry = self.store.get(key)?;
+            *self.hits.lock().unwrap().entry(key.to_string()).or_default() += 1;
+            Some(entry)
+        }
+    }
+}
+
+#[test]
+fn llm_l1_cache_the_hit_table_forgets_what_the_cache_drops() {
+    use llm_l1_cache::*;
+    let l1 = L1Cache::new(2);
+    l1.store.insert("q1".into(), Arc::new("a1".into()));
+    l1.store.insert("q2".into(), Arc::new("a2".into()));
+    l1.get("q1");
+    l1.get("q2");
+    l1.get("q2");
+    l1.store.insert("q3".into(), Arc::new("a3".into())); // q1 is the least recently used
+    assert!(l1.get("q1").is_none());
+    assert_eq!(*l1.hits.lock().unwrap(), HashMap::from([("q2".into(), 2)]));
+    l1.store.insert("q2".into(), Arc::new("a2'".into())); // replaced: moka hears it too
+    assert!(l1.hits.lock().unwrap().is_empty());
+}
