@@ -32,6 +32,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, LazyLock, Mutex, mpsc};
 use std::thread;
@@ -110,7 +111,10 @@ fn response_cache_requests_for_one_key_share_one_lock_until_it_idles_out() {
     let clock = ManualClock::new();
     let locks = Locks::new(&clock);
     let got = at_once(4, |_| locks.get_lock("GET /feed"));
-    assert!(got.iter().all(|l| Arc::ptr_eq(l, &got[0])), "one mutex per key");
+    assert!(
+        got.iter().all(|l| Arc::ptr_eq(l, &got[0])),
+        "one mutex per key"
+    );
     assert_eq!(locks.made.load(SeqCst), 1);
     clock.advance(secs(59));
     assert!(Arc::ptr_eq(&locks.locks.get("GET /feed").unwrap(), &got[0]));
@@ -174,7 +178,11 @@ fn valerter_throttle_lets_exactly_max_count_alerts_through_per_window_from_many_
             .filter(|_| throttler.check("disk_full@db-1") == ThrottleResult::Pass)
             .count()
     });
-    assert_eq!(passed.iter().sum::<usize>(), 3, "one counter per key: {passed:?}");
+    assert_eq!(
+        passed.iter().sum::<usize>(),
+        3,
+        "one counter per key: {passed:?}"
+    );
     assert_eq!(throttler.check("disk_full@db-2"), ThrottleResult::Pass);
     // A steady stream of alerts does not extend the window (Fixed, not Sliding).
     clock.advance(secs(30));
@@ -337,13 +345,14 @@ mod sstable_block_cache {
         }
 
         pub fn get(&self, path: &str, offset: u64) -> Block {
-            self.cache.get_or_insert_with(&TupleRef((path, &offset)), || {
-                self.reads.fetch_add(1, SeqCst);
-                if offset % 4096 != 0 {
-                    return Err(Arc::new(std::io::Error::other("checksum mismatch")));
-                }
-                Ok(Arc::new(vec![offset as u8; 16]))
-            })
+            self.cache
+                .get_or_insert_with(&TupleRef((path, &offset)), || {
+                    self.reads.fetch_add(1, SeqCst);
+                    if !offset.is_multiple_of(4096) {
+                        return Err(Arc::new(std::io::Error::other("checksum mismatch")));
+                    }
+                    Ok(Arc::new(vec![offset as u8; 16]))
+                })
         }
     }
 }
@@ -360,7 +369,11 @@ fn sstable_block_cache_reads_each_block_once_keeps_its_errors_and_counts_evictio
     assert_eq!(cache.reads.load(SeqCst), 2);
     assert!(cache.get("000012.sst", 7).is_err());
     assert!(cache.get("000012.sst", 7).is_err());
-    assert_eq!(cache.reads.load(SeqCst), 3, "the user caches a failed read as a value");
+    assert_eq!(
+        cache.reads.load(SeqCst),
+        3,
+        "the user caches a failed read as a value"
+    );
     assert_eq!(cache.evictions.load(SeqCst), 1);
     assert_eq!(cache.cache.len(), 2);
 }
@@ -426,7 +439,10 @@ fn tokenizer_index_encodes_each_text_once_and_counts_size_evictions() {
     index.encode("ab"); // a hit: "ab" is now the most recently used
     index.encode("ef");
     assert_eq!(index.evictions.load(SeqCst), 1);
-    assert!(index.index.get("cd").is_none(), "the least recently used went");
+    assert!(
+        index.index.get("cd").is_none(),
+        "the least recently used went"
+    );
     assert!(index.index.get("ab").is_some());
 }
 
@@ -540,16 +556,29 @@ fn lit_billing_keeps_the_typed_unknown_key_error_caches_wallets_an_hour_and_inva
     let clock = ManualClock::new();
     let state = StripeState::new(&clock);
     let err = block_on(state.resolve_wallet_address("sk-new")).unwrap_err();
-    assert!(err.downcast_ref::<UnknownApiKey>().is_some(), "401, not 402: {err}");
+    assert!(
+        err.downcast_ref::<UnknownApiKey>().is_some(),
+        "401, not 402: {err}"
+    );
     assert!(block_on(state.resolve_wallet_address("sk-new")).is_err());
-    assert_eq!(state.contract_calls.load(SeqCst), 2, "errors are not cached");
+    assert_eq!(
+        state.contract_calls.load(SeqCst),
+        2,
+        "errors are not cached"
+    );
     state
         .accounts
         .lock()
         .unwrap()
         .insert("sk-new".into(), "0xabc".into());
-    assert_eq!(block_on(state.resolve_wallet_address("sk-new")).unwrap(), "0xabc");
-    assert_eq!(block_on(state.resolve_wallet_address("sk-new")).unwrap(), "0xabc");
+    assert_eq!(
+        block_on(state.resolve_wallet_address("sk-new")).unwrap(),
+        "0xabc"
+    );
+    assert_eq!(
+        block_on(state.resolve_wallet_address("sk-new")).unwrap(),
+        "0xabc"
+    );
     assert_eq!(state.contract_calls.load(SeqCst), 3);
     state.accounts.lock().unwrap().clear(); // the usage key is deleted...
     state.invalidate_wallet_cache("sk-new"); // ...and its mapping dropped
@@ -561,11 +590,18 @@ fn lit_billing_keeps_the_typed_unknown_key_error_caches_wallets_an_hour_and_inva
         .insert("sk-new".into(), "0xdef".into());
     block_on(state.resolve_wallet_address("sk-new")).unwrap();
     clock.advance(secs(3599));
-    assert_eq!(block_on(state.resolve_wallet_address("sk-new")).unwrap(), "0xdef");
+    assert_eq!(
+        block_on(state.resolve_wallet_address("sk-new")).unwrap(),
+        "0xdef"
+    );
     assert_eq!(state.contract_calls.load(SeqCst), 5);
     clock.advance(secs(1));
     block_on(state.resolve_wallet_address("sk-new")).unwrap();
-    assert_eq!(state.contract_calls.load(SeqCst), 6, "an hour after it was stored");
+    assert_eq!(
+        state.contract_calls.load(SeqCst),
+        6,
+        "an hour after it was stored"
+    );
 }
 
 #[test]
@@ -590,12 +626,24 @@ fn lit_billing_eight_concurrent_requests_create_one_stripe_customer_or_share_one
     };
     let customers = run("0xabc");
     assert!(customers.iter().all(|c| c.as_deref().unwrap() == "cus_0"));
-    assert_eq!(state.customers_created.load(SeqCst), 1, "no duplicate customer");
+    assert_eq!(
+        state.customers_created.load(SeqCst),
+        1,
+        "no duplicate customer"
+    );
     state.stripe_down.store(true, SeqCst);
     state.customer_cache.reset_stats();
     let failed = run("0xdef");
-    assert!(failed.iter().all(|c| c.as_ref().unwrap_err().to_string() == "stripe: 503"));
-    assert_eq!(state.customers_created.load(SeqCst), 2, "one timeout, not eight");
+    assert!(
+        failed
+            .iter()
+            .all(|c| c.as_ref().unwrap_err().to_string() == "stripe: 503")
+    );
+    assert_eq!(
+        state.customers_created.load(SeqCst),
+        2,
+        "one timeout, not eight"
+    );
     assert!(state.customer_cache.get("0xdef").is_none());
 }
 
@@ -667,7 +715,9 @@ mod lit_balance {
         }
 
         pub fn charge(&self, customer_id: &str, cost_cents: i64) -> Result<(), String> {
-            let balance = self.get_credit_balance(customer_id).map_err(|e| e.to_string())?;
+            let balance = self
+                .get_credit_balance(customer_id)
+                .map_err(|e| e.to_string())?;
             if balance + cost_cents > 0 {
                 return Err("insufficient credits".into());
             }
@@ -690,10 +740,18 @@ fn lit_balance_refreshes_at_most_once_a_minute_and_keeps_optimistic_decrements()
     }
     assert_eq!(billing.stripe_gets.load(SeqCst), 1, "within the cooldown");
     clock.advance(secs(60));
-    assert_eq!(billing.get_credit_balance("cus_1"), Ok(-999), "the lower fetch is ignored");
+    assert_eq!(
+        billing.get_credit_balance("cus_1"),
+        Ok(-999),
+        "the lower fetch is ignored"
+    );
     assert_eq!(billing.stripe_gets.load(SeqCst), 2);
     *billing.stripe_balance.lock().unwrap() = -500; // charged elsewhere
-    assert_eq!(billing.get_credit_balance("cus_1"), Ok(-999), "cooldown again");
+    assert_eq!(
+        billing.get_credit_balance("cus_1"),
+        Ok(-999),
+        "cooldown again"
+    );
     clock.advance(secs(60));
     assert_eq!(billing.get_credit_balance("cus_1"), Ok(-500));
     assert_eq!(billing.stripe_gets.load(SeqCst), 3);
@@ -784,7 +842,11 @@ fn chair_auth_caches_chairs_and_asks_again_for_an_unknown_token() {
         .lock()
         .unwrap()
         .insert("tok-2".into(), Chair { id: "c2".into() });
-    assert_eq!(block_on(app.auth("tok-2")).unwrap().id, "c2", "None was not cached");
+    assert_eq!(
+        block_on(app.auth("tok-2")).unwrap().id,
+        "c2",
+        "None was not cached"
+    );
     assert_eq!(app.queries.load(SeqCst), 3);
 }
 
@@ -887,7 +949,11 @@ fn nix_upstream_info_a_down_upstream_throttles_one_call_not_the_hour() {
     assert_eq!(proxy.fetches.load(SeqCst), 2);
     clock.advance(secs(3600));
     block_on(proxy.concurrency(base));
-    assert_eq!(proxy.fetches.load(SeqCst), 3, "fetched again after the hour");
+    assert_eq!(
+        proxy.fetches.load(SeqCst),
+        3,
+        "fetched again after the hour"
+    );
 }
 
 /// (index id 3675472534) a mini-LSM course's `SsTable::read_block_cached` ("Day 4"): `if let
@@ -897,9 +963,11 @@ fn nix_upstream_info_a_down_upstream_throttles_one_call_not_the_hour() {
 mod mini_lsm_blocks {
     use super::*;
 
+    pub type BlockCache = TtlMap<(usize, usize), Arc<Vec<u8>>>;
+
     pub struct SsTable {
         pub sst_id: usize,
-        pub block_cache: Option<Arc<TtlMap<(usize, usize), Arc<Vec<u8>>>>>,
+        pub block_cache: Option<Arc<BlockCache>>,
         pub reads: AtomicUsize,
         pub failing: AtomicBool,
     }
@@ -950,7 +1018,11 @@ fn mini_lsm_blocks_are_shared_across_tables_by_id_and_a_failed_read_falls_back_u
     assert_eq!((one.reads.load(SeqCst), two.reads.load(SeqCst)), (1, 1));
     one.failing.store(true, SeqCst);
     assert!(one.read_block_cached(1).is_err());
-    assert_eq!(one.reads.load(SeqCst), 3, "the cached try, then the fallback");
+    assert_eq!(
+        one.reads.load(SeqCst),
+        3,
+        "the cached try, then the fallback"
+    );
     one.failing.store(false, SeqCst);
     assert_eq!(*one.read_block_cached(1).unwrap(), [1, 1]);
     assert_eq!(one.reads.load(SeqCst), 4, "the failure was not cached");
@@ -990,7 +1062,11 @@ mod chat_threads {
             Ok(format!("{title} (as {user_id:?})"))
         }
 
-        pub async fn get(&self, thread_id: u64, user_id: Option<u64>) -> Result<String, Arc<String>> {
+        pub async fn get(
+            &self,
+            thread_id: u64,
+            user_id: Option<u64>,
+        ) -> Result<String, Arc<String>> {
             self.cache_thread
                 .try_get_or_insert_with_shared_async(
                     &(thread_id, user_id),
@@ -1067,8 +1143,8 @@ mod db_metadata {
     use super::*;
 
     pub struct Meta {
-        pub databases: TtlMap<String, Arc<&'static str>>,
-        pub tables: TtlMap<String, Arc<&'static str>>,
+        pub databases: TtlMap<String, Arc<str>>,
+        pub tables: TtlMap<String, Arc<str>>,
     }
 
     impl Meta {
@@ -1091,10 +1167,11 @@ fn db_metadata_invalidating_a_database_drops_its_tables_not_a_namesake_prefix() 
         databases: TtlMap::new(secs(60)),
         tables: TtlMap::new(secs(60)),
     };
-    meta.databases.insert("db1".into(), Arc::new("online"));
-    meta.databases.insert("db10".into(), Arc::new("online"));
+    meta.databases.insert("db1".into(), Arc::from("online"));
+    meta.databases.insert("db10".into(), Arc::from("online"));
     for (db, table) in [("db1", "users"), ("db1", "orders"), ("db10", "users")] {
-        meta.tables.insert(Meta::table_key(db, table), Arc::new("ok"));
+        meta.tables
+            .insert(Meta::table_key(db, table), Arc::from("ok"));
     }
     meta.invalidate_database("db1");
     assert!(meta.databases.get("db1").is_none());
@@ -1129,7 +1206,8 @@ mod typed_prefix_cache {
 
         pub fn insert<T: Any + Send + Sync>(&self, key: &str, value: T) {
             let full = format!("{}{key}", self.prefix);
-            self.cache.insert((full, TypeId::of::<T>()), Arc::new(value));
+            self.cache
+                .insert((full, TypeId::of::<T>()), Arc::new(value));
         }
 
         pub fn invalidate_prefix(&self, prefix: &str) {
@@ -1155,21 +1233,26 @@ fn typed_prefix_cache_keys_by_type_invalidates_by_prefix_and_sizes_without_expir
     let clock = ManualClock::new();
     let cache = Cache {
         prefix: "tenant-a/".into(),
-        cache: TtlMap::builder()
-            .ttl(secs(60))
-            .clock(clock.clone())
-            .build(),
+        cache: TtlMap::builder().ttl(secs(60)).clock(clock.clone()).build(),
     };
     cache.insert("user/1", 7u32);
     cache.insert("user/1", "seven".to_string());
     cache.insert("team/1", 1u32);
     assert_eq!(cache.get::<u32>("user/1"), Some(7));
     assert_eq!(cache.get::<String>("user/1").as_deref(), Some("seven"));
-    assert_eq!(cache.get::<u64>("user/1"), None, "another type is another key");
+    assert_eq!(
+        cache.get::<u64>("user/1"),
+        None,
+        "another type is another key"
+    );
     cache.invalidate_prefix("user/");
     assert_eq!(cache.size(), 1);
     clock.advance(secs(60));
-    assert_eq!(cache.approx_size(), 1, "entry_count may count the expired entry");
+    assert_eq!(
+        cache.approx_size(),
+        1,
+        "entry_count may count the expired entry"
+    );
     assert_eq!(cache.size(), 0, "after run_pending_tasks it does not");
 }
 
@@ -1209,7 +1292,10 @@ fn kv_lookup_cache_prefix_invalidation_and_clear_show_in_the_count_at_once() {
     for key in [&b"a/1"[..], b"a/2", b"b/1"] {
         lookup.cache.insert(key.to_vec(), Arc::new(key.to_vec()));
     }
-    assert_eq!(lookup.cache.get(&b"a/1"[..]).as_deref(), Some(&b"a/1".to_vec()));
+    assert_eq!(
+        lookup.cache.get(&b"a/1"[..]).as_deref(),
+        Some(&b"a/1".to_vec())
+    );
     lookup.invalidate_prefix(b"a/");
     assert_eq!(lookup.num_entries(), 1);
     lookup.clear();
@@ -1251,7 +1337,10 @@ mod mctiers {
             self.modes
                 .get_or_insert_with_async(mode, async {
                     self.tier_fetches.fetch_add(1, SeqCst);
-                    Arc::new(HashMap::from([("steve".to_string(), format!("{mode}:HT1"))]))
+                    Arc::new(HashMap::from([(
+                        "steve".to_string(),
+                        format!("{mode}:HT1"),
+                    )]))
                 })
                 .await
         }
@@ -1340,12 +1429,10 @@ fn totp_anti_replay_accepts_a_code_once_among_eight_simultaneous_submissions() {
     guard.cache.reset_stats();
     clock.advance(secs(89));
     assert!(!guard.consume(42, 1_000), "still a replay");
-    assert!(
-        guard.cache.contains_key(&TotpStepRecord {
-            id: 42,
-            matched_step: 1_000
-        })
-    );
+    assert!(guard.cache.contains_key(&TotpStepRecord {
+        id: 42,
+        matched_step: 1_000
+    }));
     clock.advance(secs(1));
     assert!(!guard.cache.contains_key(&TotpStepRecord {
         id: 42,
@@ -1369,10 +1456,8 @@ mod federation_nonces {
             self.nonces
                 .get_or_insert_with_async(&(node_id, ts_ms), async {
                     fresh.store(true, SeqCst);
-                    wait_until_async("the replays arrive", || {
-                        self.nonces.stats().coalesced >= 15
-                    })
-                    .await;
+                    wait_until_async("the replays arrive", || self.nonces.stats().coalesced >= 15)
+                        .await;
                 })
                 .await;
             if !fresh.load(SeqCst) {
@@ -1489,7 +1574,8 @@ mod neon_ep_controls {
             if !matches!(self.ep_controls.get(&endpoint_id), Some(Ok(_))) {
                 self.ep_controls.insert(endpoint_id, Err(msg));
             }
-            self.role_controls.insert((endpoint_id, role.into()), Err(msg));
+            self.role_controls
+                .insert((endpoint_id, role.into()), Err(msg));
         }
     }
 }
@@ -1630,13 +1716,15 @@ mod dns_cache {
         }
 
         pub fn resolve(&self, name: &str, qtype: u16, upstream_ttl: u64) -> Vec<u8> {
-            let value = self.cache.get_or_insert_with(&TupleRef((name, &qtype)), || {
-                self.upstream.fetch_add(1, SeqCst);
-                CacheValue {
-                    bytes: name.as_bytes().to_vec(),
-                    ttl: secs(upstream_ttl),
-                }
-            });
+            let value = self
+                .cache
+                .get_or_insert_with(&TupleRef((name, &qtype)), || {
+                    self.upstream.fetch_add(1, SeqCst);
+                    CacheValue {
+                        bytes: name.as_bytes().to_vec(),
+                        ttl: secs(upstream_ttl),
+                    }
+                });
             value.bytes
         }
     }
@@ -1654,7 +1742,11 @@ fn dns_cache_each_answer_lives_its_own_upstream_ttl_and_ttl_zero_is_never_served
     clock.advance(secs(30));
     dns.resolve("a.example", 1, 30);
     dns.resolve("b.example", 1, 300);
-    assert_eq!(dns.upstream.load(SeqCst), 3, "a's 30 s are over, b's 300 are not");
+    assert_eq!(
+        dns.upstream.load(SeqCst),
+        3,
+        "a's 30 s are over, b's 300 are not"
+    );
     // TTL 0: "do not cache" (RFC 1035). Each query goes upstream; nothing is served from cache.
     for _ in 0..3 {
         assert_eq!(dns.resolve("now.example", 1, 0), b"now.example");
@@ -1699,7 +1791,12 @@ mod forge_permissions {
             }
         }
 
-        pub fn can_push(&self, token: [u8; 32], repo: u64, github: &HashMap<u64, bool>) -> Cached<bool> {
+        pub fn can_push(
+            &self,
+            token: [u8; 32],
+            repo: u64,
+            github: &HashMap<u64, bool>,
+        ) -> Cached<bool> {
             self.repos.get_or_insert_with(&(token, repo), || {
                 self.checks.fetch_add(1, SeqCst);
                 github.get(&repo).copied().ok_or("not readable")
@@ -1718,7 +1815,11 @@ fn forge_permissions_a_denial_is_retried_after_30_s_a_grant_after_the_ttl() {
     assert_eq!(cache.can_push(token, 1, &github), Ok(true));
     assert_eq!(cache.can_push(token, 2, &github), Err("not readable"));
     github.insert(2, false); // access granted on GitHub
-    assert_eq!(cache.can_push(token, 2, &github), Err("not readable"), "cached denial");
+    assert_eq!(
+        cache.can_push(token, 2, &github),
+        Err("not readable"),
+        "cached denial"
+    );
     clock.advance(DENIAL_TTL);
     assert_eq!(cache.can_push(token, 2, &github), Ok(false));
     github.insert(1, false);
@@ -1802,7 +1903,10 @@ fn request_records_a_status_update_keeps_the_records_original_deadline() {
     assert!(store.set_status("req-1", "done"));
     assert_eq!(store.cache.get("req-1").unwrap().status, "done");
     clock.advance(secs(4 * 3600));
-    assert!(store.cache.get("req-1").is_none(), "24 h after creation, not after the update");
+    assert!(
+        store.cache.get("req-1").is_none(),
+        "24 h after creation, not after the update"
+    );
     assert!(!store.set_status("req-1", "late"));
 }
 
@@ -1934,7 +2038,10 @@ fn session_store_reports_idle_and_crowded_out_sessions_but_not_closed_ones() {
     sessions.cache.sweep();
     let mut reported = sessions.expired.lock().unwrap().clone();
     reported.sort();
-    assert_eq!(reported, [("s1".into(), 1), ("s3".into(), 3), ("s4".into(), 4)]);
+    assert_eq!(
+        reported,
+        [("s1".into(), 1), ("s3".into(), 3), ("s4".into(), 4)]
+    );
 }
 
 /// (index id 53486145828) a semantic LLM cache's L1: "Concurrent map for fast exact lookups +
@@ -1965,7 +2072,12 @@ mod llm_l1_cache {
 
         pub fn get(&self, key: &str) -> Option<Arc<String>> {
             let entry = self.store.get(key)?;
-            *self.hits.lock().unwrap().entry(key.to_string()).or_default() += 1;
+            *self
+                .hits
+                .lock()
+                .unwrap()
+                .entry(key.to_string())
+                .or_default() += 1;
             Some(entry)
         }
     }
@@ -1985,4 +2097,336 @@ fn llm_l1_cache_the_hit_table_forgets_what_the_cache_drops() {
     assert_eq!(*l1.hits.lock().unwrap(), HashMap::from([("q2".into(), 2)]));
     l1.store.insert("q2".into(), Arc::new("a2'".into())); // replaced: moka hears it too
     assert!(l1.hits.lock().unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// quick_cache: `get_value_or_guard`, `get_or_insert_async` (no TTL: `Duration::MAX`)
+// ---------------------------------------------------------------------------------------
+
+/// (index id 59731119839) a block store's `CacheExt::insert_if_missing`: `match
+/// self.get_value_or_guard(&key, None) { GuardResult::Value(_) => (), GuardResult::Guard(g)
+/// => { let _ = g.insert(val); } GuardResult::Timeout => unreachable!() }`.
+mod insert_if_missing {
+    use super::*;
+
+    pub fn insert_if_missing(cache: &TtlMap<u64, Arc<[u8]>>, key: u64, val: Arc<[u8]>) {
+        cache.get_or_insert_with(&key, || val);
+    }
+}
+
+#[test]
+fn insert_if_missing_keeps_the_sealed_block_already_there() {
+    use insert_if_missing::*;
+    let cache = TtlMap::builder().ttl(Duration::MAX).capacity(1024).build();
+    insert_if_missing(&cache, 1, Arc::from(&b"first"[..]));
+    insert_if_missing(&cache, 1, Arc::from(&b"second"[..]));
+    insert_if_missing(&cache, 2, Arc::from(&b"other"[..]));
+    assert_eq!(&*cache.get(&1).unwrap(), b"first");
+    assert_eq!(cache.len(), 2);
+}
+
+/// (index id 52459691699) a blockchain explorer's HTTP cache: `let guard_res =
+/// self.cache.get_value_or_guard(cache_key, Some(Duration::from_millis(50))); if let
+/// GuardResult::Value(bytes) = guard_res { return Ok(bytes); } let bytes = compute.await?; if
+/// let GuardResult::Guard(g) = guard_res { let _ = g.insert(bytes.clone()); } Ok(bytes)`: on a
+/// timeout the request computes for itself and stores nothing.
+///
+/// Gap: no wait timeout; waiters wait for the leader's outcome. (The source also holds a
+/// sync guard across `.await`.) Errors are not stored; waiters share the leader's.
+mod explorer_http_cache {
+    use super::*;
+
+    pub struct Server {
+        pub cache: TtlMap<String, Arc<[u8]>>,
+        pub computes: AtomicUsize,
+    }
+
+    impl Server {
+        pub async fn get_or_insert(
+            &self,
+            cache_key: &str,
+            compute: impl Future<Output = Result<Arc<[u8]>, String>>,
+        ) -> Result<Arc<[u8]>, Arc<String>> {
+            self.cache
+                .try_get_or_insert_with_shared_async(cache_key, compute)
+                .await
+        }
+    }
+}
+
+#[test]
+fn explorer_http_cache_concurrent_requests_compute_once_and_errors_are_not_stored() {
+    use explorer_http_cache::*;
+    let server = Arc::new(Server {
+        cache: TtlMap::builder().ttl(Duration::MAX).capacity(1000).build(),
+        computes: AtomicUsize::new(0),
+    });
+    let rt = two_worker_runtime();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let s = Arc::clone(&server);
+            rt.spawn(async move {
+                let compute = async {
+                    s.computes.fetch_add(1, SeqCst);
+                    wait_until_async("the other requests", || s.cache.stats().coalesced >= 3).await;
+                    Ok(Arc::from(&b"{\"height\":1}"[..]))
+                };
+                s.get_or_insert("/api/blocks/tip", compute).await
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        for t in tasks {
+            assert_eq!(&*t.await.unwrap().unwrap(), b"{\"height\":1}");
+        }
+    });
+    assert_eq!(server.computes.load(SeqCst), 1);
+    let failed = block_on(server.get_or_insert("/api/tx/x", async { Err("bad txid".into()) }));
+    assert_eq!(*failed.unwrap_err(), "bad txid");
+    assert!(!server.cache.contains_key("/api/tx/x"));
+}
+
+/// (index id 54920631089) a VM image service's OS detection: "`get_or_insert_async` coalesces
+/// concurrent misses on the same key, so if many workers simultaneously hit a cache miss for
+/// the same image, only one runs the detection": `self.cache.get_or_insert_async(&key, async
+/// move { detect_from_disk(temp_dir, &owned_path).await }).await?` with `CacheKey { path,
+/// size: metadata.len(), mtime: metadata.modified()? }`.
+mod os_detection {
+    use super::*;
+
+    #[derive(Clone, Hash, PartialEq, Eq)]
+    pub struct CacheKey {
+        pub path: String,
+        pub size: u64,
+        pub mtime: u64,
+    }
+
+    pub struct Detector {
+        pub cache: TtlMap<CacheKey, &'static str>,
+        pub detections: AtomicUsize,
+    }
+
+    impl Detector {
+        pub async fn detect(
+            &self,
+            path: &str,
+            size: u64,
+            mtime: u64,
+        ) -> Result<&'static str, String> {
+            let key = CacheKey {
+                path: path.into(),
+                size,
+                mtime,
+            };
+            self.cache
+                .try_get_or_insert_with_async(&key, async {
+                    self.detections.fetch_add(1, SeqCst);
+                    match size {
+                        0 => Err("no partition table".to_string()),
+                        _ if mtime.is_multiple_of(2) => Ok("linux"),
+                        _ => Ok("windows"),
+                    }
+                })
+                .await
+        }
+    }
+}
+
+#[test]
+fn os_detection_reruns_for_a_rewritten_image_and_for_a_failed_one_only() {
+    use os_detection::*;
+    let clock = ManualClock::new();
+    let detector = Detector {
+        cache: TtlMap::builder()
+            .ttl(secs(86_400))
+            .clock(clock.clone())
+            .build(),
+        detections: AtomicUsize::new(0),
+    };
+    assert_eq!(
+        block_on(detector.detect("/img/a.qcow2", 10, 2)),
+        Ok("linux")
+    );
+    assert_eq!(
+        block_on(detector.detect("/img/a.qcow2", 10, 2)),
+        Ok("linux")
+    );
+    assert_eq!(
+        block_on(detector.detect("/img/a.qcow2", 10, 3)),
+        Ok("windows")
+    );
+    assert!(block_on(detector.detect("/img/b.qcow2", 0, 2)).is_err());
+    assert!(block_on(detector.detect("/img/b.qcow2", 0, 2)).is_err());
+    assert_eq!(detector.detections.load(SeqCst), 4);
+}
+
+/// (index id 19910440651) a blockchain node's cell cache: `match
+/// self.data_shard(key).get_value_or_guard(key, None) { GuardResult::Value(value) =>
+/// Ok(Some(value)), GuardResult::Guard(g) => Ok(if let Some(value) = { ..
+/// db.cell_data.get(key.as_slice())? } { let value = CellDataCacheItem::from(..); _ =
+/// g.insert(value.clone()); Some(value) } else { None }) .. }`: a missing cell (or a read
+/// error) drops the guard, so nothing is stored.
+mod cell_cache {
+    use super::*;
+
+    pub struct Storage {
+        pub cache: TtlMap<[u8; 32], Arc<Vec<u8>>>,
+        pub db: Mutex<HashMap<[u8; 32], Vec<u8>>>,
+        pub reads: AtomicUsize,
+    }
+
+    impl Storage {
+        pub fn get_raw(&self, key: &[u8; 32]) -> Result<Option<Arc<Vec<u8>>>, String> {
+            let read_error = Mutex::new(None);
+            let found = self.cache.optionally_get_or_insert_with(key, || {
+                self.reads.fetch_add(1, SeqCst);
+                if key[0] == 0xff {
+                    *read_error.lock().unwrap() = Some("rocksdb: IO error".to_string());
+                    return None;
+                }
+                self.db.lock().unwrap().get(key).cloned().map(Arc::new)
+            });
+            match read_error.into_inner().unwrap() {
+                Some(e) => Err(e),
+                None => Ok(found),
+            }
+        }
+    }
+}
+
+#[test]
+fn cell_cache_stores_found_cells_only() {
+    use cell_cache::*;
+    let storage = Storage {
+        cache: TtlMap::builder()
+            .ttl(Duration::MAX)
+            .capacity(1 << 16)
+            .build(),
+        db: Mutex::new(HashMap::from([([1; 32], vec![1, 2, 3])])),
+        reads: AtomicUsize::new(0),
+    };
+    assert_eq!(
+        storage.get_raw(&[1; 32]).unwrap().as_deref(),
+        Some(&vec![1, 2, 3])
+    );
+    assert_eq!(
+        storage.get_raw(&[1; 32]).unwrap().as_deref(),
+        Some(&vec![1, 2, 3])
+    );
+    assert_eq!(storage.get_raw(&[2; 32]), Ok(None));
+    storage.db.lock().unwrap().insert([2; 32], vec![9]);
+    assert_eq!(
+        storage.get_raw(&[2; 32]).unwrap().as_deref(),
+        Some(&vec![9])
+    );
+    assert!(storage.get_raw(&[0xff; 32]).is_err());
+    assert_eq!(storage.reads.load(SeqCst), 4);
+}
+
+// ---------------------------------------------------------------------------------------
+// cached's `TimedCache` behind a `Mutex`
+// ---------------------------------------------------------------------------------------
+
+/// (index id 4616666402) a link shortener's stats: `lazy_static! { static ref CACHE:
+/// Mutex<TimedCache<usize, TotalStats>> = Mutex::new(TimedCache::with_lifespan(120)); }` and
+/// `total_stats(connection)`: `if let Some(stats) = CACHE.lock().unwrap().cache_get(&0) {
+/// return Ok(stats.clone()); }`, three counting queries with `?`, then `cache_set(0, stats)`.
+/// `TimedCache`'s life counts from the store (`cache_get` does not refresh it).
+mod shortener_stats {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct TotalStats {
+        pub links: i64,
+        pub redirects: i64,
+    }
+
+    pub static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+    pub static CACHE: LazyLock<TtlMap<usize, TotalStats>> = LazyLock::new(|| {
+        TtlMap::builder()
+            .ttl(secs(120))
+            .expiry(Expiry::Fixed)
+            .clock(CLOCK.clone())
+            .build()
+    });
+    pub static QUERIES: AtomicUsize = AtomicUsize::new(0);
+    pub static DB_UP: AtomicBool = AtomicBool::new(true);
+
+    async fn count(table: &str) -> anyhow::Result<i64> {
+        QUERIES.fetch_add(1, SeqCst);
+        anyhow::ensure!(DB_UP.load(SeqCst), "connection reset counting {table}");
+        Ok(QUERIES.load(SeqCst) as i64)
+    }
+
+    pub async fn total_stats() -> anyhow::Result<TotalStats> {
+        CACHE
+            .try_get_or_insert_with_async(&0, async {
+                let links = count("links").await?;
+                let redirects = count("redirects").await?;
+                Ok(TotalStats { links, redirects })
+            })
+            .await
+    }
+}
+
+#[test]
+fn shortener_stats_are_recounted_every_120_s_however_often_read_and_never_from_an_error() {
+    use shortener_stats::*;
+    let first = block_on(total_stats()).unwrap();
+    CLOCK.advance(secs(100));
+    assert_eq!(block_on(total_stats()).unwrap(), first);
+    CLOCK.advance(secs(20));
+    DB_UP.store(false, SeqCst);
+    assert!(block_on(total_stats()).is_err());
+    DB_UP.store(true, SeqCst);
+    let second = block_on(total_stats()).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(QUERIES.load(SeqCst), 5);
+}
+
+/// (index id 55119180408) an OIDC validator's JWKS task: `let mut recently_looked_up =
+/// cached::TimedCache::with_lifespan(Duration::from_secs(300));` remembers key ids it has
+/// just looked up, so a token with an unknown `kid` triggers at most one JWKS refetch per
+/// 5 minutes (a flood of forged tokens does not hammer the provider).
+mod jwks_lookups {
+    use super::*;
+
+    pub struct Jwks {
+        pub recently_looked_up: TtlMap<String, ()>,
+        pub refetches: AtomicUsize,
+    }
+
+    impl Jwks {
+        /// Whether this unknown `kid` may trigger a refetch now.
+        pub fn may_refetch(&self, kid: &str) -> bool {
+            let first = AtomicBool::new(false);
+            self.recently_looked_up
+                .get_or_insert_with(kid, || first.store(true, SeqCst));
+            if first.load(SeqCst) {
+                self.refetches.fetch_add(1, SeqCst);
+            }
+            first.load(SeqCst)
+        }
+    }
+}
+
+#[test]
+fn jwks_lookups_refetch_at_most_once_per_unknown_kid_every_five_minutes() {
+    use jwks_lookups::*;
+    let clock = ManualClock::new();
+    let jwks = Jwks {
+        recently_looked_up: TtlMap::builder()
+            .ttl(secs(300))
+            .expiry(Expiry::Fixed)
+            .clock(clock.clone())
+            .build(),
+        refetches: AtomicUsize::new(0),
+    };
+    let flood = at_once(8, |_| jwks.may_refetch("forged-kid"));
+    assert_eq!(flood.iter().filter(|f| **f).count(), 1);
+    clock.advance(secs(299));
+    assert!(!jwks.may_refetch("forged-kid"));
+    clock.advance(secs(1));
+    assert!(jwks.may_refetch("forged-kid"));
+    assert_eq!(jwks.refetches.load(SeqCst), 2);
 }
