@@ -1550,7 +1550,8 @@ fn tuic_udp_sessions_two_packets_of_a_new_association_open_one_session() {
     assert_eq!((a.assoc_id, ctx.created.load(SeqCst)), (9, 1));
 }
 
-/// neondatabase/neon's proxy (control-plane caches; (index id 24173304002)): "We can cache all
+/// (index id 24173304002; by its content a Postgres proxy's control-plane cache, apparently
+/// neondatabase/neon's, repository not confirmed): "We can cache all
 /// the other errors in ep_controls because they don't depend on what role name we pass":
 /// `self.ep_controls.entry(endpoint_id).and_compute_with(|entry| match entry { Some(entry) if
 /// entry.value().is_ok() => Op::Nop, _ => Op::Put(Err(msg.clone())) });` then
