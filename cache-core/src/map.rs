@@ -21,7 +21,7 @@ use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{Mutex, RwLock, read, write};
+use crate::sync::{Mutex, RwLock, held_here, read, write};
 use crate::trace;
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
@@ -499,7 +499,8 @@ where
     /// Keeps only the live entries for which `keep` returns true, shard by shard; the others
     /// are removed (the listener hears [`Reason::Removed`]). Like `remove`, it wins over the
     /// constructors running meanwhile: none of them stores its value. `keep` runs under the
-    /// shard's lock: it must not use this map (that would wait for itself). If it panics, the
+    /// shard's lock: it must not use this map (a use of a key of the shard it runs under
+    /// panics, `re-entrant use of a TtlMap`, rather than wait for itself). If it panics, the
     /// entries removed so far are heard and counted, and the panic goes on.
     ///
     /// ```
@@ -760,6 +761,7 @@ where
         let mut panicked = None;
         for shard in self.shards.iter() {
             let mut shard = write(&shard.lock);
+            held_here(&shard);
             shard.flights.get_mut().invalidate_all();
             panicked = guarded(|| shard.table.retain(now, keep, &mut removed));
             if panicked.is_some() {

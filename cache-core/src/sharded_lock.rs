@@ -16,15 +16,22 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::RawRwLock;
 use parking_lot::lock_api::RawRwLock as _;
 
+use crate::sync::thread_token;
 use crate::thread_slot;
 
 pub(crate) struct ShardedLock<T> {
     stripes: Box<[CachePadded<RawRwLock>]>,
+    /// The thread that holds every stripe (`thread_token`) while it runs user code under
+    /// them (`WriteGuard::held_here`), or 0: a lock the thread that asks for it already holds
+    /// would wait for itself (a `retain` predicate that uses its own map), and panics instead.
+    /// Written only by that thread, so it alone can find its own token there.
+    writer: AtomicUsize,
     value: UnsafeCell<T>,
 }
 
@@ -58,6 +65,7 @@ impl<T> ShardedLock<T> {
     pub(crate) fn new(value: T) -> Self {
         ShardedLock {
             stripes: new_stripes(),
+            writer: AtomicUsize::new(0),
             value: UnsafeCell::new(value),
         }
     }
@@ -67,7 +75,9 @@ impl<T> ShardedLock<T> {
         // Threads beyond the slots (or in thread-local teardown) share the last stripe.
         let slot = thread_slot::slot().unwrap_or(usize::MAX);
         let stripe = &self.stripes[slot & (self.stripes.len() - 1)];
-        stripe.lock_shared();
+        if !stripe.try_lock_shared() {
+            wait_shared(stripe, &self.writer);
+        }
         ReadGuard {
             lock: self,
             stripe,
@@ -76,14 +86,39 @@ impl<T> ShardedLock<T> {
     }
 
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
-        // Always in the same order, so that writers cannot deadlock each other.
-        for stripe in self.stripes.iter() {
-            stripe.lock_exclusive();
+        // Always in the same order, so that writers cannot deadlock each other. A thread that
+        // holds the lock already fails on the first stripe.
+        for (i, stripe) in self.stripes.iter().enumerate() {
+            if !stripe.try_lock_exclusive() {
+                if i == 0 {
+                    not_held_here(&self.writer);
+                }
+                stripe.lock_exclusive();
+            }
         }
         WriteGuard {
             lock: self,
             _not_send: PhantomData,
         }
+    }
+}
+
+/// Waits for a reader's stripe, which a writer holds. Not generic, and out of the hit's way.
+#[cold]
+#[inline(never)]
+fn wait_shared(stripe: &RawRwLock, writer: &AtomicUsize) {
+    not_held_here(writer);
+    stripe.lock_shared();
+}
+
+/// Panics if this thread holds every stripe: waiting for them would wait for itself.
+#[cold]
+fn not_held_here(writer: &AtomicUsize) {
+    if thread_token().is_some_and(|me| writer.load(Relaxed) == me) {
+        panic!(
+            "re-entrant use of a TtlMap: a `retain` predicate used its own map, which would \
+             wait forever for the shard lock the predicate runs under"
+        );
     }
 }
 
@@ -148,8 +183,17 @@ impl<T> DerefMut for WriteGuard<'_, T> {
     }
 }
 
+impl<T> WriteGuard<'_, T> {
+    /// Names this thread as the lock's holder until the guard drops, for user code about to
+    /// run under it that might ask for the lock again.
+    pub(crate) fn held_here(&self) {
+        (self.lock.writer).store(thread_token().unwrap_or(0), Relaxed);
+    }
+}
+
 impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
+        self.lock.writer.store(0, Relaxed);
         for stripe in self.lock.stripes.iter().rev() {
             // SAFETY: `write` locked every stripe exclusively, on this thread, for this guard.
             #[allow(unsafe_code)]

@@ -39,6 +39,16 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> WriteGuard<'_, T> {
     return lock.write().unwrap_or_else(PoisonError::into_inner);
 }
 
+/// Names this thread as the holder of `guard`'s lock while user code runs under it, so that
+/// asking for the lock again panics instead of waiting for itself (ordinary builds only:
+/// shuttle's lock has no such check, and its schedules never re-enter).
+pub(crate) fn held_here<T>(guard: &WriteGuard<'_, T>) {
+    #[cfg(not(feature = "shuttle"))]
+    guard.held_here();
+    #[cfg(feature = "shuttle")]
+    let _ = guard;
+}
+
 /// A mutex that is never poisoned.
 #[derive(Default)]
 pub(crate) struct Mutex<T>(

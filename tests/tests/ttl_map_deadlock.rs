@@ -1,8 +1,10 @@
-//! Sync constructors that need each other's keys from several threads: the wait that would
-//! close the cycle panics (with "deadlock"), the others then go on, and nothing hangs. A
-//! chain of waits that is not a cycle, even one through a flight that just landed, never
-//! panics. Every thread is a `std::thread::spawn`, not a scoped one, so that a hang fails the
-//! test at its deadline instead of hanging it.
+//! Waits that could never end. Sync constructors that need each other's keys from several
+//! threads: the wait that would close the cycle panics (with "deadlock"), the others then go
+//! on, and nothing hangs; a chain of waits that is not a cycle, even one through a flight that
+//! just landed, never panics. Code the map runs under a shard's write lock (a `retain`
+//! predicate) that uses the same map panics too. Every call runs on a `std::thread::spawn`ed
+//! thread, not a scoped one, so that a hang fails the test at its deadline instead of hanging
+//! it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -158,5 +160,45 @@ fn a_wait_for_a_thread_that_waits_for_a_landed_flight_does_not_panic() {
         };
         assert_eq!(ended(&h), Ok(6));
         assert_eq!(ended(&g), Ok(11));
+    }
+}
+
+/// Whether a call ended in the panic of a use of the map under its own lock.
+fn is_reentrant_use(ended: &Ended) -> bool {
+    matches!(ended, Err(message) if message.contains("re-entrant use of a TtlMap"))
+}
+
+/// A `retain` predicate runs under its shard's write lock: one that reads, writes or memoizes
+/// through the same map (moka's `invalidate_entries_if` predicates may consult the cache)
+/// panics instead of waiting for itself; the panic leaves the lock free and the map usable.
+#[test]
+fn a_retain_predicate_that_uses_its_own_map_panics_and_the_map_stays_usable() {
+    type Use = fn(&Map) -> u32;
+    let uses: [(&str, Use); 4] = [
+        ("get", |map| map.get(&2).unwrap_or(0)),
+        ("insert", |map| map.insert(3, 3).unwrap_or(0)),
+        ("get_or_insert_with", |map| map.get_or_insert_with(&4, || 4)),
+        ("remove", |map| map.remove(&2).unwrap_or(0)),
+    ];
+    for (name, using) in uses {
+        // One shard: every key shares the predicate's lock.
+        let map: Map = TtlMap::builder().ttl(MINUTE).capacity(8).build();
+        map.insert(1, 1);
+        map.insert(2, 2);
+        let ended = ended(&spawn({
+            let map = map.clone();
+            move || {
+                map.retain(|_, _| using(&map) == u32::MAX);
+                0
+            }
+        }));
+        assert!(is_reentrant_use(&ended), "{name}: {ended:?}");
+        assert_eq!(
+            map.get_or_insert_with(&5, || 5),
+            5,
+            "{name}: the lock is free"
+        );
+        map.insert(1, 10);
+        assert_eq!(map.get(&1), Some(10), "{name}");
     }
 }
