@@ -301,7 +301,9 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// how long it may live at most (an OAuth access token's `expires_in`), or `None` for
     /// no limit of its own. The map's ttl, expiry and [`max_lifetime`](Self::max_lifetime)
     /// still apply; the earliest limit wins. It runs once per stored value, as it is stored
-    /// (never on a hit), under the shard's locks: it must be quick and must not use this map.
+    /// (never on a hit), under the shard's locks: it must be quick and must not use this map
+    /// (a use of a key of its own shard panics, `re-entrant use of a TtlMap`, rather than wait
+    /// for itself).
     ///
     /// ```
     /// use std::time::Duration;

@@ -21,7 +21,7 @@ use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{Mutex, RwLock, held_here, read, write};
+use crate::sync::{Mutex, RwLock, WriteGuard, held_here, read, write};
 use crate::trace;
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
@@ -699,11 +699,22 @@ where
         shard.table.get(hash, key, now, &self.clock).cloned()
     }
 
+    /// The write lock of `hash`'s shard, for a store: one that runs `expire_after` under it
+    /// names this thread its holder, so that an `expire_after` using this map panics rather
+    /// than wait for itself.
+    pub(crate) fn write_to_store(&self, hash: u64) -> WriteGuard<'_, Locked<K, V>> {
+        let shard = write(&self.shard(hash).lock);
+        if self.expire_after.is_some() {
+            held_here(&shard);
+        }
+        shard
+    }
+
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
         // Before the guard: dropped after it if it is not stored (see `Incoming`).
         let mut pending = Incoming(Some((key, value)));
         let after = {
-            let mut shard = write(&self.shard(hash).lock);
+            let mut shard = self.write_to_store(hash);
             let Locked { table, flights } = &mut *shard;
             if let Some((key, _)) = &pending.0 {
                 flights.get_mut().invalidate(hash, key);

@@ -44,7 +44,7 @@ use crate::map::{
     Incoming, Inner, Kept, Locked, Panic, catch, drop_guarded, drop_unwinding, resume,
     unless_panicked,
 };
-use crate::sync::{read, thread_token, write};
+use crate::sync::{read, thread_token};
 use crate::trace;
 
 /// Flights a shard's pending table may have room for when none is in progress (times 8):
@@ -419,7 +419,7 @@ where
         let value = Kept::new(value.clone());
         let mut pending = Incoming(Some((key.to_key(), value.into_inner())));
         let after = {
-            let mut shard = write(&self.shard(hash).lock);
+            let mut shard = self.write_to_store(hash);
             let Locked { table, flights } = &mut *shard;
             if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
                 return;
@@ -828,7 +828,7 @@ where
         let mut started = None;
         let mut pending = Incoming(None);
         let after = {
-            let mut shard = write(&self.shard(hash).lock);
+            let mut shard = self.write_to_store(hash);
             let Locked { table, flights } = &mut *shard;
             match flights.get_mut().unregister(hash, id) {
                 Some(p) => {

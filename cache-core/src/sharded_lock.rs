@@ -116,8 +116,8 @@ fn wait_shared(stripe: &RawRwLock, writer: &AtomicUsize) {
 fn not_held_here(writer: &AtomicUsize) {
     if thread_token().is_some_and(|me| writer.load(Relaxed) == me) {
         panic!(
-            "re-entrant use of a TtlMap: a `retain` predicate used its own map, which would \
-             wait forever for the shard lock the predicate runs under"
+            "re-entrant use of a TtlMap: a `retain` predicate or `expire_after` used its own \
+             map, which would wait forever for the shard lock it runs under"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! threads: the wait that would close the cycle panics (with "deadlock"), the others then go
 //! on, and nothing hangs; a chain of waits that is not a cycle, even one through a flight that
 //! just landed, never panics. Code the map runs under a shard's write lock (a `retain`
-//! predicate) that uses the same map panics too. Every call runs on a `std::thread::spawn`ed
+//! predicate, `expire_after`) that uses the same map panics too. Every call runs on a `std::thread::spawn`ed
 //! thread, not a scoped one, so that a hang fails the test at its deadline instead of hanging
 //! it.
 
@@ -200,5 +200,38 @@ fn a_retain_predicate_that_uses_its_own_map_panics_and_the_map_stays_usable() {
         );
         map.insert(1, 10);
         assert_eq!(map.get(&1), Some(10), "{name}");
+    }
+}
+
+/// `expire_after` runs under the shard's write lock as a value is stored: one that consults
+/// the same map panics instead of waiting for itself, whichever call stores (an `insert`, a
+/// memoizing miss), and the map stays usable.
+#[test]
+fn an_expire_after_that_uses_its_own_map_panics_and_the_map_stays_usable() {
+    // The map reaches itself through this cell (a cycle of `Arc`s, which the test leaks).
+    let this = Arc::new(std::sync::OnceLock::<Map>::new());
+    let lookup = Arc::clone(&this);
+    let map_with_life: Map = TtlMap::builder()
+        .ttl(MINUTE)
+        .capacity(8)
+        .expire_after(move |k: &u32, _: &u32| {
+            // Key 0's life is read from the map itself: a key of the same (only) shard.
+            let probe = *k != 0 && lookup.get().is_some_and(|m| m.get(&0).is_some());
+            probe.then_some(MINUTE)
+        })
+        .build();
+    this.set(map_with_life.clone()).ok().expect("set once");
+    map_with_life.insert(0, 0);
+    let stores: [(&str, fn(&Map) -> u32); 2] = [
+        ("insert", |m| m.insert(1, 1).unwrap_or(0)),
+        ("get_or_insert_with", |m| m.get_or_insert_with(&2, || 2)),
+    ];
+    for (name, store) in stores {
+        let ended = ended(&spawn({
+            let map = map_with_life.clone();
+            move || store(&map)
+        }));
+        assert!(is_reentrant_use(&ended), "{name}: {ended:?}");
+        assert_eq!(map_with_life.get(&0), Some(0), "{name}: the lock is free");
     }
 }
