@@ -163,6 +163,9 @@ fn a_wait_for_a_thread_that_waits_for_a_landed_flight_does_not_panic() {
     }
 }
 
+/// A use of a map, as a `retain` predicate or `expire_after` might make.
+type Use = fn(&Map) -> u32;
+
 /// Whether a call ended in the panic of a use of the map under its own lock.
 fn is_reentrant_use(ended: &Ended) -> bool {
     matches!(ended, Err(message) if message.contains("re-entrant use of a TtlMap"))
@@ -173,7 +176,6 @@ fn is_reentrant_use(ended: &Ended) -> bool {
 /// panics instead of waiting for itself; the panic leaves the lock free and the map usable.
 #[test]
 fn a_retain_predicate_that_uses_its_own_map_panics_and_the_map_stays_usable() {
-    type Use = fn(&Map) -> u32;
     let uses: [(&str, Use); 4] = [
         ("get", |map| map.get(&2).unwrap_or(0)),
         ("insert", |map| map.insert(3, 3).unwrap_or(0)),
@@ -220,9 +222,9 @@ fn an_expire_after_that_uses_its_own_map_panics_and_the_map_stays_usable() {
             probe.then_some(MINUTE)
         })
         .build();
-    this.set(map_with_life.clone()).ok().expect("set once");
+    assert!(this.set(map_with_life.clone()).is_ok(), "set once");
     map_with_life.insert(0, 0);
-    let stores: [(&str, fn(&Map) -> u32); 2] = [
+    let stores: [(&str, Use); 2] = [
         ("insert", |m| m.insert(1, 1).unwrap_or(0)),
         ("get_or_insert_with", |m| m.get_or_insert_with(&2, || 2)),
     ];
