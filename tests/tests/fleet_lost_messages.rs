@@ -7,8 +7,12 @@
 //! - **An invalidation sent before a process's backplane first subscribed** must not be missed
 //!   for good: the first calls wait (briefly) for the subscription, and a value fetched before
 //!   it is not served after it (see `cache-core/src/redis/backplane.rs`).
+//! - **A "landed" published while a process's backplane was not subscribed** (its connection
+//!   dropped) must not leave that process's waiters waiting a third of the lease: when the
+//!   backplane subscribes again, every waiter of its tier looks again at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_core::TtlMap;
@@ -193,4 +197,129 @@ fn an_invalidation_sent_before_the_first_subscription_is_not_missed() {
         );
         std::thread::sleep(Duration::from_millis(10)); // sleep-ok: polling b's L1
     }
+}
+
+/// The number of subscribers of `channel` on `server`.
+fn subscribers_of(server: &RedisServer, channel: &str) -> usize {
+    let reply = server.command(&["PUBSUB", "NUMSUB", channel]);
+    let count = reply.lines().last().expect("PUBSUB NUMSUB answers");
+    count.parse().expect("a count")
+}
+
+/// README: callers in other processes wait for the leader's "landed", "not by polling (they
+/// look again after a third of the lease only if it was lost)". A "landed" published while
+/// the waiter's backplane was not subscribed (its connection dropped; here an ACL that takes
+/// its channels away and gives them back, which kills its subscription and refuses the next
+/// ones meanwhile) is lost, and a missed message cannot be told from none: so when the
+/// backplane subscribes again, the waiters look again at once, not a third of the lease later.
+#[test]
+fn a_landing_missed_while_the_backplane_was_down_wakes_its_waiters_when_it_subscribes_again() {
+    /// Long: a waiter that looks again only after a third of it (10 s) is told apart.
+    const LONG_LEASE: Duration = Duration::from_secs(30);
+    /// From the backplane's channels coming back (its listener backs off at most 2 s between
+    /// attempts) to the waiter's value.
+    const PROMPTLY: Duration = Duration::from_secs(5);
+    const CHANNEL: &str = "lost_landing:1:events";
+    let server = RedisServer::start();
+    // The waiter's process connects as its own user, so that only its channels are taken.
+    server.command(&[
+        "ACL",
+        "SETUSER",
+        "waiter",
+        "on",
+        "nopass",
+        "allkeys",
+        "allcommands",
+        "allchannels",
+    ]);
+    let runtime = two_worker_runtime();
+    let map = |url: String| {
+        let tier = RedisTier::new(url)
+            .expect("a Redis URL")
+            .namespace("lost_landing")
+            .timeout(Duration::from_secs(2))
+            .lease(LONG_LEASE);
+        let map = TtlMap::<String, String>::builder()
+            .ttl(Duration::from_secs(60))
+            .name("fleet_bugs::lost_landing")
+            .shared(tier)
+            .build();
+        Arc::new(map)
+    };
+    let leader = map(server.url());
+    let waiter = map(format!(
+        "redis://waiter:unused@127.0.0.1:{}/",
+        server.port()
+    ));
+    runtime.block_on(async {
+        leader
+            .get_or_insert_with_async("warm", async { value_of("warm") })
+            .await;
+        waiter
+            .get_or_insert_with_async("warm", async { value_of("warm") })
+            .await;
+    });
+    eventually("both backplanes subscribed", PROMPT, || {
+        subscribers_of(&server, CHANNEL) == 2
+    });
+
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let building = Arc::new(AtomicBool::new(false));
+    let lead = {
+        let (leader, building) = (Arc::clone(&leader), Arc::clone(&building));
+        runtime.spawn(async move {
+            leader
+                .get_or_insert_with_async("k", async {
+                    building.store(true, Ordering::SeqCst);
+                    let _ = released.await;
+                    value_of("k")
+                })
+                .await
+        })
+    };
+    eventually("the leader builds", PROMPT, || {
+        building.load(Ordering::SeqCst)
+    });
+    assert_eq!(leader.fleet_stats().led, 2, "warm and k");
+    let wait = {
+        let waiter = Arc::clone(&waiter);
+        runtime.spawn(async move {
+            waiter
+                .get_or_insert_with_async("k", async { "built by the waiter".to_owned() })
+                .await
+        })
+    };
+    eventually("the waiter waits", PROMPT, || {
+        let stats = waiter.fleet_stats();
+        assert_eq!((stats.led, stats.built_locally), (0, 0), "{stats:?}");
+        stats.waited == 1
+    });
+
+    // The waiter's subscription is killed, and refused until its channels come back.
+    server.command(&["ACL", "SETUSER", "waiter", "resetchannels"]);
+    eventually("the waiter's subscription is gone", PROMPT, || {
+        subscribers_of(&server, CHANNEL) == 1
+    });
+    release.send(()).expect("the leader waits for it");
+    let led = runtime.block_on(lead).expect("no panic");
+    assert_eq!(led, value_of("k"), "stored and \"landed\" published");
+
+    server.command(&["ACL", "SETUSER", "waiter", "allchannels"]);
+    let restored = Instant::now();
+    let waited = runtime.block_on(async { tokio::time::timeout(PROMPTLY, wait).await });
+    let subscribed = subscribers_of(&server, CHANNEL);
+    let value = waited
+        .unwrap_or_else(|_| {
+            panic!(
+                "the waiter still waited {PROMPTLY:?} after its channels came back ({subscribed} \
+                 subscribers now): a \"landed\" missed while its backplane was down is seen only \
+                 a third of the lease ({:?}) later",
+                LONG_LEASE / 3
+            )
+        })
+        .expect("no panic");
+    assert_eq!(value, value_of("k"), "the leader's value, read from Redis");
+    assert!(restored.elapsed() < PROMPTLY);
+    let stats = waiter.fleet_stats();
+    assert_eq!((stats.led, stats.built_locally), (0, 0), "{stats:?}");
 }

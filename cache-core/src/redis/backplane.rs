@@ -16,6 +16,10 @@
 //!   anyway (epoch 0) is not served once it has
 //!   happened: a hit that finds one fetches again. (The first subscription drops nothing at
 //!   once, so the flights waiting for it keep their values.)
+//!
+//! A "landed" sent while no subscription was listening is lost the same way, and a lost one
+//! cannot be told from one not sent yet: so each subscription wakes every waiter of the tier,
+//! which looks again at once instead of a third of the lease later.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,8 +100,8 @@ impl Backplane {
         let _ = subscriptions.wait_for(|count| *count > 0).await;
     }
 
-    /// Starts a new epoch: entries of the earlier ones are no longer served (see the module
-    /// docs).
+    /// Starts a new epoch: entries of the earlier ones are no longer served, and every waiter
+    /// looks again (see the module docs).
     fn begin_epoch(&self) {
         let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         self.subscriptions.send_replace(epoch);
@@ -105,6 +109,9 @@ impl Backplane {
             for map in self.maps(None) {
                 let _ = catch(&mut || map.forget_before(epoch));
             }
+        }
+        for (notify, _) in self.waiters.lock().values() {
+            notify.notify_waiters();
         }
     }
 
@@ -352,6 +359,32 @@ mod tests {
         assert_eq!(a.invalidated.load(Ordering::Relaxed), 101);
         backplane.flush(&mut removals);
         assert_eq!(a.passes.load(Ordering::Relaxed), 2, "nothing left to drop");
+    }
+
+    #[test]
+    fn each_subscription_wakes_every_waiter() {
+        let backplane = Arc::new(Backplane::default());
+        let (a, b) = (
+            backplane.waiter([1; DIGEST_LEN]),
+            backplane.waiter([2; DIGEST_LEN]),
+        );
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for epoch in 1..=2 {
+            let mut landed: Vec<_> = [&a, &b]
+                .map(|waiter| Box::pin(Arc::clone(&waiter.notify).notified_owned()))
+                .into();
+            for landed in &mut landed {
+                landed.as_mut().enable();
+                assert!(landed.as_mut().poll(&mut cx).is_pending());
+            }
+            backplane.begin_epoch();
+            for landed in &mut landed {
+                assert!(
+                    landed.as_mut().poll(&mut cx).is_ready(),
+                    "subscription {epoch}"
+                );
+            }
+        }
     }
 
     #[test]

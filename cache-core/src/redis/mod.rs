@@ -35,7 +35,8 @@
 //!    (`SET NX PX`) unless another process holds it. The leader builds the value while
 //!    its lease is renewed, then writes it with the map's TTL and publishes "landed". The
 //!    other processes' callers wait for that message (not by polling: they look again after a
-//!    third of the lease only if a message was lost) and read the value. If the leader dies,
+//!    third of the lease only if a message was lost, and at once when the backplane subscribes
+//!    again after a drop) and read the value. If the leader dies,
 //!    its lease lapses and a waiter takes over. In each process, only one caller per key goes
 //!    to Redis at all: the others wait on the L1 flight.
 //!
@@ -54,7 +55,8 @@
 //! itself; a command whose connection was closed while quiet (Redis's idle `timeout`, a
 //! proxy) goes again, once, on the new one, as no failure. A backplane that subscribes again
 //! drops every L1 entry of its tier fetched before, since it may have missed invalidations
-//! meanwhile. The first calls of a process wait, at most
+//! meanwhile, and wakes every caller waiting for another process's leader, since it may have
+//! missed its "landed". The first calls of a process wait, at most
 //! one timeout and once, for the backplane's first subscription; a slower one is no failure of
 //! Redis: calls go on to Redis meanwhile (so a process started against a hung Redis waits two
 //! timeouts once: this wait, then the read that opens the breaker). An error reply (`BUSY`,
