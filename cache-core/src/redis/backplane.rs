@@ -214,8 +214,10 @@ pub(crate) async fn listen(
     nodes: Vec<redis::Client>,
     channel: String,
     timeout: Duration,
+    namespace: String,
 ) {
     let mut pause = Duration::from_millis(50);
+    let mut streak = Streak::default();
     for client in nodes.iter().cycle() {
         let subscribe = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -223,13 +225,18 @@ pub(crate) async fn listen(
             Ok::<_, redis::RedisError>(pubsub)
         };
         // Connecting is bounded like any operation; a dead node must not stall the backplane.
-        let Ok(Ok(pubsub)) = tokio::time::timeout(timeout.saturating_mul(4), subscribe).await
-        else {
-            tokio::time::sleep(pause).await; // sleep-ok: back-off before reconnecting
-            pause = (pause * 2).min(Duration::from_secs(2));
-            continue;
+        let pubsub = match tokio::time::timeout(timeout.saturating_mul(4), subscribe).await {
+            Ok(Ok(pubsub)) => pubsub,
+            failed => {
+                let error = failed.ok().and_then(Result::err);
+                streak.failed(nodes.len(), error.as_ref(), &namespace);
+                tokio::time::sleep(pause).await; // sleep-ok: back-off before reconnecting
+                pause = (pause * 2).min(Duration::from_secs(2));
+                continue;
+            }
         };
         pause = Duration::from_millis(50);
+        streak.subscribed(&namespace);
         off_the_runtime(&backplane, Backplane::begin_epoch).await;
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
@@ -250,6 +257,69 @@ pub(crate) async fn listen(
             })
             .await;
         }
+    }
+}
+
+/// The listener's failures to subscribe since its last subscription. While it cannot
+/// subscribe, this process hears no invalidation (its L1 serves removed values until they
+/// expire) and no "landed" (its waiters look again only every third of the lease): so a run
+/// of failures through every node is logged, once, and so is the subscription that ends it.
+/// A refusal (Redis answered with an error: an ACL without `SUBSCRIBE`, a renamed command)
+/// will not pass by itself and is an error; a node down or slow is a warning, logged again
+/// if a refusal follows. The error's kind and code only: its text can quote the channel, and
+/// the URL holds the password.
+#[derive(Default)]
+struct Streak {
+    failures: usize,
+    /// What was logged of this streak: `Some(true)` a refusal, `Some(false)` a failure.
+    logged: Option<bool>,
+}
+
+impl Streak {
+    /// `error` is `None` for a subscription that timed out.
+    fn failed(&mut self, nodes: usize, error: Option<&redis::RedisError>, namespace: &str) {
+        self.failures += 1;
+        // A cluster's seed that is down is no news while another one subscribes.
+        if self.failures < nodes {
+            return;
+        }
+        let code = error.and_then(redis::RedisError::code);
+        let refused = code.is_some()
+            || error.is_some_and(|e| e.kind() == redis::ErrorKind::AuthenticationFailed);
+        if self.logged.is_some_and(|logged| logged || !refused) {
+            return;
+        }
+        self.logged = Some(refused);
+        let kind = error.map_or_else(|| "timed out".to_owned(), |e| format!("{:?}", e.kind()));
+        if refused {
+            tracing::error!(
+                target: "cache_core::redis",
+                namespace = %namespace,
+                %kind,
+                code,
+                "redis tier backplane cannot subscribe: Redis refuses it, so removals and \
+                 clears made by other processes do not reach this one's cache until it allows it"
+            );
+        } else {
+            tracing::warn!(
+                target: "cache_core::redis",
+                namespace = %namespace,
+                %kind,
+                "redis tier backplane cannot subscribe: removals and clears made by other \
+                 processes do not reach this one's cache until it does"
+            );
+        }
+    }
+
+    fn subscribed(&mut self, namespace: &str) {
+        if self.logged.is_some() {
+            tracing::info!(
+                target: "cache_core::redis",
+                namespace = %namespace,
+                "redis tier backplane subscribed again: invalidations arrive again"
+            );
+        }
+        *self = Streak::default();
     }
 }
 
@@ -385,6 +455,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// What the listener logs of its failures to subscribe (see [`Streak`]).
+    #[test]
+    fn a_streak_is_logged_once_when_every_node_failed_and_again_for_a_refusal() {
+        let refused = || {
+            redis::RedisError::from((
+                redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm),
+                "no",
+            ))
+        };
+        let down = || redis::RedisError::from((redis::ErrorKind::Io, "down"));
+        let mut streak = Streak::default();
+        streak.failed(3, Some(&down()), "t");
+        streak.failed(3, None, "t");
+        assert_eq!(streak.logged, None, "another seed may yet subscribe");
+        streak.failed(3, Some(&down()), "t");
+        assert_eq!(streak.logged, Some(false), "every seed failed");
+        streak.failed(3, Some(&refused()), "t");
+        assert_eq!(streak.logged, Some(true), "a refusal is news");
+        streak.failed(3, Some(&down()), "t");
+        assert_eq!(streak.logged, Some(true));
+        streak.subscribed("t");
+        assert_eq!((streak.failures, streak.logged), (0, None), "a new streak");
+        streak.failed(1, Some(&refused()), "t");
+        assert_eq!(streak.logged, Some(true), "one node: at once");
     }
 
     #[test]

@@ -59,9 +59,12 @@
 //! missed its "landed". The first calls of a process wait, at most
 //! one timeout and once, for the backplane's first subscription; a slower one is no failure of
 //! Redis: calls go on to Redis meanwhile (so a process started against a hung Redis waits two
-//! timeouts once: this wait, then the read that opens the breaker). An error reply (`BUSY`,
-//! `LOADING`, `MASTERDOWN`, ...) is a failure; only `WRONGTYPE` or a reply of another shape
-//! reads as absent.
+//! timeouts once: this wait, then the read that opens the breaker). A backplane that cannot
+//! subscribe hears no invalidation meanwhile: each streak of failed attempts is logged once,
+//! as an error if Redis refuses the subscription (an ACL, a renamed command), else as a
+//! warning, and the subscription that ends it too. An error reply (`BUSY`, `LOADING`,
+//! `MASTERDOWN`, ...) is a failure; only `WRONGTYPE` or a reply of another shape reads as
+//! absent.
 //!
 //! A value that no longer deserializes (its type changed) counts as absent: it is deleted and
 //! built again. Bump [`RedisTier::version`] when a type's serialized form changes, so that

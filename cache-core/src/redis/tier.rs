@@ -514,6 +514,7 @@ impl Tier {
             subscribers,
             self.naming.channel(),
             timeout,
+            self.config.namespace.clone(),
         ));
         Some(Io {
             runtime: Some(runtime),
