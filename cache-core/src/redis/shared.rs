@@ -11,7 +11,8 @@
 //!    with its TTL (only while it still holds the lease: a `remove` takes it away), releases
 //!    the lease and publishes "landed" on the backplane, all in one script.
 //! 4. Waiter: waits for "landed" (or a third of the lease, if the message is lost, or the
-//!    backplane's next subscription, which may have lost it) and runs `FETCH` again: it gets the value, or takes the lease over when the leader died.
+//!    backplane's next subscription, which may have lost it) and runs `FETCH` again: it gets
+//!    the value, or takes the lease over when the leader died.
 //!
 //! A value fetched from Redis stays in L1 for at most its remaining life in Redis, and with
 //! `refresh_after` is due for a refresh that long after its birth there, not its arrival here
