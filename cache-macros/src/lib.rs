@@ -9,6 +9,8 @@
 mod args;
 mod ast;
 mod expand;
+#[cfg(test)]
+mod fuzz_tests;
 mod lints;
 mod peers;
 mod types;

@@ -365,7 +365,11 @@ fn named_variable(expr: &Expr, names: &[String]) -> Option<syn::Ident> {
         }
         fn found_at(&mut self, name: &str, span: Span) {
             if self.found.is_none() {
-                self.found = Some(syn::Ident::new(name, span));
+                // A raw name (`r#type`) is made as one: `Ident::new` panics on it.
+                self.found = Some(match name.strip_prefix("r#") {
+                    Some(raw) => syn::Ident::new_raw(raw, span),
+                    None => syn::Ident::new(name, span),
+                });
             }
         }
         /// A macro's arguments, each on its own: `name =`, `a.b =` and `name:` before one
