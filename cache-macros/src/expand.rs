@@ -31,6 +31,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
@@ -371,6 +372,8 @@ fn build_map(
 ) -> TokenStream {
     let rt = &options.runtime;
     let ttl = duration(&options.ttl, rt);
+    // `r#match` is `match` in its path, as `type_name` writes the closure's path beside it.
+    let function = &function.unraw();
     // Typed, so that a name that is not a `&'static str` is reported on itself.
     let given = options.name.map(|name| {
         quote_spanned!(name.span()=> {

@@ -145,6 +145,24 @@ mod tests {
         assert!(doc(quote!(lookups)).contains("[`lookup`](lookup)"));
     }
 
+    /// A raw-named function's map is named by its path as `type_name` writes it:
+    /// `module::match`, not `module::r#match`.
+    #[test]
+    fn a_raw_named_function_names_its_map_without_the_prefix() {
+        let expanded = try_expand(
+            quote!(ttl = "1h"),
+            quote!(
+                pub fn r#match(key: u32) -> u32 {
+                    key
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(expanded.contains("stringify ! (match)"), "{expanded}");
+        assert!(!expanded.contains("stringify ! (r#match)"), "{expanded}");
+    }
+
     /// The handle of a hidden or deprecated function is hidden or deprecated with it, and
     /// its keys are named as rustdoc readers know them.
     #[test]
