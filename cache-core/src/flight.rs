@@ -21,6 +21,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::deadlock::{self, Leader};
 use crate::map::catch;
+use crate::stats::Counters;
 use crate::sync::{Condvar, Mutex, thread_local, thread_token};
 
 /// A leader's error, shared with the waiters of its flight (see `memo.rs`).
@@ -160,8 +161,9 @@ impl Rendezvous {
         found.ok().flatten()
     }
 
-    /// Blocks the thread until the flight lands.
-    fn wait(&self) -> Landed {
+    /// Blocks the thread until the flight lands, counting the wait in `coalesced` as it
+    /// begins (not if it panics instead: a wait that could never end).
+    fn wait(&self, coalesced: Option<&Counters>) -> Landed {
         if self.led_here().is_some() {
             reentry();
         }
@@ -176,12 +178,21 @@ impl Rendezvous {
                  (`get_or_insert_with_async`) in async code"
             );
         }
+        if let Some(counters) = coalesced {
+            counters.coalesced();
+        }
         let state = self.landed.wait_until(state, |s| s.landed.is_some());
         state.landed.clone().expect("landed")
     }
 
-    /// The async form of [`wait`](Self::wait): never blocks the executor thread.
-    fn poll_wait(&self, cx: &mut Context<'_>, waiter: &mut Option<u64>) -> Poll<Landed> {
+    /// The async form of [`wait`](Self::wait): never blocks the executor thread. `coalesced`
+    /// is taken at the first poll that does not panic.
+    fn poll_wait(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: &mut Option<u64>,
+        coalesced: &mut Option<&Counters>,
+    ) -> Poll<Landed> {
         // The very task awaiting here, or another task that the constructor drives inline (a
         // `LocalSet`), which may wait.
         if self
@@ -189,6 +200,9 @@ impl Rendezvous {
             .is_some_and(|(_, task)| task == waker_id(cx.waker()))
         {
             reentry();
+        }
+        if let Some(counters) = coalesced.take() {
+            counters.coalesced();
         }
         let mut guard = self.state.lock();
         if let Some(landed) = &guard.landed {
@@ -232,6 +246,8 @@ pub(crate) struct Waiting<'a, V> {
     flight: &'a Flight<V>,
     /// Its number among the flight's waiters, while its waker is there.
     waiter: Option<u64>,
+    /// The counters to count the wait in, until it begins.
+    coalesced: Option<&'a Counters>,
 }
 
 impl<V: Clone> Future for Waiting<'_, V> {
@@ -239,7 +255,8 @@ impl<V: Clone> Future for Waiting<'_, V> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
         let this = self.get_mut();
-        match this.flight.rendezvous.poll_wait(cx, &mut this.waiter) {
+        let rendezvous = &this.flight.rendezvous;
+        match rendezvous.poll_wait(cx, &mut this.waiter, &mut this.coalesced) {
             Poll::Ready(landed) => Poll::Ready(this.flight.outcome(landed)),
             Poll::Pending => Poll::Pending,
         }
@@ -268,17 +285,20 @@ pub(crate) fn mark<'a>(id: FlightId, panicked: &'a AtomicBool, waker: &Waker) ->
 }
 
 impl<V: Clone> Flight<V> {
-    /// Blocks the thread until the flight lands; its outcome.
-    pub(crate) fn wait(&self) -> Outcome<V> {
-        let landed = self.rendezvous.wait();
+    /// Blocks the thread until the flight lands; its outcome. The wait is counted in
+    /// `coalesced` as it begins, unless it is refused (a re-entry, a sync wait for an async
+    /// constructor this thread polls), which panics.
+    pub(crate) fn wait(&self, coalesced: Option<&Counters>) -> Outcome<V> {
+        let landed = self.rendezvous.wait(coalesced);
         self.outcome(landed)
     }
 
     /// The async form of [`wait`](Self::wait): never blocks the executor thread.
-    pub(crate) fn wait_async(&self) -> Waiting<'_, V> {
+    pub(crate) fn wait_async<'a>(&'a self, coalesced: Option<&'a Counters>) -> Waiting<'a, V> {
         Waiting {
             flight: self,
             waiter: None,
+            coalesced,
         }
     }
 

@@ -515,13 +515,13 @@ where
                 Role::Reentry => flight::reentry(),
                 Role::Wait(flight) => flight,
             };
-            if !std::mem::replace(&mut waited, true) {
-                self.counters.coalesced();
-            }
+            // Counted in `coalesced` once per call, as its wait begins: not if the flight turns
+            // out to be one it cannot wait for (its own, re-entered), which panics instead.
+            let first = !std::mem::replace(&mut waited, true);
             // Held so that, if this waiter's `Clone` of the value panics, the flight's own
             // copy, which it may be the last to hold, is dropped on its own.
             let flight = Kept::new(flight);
-            let outcome = flight.get().wait();
+            let outcome = flight.get().wait(first.then_some(&self.counters));
             match after_wait::<V, E, F>(let_go(flight.into_inner(), outcome)) {
                 Next::Return(Ok(value)) => return Step::Done(Ok(value)),
                 Next::Return(Err(error)) => return Step::Done(self.stale_or(hash, key, error)),
@@ -567,12 +567,13 @@ where
                 Role::Reentry => flight::reentry(),
                 Role::Wait(flight) => flight,
             };
-            if !std::mem::replace(&mut waited, true) {
-                self.counters.coalesced();
-            }
             // As in `look_up`.
+            let first = !std::mem::replace(&mut waited, true);
             let flight = Kept::new(flight);
-            let outcome = flight.get().wait_async().await;
+            let outcome = flight
+                .get()
+                .wait_async(first.then_some(&self.counters))
+                .await;
             match after_wait::<V, E, F>(let_go(flight.into_inner(), outcome)) {
                 Next::Return(Ok(value)) => return Ok(value),
                 Next::Return(Err(error)) => return self.stale_or(hash, key, error),

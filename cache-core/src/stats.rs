@@ -43,7 +43,8 @@ pub struct Stats {
     /// Live entries removed to stay within the capacity, and values a capacity of 0 refused.
     pub evictions: u64,
     /// Calls that waited for another caller's constructor, counted once per call when it starts
-    /// to wait (also if it then makes its own attempt because that constructor failed).
+    /// to wait (also if it then makes its own attempt because that constructor failed). A call
+    /// that panics instead of waiting (a constructor asking for its own key) is not counted.
     pub coalesced: u64,
     /// Values rebuilt by a memoizing call that found them older than `refresh_after`.
     pub refreshes: u64,
