@@ -2,7 +2,8 @@
 //! `refresh_after` with capacity eviction, an insert and a listener that panics; an async
 //! refresh cancelled while a caller that missed waits for it; `stale_if_error` with capacity
 //! eviction and shared errors; `expire_after` panicking while a flight with waiters lands;
-//! capacity 0 with a cancelled async leader and sync and async waiters.
+//! capacity 0 with a cancelled async leader and sync and async waiters; a refresh racing a
+//! remove and a capacity eviction; a value born expired, with a waiter, into a full map.
 //!
 //! Every assertion states the promise it checks (README.md "Semantics" and SPEC.md "Promises,
 //! precisely"); counters are checked exactly where the README defines them.
@@ -512,6 +513,186 @@ fn capacity_zero_with_a_cancelled_async_leader_and_mixed_waiters() {
             let waited = u64::from(s == 3) + u64::from(a == 2);
             assert!(
                 stats.coalesced >= waited && stats.coalesced <= 2,
+                "{stats:?}"
+            );
+        },
+        SCHEDULES,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Review 11: refresh_after + remove + capacity eviction racing a flight; a born-expired value
+// with a waiter in a full map.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_refresh_racing_a_remove_and_a_capacity_eviction_never_stores_after_the_remove() {
+    // Capacity 1, key 1 holds 1 and is due for a refresh. A memoizes key 1 making 2 (a refresh,
+    // or a miss if key 1 is gone by then); its constructor waits until R's remove has returned.
+    // R removes key 1; I inserts key 2 (evicting key 1 if held); M memoizes key 1 making 3.
+    // "Invalidation wins": if A's constructor started before R called `remove`, A's flight
+    // began before it, so 2 is never stored (nor heard). Every stored value leaves at most once,
+    // heard with the value stored; a caller returns its own value iff it ran.
+    shuttle::check_random(
+        || {
+            let clock = ManualClock::new();
+            let events = log();
+            let sink = events.clone();
+            let map: TtlMap<u32, u64> = TtlMap::builder()
+                .ttl(secs(600))
+                .refresh_after(secs(60))
+                .capacity(1)
+                .clock(clock.clone())
+                .on_evict(move |k: &u32, v: &u64, r| sink.lock().unwrap().push((*k, *v, r)))
+                .build();
+            map.insert(1, 1);
+            clock.advance(secs(60));
+            let (removing, removed) = (flag(), flag());
+            let a_ran = flag();
+            let a_first = flag();
+            let a = {
+                let (map, removing, removed) = (map.clone(), removing.clone(), removed.clone());
+                let (ran, first) = (a_ran.clone(), a_first.clone());
+                thread::spawn(move || {
+                    map.get_or_insert_with(&1, || {
+                        ran.store(true, SeqCst);
+                        first.store(!removing.load(SeqCst), SeqCst);
+                        spin_until(|| removed.load(SeqCst));
+                        2
+                    })
+                })
+            };
+            let r = {
+                let map = map.clone();
+                thread::spawn(move || {
+                    removing.store(true, SeqCst);
+                    let got = map.remove(&1);
+                    removed.store(true, SeqCst);
+                    got
+                })
+            };
+            let i = {
+                let map = map.clone();
+                thread::spawn(move || map.insert(2, 20))
+            };
+            let m_ran = flag();
+            let m = {
+                let (map, ran) = (map.clone(), m_ran.clone());
+                thread::spawn(move || {
+                    map.get_or_insert_with(&1, || {
+                        ran.store(true, SeqCst);
+                        3
+                    })
+                })
+            };
+            let (a, r, m) = (a.join().unwrap(), r.join().unwrap(), m.join().unwrap());
+            i.join().unwrap();
+            let (a_ran, a_first, m_ran) =
+                (a_ran.load(SeqCst), a_first.load(SeqCst), m_ran.load(SeqCst));
+            assert_eq!(a == 2, a_ran, "A returns its own value iff it ran: {a}");
+            assert_eq!(m == 3, m_ran, "M returns its own value iff it ran: {m}");
+            assert!((1..=3).contains(&a), "{a}");
+            assert!((1..=3).contains(&m), "{m}");
+            assert!(r.is_none_or(|v| (1..=3).contains(&v)), "{r:?}");
+            let events = heard(&events);
+            let stats = map.stats();
+            if a_ran && a_first {
+                // A's flight began before the remove was called: its value is never stored.
+                assert!(
+                    events.iter().all(|e| e.1 != 2),
+                    "A's value stored after the remove: {events:?}"
+                );
+                assert_ne!(map.get(&1), Some(2), "A's value stored after the remove");
+            }
+            assert!(map.len() <= 1, "len {}", map.len());
+            // Every value stored is held or was heard leaving, once.
+            let mut values: Vec<u64> = events.iter().map(|e| e.1).collect();
+            values.extend(map.iter().map(|(_, v)| v));
+            let held = values.len();
+            values.sort_unstable();
+            values.dedup();
+            assert_eq!(values.len(), held, "a value left twice: {events:?}");
+            assert_eq!(stats.inserts as usize, held, "{stats:?} {events:?}");
+            let evicted = events.iter().filter(|e| e.2 == Reason::Capacity).count();
+            assert_eq!(stats.evictions as usize, evicted, "{events:?}");
+            assert_eq!(stats.expirations, 0, "{events:?}");
+            if let Some(v) = r {
+                assert!(events.contains(&(1, v, Reason::Removed)), "{events:?}");
+            }
+            assert_eq!(stats.hits + stats.misses, 2, "{stats:?}");
+            let runs = u64::from(a_ran) + u64::from(m_ran);
+            assert!(stats.refreshes <= runs, "{stats:?}");
+        },
+        SCHEDULES,
+    );
+}
+
+#[test]
+fn a_born_expired_value_with_a_waiter_goes_itself_from_a_full_map() {
+    // Capacity 1, key 2 holds 2. L memoizes key 1 making 13, which `expire_after` gives no
+    // life; W memoizes key 1 making 5. 13 stored into the full map is the entry that goes,
+    // heard as expired, not key 2 (README "Capacity"); a waiter of L's flight still gets 13
+    // from the flight ("single flight": never by looking the key up again). W runs only if it
+    // did not wait, and then evicts key 2.
+    shuttle::check_random(
+        || {
+            let events = log();
+            let sink = events.clone();
+            let map: TtlMap<u32, u64> = TtlMap::builder()
+                .ttl(secs(60))
+                .capacity(1)
+                .expire_after(|_: &u32, v: &u64| (*v == 13).then_some(Duration::ZERO))
+                .on_evict(move |k: &u32, v: &u64, r| sink.lock().unwrap().push((*k, *v, r)))
+                .build();
+            map.insert(2, 2);
+            let memo = |v: u64| {
+                let map = map.clone();
+                let ran = flag();
+                let ran2 = ran.clone();
+                let h = thread::spawn(move || {
+                    map.get_or_insert_with(&1, || {
+                        ran2.store(true, SeqCst);
+                        thread::yield_now();
+                        v
+                    })
+                });
+                (h, ran)
+            };
+            let (l, l_ran) = memo(13);
+            let (w, w_ran) = memo(5);
+            let (l, w) = (l.join().unwrap(), w.join().unwrap());
+            let (l_ran, w_ran) = (l_ran.load(SeqCst), w_ran.load(SeqCst));
+            assert_eq!(l == 13, l_ran, "L returns its own value iff it ran: {l}");
+            assert_eq!(w == 5, w_ran, "W returns its own value iff it ran: {w}");
+            assert!(l_ran || w_ran);
+            let stats = map.stats();
+            let mut expected = Vec::new();
+            if l_ran {
+                expected.push((1, 13, Reason::Expired));
+            }
+            if w_ran {
+                expected.push((2, 2, Reason::Capacity));
+            }
+            let mut events = heard(&events);
+            events.sort_unstable_by_key(|e| e.1);
+            expected.sort_unstable_by_key(|e| e.1);
+            assert_eq!(events, expected, "l={l} w={w}");
+            assert_eq!(map.len(), 1);
+            assert_eq!(map.get(&1), w_ran.then_some(5));
+            assert_eq!(map.get(&2), (!w_ran).then_some(2));
+            assert_eq!(
+                (stats.inserts, stats.expirations, stats.evictions),
+                (
+                    1 + u64::from(l_ran) + u64::from(w_ran),
+                    u64::from(l_ran),
+                    u64::from(w_ran)
+                ),
+                "{stats:?}"
+            );
+            // A call that ran neither constructor hit W's value or waited, once.
+            assert_eq!(
+                stats.hits + stats.coalesced,
+                u64::from(!l_ran) + u64::from(!w_ran),
                 "{stats:?}"
             );
         },

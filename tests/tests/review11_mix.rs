@@ -121,12 +121,21 @@ struct Config {
     expire_after: bool,
     refresh_after: Option<u64>,
     stale_if_error: Option<u64>,
+    /// Keys in use: few, so that they meet often, or enough that a shard's table of limits
+    /// and refresh times forgets those of keys gone.
+    keys: u8,
 }
 
 fn config() -> impl Strategy<Value = Config> {
     (
         any::<bool>(),
-        prop_oneof![1 => Just(0u64), 4 => Just(64), 3 => Just(100), 2 => Just(640)],
+        prop_oneof![
+            1 => Just(0u64),
+            4 => Just(64),
+            3 => Just(100),
+            2 => Just(640),
+            1 => Just(HUGE),
+        ],
         prop_oneof![
             3 => Just(None),
             1 => Just(Some(0usize)),
@@ -156,17 +165,10 @@ fn config() -> impl Strategy<Value = Config> {
             1 => Just(Some(400)),
             1 => Just(Some(HUGE)),
         ],
+        prop_oneof![3 => Just(5u8), 1 => Just(KEYS)],
     )
         .prop_map(
-            |(
-                sliding,
-                ttl,
-                capacity,
-                max_lifetime,
-                expire_after,
-                refresh_after,
-                stale_if_error,
-            )| {
+            |(sliding, ttl, capacity, max_lifetime, expire_after, refresh_after, stale, keys)| {
                 Config {
                     sliding,
                     ttl,
@@ -174,7 +176,8 @@ fn config() -> impl Strategy<Value = Config> {
                     max_lifetime,
                     expire_after,
                     refresh_after,
-                    stale_if_error,
+                    stale_if_error: stale,
+                    keys,
                 }
             },
         )
@@ -201,6 +204,7 @@ enum Form {
     Optionally,
     Async,
     TryAsync,
+    TrySharedAsync,
     OptionallyAsync,
 }
 
@@ -214,6 +218,7 @@ impl Form {
         match self {
             Form::Async => Form::Plain,
             Form::TryAsync => Form::Try,
+            Form::TrySharedAsync => Form::TryShared,
             Form::OptionallyAsync => Form::Optionally,
             form => form,
         }
@@ -273,10 +278,16 @@ enum Op {
     Cancel(u8),
 }
 
-const KEYS: u8 = 5;
+/// Keys are drawn below this and folded below the configuration's `keys`.
+const KEYS: u8 = 40;
 
 fn key() -> impl Strategy<Value = u8> {
     0..KEYS
+}
+
+/// Whether `retain` with `mask` keeps `k`.
+fn kept(mask: u8, k: u8) -> bool {
+    mask & (1 << (k % 8)) != 0
 }
 
 fn life() -> impl Strategy<Value = u8> {
@@ -295,6 +306,7 @@ fn form() -> impl Strategy<Value = Form> {
         Just(Form::Optionally),
         Just(Form::Async),
         Just(Form::TryAsync),
+        Just(Form::TrySharedAsync),
         Just(Form::OptionallyAsync),
     ]
 }
@@ -620,7 +632,7 @@ impl Model {
         for (k, e) in std::mem::take(&mut self.entries) {
             if expired(&e, now) {
                 expect.exact.push((k, e.value, Reason::Expired));
-            } else if mask & (1 << k) == 0 {
+            } else if !kept(mask, k) {
                 expect.exact.push((k, e.value, Reason::Removed));
             } else {
                 self.entries.insert(k, e);
@@ -716,6 +728,7 @@ struct Harness {
     /// Whether `iter` and `contains_key` may be called after each operation (they bury expired
     /// entries, which only matters if the clock goes back).
     probe: bool,
+    keys: u8,
 }
 
 type Checked = Result<(), String>;
@@ -769,6 +782,7 @@ impl Harness {
             model: RefCell::new(Model::new(config)),
             next_value: Cell::new(0),
             probe: !jumpy,
+            keys: config.keys,
         }
     }
 
@@ -889,7 +903,7 @@ impl Harness {
             seen.sort_unstable();
             let live = model.iter();
             ensure!(seen == live, "{what}: iter {seen:?}, live {live:?}");
-            for k in 0..KEYS {
+            for k in 0..self.keys {
                 let held = self.map.contains_key(&k);
                 ensure!(
                     held == model.contains(k),
@@ -999,7 +1013,7 @@ impl Harness {
     }
 
     fn retain(&self, mask: u8, what: &str) -> Checked {
-        self.map.retain(|k, _| mask & (1 << k) != 0);
+        self.map.retain(|k, _| kept(mask, *k));
         let expect = self.model.borrow_mut().retain(mask);
         self.reconcile(expect, what)
     }
@@ -1090,6 +1104,10 @@ impl Harness {
                 )),
                 Form::TryAsync => {
                     block_on(self.map.try_get_or_insert_with_async(&k, async { build() })).ok()
+                }
+                Form::TrySharedAsync => {
+                    block_on((self.map).try_get_or_insert_with_shared_async(&k, async { build() }))
+                        .ok()
                 }
                 Form::OptionallyAsync => block_on(
                     self.map
@@ -1223,11 +1241,43 @@ impl Harness {
     }
 }
 
+/// `op` with its keys folded below `keys`.
+fn fold(op: &Op, keys: u8) -> Op {
+    let nested = |n: &Nested| match n {
+        Nested::Insert(k, l) => Nested::Insert(k % keys, *l),
+        Nested::Remove(k) => Nested::Remove(k % keys),
+        Nested::Get(k) => Nested::Get(k % keys),
+        Nested::Memo(k, f, e, l) => Nested::Memo(k % keys, *f, *e, *l),
+        other => other.clone(),
+    };
+    match op {
+        Op::Insert(k, l) => Op::Insert(k % keys, *l),
+        Op::Get(k) => Op::Get(k % keys),
+        Op::Contains(k) => Op::Contains(k % keys),
+        Op::Remove(k) => Op::Remove(k % keys),
+        Op::Cancel(k) => Op::Cancel(k % keys),
+        Op::Memo {
+            key,
+            form,
+            end,
+            life,
+            during,
+        } => Op::Memo {
+            key: key % keys,
+            form: *form,
+            end: *end,
+            life: *life,
+            during: during.iter().map(nested).collect(),
+        },
+        other => other.clone(),
+    }
+}
+
 fn run(config: &Config, ops: &[Op], jumpy: bool) -> Result<(), TestCaseError> {
     quiet();
     let harness = Harness::new(config, jumpy);
     for (i, op) in ops.iter().enumerate() {
-        if let Err(e) = harness.op(op) {
+        if let Err(e) = harness.op(&fold(op, config.keys)) {
             return Err(TestCaseError::fail(format!("op {i}: {e}")));
         }
     }
