@@ -699,3 +699,128 @@ fn a_born_expired_value_with_a_waiter_goes_itself_from_a_full_map() {
         SCHEDULES,
     );
 }
+
+/// Every option at once, three threads (the third moving the clock by 5 s twice, so that values
+/// fall due for a refresh, expire and go stale), each value made once: whatever the schedule, every
+/// value stored is held or heard leaving exactly once, with the reason counted where the
+/// README says (`expirations`, `evictions`), only values that were stored are heard, `len()`
+/// stays within the capacity, and every call counts once as a hit or a miss.
+fn every_option_bookkeeping(capacity: usize, sliding: bool) {
+    shuttle::check_random(
+        move || {
+            let clock = ManualClock::new();
+            let events = log();
+            let sink = events.clone();
+            let map: TtlMap<u32, u64> = TtlMap::builder()
+                .ttl(secs(10))
+                .expiry(if sliding {
+                    cache_core::Expiry::Sliding
+                } else {
+                    cache_core::Expiry::Fixed
+                })
+                .capacity(capacity)
+                .max_lifetime(secs(15))
+                .refresh_after(secs(4))
+                .stale_if_error(secs(6))
+                // Values ending in 7 live 2 s, ending in 9 are born expired.
+                .expire_after(|_: &u32, v: &u64| match v % 10 {
+                    7 => Some(secs(2)),
+                    9 => Some(Duration::ZERO),
+                    _ => None,
+                })
+                .clock(clock.clone())
+                .on_evict(move |k: &u32, v: &u64, r| sink.lock().unwrap().push((*k, *v, r)))
+                .build();
+            map.insert(1, 10);
+            map.insert(2, 20);
+            let calls = Arc::new(AtomicUsize::new(0));
+            let worker = |t: u64| {
+                let (map, clock, calls) = (map.clone(), clock.clone(), calls.clone());
+                thread::spawn(move || {
+                    // Values of thread t: 100 t + i * 10 + last digit.
+                    let v = |i: u64, last: u64| 100 * t + 10 * i + last;
+                    let k = |i: u64| ((t + i) % 3) as u32 + 1;
+                    for i in 0..4 {
+                        match (t + i) % 4 {
+                            0 => {
+                                let _ = map.get_or_insert_with(&k(i), || v(i, 7 + 2 * (i % 2)));
+                                calls.fetch_add(1, SeqCst);
+                            }
+                            1 => {
+                                let _ = map.try_get_or_insert_with(&k(i), || {
+                                    if i % 2 == 0 { Err(()) } else { Ok(v(i, 1)) }
+                                });
+                                calls.fetch_add(1, SeqCst);
+                            }
+                            2 if t == 3 => clock.advance(secs(5)),
+                            2 => {
+                                map.insert(k(i), v(i, 3));
+                            }
+                            _ => {
+                                if t == 3 {
+                                    clock.advance(secs(5));
+                                } else {
+                                    let _ = map.remove(&k(i));
+                                }
+                                let _ = map.get(&k(i));
+                                calls.fetch_add(1, SeqCst);
+                            }
+                        }
+                    }
+                })
+            };
+            let hs = [worker(1), worker(2), worker(3)];
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert!(map.len() <= capacity, "len {}", map.len());
+            let before = map.stats();
+            assert_eq!(
+                before.hits + before.misses,
+                calls.load(SeqCst) as u64,
+                "{before:?}"
+            );
+            // What is still held (expired entries too) is heard as removed by `clear`.
+            map.clear();
+            let events = heard(&events);
+            let stats = map.stats();
+            let mut values: Vec<u64> = events.iter().map(|e| e.1).collect();
+            values.sort_unstable();
+            values.dedup();
+            assert_eq!(
+                values.len(),
+                events.len(),
+                "a value heard twice: {events:?}"
+            );
+            let refused = if capacity == 0 { stats.evictions } else { 0 };
+            assert_eq!(
+                events.len() as u64,
+                stats.inserts + refused,
+                "every value stored leaves once: {events:?} {stats:?}"
+            );
+            let expired = events.iter().filter(|e| e.2 == Reason::Expired).count() as u64;
+            let evicted = events.iter().filter(|e| e.2 == Reason::Capacity).count() as u64;
+            assert_eq!(
+                (stats.expirations, stats.evictions),
+                (expired, evicted),
+                "{events:?}"
+            );
+        },
+        SCHEDULES,
+    );
+}
+
+#[test]
+fn every_option_at_once_keeps_its_books_with_a_capacity_of_one_sliding() {
+    every_option_bookkeeping(1, true);
+}
+
+#[test]
+fn every_option_at_once_keeps_its_books_with_a_capacity_of_two_fixed() {
+    every_option_bookkeeping(2, false);
+}
+
+#[test]
+fn every_option_at_once_keeps_its_books_with_a_capacity_of_zero() {
+    every_option_bookkeeping(0, true);
+}
