@@ -20,6 +20,17 @@
 //! A "landed" sent while no subscription was listening is lost the same way, and a lost one
 //! cannot be told from one not sent yet: so each subscription wakes every waiter of the tier,
 //! which looks again at once instead of a third of the lease later.
+//!
+//! A subscription only receives, and a connection whose other end vanished without a reset (a
+//! NAT or a load balancer that forgot the idle flow, a Redis host that lost power or was cut
+//! off) never ends by itself: nothing arrives, and nothing says so. So a subscription that
+//! has heard nothing for four of the tier's timeouts (1 s by default) is sent a `PING`, and
+//! one that does not answer within four more is given up, with a warning: the listener
+//! subscribes again on a new connection, which begins a new epoch as after any drop. Any
+//! message or answer, even an error (an ACL without `PING`), proves the connection alive.
+//! Four timeouts, as for a subscription to land: a healthy Redis answers within one, and the
+//! slack keeps a Redis that stalls briefly from costing every process its L1, while a silent
+//! connection is noticed within eight (2 s by default) for one `PING` per quiet second.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -206,9 +217,14 @@ pub(crate) fn cleared(tag: u64) -> Vec<u8> {
     message
 }
 
+/// How many of the tier's timeouts the listener gives a subscription to land, a quiet
+/// subscription before it sends a `PING`, and that `PING` to be answered (see the module
+/// docs).
+const PATIENCE: u32 = 4;
+
 /// The listener: subscribes through each node in turn until one answers, dispatches every
-/// message, and subscribes again when the connection drops. Runs until the tier's runtime
-/// stops.
+/// message, and subscribes again when the connection drops or goes silent. Runs until the
+/// tier's runtime stops.
 pub(crate) async fn listen(
     backplane: Arc<Backplane>,
     nodes: Vec<redis::Client>,
@@ -216,6 +232,7 @@ pub(crate) async fn listen(
     timeout: Duration,
     namespace: String,
 ) {
+    let patience = timeout.saturating_mul(PATIENCE);
     let mut pause = Duration::from_millis(50);
     let mut streak = Streak::default();
     for client in nodes.iter().cycle() {
@@ -225,7 +242,7 @@ pub(crate) async fn listen(
             Ok::<_, redis::RedisError>(pubsub)
         };
         // Connecting is bounded like any operation; a dead node must not stall the backplane.
-        let pubsub = match tokio::time::timeout(timeout.saturating_mul(4), subscribe).await {
+        let pubsub = match tokio::time::timeout(patience, subscribe).await {
             Ok(Ok(pubsub)) => pubsub,
             failed => {
                 let error = failed.ok().and_then(Result::err);
@@ -238,8 +255,23 @@ pub(crate) async fn listen(
         pause = Duration::from_millis(50);
         streak.subscribed(&namespace);
         off_the_runtime(&backplane, Backplane::begin_epoch).await;
-        let mut messages = pubsub.into_on_message();
-        while let Some(message) = messages.next().await {
+        let (mut sink, mut messages) = pubsub.split();
+        loop {
+            let message = match tokio::time::timeout(patience, messages.next()).await {
+                Ok(Some(message)) => message,
+                // The connection dropped.
+                Ok(None) => break,
+                // Quiet: ask (see the module docs).
+                Err(_) => match tokio::time::timeout(patience, sink.ping::<redis::Value>()).await {
+                    // Any answer, even an error (an ACL without `PING`), a value here.
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        streak.silent(&namespace);
+                        break;
+                    }
+                },
+            };
             let mut batch = vec![message.get_payload_bytes().to_vec()];
             // The messages already here go with it.
             for _ in 1..BATCH {
@@ -263,7 +295,8 @@ pub(crate) async fn listen(
 /// The listener's failures to subscribe since its last subscription. While it cannot
 /// subscribe, this process hears no invalidation (its L1 serves removed values until they
 /// expire) and no "landed" (its waiters look again only every third of the lease): so a run
-/// of failures through every node is logged, once, and so is the subscription that ends it.
+/// of failures through every node is logged, once, and so is the subscription that ends it
+/// (or that replaces one that went silent).
 /// A refusal (Redis answered with an error: an ACL without `SUBSCRIBE`, a renamed command)
 /// will not pass by itself and is an error; a node down or slow is a warning, logged again
 /// if a refusal follows. The error's kind and code only: its text can quote the channel, and
@@ -309,6 +342,21 @@ impl Streak {
                  processes do not reach this one's cache until it does"
             );
         }
+    }
+
+    /// The subscription heard nothing, not even the answer to a `PING`: its connection is
+    /// given up as dead, and the next subscription, if it lands, is logged like the end of a
+    /// streak.
+    fn silent(&mut self, namespace: &str) {
+        tracing::warn!(
+            target: "cache_core::redis",
+            namespace = %namespace,
+            "redis tier backplane heard nothing, not even the answer to a PING: it gives the \
+             connection up and subscribes again; removals and clears made by other processes \
+             meanwhile may have been lost, so what this process's cache fetched before is \
+             dropped once it has"
+        );
+        self.logged = Some(false);
     }
 
     fn subscribed(&mut self, namespace: &str) {

@@ -56,7 +56,11 @@
 //! proxy) goes again, once, on the new one, as no failure. A backplane that subscribes again
 //! drops every L1 entry of its tier fetched before, since it may have missed invalidations
 //! meanwhile, and wakes every caller waiting for another process's leader, since it may have
-//! missed its "landed". The first calls of a process wait, at most
+//! missed its "landed". A subscription that has heard nothing for four timeouts sends a
+//! `PING`, and one not answered within four more gives its connection up (a warning) and
+//! subscribes again: a connection that went silent without a reset (a NAT that forgot the
+//! flow, a Redis host that lost power) is noticed within eight timeouts, 2 s by default.
+//! The first calls of a process wait, at most
 //! one timeout and once, for the backplane's first subscription; a slower one is no failure of
 //! Redis: calls go on to Redis meanwhile (so a process started against a hung Redis waits two
 //! timeouts once: this wait, then the read that opens the breaker). A backplane that cannot
