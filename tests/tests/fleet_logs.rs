@@ -1,5 +1,6 @@
 //! The fleet tier logs an outage once and its recovery once, a backplane that cannot
-//! subscribe once per streak of failures, and never a key or a password. Its own test binary:
+//! subscribe once per streak of failures, one that went silent once, and never a key or a
+//! password. Its own test binary:
 //! the recorder is the process's global subscriber (the tier's events come from whichever
 //! thread notices), shared by its tests, each of which counts its own tier's events (by
 //! namespace).
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cache_core::TtlMap;
 use cache_core::redis::RedisTier;
-use tests::fleet::{eventually, value_of};
+use tests::fleet::{clients_running, eventually, value_of};
 use tests::redis_server::RedisServer;
 use tests::two_worker_runtime;
 use tracing::field::{Field, Visit};
@@ -256,5 +257,68 @@ fn a_refused_subscription_is_logged_once_per_streak_without_secrets() {
             .iter()
             .all(|e| !e.contains("sk-") && !e.contains(PASSWORD)),
         "no key or password in any event: {events:?}"
+    );
+}
+
+/// A subscription that hears nothing, not even the answer to a `PING` (Redis frozen here, by
+/// SIGSTOP: to this process, the same as a flow that a NAT forgot), is given up with one
+/// warning however long the silence lasts (the attempts to subscribe again that time out
+/// meanwhile are the same news), and the subscription that replaces it is logged too. The
+/// replacement begins a new epoch: what was fetched before is dropped.
+#[test]
+fn a_silent_subscription_is_logged_once_and_so_is_its_replacement() {
+    const TIMEOUT: Duration = Duration::from_millis(200);
+    let recorder = Recorder::installed();
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let tier = RedisTier::new(server.url())
+        .expect("a Redis URL")
+        .namespace("silent")
+        .timeout(TIMEOUT);
+    let map = TtlMap::<String, String>::builder()
+        .ttl(Duration::from_secs(60))
+        .name("fleet_logs::silent")
+        .shared(tier)
+        .build();
+    let key = "sk-live-silent";
+    runtime.block_on(map.get_or_insert_with_async(key, async { value_of(key) }));
+    eventually("the listener subscribed", Duration::from_secs(5), || {
+        clients_running(&server, "subscribe") == 1
+    });
+    runtime.block_on(map.get_or_insert_with_async(key, async { value_of(key) }));
+    assert!(map.contains_key(key));
+
+    server.pause();
+    let silent = "redis tier backplane heard nothing";
+    // 4 quiet timeouts, then 4 for the PING.
+    eventually("the silence is logged", TIMEOUT.saturating_mul(30), || {
+        recorder.count("silent", silent) == 1
+    });
+    std::thread::sleep(TIMEOUT.saturating_mul(12)); // sleep-ok: attempts to subscribe time out against the frozen Redis
+    server.resume();
+    eventually("the replacement is logged", Duration::from_secs(10), || {
+        recorder.count("silent", "redis tier backplane subscribed again") == 1
+    });
+    eventually(
+        "what was fetched before is dropped",
+        Duration::from_secs(5),
+        || !map.contains_key(key),
+    );
+    assert_eq!(
+        recorder.count("silent", silent),
+        1,
+        "once: {:?}",
+        recorder.events()
+    );
+    assert_eq!(
+        recorder.count("silent", "cannot subscribe"),
+        0,
+        "the same news: {:?}",
+        recorder.events()
+    );
+    let events = recorder.events();
+    assert!(
+        events.iter().all(|e| !e.contains("sk-")),
+        "no key in any event: {events:?}"
     );
 }
