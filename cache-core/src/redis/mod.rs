@@ -53,8 +53,11 @@
 //! to 30 s while it stays down), then one call probes it. Opening and recovery are each logged
 //! once (`tracing`, target `cache_core::redis`, never a key). The connection reconnects by
 //! itself; a command whose connection was closed while quiet (Redis's idle `timeout`, a
-//! proxy) goes again, once, on the new one, as no failure. A backplane that subscribes again
-//! drops every L1 entry of its tier fetched before, since it may have missed invalidations
+//! proxy) goes again, once, on the new one, as no failure. A connection that goes silent
+//! without closing (a NAT that forgot the flow, a Redis host cut off) is never reconnected by
+//! redis-rs, so an operation that times out gives its connection up: the breaker's probe goes
+//! on a new one, and the tier recovers at the first probe after the network passes again. A
+//! backplane that subscribes again drops every L1 entry of its tier fetched before, since it may have missed invalidations
 //! meanwhile, and wakes every caller waiting for another process's leader, since it may have
 //! missed its "landed". A subscription that has heard nothing for four timeouts sends a
 //! `PING`, and one not answered within four more gives its connection up (a warning) and

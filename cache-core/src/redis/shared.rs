@@ -1098,15 +1098,19 @@ impl Lease {
         let lease = millis(self.tier.lease());
         let timeout = self.tier.timeout();
         let (renewed_key, renewed_token) = (Arc::clone(&self.key), Arc::clone(&self.token));
-        self.renewal = self.tier.spawn(move |mut conn| async move {
+        self.renewal = self.tier.spawn(move |link| async move {
             loop {
                 tokio::time::sleep(every).await; // sleep-ok: the lease renewal period
-                let mut renew = RENEW.prepare_invoke();
-                renew.key(&*renewed_key).arg(&*renewed_token).arg(lease);
-                match tokio::time::timeout(timeout, renew.invoke_async::<i64>(&mut conn)).await {
-                    Ok(Ok(1)) => {}
+                let (key, token) = (&*renewed_key, &*renewed_token);
+                let renewed = link.run(timeout, |mut conn| async move {
+                    let mut renew = RENEW.prepare_invoke();
+                    renew.key(key).arg(token).arg(lease);
+                    renew.invoke_async::<i64>(&mut conn).await
+                });
+                match renewed.await {
+                    Ok(1) => {}
                     // Lost (removed, or lapsed): the store will not happen; stop.
-                    Ok(Ok(_)) => return,
+                    Ok(_) => return,
                     // Redis is failing: keep trying while the constructor runs.
                     _ => {}
                 }

@@ -7,6 +7,9 @@
 //! the connection's timers and reconnections land there: no task per read. Writes that must
 //! finish whatever the caller does run as tasks on the runtime. Every operation is bounded by
 //! the tier's timeout; a failure opens the circuit breaker and the call goes on without Redis.
+//! An operation that times out also gives its connection up (see [`Link`]): the next one, the
+//! breaker's probe, goes on a new connection, since one that went silent without closing is
+//! never reconnected by redis-rs.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -15,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};
@@ -98,7 +102,7 @@ pub(crate) struct Tier {
 struct Io {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
-    conn: Conn,
+    link: Arc<Link>,
 }
 
 impl Drop for Io {
@@ -115,6 +119,101 @@ impl Drop for Io {
 pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+/// The tier's connection, given up for a new one when an operation on it times out.
+///
+/// redis-rs reconnects a connection that drops (a reset, a close), not one that stops
+/// answering without closing: a NAT or a load balancer that forgot the flow, a Redis host cut
+/// off or powered off, a proxy that acknowledges the bytes and sends nothing back. Every
+/// command would go to it and time out, the breaker's probes too, until the kernel gave it up
+/// (some 15 minutes of retransmissions) or forever, while every call went on without Redis.
+/// A timeout cannot tell that from a Redis that is only slow, so any timeout gives the
+/// connection up: the next operation (the breaker's probe, as the timeout opened the breaker)
+/// goes on a new one. Operations already on the old one end there, each within its bound; a
+/// slow Redis costs a connection per timeout of the current one, so about one per cool-down.
+pub(crate) struct Link {
+    target: Target,
+    timeout: Duration,
+    /// The connection, and how many were given up before it: an operation gives up only the
+    /// connection it timed out on, so that the many that time out together (a call each when
+    /// the connection went silent) make one new connection, not one each.
+    current: Mutex<(Conn, u64)>,
+}
+
+impl Link {
+    /// Makes the first connection (lazily connected). In the tier's runtime.
+    fn new(target: &Target, timeout: Duration) -> RedisResult<Link> {
+        Ok(Link {
+            current: Mutex::new((connect(target, timeout)?, 0)),
+            target: target.clone(),
+            timeout,
+        })
+    }
+
+    /// Runs `op` with the connection, bounded by `timeout`; a timeout gives the connection up.
+    /// In the tier's runtime.
+    pub(crate) async fn run<T, F, Fut>(&self, timeout: Duration, op: F) -> RedisResult<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let (conn, generation) = self.current.lock().clone();
+        let outcome = tokio::time::timeout(timeout, op(conn)).await;
+        // Ours, or redis-rs's own (a cluster's response timeout).
+        let timed_out_here = match &outcome {
+            Err(_) => true,
+            Ok(result) => result.as_ref().is_err_and(RedisError::is_timeout),
+        };
+        if timed_out_here {
+            self.give_up(generation);
+        }
+        outcome.unwrap_or_else(|_| Err(timed_out()))
+    }
+
+    /// Replaces the connection of `generation` with a new one, unless that was done already.
+    fn give_up(&self, generation: u64) {
+        let mut current = self.current.lock();
+        if current.1 != generation {
+            return;
+        }
+        match connect(&self.target, self.timeout) {
+            Ok(conn) => *current = (conn, generation + 1),
+            // Made lazily, a connection fails here only if its settings are wrong, which the
+            // first one's were not: keep the old one.
+            Err(error) => {
+                tracing::error!(target: "cache_core::redis", kind = ?error.kind(), "redis tier: no new connection");
+            }
+        }
+    }
+}
+
+/// A connection to `target`, made lazily (at its first command) and reconnecting by itself
+/// when it drops. In the tier's runtime.
+fn connect(target: &Target, timeout: Duration) -> RedisResult<Conn> {
+    match target {
+        Target::Single(client) => {
+            // No response timeout of redis-rs's own: every operation already has the tier's
+            // (`Link::run`), and a second one is a second timer to register and cancel per
+            // read. redis-rs does not reconnect after a response timeout either (it is not a
+            // dropped connection): `Link` does.
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(None)
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+            Ok(Conn::Single(manager))
+        }
+        Target::Cluster(cluster, _) => {
+            let config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(timeout)
+                .set_response_timeout(timeout);
+            Ok(Conn::Cluster(
+                cluster.get_pending_async_connection_with_config(config),
+            ))
+        }
+    }
 }
 
 /// Whether a command failed because its connection had dropped (not because Redis refused a
@@ -346,17 +445,13 @@ impl Tier {
     {
         let io = self.io().ok_or(TierError::Unavailable)?;
         let handle = &io.handle;
-        let bounded = {
-            let _entered = handle.enter();
-            tokio::time::timeout(self.config.timeout, op(io.conn.clone()))
-        };
-        let mut bounded = pin!(bounded);
-        let outcome = poll_fn(|cx| {
+        let mut bounded = pin!(io.link.run(self.config.timeout, op));
+        let result = poll_fn(|cx| {
             let _entered = handle.enter();
             bounded.as_mut().poll(cx)
         })
         .await;
-        self.account(outcome.unwrap_or_else(|_| Err(timed_out())))
+        self.account(result)
     }
 
     /// Runs `op` on the tier's runtime with a connection, bounded by the timeout, and tells the
@@ -383,12 +478,8 @@ impl Tier {
         T: Send + 'static,
     {
         let io = self.io().ok_or(TierError::Unavailable)?;
-        let conn = io.conn.clone();
-        let task = io.handle.spawn(async move {
-            tokio::time::timeout(timeout, op(conn))
-                .await
-                .unwrap_or_else(|_| Err(timed_out()))
-        });
+        let link = Arc::clone(&io.link);
+        let task = io.handle.spawn(async move { link.run(timeout, op).await });
         match task.await {
             Ok(result) => self.account(result),
             // The runtime is shutting down: the tier is being dropped.
@@ -418,23 +509,24 @@ impl Tier {
         Fut: Future<Output = RedisResult<()>> + Send + 'static,
     {
         let timeout = self.config.timeout;
-        self.spawn(move |conn| async move {
-            let _ = tokio::time::timeout(timeout, op(conn)).await;
+        self.spawn(move |link| async move {
+            let _ = link.run(timeout, op).await;
         });
     }
 
     /// Spawns `task` on the tier's runtime, unbounded (lease renewals, waiting for a leader,
-    /// clearing a map).
+    /// clearing a map). A task that uses Redis goes through the [`Link`] each time, so that a
+    /// connection given up meanwhile is not used again.
     pub(crate) fn spawn<F, T>(
         &self,
-        task: impl FnOnce(Conn) -> F,
+        task: impl FnOnce(Arc<Link>) -> F,
     ) -> Option<tokio::task::JoinHandle<T>>
     where
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
         let io = self.io()?;
-        Some(io.handle.spawn(task(io.conn.clone())))
+        Some(io.handle.spawn(task(Arc::clone(&io.link))))
     }
 
     /// Waits, at most the timeout and once, for the backplane's first subscription: what a
@@ -482,32 +574,16 @@ impl Tier {
         let handle = runtime.handle().clone();
         let _entered = handle.enter();
         let timeout = self.config.timeout;
-        let (conn, subscribers) = match &self.config.target {
-            Target::Single(client) => {
-                // No response timeout of redis-rs's own: every operation already has the
-                // tier's (`run_here`, `run_within`, `detach`, renewals), and a second one is a
-                // second timer to register and cancel per read. redis-rs does not reconnect
-                // after a response timeout either (it is not a dropped connection).
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(None)
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                match ConnectionManager::new_lazy_with_config(client.clone(), config) {
-                    Ok(manager) => (Conn::Single(manager), vec![client.clone()]),
-                    Err(error) => {
-                        tracing::error!(target: "cache_core::redis", kind = ?error.kind(), "redis tier: no connection; it stays off");
-                        return None;
-                    }
-                }
+        let link = match Link::new(&self.config.target, timeout) {
+            Ok(link) => Arc::new(link),
+            Err(error) => {
+                tracing::error!(target: "cache_core::redis", kind = ?error.kind(), "redis tier: no connection; it stays off");
+                return None;
             }
-            Target::Cluster(cluster, seeds) => {
-                let config = redis::cluster::ClusterConfig::new()
-                    .set_connection_timeout(timeout)
-                    .set_response_timeout(timeout);
-                let conn = cluster.get_pending_async_connection_with_config(config);
-                (Conn::Cluster(conn), seeds.clone())
-            }
+        };
+        let subscribers = match &self.config.target {
+            Target::Single(client) => vec![client.clone()],
+            Target::Cluster(_, seeds) => seeds.clone(),
         };
         handle.spawn(super::backplane::listen(
             Arc::clone(&self.backplane),
@@ -519,7 +595,7 @@ impl Tier {
         Some(Io {
             runtime: Some(runtime),
             handle: handle.clone(),
-            conn,
+            link,
         })
     }
 }
