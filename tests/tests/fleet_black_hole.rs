@@ -3,6 +3,9 @@
 //! arrives, so the connection never ends by itself, and the subscription only ever receives:
 //! unless the listener asks, it never learns that nothing will arrive any more, and every
 //! removal made by another process is lost to this one until it restarts.
+//!
+//! The tier's own connection, the one its reads and writes go on, can go silent in the same
+//! way: its commands time out, and the circuit breaker's probes must not go to it again.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -14,54 +17,68 @@ use std::time::{Duration, Instant};
 use cache_core::TtlMap;
 use cache_core::redis::{RedisTier, Shared};
 use tests::fleet::{clients_running, eventually, value_of};
-use tests::redis_server::RedisServer;
+use tests::redis_server::{RedisCluster, RedisServer};
 use tests::two_worker_runtime;
+use tokio::runtime::Runtime;
 
-/// A TCP proxy to a Redis server whose [`swallow_subscriptions`](Self::swallow_subscriptions)
-/// turns every connection that has sent a `SUBSCRIBE` so far into a black hole: the bytes of
-/// both directions are read (so no TCP error ever reaches either end) and dropped, and
-/// neither socket is closed. Connections made later pass, as a NAT gives a new flow a new
-/// mapping.
+/// A TCP proxy to a Redis server that can turn the connections made so far into black holes:
+/// the bytes of both directions are read (so no TCP error ever reaches either end) and
+/// dropped, and neither socket is closed. [`swallow_subscriptions`](Self::swallow_subscriptions)
+/// does it to every connection that has sent a `SUBSCRIBE`,
+/// [`swallow_data`](Self::swallow_data) to every other one. Connections made later pass, as a
+/// NAT gives a new flow a new mapping.
 struct BlackHoleProxy {
     port: u16,
-    /// A flag per connection that has subscribed: set, it swallows.
-    subscriptions: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    connections: Arc<Mutex<Vec<Connection>>>,
+}
+
+/// A connection through the proxy: whether it has sent a `SUBSCRIBE`, whether it swallows, and
+/// whether it has ended (its client closed it).
+struct Connection {
+    subscribed: Arc<AtomicBool>,
+    hole: Arc<AtomicBool>,
+    closed: Arc<AtomicBool>,
 }
 
 impl BlackHoleProxy {
     fn start(upstream: u16) -> BlackHoleProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
         let port = listener.local_addr().expect("an address").port();
-        let subscriptions = Arc::new(Mutex::new(Vec::new()));
-        let registry = Arc::clone(&subscriptions);
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let registry = Arc::clone(&connections);
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
-                let hole = Arc::new(AtomicBool::new(false));
+                let (hole, subscribed, closed) = (
+                    Arc::default(),
+                    Arc::<AtomicBool>::default(),
+                    Arc::<AtomicBool>::default(),
+                );
+                registry.lock().unwrap().push(Connection {
+                    subscribed: Arc::clone(&subscribed),
+                    hole: Arc::clone(&hole),
+                    closed: Arc::clone(&closed),
+                });
                 let (c_read, s_write) = (
                     client.try_clone().expect("a socket"),
                     server.try_clone().expect("a socket"),
                 );
-                let (registry, to_server) = (Arc::clone(&registry), Arc::clone(&hole));
-                let mut registered = false;
+                let to_server = Arc::clone(&hole);
                 thread::spawn(move || {
                     pump(c_read, s_write, &to_server, |bytes| {
-                        if !registered && tests::fleet::contains(bytes, b"SUBSCRIBE") {
-                            registered = true;
-                            registry.lock().unwrap().push(Arc::clone(&to_server));
+                        if tests::fleet::contains(bytes, b"SUBSCRIBE") {
+                            subscribed.store(true, Ordering::SeqCst);
                         }
                     });
+                    closed.store(true, Ordering::SeqCst);
                 });
                 thread::spawn(move || pump(server, client, &hole, |_| {}));
             }
         });
-        BlackHoleProxy {
-            port,
-            subscriptions,
-        }
+        BlackHoleProxy { port, connections }
     }
 
     fn url(&self) -> String {
@@ -70,13 +87,44 @@ impl BlackHoleProxy {
 
     /// How many connections have sent a `SUBSCRIBE` through the proxy.
     fn subscribed(&self) -> usize {
-        self.subscriptions.lock().unwrap().len()
+        let connections = self.connections.lock().unwrap();
+        connections.iter().filter(|c| c.is_subscription()).count()
+    }
+
+    /// How many connections have come through the proxy without subscribing.
+    fn data_connections(&self) -> usize {
+        let connections = self.connections.lock().unwrap();
+        connections.iter().filter(|c| !c.is_subscription()).count()
+    }
+
+    /// How many swallowing connections have not ended.
+    fn open_holes(&self) -> usize {
+        let connections = self.connections.lock().unwrap();
+        let open_hole =
+            |c: &&Connection| c.hole.load(Ordering::SeqCst) && !c.closed.load(Ordering::SeqCst);
+        connections.iter().filter(open_hole).count()
     }
 
     fn swallow_subscriptions(&self) {
-        for hole in self.subscriptions.lock().unwrap().iter() {
-            hole.store(true, Ordering::SeqCst);
+        self.swallow(|connection| connection.is_subscription());
+    }
+
+    fn swallow_data(&self) {
+        self.swallow(|connection| !connection.is_subscription());
+    }
+
+    fn swallow(&self, which: impl Fn(&Connection) -> bool) {
+        for connection in self.connections.lock().unwrap().iter() {
+            if which(connection) {
+                connection.hole.store(true, Ordering::SeqCst);
+            }
         }
+    }
+}
+
+impl Connection {
+    fn is_subscription(&self) -> bool {
+        self.subscribed.load(Ordering::SeqCst)
     }
 }
 
@@ -97,11 +145,22 @@ fn pump(mut from: TcpStream, mut to: TcpStream, hole: &AtomicBool, mut saw: impl
 /// The tier's timeout, from which every bound of the backplane is derived.
 const TIMEOUT: Duration = Duration::from_millis(200);
 
-fn map(url: String) -> Shared<String, String> {
-    let tier = RedisTier::new(url)
+/// The breaker's first cool-down (README, "Failure rules"): after a failure, calls skip Redis
+/// this long, then one probes it.
+const FIRST_COOL_DOWN: Duration = Duration::from_millis(500);
+
+fn tier(url: String) -> RedisTier {
+    RedisTier::new(url)
         .expect("a Redis URL")
         .namespace("black_hole")
-        .timeout(TIMEOUT);
+        .timeout(TIMEOUT)
+}
+
+fn map(url: String) -> Shared<String, String> {
+    map_on(tier(url))
+}
+
+fn map_on(tier: RedisTier) -> Shared<String, String> {
     TtlMap::<String, String>::builder()
         .ttl(Duration::from_secs(60))
         .name("fleet_black_hole::map")
@@ -158,6 +217,145 @@ fn a_subscription_that_went_silent_is_noticed_and_replaced() {
     assert_eq!(proxy.subscribed(), 2, "a subscribed again, once");
     runtime.block_on(b.remove_async("k")).expect("Redis is up");
     assert_dropped_within(&a, "k", Duration::from_secs(2), "on the new subscription");
+}
+
+/// The tier's own connection can go silent too. Before the fix, the tier stayed degraded for
+/// good once it had (here past the bound and for as long as one waits; on a real network until
+/// the kernel gives the connection up, about 15 minutes; behind a proxy that acknowledges the
+/// bytes, forever): redis-rs reconnects a connection that drops, not one that stops answering,
+/// so every probe of the breaker went to the dead connection and timed out, and meanwhile
+/// every call went on without Redis and `remove_async` failed. Now an operation that times out
+/// gives its connection up, and the next one (the probe) opens a new one.
+#[test]
+fn a_data_connection_that_went_silent_is_replaced() {
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let proxy = BlackHoleProxy::start(server.port());
+    let tier = tier(proxy.url());
+    let a = map_on(tier.clone());
+    runtime.block_on(a.get_or_insert_with_async("k", async { value_of("k") }));
+    eventually("a's listener subscribed", Duration::from_secs(5), || {
+        proxy.subscribed() == 1 && clients_running(&server, "subscribe") == 1
+    });
+    let b = map(server.url());
+    assert_recovers_from_silent_data_connections(&runtime, (&tier, &a), &b, &[proxy]);
+}
+
+/// The same with a cluster, whose nodes announce the proxies' ports: the tier reaches every
+/// node through a proxy, and each of its connections to a node goes silent.
+#[test]
+fn a_cluster_connection_that_went_silent_is_replaced() {
+    let cluster = RedisCluster::start(3);
+    let proxies: Vec<BlackHoleProxy> = cluster
+        .nodes()
+        .iter()
+        .map(|node| BlackHoleProxy::start(node.port()))
+        .collect();
+    for (node, proxy) in cluster.nodes().iter().zip(&proxies) {
+        let port = proxy.port.to_string();
+        node.command(&["CONFIG", "SET", "cluster-announce-port", &port]);
+    }
+    let announced = |node: &RedisServer| {
+        let slots = node.command(&["CLUSTER", "SLOTS"]);
+        proxies
+            .iter()
+            .all(|proxy| slots.contains(&proxy.port.to_string()))
+    };
+    eventually(
+        "every node announces the proxies",
+        Duration::from_secs(15),
+        || cluster.nodes().iter().all(announced),
+    );
+    let runtime = two_worker_runtime();
+    let tier = cluster_tier(proxies.iter().map(BlackHoleProxy::url));
+    let a = map_on(tier.clone());
+    runtime.block_on(a.get_or_insert_with_async("k", async { value_of("k") }));
+    eventually("a's listener subscribed", Duration::from_secs(5), || {
+        proxies
+            .iter()
+            .map(BlackHoleProxy::subscribed)
+            .sum::<usize>()
+            == 1
+    });
+    let b = map_on(cluster_tier(cluster.urls()));
+    assert_recovers_from_silent_data_connections(&runtime, (&tier, &a), &b, &proxies);
+}
+
+fn cluster_tier(urls: impl IntoIterator<Item = String>) -> RedisTier {
+    RedisTier::cluster(urls)
+        .expect("Redis URLs")
+        .namespace("black_hole")
+        .timeout(TIMEOUT)
+}
+
+/// Makes every connection through `proxies` but the subscriptions swallow, and checks that
+/// `a`'s tier, degraded by the read that times out next, uses Redis again within a bound made
+/// of its timeout and the breaker's first cool-down: `a` reads `b`'s value from Redis, and
+/// its removal reaches `b`.
+fn assert_recovers_from_silent_data_connections(
+    runtime: &Runtime,
+    (tier, a): (&RedisTier, &Shared<String, String>),
+    b: &Shared<String, String>,
+    proxies: &[BlackHoleProxy],
+) {
+    // The read that times out and opens the breaker, its cool-down, then a probe on a new
+    // connection (a connect and a command, within a timeout), and as much again for two
+    // shared cores.
+    const BOUND: Duration = TIMEOUT
+        .saturating_mul(2)
+        .saturating_add(FIRST_COOL_DOWN)
+        .saturating_mul(2);
+    let data_connections = || proxies.iter().map(BlackHoleProxy::data_connections).sum();
+    let before: usize = data_connections();
+    assert!(before >= 1, "a read from Redis");
+    assert!(!tier.is_degraded());
+
+    // Every connection but the subscription swallows; new ones pass.
+    for proxy in proxies {
+        proxy.swallow_data();
+    }
+    let start = Instant::now();
+    let value = runtime.block_on(a.get_or_insert_with_async("cut", async { value_of("cut") }));
+    assert_eq!(value, value_of("cut"));
+    assert!(
+        tier.is_degraded(),
+        "a read that timed out opened the breaker"
+    );
+
+    // b writes a value that a can only have from Redis.
+    runtime.block_on(b.get_or_insert_with_async("shared", async { value_of("shared") }));
+    let mut probes = 0;
+    while tier.is_degraded() {
+        assert!(
+            start.elapsed() < BOUND,
+            "the tier is still degraded {:?} after its connection went silent, though new \
+             connections pass (bound {BOUND:?}, the tier's timeout {TIMEOUT:?}; {probes} calls \
+             since; {} connections through the proxies since, {before} before)",
+            start.elapsed(),
+            data_connections() - before,
+        );
+        // A key of its own per call, so that each misses L1 and may probe Redis.
+        let key = format!("probe {probes}");
+        runtime.block_on(a.get_or_insert_with_async(&key, async { value_of(&key) }));
+        probes += 1;
+        thread::sleep(Duration::from_millis(10)); // sleep-ok: pacing the calls
+    }
+    let value = runtime.block_on(a.get_or_insert_with_async("shared", async {
+        "built by a, not read from Redis".to_owned()
+    }));
+    assert_eq!(value, value_of("shared"), "a reads Redis again");
+    runtime
+        .block_on(a.remove_async("shared"))
+        .expect("a removes from Redis again");
+    assert_dropped_within(b, "shared", Duration::from_secs(2), "a's removal");
+    // Once its last operation has ended (within a timeout), nothing holds it.
+    eventually("the connections given up are closed", BOUND, || {
+        proxies
+            .iter()
+            .map(BlackHoleProxy::open_holes)
+            .sum::<usize>()
+            == 0
+    });
 }
 
 /// A field of the `PING` line of `INFO commandstats` (`calls`, `rejected_calls`): 0 before
