@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use futures_util::{FutureExt as _, StreamExt as _};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -261,16 +262,23 @@ pub(crate) async fn listen(
                 Ok(Some(message)) => message,
                 // The connection dropped.
                 Ok(None) => break,
-                // Quiet: ask (see the module docs).
-                Err(_) => match tokio::time::timeout(patience, sink.ping::<redis::Value>()).await {
-                    // Any answer, even an error (an ACL without `PING`), a value here.
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(_)) => break,
-                    Err(_) => {
-                        streak.silent(&namespace);
-                        break;
+                // Quiet: ask (see the module docs). A message that arrives meanwhile is an
+                // answer too, and is dispatched at once: the answer to the `PING` may never
+                // come (a flow that lost one direction only) while messages still do.
+                Err(_) => {
+                    let ping = std::pin::pin!(sink.ping::<redis::Value>());
+                    let heard = futures_util::future::select(ping, messages.next());
+                    match tokio::time::timeout(patience, heard).await {
+                        // Any answer, even an error (an ACL without `PING`), a value here.
+                        Ok(Either::Left((Ok(_), _))) => continue,
+                        Ok(Either::Left((Err(_), _)) | Either::Right((None, _))) => break,
+                        Ok(Either::Right((Some(message), _))) => message,
+                        Err(_) => {
+                            streak.silent(&namespace);
+                            break;
+                        }
                     }
-                },
+                }
             };
             let mut batch = vec![message.get_payload_bytes().to_vec()];
             // The messages already here go with it.
