@@ -29,8 +29,9 @@
 //! subscribes again on a new connection, which begins a new epoch as after any drop. Any
 //! message or answer, even an error (an ACL without `PING`), proves the connection alive.
 //! Four timeouts, as for a subscription to land: a healthy Redis answers within one, and the
-//! slack keeps a Redis that stalls briefly from costing every process its L1, while a silent
-//! connection is noticed within eight (2 s by default) for one `PING` per quiet second.
+//! slack keeps a Redis that stalls for under four from costing every process its L1 (a
+//! longer stall may, depending on where it falls between `PING`s), while a silent connection
+//! is noticed within eight (2 s by default) for one `PING` per quiet second.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
