@@ -50,11 +50,11 @@ type Blocked = HashMap<usize, Arc<Leader>, BuildHasherDefault<DefaultHasher>>;
 static BLOCKED: Mutex<Blocked> = Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()));
 
 /// This thread's registration as blocked; it ends when dropped.
-pub(crate) struct Waiting(usize);
+pub(crate) struct Blocking(usize);
 
 /// Registers this thread as blocked until `leader`'s flight lands, or panics if that wait
 /// would close a cycle. `None` while this thread's locals are being destroyed.
-pub(crate) fn wait_for(leader: &Arc<Leader>) -> Option<Waiting> {
+pub(crate) fn wait_for(leader: &Arc<Leader>) -> Option<Blocking> {
     let me = thread_token()?;
     let mut blocked = BLOCKED.lock();
     let mut at = &**leader;
@@ -78,10 +78,10 @@ pub(crate) fn wait_for(leader: &Arc<Leader>) -> Option<Waiting> {
         }
     }
     blocked.insert(me, Arc::clone(leader));
-    Some(Waiting(me))
+    Some(Blocking(me))
 }
 
-impl Drop for Waiting {
+impl Drop for Blocking {
     fn drop(&mut self) {
         let leader = BLOCKED.lock().remove(&self.0);
         drop(leader);

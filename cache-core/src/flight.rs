@@ -167,7 +167,7 @@ impl Rendezvous {
         if self.led_here().is_some() {
             reentry();
         }
-        let _waiting = self.sync_leader.as_ref().and_then(deadlock::wait_for);
+        let _blocking = self.sync_leader.as_ref().and_then(deadlock::wait_for);
         let state = self.state.lock();
         let leader = self.async_leader.load(Relaxed);
         if state.landed.is_none() && leader != 0 && Some(leader) == thread_token() {
