@@ -15,22 +15,9 @@ use quote::ToTokens;
 
 use crate::{compile_errors, try_expand};
 
-/// Every option's name, misspellings, peers' names, keywords and raw identifiers.
-const OPTION_NAMES: &[&str] = &[
-    "ttl",
-    "sweep",
-    "expiry",
-    "max_lifetime",
-    "expire_after",
-    "refresh_after",
-    "stale_if_error",
-    "capacity",
-    "name",
-    "key",
-    "cache",
-    "shared",
-    "clock",
-    "crate",
+/// Besides every option's name (`args::OPTIONS`): misspellings, peers' names, keywords and raw
+/// identifiers.
+const OTHER_NAMES: &[&str] = &[
     "tll",
     "TTL",
     "capcity",
@@ -57,6 +44,15 @@ const OPTION_NAMES: &[&str] = &[
     "r#type",
     "_",
 ];
+
+/// Every name the fuzzer tries as an option.
+fn option_names() -> Vec<&'static str> {
+    crate::args::OPTIONS
+        .iter()
+        .chain(OTHER_NAMES)
+        .copied()
+        .collect()
+}
 
 /// Option values: every literal kind, durations good and bad, expressions, closures, macros.
 const VALUES: &[&str] = &[
@@ -506,10 +502,10 @@ fn mutate(tokens: TokenStream, mutation: &Mutation) -> TokenStream {
 /// The attribute's arguments: options joined by commas (sometimes not).
 fn attribute() -> impl Strategy<Value = String> {
     let option = prop_oneof![
-        4 => (select(OPTION_NAMES), select(VALUES)).prop_map(|(n, v)| format!("{n} = {v}")),
+        4 => (select(option_names()), select(VALUES)).prop_map(|(n, v)| format!("{n} = {v}")),
         2 => select(KEYS).prop_map(str::to_owned),
-        1 => select(OPTION_NAMES).prop_map(str::to_owned),
-        1 => (select(OPTION_NAMES), select(VALUES)).prop_map(|(n, v)| format!("{n}: {v}")),
+        1 => select(option_names()).prop_map(str::to_owned),
+        1 => (select(option_names()), select(VALUES)).prop_map(|(n, v)| format!("{n}: {v}")),
         1 => select(VALUES).prop_map(str::to_owned),
     ];
     let ttl = select(&["ttl = \"1h\", ", "ttl = \"1h\"", "", "ttl = \"5m\", "][..]);

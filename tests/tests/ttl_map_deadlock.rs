@@ -2,16 +2,19 @@
 //! threads: the wait that would close the cycle panics (with "deadlock"), the others then go
 //! on, and nothing hangs; a chain of waits that is not a cycle, even one through a flight that
 //! just landed, never panics. Code the map runs under a shard's write lock (a `retain`
-//! predicate, `expire_after`) that uses the same map panics too. Every call runs on a `std::thread::spawn`ed
-//! thread, not a scoped one, so that a hang fails the test at its deadline instead of hanging
-//! it.
+//! predicate, `expire_after`) that uses the same map's shard panics too; other shards and maps
+//! work. Every call runs on a `std::thread::spawn`ed thread, not a scoped one, so that a hang
+//! fails the test at its deadline instead of hanging it. (Helper-70's attacks on these checks,
+//! from `review11_today.rs`, are the second half.)
 
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use cache_core::TtlMap;
+use cache_core::{Clock, Reason, TtlMap};
 use tests::{panic_message, wait_until};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -21,10 +24,10 @@ const DEADLINE: Duration = Duration::from_secs(20);
 type Map = TtlMap<u32, u32>;
 
 /// What a thread's call ended with: its value, or its panic's message.
-type Ended = Result<u32, String>;
+type Ended<T = u32> = Result<T, String>;
 
 /// Runs `call` on a thread of its own; its result arrives on the returned channel.
-fn spawn(call: impl FnOnce() -> u32 + Send + 'static) -> mpsc::Receiver<Ended> {
+fn spawn<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<Ended<T>> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let ended = catch_unwind(AssertUnwindSafe(call));
@@ -33,12 +36,12 @@ fn spawn(call: impl FnOnce() -> u32 + Send + 'static) -> mpsc::Receiver<Ended> {
     rx
 }
 
-fn ended(rx: &mpsc::Receiver<Ended>) -> Ended {
+fn ended<T>(rx: &mpsc::Receiver<Ended<T>>) -> Ended<T> {
     rx.recv_timeout(DEADLINE)
         .expect("the call returns: the cycle was not left to hang")
 }
 
-fn is_deadlock(ended: &Ended) -> bool {
+fn is_deadlock<T>(ended: &Ended<T>) -> bool {
     matches!(ended, Err(message) if message.contains("deadlock"))
 }
 
@@ -102,33 +105,6 @@ fn a_cycle_of_three_constructors_on_three_threads_does_not_hang() {
     assert_eq!(ended.iter().filter(|e| e.is_ok()).count(), 2, "{ended:?}");
 }
 
-/// One map, two keys, the same cycle (key 1's constructor needs key 2 and key 2's needs key
-/// 1), each led on its own thread.
-#[test]
-fn a_cycle_between_two_keys_of_one_map_does_not_hang() {
-    let map = Map::new(MINUTE);
-    let barrier = Arc::new(Barrier::new(2));
-    let receivers: Vec<_> = [(1, 2), (2, 1)]
-        .into_iter()
-        .map(|(own, other)| {
-            let (map, barrier) = (map.clone(), Arc::clone(&barrier));
-            spawn(move || {
-                map.get_or_insert_with(&own, || {
-                    barrier.wait();
-                    map.get_or_insert_with(&other, || 100 + other) + 1
-                })
-            })
-        })
-        .collect();
-    let ended: Vec<_> = receivers.iter().map(ended).collect();
-    assert_eq!(
-        ended.iter().filter(|e| is_deadlock(e)).count(),
-        1,
-        "{ended:?}"
-    );
-    assert_eq!(ended.iter().filter(|e| e.is_ok()).count(), 1, "{ended:?}");
-}
-
 /// Waits that chain without closing a cycle never panic: thread 1 leads `h` and, inside, waits
 /// for `g`, led by thread 2; thread 2 lands `g` and at once asks for `h`, so it waits for
 /// thread 1 while thread 1 may still be registered as waiting for thread 2's flight, which
@@ -167,7 +143,7 @@ fn a_wait_for_a_thread_that_waits_for_a_landed_flight_does_not_panic() {
 type Use = fn(&Map) -> u32;
 
 /// Whether a call ended in the panic of a use of the map under its own lock.
-fn is_reentrant_use(ended: &Ended) -> bool {
+fn is_reentrant_use<T>(ended: &Ended<T>) -> bool {
     matches!(ended, Err(message) if message.contains("re-entrant use of a TtlMap"))
 }
 
@@ -236,4 +212,381 @@ fn an_expire_after_that_uses_its_own_map_panics_and_the_map_stays_usable() {
         assert!(is_reentrant_use(&ended), "{name}: {ended:?}");
         assert_eq!(map_with_life.get(&0), Some(0), "{name}: the lock is free");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helper-70's attacks (moved from review11_today.rs). The deadlock check: counting, and
+// chains that are not cycles.
+// ---------------------------------------------------------------------------------------------
+
+/// One map, two keys, the same cycle (key 1's constructor needs key 2 and key 2's needs key
+/// 1), each led on its own thread. `coalesced` counts the calls that waited, once each, when
+/// the wait begins: a wait refused
+/// as a deadlock (it would close the cycle) panics instead of waiting, and is not counted, as
+/// a re-entrant call is not (stats.rs, README "Counters"). In a cycle of two, exactly one
+/// wait begins (the first), and the survivor's own attempt afterwards waits for nothing.
+#[test]
+fn a_wait_refused_as_a_deadlock_is_not_counted_in_coalesced() {
+    for _ in 0..20 {
+        let map: TtlMap<u32, u32> = TtlMap::new(MINUTE);
+        let barrier = Arc::new(Barrier::new(2));
+        let receivers: Vec<_> = [(1, 2), (2, 1)]
+            .into_iter()
+            .map(|(own, other)| {
+                let (map, barrier) = (map.clone(), Arc::clone(&barrier));
+                spawn(move || {
+                    map.get_or_insert_with(&own, || {
+                        barrier.wait();
+                        map.get_or_insert_with(&other, || 100 + other) + 1
+                    })
+                })
+            })
+            .collect();
+        let ended: Vec<_> = receivers.iter().map(ended).collect();
+        assert_eq!(
+            ended.iter().filter(|e| is_deadlock(e)).count(),
+            1,
+            "{ended:?}"
+        );
+        assert_eq!(ended.iter().filter(|e| e.is_ok()).count(), 1, "{ended:?}");
+        let stats = map.stats();
+        assert_eq!(
+            stats.coalesced, 1,
+            "one wait began (the survivor's); the refused one is not counted: {stats:?}"
+        );
+        assert_eq!(stats.hits + stats.misses, 4, "{stats:?}");
+    }
+}
+
+/// A caller woken from a flight whose leader panicked runs its own attempt, which is no
+/// flight: no thread can be waiting for it. So a thread that, inside that attempt, waits for a
+/// flight whose constructor asks for the same key (and leads a new flight of it, as nothing is
+/// registered) is no cycle, and neither panics.
+#[test]
+fn an_own_attempt_after_a_panic_is_no_leader_a_chain_can_come_back_to() {
+    for _ in 0..50 {
+        let map: TtlMap<u32, u32> = TtlMap::new(MINUTE);
+        let (a_led_tx, a_led_rx) = mpsc::channel::<()>();
+        let (b_led_tx, b_led_rx) = mpsc::channel::<()>();
+        let panics = Arc::new(AtomicBool::new(false));
+        // Thread 1 leads key 1 and panics once thread 2 waits for it.
+        let first = {
+            let map = map.clone();
+            spawn(move || {
+                map.get_or_insert_with(&1, || {
+                    a_led_tx.send(()).expect("the test listens");
+                    wait_until("thread 2 waits for key 1", || map.stats().coalesced == 1);
+                    panic!("the leader of key 1 fails")
+                })
+            })
+        };
+        a_led_rx.recv_timeout(DEADLINE).expect("key 1 is led");
+        // Thread 3 leads key 2, whose constructor asks for key 1 once thread 2 waits for it.
+        let third = {
+            let map = map.clone();
+            let panics = Arc::clone(&panics);
+            spawn(move || {
+                map.get_or_insert_with(&2, || {
+                    b_led_tx.send(()).expect("thread 2 listens");
+                    wait_until("thread 2 waits for key 2", || map.stats().coalesced == 2);
+                    let one = catch_unwind(AssertUnwindSafe(|| map.get_or_insert_with(&1, || 30)));
+                    if one.is_err() {
+                        panics.store(true, Ordering::SeqCst);
+                    }
+                    one.unwrap_or(0) + 200
+                })
+            })
+        };
+        // Thread 2 waits for key 1; woken by its leader's panic, it builds key 1 itself, and
+        // inside that attempt waits for key 2.
+        let second = {
+            let map = map.clone();
+            spawn(move || {
+                map.get_or_insert_with(&1, || {
+                    b_led_rx.recv_timeout(DEADLINE).expect("key 2 is led");
+                    map.get_or_insert_with(&2, || 0) + 1
+                })
+            })
+        };
+        assert!(ended(&first).is_err(), "the leader of key 1 panicked");
+        let (second, third) = (ended(&second), ended(&third));
+        assert!(
+            !panics.load(Ordering::SeqCst),
+            "key 2's constructor asking for key 1 panicked"
+        );
+        assert_eq!(third, Ok(230), "key 2: 200 + key 1 built by thread 3 (30)");
+        assert_eq!(second, Ok(231), "key 1's own attempt: key 2 + 1");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helper-70's attacks: the shard lock that names its holder.
+// ---------------------------------------------------------------------------------------------
+
+/// A hash that is the `u64` key itself, so that a test places keys in shards: the shard is
+/// bits 32 and up of the hash (`Inner::shard`), of which a map without a capacity has 16.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Id = BuildHasherDefault<IdHasher>;
+type IdMap = TtlMap<u64, u64, Id>;
+
+/// Key `n` of shard `shard`.
+const fn in_shard(shard: u64, n: u64) -> u64 {
+    (shard << 32) | n
+}
+
+/// A `retain` predicate and an `expire_after` may use the same map's OTHER shards (and other
+/// maps) freely: only the shard they run under is refused. Reads, writes and memoizing calls
+/// there work and are seen afterwards.
+#[test]
+fn a_predicate_or_expire_after_that_uses_another_shard_or_map_works() {
+    let map: IdMap = TtlMap::builder().ttl(MINUTE).hasher(Id::default()).build();
+    let other: IdMap = TtlMap::builder().ttl(MINUTE).hasher(Id::default()).build();
+    let (a, b, c, d) = (
+        in_shard(0, 1),
+        in_shard(1, 1),
+        in_shard(2, 1),
+        in_shard(3, 1),
+    );
+    map.insert(a, 1);
+    map.insert(b, 2);
+    other.insert(a, 10);
+    let ran = ended(&spawn({
+        let (map, other) = (map.clone(), other.clone());
+        move || {
+            map.retain(|&k, _| {
+                if k != a {
+                    return true;
+                }
+                // Under shard 0's lock: shard 1 read, shard 2 memoized, shard 3 written, and
+                // another map's shard 0 read and memoized.
+                assert_eq!(map.get(&b), Some(2));
+                assert_eq!(map.get_or_insert_with(&c, || 3), 3);
+                assert_eq!(map.insert(d, 4), None);
+                assert_eq!(other.get(&a), Some(10));
+                assert_eq!(other.get_or_insert_with(&in_shard(0, 2), || 11), 11);
+                false
+            });
+        }
+    }));
+    assert_eq!(ran, Ok(()), "no use of another shard or map panics");
+    assert_eq!(map.get(&a), None, "removed by the predicate");
+    assert_eq!(
+        (map.get(&b), map.get(&c), map.get(&d)),
+        (Some(2), Some(3), Some(4))
+    );
+    assert_eq!(other.get(&in_shard(0, 2)), Some(11));
+
+    // expire_after reading a key of another shard (key 0 of shard 5), as any store runs it.
+    let this = Arc::new(std::sync::OnceLock::<IdMap>::new());
+    let lookup = Arc::clone(&this);
+    let probe = in_shard(5, 0);
+    let with_life: IdMap = TtlMap::builder()
+        .ttl(MINUTE)
+        .hasher(Id::default())
+        .expire_after(move |&k: &u64, _: &u64| {
+            let known = k != probe && lookup.get().is_some_and(|m| m.get(&probe).is_some());
+            known.then_some(MINUTE)
+        })
+        .build();
+    assert!(this.set(with_life.clone()).is_ok());
+    with_life.insert(probe, 0);
+    let stored = ended(&spawn({
+        let map = with_life.clone();
+        move || {
+            map.insert(a, 1);
+            map.get_or_insert_with(&b, || 2) + map.get_or_insert_with(&c, || 3)
+        }
+    }));
+    assert_eq!(stored, Ok(5));
+    assert_eq!((with_life.get(&a), with_life.get(&b)), (Some(1), Some(2)));
+}
+
+/// A clock that, once armed, blocks the first reading after it until released: a store reads
+/// the clock under its shard's write lock, so the armed thread then holds that lock for as
+/// long as the test wants, without naming itself its holder (no `expire_after`, no `retain`).
+#[derive(Clone, Default)]
+struct BlockingClock(Arc<Gate>);
+
+#[derive(Default)]
+struct Gate {
+    armed: AtomicBool,
+    inside: AtomicBool,
+    released: AtomicBool,
+}
+
+impl std::ops::Deref for BlockingClock {
+    type Target = Gate;
+    fn deref(&self) -> &Gate {
+        &self.0
+    }
+}
+
+impl Clock for BlockingClock {
+    fn now(&self) -> Duration {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.inside.store(true, Ordering::SeqCst);
+            wait_until("the test releases the clock", || {
+                self.released.load(Ordering::SeqCst)
+            });
+        }
+        Duration::ZERO
+    }
+}
+
+/// A `retain` predicate that uses its own shard panics; its thread must not be left named as
+/// the holder: later, while ANOTHER thread holds that shard's write lock (a plain store,
+/// which names no holder), a read from the thread that panicked must wait for it, not panic
+/// as if it held the lock itself. And the entries the predicate removed before it panicked
+/// are heard once each and gone, the others kept.
+#[test]
+fn a_reentrant_panic_leaves_no_holder_named_and_the_map_consistent() {
+    let clock = BlockingClock::default();
+    let heard: Arc<Mutex<Vec<(u64, Reason)>>> = Arc::default();
+    let map: IdMap = TtlMap::builder()
+        .ttl(MINUTE)
+        .hasher(Id::default())
+        .clock(clock.clone())
+        .on_evict({
+            let heard = Arc::clone(&heard);
+            move |&k, _, reason| heard.lock().unwrap().push((k, reason))
+        })
+        .build();
+    let keys: Vec<u64> = (1..=6).map(|n| in_shard(0, n)).collect();
+    for &k in &keys {
+        map.insert(k, k);
+    }
+    let trigger = keys[3];
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (panicked_tx, panicked_rx) = mpsc::channel::<String>();
+    let reader = spawn({
+        let map = map.clone();
+        move || {
+            let first = catch_unwind(AssertUnwindSafe(|| {
+                map.retain(|&k, _| {
+                    if k == trigger {
+                        // Shard 0 is the one it runs under.
+                        let _ = map.get(&keys[0]);
+                    }
+                    k % 2 == 1
+                });
+            }));
+            let message = first.map_err(|p| panic_message(&*p).to_owned());
+            panicked_tx
+                .send(message.err().unwrap_or_default())
+                .expect("the test listens");
+            go_rx.recv_timeout(DEADLINE).expect("the test goes on");
+            // Another thread holds shard 0's write lock now: this read waits for it.
+            map.get(&trigger)
+        }
+    });
+    let message = panicked_rx
+        .recv_timeout(DEADLINE)
+        .expect("the retain ended");
+    assert!(
+        message.contains("re-entrant use of a TtlMap"),
+        "the predicate's use of its own shard panics: {message:?}"
+    );
+    // Consistent: each removed entry heard once, as Removed, and gone; the rest kept.
+    let removed: Vec<(u64, Reason)> = heard.lock().unwrap().clone();
+    for (k, reason) in &removed {
+        assert_eq!(*reason, Reason::Removed);
+        assert_eq!(k % 2, 0, "only entries the predicate refused are removed");
+        assert_eq!(map.get(k), None);
+    }
+    let mut seen: Vec<u64> = removed.iter().map(|(k, _)| *k).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), removed.len(), "each heard once: {removed:?}");
+    assert!(
+        map.get(&trigger).is_some(),
+        "the entry it panicked on is kept"
+    );
+    for k in (1..=6).map(|n| in_shard(0, n)) {
+        if !seen.contains(&k) {
+            assert_eq!(map.get(&k), Some(k), "not removed, so kept");
+        }
+    }
+
+    // Another thread holds shard 0's write lock (its store reads the armed clock under it).
+    clock.armed.store(true, Ordering::SeqCst);
+    let writer = spawn({
+        let map = map.clone();
+        move || map.insert(in_shard(0, 9), 9)
+    });
+    wait_until("the writer holds shard 0", || {
+        clock.inside.load(Ordering::SeqCst)
+    });
+    go_tx.send(()).expect("the reader waits");
+    // Give the reader time to find the lock taken (a wait either way: it cannot finish).
+    std::thread::sleep(Duration::from_millis(100)); // sleep-ok: lets the reader reach the held lock; no assertion on time
+    clock.released.store(true, Ordering::SeqCst);
+    assert_eq!(ended(&writer), Ok(None));
+    assert_eq!(
+        ended(&reader),
+        Ok(Some(trigger)),
+        "the thread that panicked under the lock before waits for another holder, not panics"
+    );
+}
+
+/// An `expire_after` that uses its own shard panics in the caller whose store ran it: for a
+/// memoizing miss, the flight still lands with the value, so its waiter gets it (the README's
+/// "a store's waiters still get the value it stored"), and the map is usable; the refused
+/// value is not stored.
+#[test]
+fn an_expire_after_reentrant_panic_in_a_flight_still_hands_its_waiter_the_value() {
+    let this = Arc::new(std::sync::OnceLock::<IdMap>::new());
+    let lookup = Arc::clone(&this);
+    let (k, neighbour) = (in_shard(0, 1), in_shard(0, 2));
+    let map: IdMap = TtlMap::builder()
+        .ttl(MINUTE)
+        .hasher(Id::default())
+        .expire_after(move |&key: &u64, _: &u64| {
+            if key == k {
+                // The same shard as the value being stored.
+                let _ = lookup.get().and_then(|m| m.get(&neighbour));
+            }
+            None
+        })
+        .build();
+    assert!(this.set(map.clone()).is_ok());
+    let (led_tx, led_rx) = mpsc::channel::<()>();
+    let leader = spawn({
+        let map = map.clone();
+        move || {
+            map.get_or_insert_with(&k, || {
+                led_tx.send(()).expect("the test listens");
+                wait_until("a waiter joins", || map.stats().coalesced == 1);
+                7
+            })
+        }
+    });
+    led_rx.recv_timeout(DEADLINE).expect("k is led");
+    let waiter = spawn({
+        let map = map.clone();
+        move || map.get_or_insert_with(&k, || 99)
+    });
+    assert!(
+        is_reentrant_use(&ended(&leader)),
+        "the leader's store ran expire_after, which used its own shard"
+    );
+    assert_eq!(ended(&waiter), Ok(7), "the waiter gets the flight's value");
+    assert_eq!(map.get(&k), None, "the store that panicked stored nothing");
+    map.insert(neighbour, 2);
+    assert_eq!(map.get(&neighbour), Some(2), "the shard is free");
 }
