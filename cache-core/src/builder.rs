@@ -234,7 +234,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// refreshing caller then gets unless it was removed or expired meanwhile (then it gets
     /// the error, or under [`stale_if_error`](Self::stale_if_error) the stale value), and is
     /// counted ([`Stats::refresh_failures`]); the next memoizing call tries again. A refresh
-    /// that panics (in the constructor, or in `expire_after` as its value is stored) panics in
+    /// that panics (in the constructor, or in `expire_after` before its value is stored) panics in
     /// its caller, keeps the value and is not counted. No executor is assumed: the refreshing
     /// caller runs the constructor, in the async forms too. `get` never refreshes; expiry is unchanged, so set
     /// `refresh_after` below the ttl (or `max_lifetime`) for values that should never go stale.
@@ -300,10 +300,10 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// Let each value declare a shorter life when it is stored: `life(key, value)` returns
     /// how long it may live at most (an OAuth access token's `expires_in`), or `None` for
     /// no limit of its own. The map's ttl, expiry and [`max_lifetime`](Self::max_lifetime)
-    /// still apply; the earliest limit wins. It runs once per stored value, as it is stored
-    /// (never on a hit), under the shard's locks: it must be quick and must not use this map
-    /// (a use of a key of its own shard panics, `re-entrant use of a TtlMap`, rather than wait
-    /// for itself).
+    /// still apply; the earliest limit wins. It runs once per value about to be stored (never
+    /// on a hit), before the shard's lock is taken, so it may use this map. If it panics, the
+    /// value is not stored and the panic goes on in the call that stores; the waiters of a
+    /// memoizing call still get the value.
     ///
     /// ```
     /// use std::time::Duration;

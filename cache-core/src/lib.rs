@@ -80,11 +80,11 @@
 //! - `Debug` never shows keys or values.
 //!
 //! What the map cannot protect against: a key's `Hash`, `Eq` and `Clone` (or the `ToOwned`
-//! that makes a key from what was looked up), a value's `Clone`, a [`Clock`], `expire_after`
-//! and a `retain` predicate run while a shard's lock is held, so they must not use the same map
-//! (that could wait for itself; a `retain` predicate or `expire_after` that asks for its own
-//! shard panics instead). Listeners, constructors and `Drop`s run with no lock held and may use
-//! it freely.
+//! that makes a key from what was looked up), a value's `Clone`, a [`Clock`] and a `retain`
+//! predicate run while a shard's lock is held, so they must not use the same map (that could
+//! wait for itself; a `retain` predicate that asks for its own shard panics instead).
+//! Listeners, constructors, `expire_after` and `Drop`s run with no lock held and may use it
+//! freely.
 
 // Without the feature `macros` the attribute the crate docs link to is not there.
 #![cfg_attr(not(feature = "macros"), allow(rustdoc::broken_intra_doc_links))]

@@ -21,7 +21,7 @@ use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{Mutex, RwLock, WriteGuard, held_here, read, write};
+use crate::sync::{Mutex, RwLock, held_here, read, write};
 use crate::trace;
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
@@ -699,27 +699,33 @@ where
         shard.table.get(hash, key, now, &self.clock).cloned()
     }
 
-    /// The write lock of `hash`'s shard, for a store: one that runs `expire_after` under it
-    /// names this thread its holder, so that an `expire_after` using this map panics rather
-    /// than wait for itself.
-    pub(crate) fn write_to_store(&self, hash: u64) -> WriteGuard<'_, Locked<K, V>> {
-        let shard = write(&self.shard(hash).lock);
-        if self.expire_after.is_some() {
-            held_here(&shard);
+    /// Whether values declare lives of their own (`expire_after`) that a store must ask for
+    /// first (see [`own_life`](Self::own_life)). A map of capacity 0 stores nothing.
+    pub(crate) fn declares_lives(&self) -> bool {
+        self.expire_after.is_some() && self.capacity != Some(0)
+    }
+
+    /// The life `expire_after` gives `value`. Asked before the shard's lock is taken, so that
+    /// it may use this map: under the lock it could wait for itself, or two threads for each
+    /// other's shards.
+    pub(crate) fn own_life(&self, key: &K, value: &V) -> Option<Duration> {
+        if !self.declares_lives() {
+            return None;
         }
-        shard
+        self.expire_after.as_ref().and_then(|life| life(key, value))
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
         // Before the guard: dropped after it if it is not stored (see `Incoming`).
         let mut pending = Incoming(Some((key, value)));
+        let own_life = pending.0.as_ref().and_then(|(k, v)| self.own_life(k, v));
         let after = {
-            let mut shard = self.write_to_store(hash);
+            let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             if let Some((key, _)) = &pending.0 {
                 flights.get_mut().invalidate(hash, key);
             }
-            self.store(table, hash, &mut pending.0)
+            self.store(table, hash, &mut pending.0, own_life)
         };
         self.after_store(after)
     }
@@ -787,13 +793,15 @@ where
     /// its flights lock). What must not run under them (listeners, drops, sweeping, eviction in
     /// another shard) is returned for [`after_store`](Self::after_store).
     ///
-    /// If user code panics here (a clock, `expire_after`, keys' `Eq` and `Hash`), the entry
-    /// stays in `pending`, an [`Incoming`] that the caller declares before its lock guard.
+    /// `own_life` is what [`own_life`](Self::own_life) said of the entry. If user code panics
+    /// here (a clock, keys' `Eq` and `Hash`), the entry stays in `pending`, an [`Incoming`]
+    /// that the caller declares before its lock guard.
     pub(crate) fn store(
         &self,
         table: &mut Table<K, V>,
         hash: u64,
         pending: &mut Option<(K, V)>,
+        own_life: Option<Duration>,
     ) -> AfterStore<K, V> {
         let mut after = AfterStore {
             removed: Vec::new(),
@@ -812,10 +820,10 @@ where
             None => usize::MAX,
         };
         let now = self.now();
-        let Some((key, value)) = pending.as_ref() else {
+        let Some((_, value)) = pending.as_ref() else {
             return after;
         };
-        let life = self.lifespan(key, value, now);
+        let life = self.lifespan(own_life, value, now);
         let Some(stored) = table.store(hash, pending, life, capacity, self.hasher()) else {
             return after;
         };
@@ -838,14 +846,14 @@ where
     }
 
     /// An entry stored at `now`, the latest time it may live to whatever its hits (its
-    /// `max_lifetime` and the value's own `expire_after`, or `u64::MAX` for neither), and when
-    /// it is due for `refresh_after`.
-    fn lifespan(&self, key: &K, value: &V, now: u64) -> Lifespan {
+    /// `max_lifetime` and the value's `own_life`, or `u64::MAX` for neither), and when it is
+    /// due for `refresh_after`.
+    fn lifespan(&self, own_life: Option<Duration>, value: &V, now: u64) -> Lifespan {
         let mut limit = u64::MAX;
         if let Some(max_lifetime) = self.max_lifetime {
             limit = now.saturating_add(max_lifetime);
         }
-        if let Some(life) = self.expire_after.as_ref().and_then(|f| f(key, value)) {
+        if let Some(life) = own_life {
             limit = limit.min(now.saturating_add(saturating_nanos(life)));
         }
         // `refresh_after` counts from the value's birth, which may precede its arrival.

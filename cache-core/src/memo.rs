@@ -44,7 +44,7 @@ use crate::map::{
     Incoming, Inner, Kept, Locked, Panic, catch, drop_guarded, drop_unwinding, resume,
     unless_panicked,
 };
-use crate::sync::{read, thread_token};
+use crate::sync::{read, thread_token, write};
 use crate::trace;
 
 /// Flights a shard's pending table may have room for when none is in progress (times 8):
@@ -418,13 +418,14 @@ where
         // dropped after it if it is not stored (see `Incoming`).
         let value = Kept::new(value.clone());
         let mut pending = Incoming(Some((key.to_key(), value.into_inner())));
+        let own_life = pending.0.as_ref().and_then(|(k, v)| self.own_life(k, v));
         let after = {
-            let mut shard = self.write_to_store(hash);
+            let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
                 return;
             }
-            self.store(table, hash, &mut pending.0)
+            self.store(table, hash, &mut pending.0, own_life)
         };
         self.after_store(after);
     }
@@ -786,7 +787,7 @@ where
                 // The map's and the flight's copies of the value may be dropped while it lands,
                 // and a `Drop` may panic: the caller's copy is then dropped on its own.
                 let value = Kept::new(value);
-                self.complete(hash, id, value.get());
+                self.complete(hash, id, key, value.get());
                 // Counted once it is stored: a store that panics (in `expire_after` or a key's
                 // `Hash`) keeps the old value and panics here, as a panicking refresh does.
                 if refresh {
@@ -809,10 +810,13 @@ where
         }
     }
 
-    /// Lands flight `id` with the value: stored unless invalidated, handed to every waiter.
-    /// Only callers that found the flight registered can join it, so once it is unregistered
-    /// its waiters are all known.
-    fn complete(&self, hash: u64, id: u64, value: &V) {
+    /// Lands flight `id` of `key` with the value: stored unless invalidated, handed to every
+    /// waiter. Only callers that found the flight registered can join it, so once it is
+    /// unregistered its waiters are all known.
+    fn complete<Q>(&self, hash: u64, id: u64, key: &Q, value: &V)
+    where
+        Q: ?Sized + Lookup<K>,
+    {
         // The map's copy is made before the lock is taken, as a value's `Clone` may use the
         // map; if it panics, a ticket lands the flight as panicked (its `Drop` judges by
         // `thread::panicking`). The entry waits in `pending`, declared before the lock guard:
@@ -822,6 +826,14 @@ where
         let ticket = Ticket::new(self, hash, id);
         let copy = value.clone();
         let _ = ticket.take();
+        // The value's own life is asked before the lock too, as `expire_after` may use the
+        // map. If it panics, the value is not stored, but the flight lands with it all the
+        // same, and the panic goes on after that.
+        let mut own_life = None;
+        let mut life_panicked = None;
+        if self.declares_lives() {
+            life_panicked = catch(&mut || own_life = self.own_life(&key.to_key(), &copy));
+        }
         let mut landing = Landing {
             flight: None,
             value,
@@ -829,7 +841,7 @@ where
         let mut started = None;
         let mut pending = Incoming(None);
         let after = {
-            let mut shard = self.write_to_store(hash);
+            let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
             match flights.get_mut().unregister(hash, id) {
                 Some(p) => {
@@ -841,10 +853,10 @@ where
                         // it may be invalidated, or panic.
                         table.extras.refresh_over(hash, mark);
                     }
-                    if p.invalidated {
+                    if p.invalidated || life_panicked.is_some() {
                         None
                     } else {
-                        Some(self.store(table, hash, &mut pending.0))
+                        Some(self.store(table, hash, &mut pending.0, own_life))
                     }
                 }
                 None => None,
@@ -854,7 +866,7 @@ where
         // From here, a panic in user code (the waiters' `Clone`, the flight's `Drop`) keeps
         // nothing from being done: the entries the store removed are still heard and
         // dropped, and the first panic goes on after that.
-        let panicked = landing.land();
+        let panicked = life_panicked.or(landing.land());
         if let Some(started) = started {
             trace::constructed(self.name, started);
         }

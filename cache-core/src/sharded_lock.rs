@@ -116,7 +116,7 @@ fn wait_shared(stripe: &RawRwLock, writer: &AtomicUsize) {
 fn not_held_here(writer: &AtomicUsize) {
     if thread_token().is_some_and(|me| writer.load(Relaxed) == me) {
         panic!(
-            "re-entrant use of a TtlMap: a `retain` predicate or `expire_after` used its own \
+            "re-entrant use of a TtlMap: a `retain` predicate used its own \
              map, which would wait forever for the shard lock it runs under"
         );
     }

@@ -1,9 +1,9 @@
 //! Waits that could never end. Sync constructors that need each other's keys from several
 //! threads: the wait that would close the cycle panics (with "deadlock"), the others then go
 //! on, and nothing hangs; a chain of waits that is not a cycle, even one through a flight that
-//! just landed, never panics. Code the map runs under a shard's write lock (a `retain`
-//! predicate, `expire_after`) that uses the same map's shard panics too; other shards and maps
-//! work. Every call runs on a `std::thread::spawn`ed thread, not a scoped one, so that a hang
+//! just landed, never panics. A `retain` predicate, which runs under a shard's write lock,
+//! panics if it uses that shard; other shards and maps work. `expire_after` runs before the
+//! lock, so it may use its own map. Every call runs on a `std::thread::spawn`ed thread, not a scoped one, so that a hang
 //! fails the test at its deadline instead of hanging it. (Helper-70's attacks on these checks,
 //! from `review11_today.rs`, are the second half.)
 
@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use cache_core::{Clock, Reason, TtlMap};
+use cache_core::{Clock, ManualClock, Reason, TtlMap};
 use tests::{panic_message, wait_until};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -181,37 +181,101 @@ fn a_retain_predicate_that_uses_its_own_map_panics_and_the_map_stays_usable() {
     }
 }
 
-/// `expire_after` runs under the shard's write lock as a value is stored: one that consults
-/// the same map panics instead of waiting for itself, whichever call stores (an `insert`, a
-/// memoizing miss), and the map stays usable.
+/// `expire_after` runs before the shard's lock is taken, so it may read, write and memoize
+/// through its own map, in the shard of the value being stored too, whichever call stores (an
+/// `insert`, a memoizing miss), and what it reads decides the life.
 #[test]
-fn an_expire_after_that_uses_its_own_map_panics_and_the_map_stays_usable() {
+fn an_expire_after_may_use_its_own_map() {
     // The map reaches itself through this cell (a cycle of `Arc`s, which the test leaks).
     let this = Arc::new(std::sync::OnceLock::<Map>::new());
     let lookup = Arc::clone(&this);
+    let clock = ManualClock::new();
     let map_with_life: Map = TtlMap::builder()
         .ttl(MINUTE)
-        .capacity(8)
-        .expire_after(move |k: &u32, _: &u32| {
-            // Key 0's life is read from the map itself: a key of the same (only) shard.
-            let probe = *k != 0 && lookup.get().is_some_and(|m| m.get(&0).is_some());
-            probe.then_some(MINUTE)
+        .capacity(8) // one shard: every key shares the stored value's shard
+        .clock(clock.clone())
+        .expire_after(move |&k: &u32, _: &u32| {
+            let map = lookup.get()?;
+            if k == 0 || k >= 100 {
+                return None;
+            }
+            // Key 0 holds the lives' length in seconds; each store also leaves a trace, and
+            // memoizes one more key.
+            map.insert(100 + k, k);
+            map.get_or_insert_with(&200, || 200);
+            map.get(&0).map(|secs| Duration::from_secs(secs.into()))
         })
         .build();
     assert!(this.set(map_with_life.clone()).is_ok(), "set once");
-    map_with_life.insert(0, 0);
+    map_with_life.insert(0, 5);
     let stores: [(&str, Use); 2] = [
         ("insert", |m| m.insert(1, 1).unwrap_or(0)),
         ("get_or_insert_with", |m| m.get_or_insert_with(&2, || 2)),
     ];
     for (name, store) in stores {
-        let ended = ended(&spawn({
+        let stored = ended(&spawn({
             let map = map_with_life.clone();
             move || store(&map)
         }));
-        assert!(is_reentrant_use(&ended), "{name}: {ended:?}");
-        assert_eq!(map_with_life.get(&0), Some(0), "{name}: the lock is free");
+        assert!(stored.is_ok(), "{name}: {stored:?}");
     }
+    assert_eq!(map_with_life.get(&1), Some(1));
+    assert_eq!(map_with_life.get(&2), Some(2));
+    assert_eq!(
+        (map_with_life.get(&101), map_with_life.get(&102)),
+        (Some(1), Some(2)),
+        "expire_after's own stores"
+    );
+    assert_eq!(map_with_life.get(&200), Some(200));
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        (map_with_life.get(&1), map_with_life.get(&2)),
+        (None, None),
+        "the life read from the map (5 s), not the ttl"
+    );
+    assert_eq!(map_with_life.get(&0), Some(5), "the ttl for key 0");
+}
+
+/// Two threads store at once into two shards, and each one's `expire_after` reads the other's
+/// shard while the other is storing: run under the shards' locks, each would wait for the
+/// other's lock forever. Both finish.
+#[test]
+fn two_expire_afters_that_read_each_others_shards_do_not_deadlock() {
+    let this = Arc::new(std::sync::OnceLock::<IdMap>::new());
+    let lookup = Arc::clone(&this);
+    let (a, b) = (in_shard(0, 1), in_shard(1, 1));
+    let barrier = Arc::new(Barrier::new(2));
+    let inside = Arc::clone(&barrier);
+    let map: IdMap = TtlMap::builder()
+        .ttl(MINUTE)
+        .hasher(Id::default())
+        .expire_after(move |&k: &u64, _: &u64| {
+            let map = lookup.get()?;
+            if k == a || k == b {
+                // Both stores are here at once before either reads.
+                inside.wait();
+                let other = if k == a {
+                    in_shard(1, 2)
+                } else {
+                    in_shard(0, 2)
+                };
+                let _ = map.get(&other);
+            }
+            None
+        })
+        .build();
+    assert!(this.set(map.clone()).is_ok());
+    let stores: Vec<_> = [a, b]
+        .into_iter()
+        .map(|k| {
+            let map = map.clone();
+            spawn(move || map.insert(k, 1).map_or(0, |old| old as u32))
+        })
+        .collect();
+    for stored in &stores {
+        assert_eq!(ended(stored), Ok(0), "no store waits for the other's shard");
+    }
+    assert_eq!((map.get(&a), map.get(&b)), (Some(1), Some(1)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,8 +414,8 @@ const fn in_shard(shard: u64, n: u64) -> u64 {
     (shard << 32) | n
 }
 
-/// A `retain` predicate and an `expire_after` may use the same map's OTHER shards (and other
-/// maps) freely: only the shard they run under is refused. Reads, writes and memoizing calls
+/// A `retain` predicate may use the same map's OTHER shards (and other maps) freely: only the
+/// shard it runs under is refused; and so may an `expire_after`. Reads, writes and memoizing calls
 /// there work and are seen afterwards.
 #[test]
 fn a_predicate_or_expire_after_that_uses_another_shard_or_map_works() {
@@ -544,12 +608,11 @@ fn a_reentrant_panic_leaves_no_holder_named_and_the_map_consistent() {
     );
 }
 
-/// An `expire_after` that uses its own shard panics in the caller whose store ran it: for a
-/// memoizing miss, the flight still lands with the value, so its waiter gets it (the README's
-/// "a store's waiters still get the value it stored"), and the map is usable; the refused
-/// value is not stored.
+/// An `expire_after` that panics (here after using its own shard, which it may) panics in
+/// the caller whose store ran it: for a memoizing miss, the flight still lands with the value,
+/// so its waiter gets it, and the map is usable; the value is not stored.
 #[test]
-fn an_expire_after_reentrant_panic_in_a_flight_still_hands_its_waiter_the_value() {
+fn an_expire_after_that_panics_in_a_flight_still_hands_its_waiter_the_value() {
     let this = Arc::new(std::sync::OnceLock::<IdMap>::new());
     let lookup = Arc::clone(&this);
     let (k, neighbour) = (in_shard(0, 1), in_shard(0, 2));
@@ -560,6 +623,7 @@ fn an_expire_after_reentrant_panic_in_a_flight_still_hands_its_waiter_the_value(
             if key == k {
                 // The same shard as the value being stored.
                 let _ = lookup.get().and_then(|m| m.get(&neighbour));
+                panic!("no life for k");
             }
             None
         })
@@ -581,9 +645,10 @@ fn an_expire_after_reentrant_panic_in_a_flight_still_hands_its_waiter_the_value(
         let map = map.clone();
         move || map.get_or_insert_with(&k, || 99)
     });
-    assert!(
-        is_reentrant_use(&ended(&leader)),
-        "the leader's store ran expire_after, which used its own shard"
+    assert_eq!(
+        ended(&leader),
+        Err("no life for k".to_owned()),
+        "the leader's store ran expire_after, which panicked"
     );
     assert_eq!(ended(&waiter), Ok(7), "the waiter gets the flight's value");
     assert_eq!(map.get(&k), None, "the store that panicked stored nothing");
