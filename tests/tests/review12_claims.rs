@@ -1066,3 +1066,167 @@ mod attribute {
         assert_eq!(quote("ACME"), None, "the window is over");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// More of the map's docs: the listener's reach, born-expired values, refreshes that do not
+// make callers wait, stale windows and sweeps, waiters' own attempts in parallel.
+// ---------------------------------------------------------------------------------------------
+
+/// `Builder::on_evict` says "Call `listener` with every entry that leaves the map". Entries
+/// that go with the map itself (its last handle dropped) are dropped unheard: there is no
+/// `Reason` for it. (The doc now says so.)
+#[test]
+fn entries_dropped_with_the_map_are_not_heard() {
+    let (heard, listener) = recorder();
+    let map: TtlMap<u32, u32> = TtlMap::builder()
+        .ttl(MINUTE)
+        .on_evict(listener)
+        .build();
+    map.insert(1, 10);
+    map.insert(2, 20);
+    drop(map);
+    assert_eq!(take(&heard), [], "no listener call for the map's own drop");
+}
+
+/// README "Capacity": "a value stored already expired (`expire_after` gave it no life) into a
+/// full map is itself the one that goes, as expired".
+#[test]
+fn a_value_born_expired_into_a_full_map_is_the_one_that_goes() {
+    let (heard, listener) = recorder();
+    let map: TtlMap<u32, u32> = TtlMap::builder()
+        .ttl(MINUTE)
+        .capacity(2)
+        .expire_after(|_, v| (*v == 0).then_some(Duration::ZERO))
+        .on_evict(listener)
+        .build();
+    map.insert(1, 1);
+    map.insert(2, 2);
+    map.insert(3, 0);
+    assert_eq!(take(&heard), [(3, 0, Reason::Expired)]);
+    assert_eq!((map.get(&1), map.get(&2), map.get(&3)), (Some(1), Some(2), None));
+    let stats = map.stats();
+    assert_eq!((stats.evictions, stats.expirations), (0, 1));
+}
+
+/// `Builder::refresh_after`: "every other caller meanwhile gets the current one at once".
+#[test]
+fn callers_during_a_refresh_get_the_current_value_without_waiting() {
+    within(DEADLINE, || {
+        let clock = ManualClock::new();
+        let map: TtlMap<u32, u32> = TtlMap::builder()
+            .ttl(MINUTE)
+            .refresh_after(secs(5))
+            .clock(clock.clone())
+            .build();
+        map.get_or_insert_with(&1, || 1);
+        clock.advance(secs(5));
+        let (started, running) = mpsc::channel::<()>();
+        let (release, gate) = mpsc::channel::<()>();
+        let refresher = {
+            let map = map.clone();
+            std::thread::spawn(move || {
+                map.get_or_insert_with(&1, || {
+                    started.send(()).unwrap();
+                    gate.recv().unwrap();
+                    2
+                })
+            })
+        };
+        running.recv_timeout(DEADLINE).expect("the refresh runs");
+        for _ in 0..3 {
+            assert_eq!(map.get_or_insert_with(&1, || 3), 1, "no wait, no second rebuild");
+            assert_eq!(
+                block_on(map.get_or_insert_with_async(&1, async { 4 })),
+                1,
+                "no wait in the async form either"
+            );
+        }
+        release.send(()).unwrap();
+        assert_eq!(refresher.join().unwrap(), 2);
+        assert_eq!(map.get(&1), Some(2));
+        assert_eq!(map.stats().coalesced, 0);
+    });
+}
+
+/// `Builder::stale_if_error`: "expired entries are then kept until the window is over too
+/// (sweeps and the bound on expired entries count from the end of the window)"; `len` counts
+/// them ("Entries held, counting expired ones not yet removed").
+#[test]
+fn a_stale_window_keeps_expired_entries_from_sweeps_until_it_is_over() {
+    let clock = ManualClock::new();
+    let map: TtlMap<u32, u32> = TtlMap::builder()
+        .ttl(MINUTE)
+        .stale_if_error(MINUTE)
+        .clock(clock.clone())
+        .build();
+    map.insert(1, 1);
+    clock.advance(MINUTE);
+    assert_eq!(map.sweep(), 0);
+    assert_eq!(map.len(), 1);
+    clock.advance(MINUTE);
+    assert_eq!(map.sweep(), 1);
+    assert!(map.is_empty());
+}
+
+/// `Stats::inserts`: a constructor's value counts "not one whose key was invalidated
+/// meanwhile".
+#[test]
+fn an_invalidated_flights_value_is_not_counted_as_an_insert() {
+    within(DEADLINE, || {
+        let map: TtlMap<u32, u32> = TtlMap::new(MINUTE);
+        let (release, leader) = lead(&map, |map, gate| {
+            map.get_or_insert_with(&1, || {
+                gate.recv().unwrap();
+                10
+            })
+        });
+        map.remove(&1);
+        release.send(()).unwrap();
+        assert_eq!(leader.join().unwrap(), 10);
+        assert_eq!(map.stats().inserts, 0);
+    });
+}
+
+/// `get_or_insert_with`: "If `init` panics, each waiter runs its own constructor at once";
+/// `try_get_or_insert_with`: "The callers that were waiting for it each make their own attempt
+/// at once"; README: "in parallel". Each waiter's constructor waits for the other's to start:
+/// run one after another, they would never finish.
+#[test]
+fn waiters_of_a_failed_or_panicked_flight_attempt_in_parallel() {
+    for panics in [true, false] {
+        within(DEADLINE, move || {
+            let map: TtlMap<u32, u32> = TtlMap::new(MINUTE);
+            let (release, leader) = lead(&map, move |map, gate| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    map.try_get_or_insert_with(&1, || {
+                        gate.recv().unwrap();
+                        if panics {
+                            panic!("leader panics");
+                        }
+                        Err::<u32, String>("leader fails".into())
+                    })
+                }))
+            });
+            let both = Arc::new(std::sync::Barrier::new(2));
+            let waiters: Vec<_> = (0..2)
+                .map(|i| {
+                    let (map, both) = (map.clone(), Arc::clone(&both));
+                    std::thread::spawn(move || {
+                        map.try_get_or_insert_with(&1, || {
+                            both.wait();
+                            Ok::<u32, String>(100 + i)
+                        })
+                    })
+                })
+                .collect();
+            wait_until("both wait", || map.stats().coalesced == 2);
+            release.send(()).unwrap();
+            let led = leader.join().unwrap();
+            assert_eq!(led.is_err(), panics);
+            for w in waiters {
+                assert!(w.join().unwrap().is_ok());
+            }
+            assert_eq!(map.stats().coalesced, 2);
+        });
+    }
+}
