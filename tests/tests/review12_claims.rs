@@ -3,6 +3,10 @@
 //! is made. Time comes from a `ManualClock`; a wait that could hang has a deadline. No test
 //! prints a key.
 
+// A counting global allocator (the hits-allocate-nothing tests) is unsafe to implement; it
+// only counts and forwards.
+#![allow(unsafe_code)]
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -1228,5 +1232,216 @@ fn waiters_of_a_failed_or_panicked_flight_attempt_in_parallel() {
             }
             assert_eq!(map.stats().coalesced, 2);
         });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock reads on a hit. lib.rs "Guarantees": "A hit ... reads the clock once"; SPEC: "A hit
+// reads the clock at most once"; README: "a hit that moves a deadline reads the clock again
+// first; that happens at most once per ttl/64 per entry".
+// ---------------------------------------------------------------------------------------------
+
+/// A `ManualClock` that counts its reads.
+#[derive(Clone, Default)]
+struct CountingClock {
+    time: ManualClock,
+    reads: Arc<AtomicUsize>,
+}
+
+impl cache_core::Clock for CountingClock {
+    fn now(&self) -> Duration {
+        self.reads.fetch_add(1, SeqCst);
+        self.time.now()
+    }
+}
+
+impl CountingClock {
+    /// Clock reads made by `f`.
+    fn reads_of<T>(&self, f: impl FnOnce() -> T) -> (T, usize) {
+        let before = self.reads.load(SeqCst);
+        let out = f();
+        (out, self.reads.load(SeqCst) - before)
+    }
+}
+
+#[test]
+fn a_hit_that_does_not_move_a_deadline_reads_the_clock_once() {
+    for expiry in [Expiry::Sliding, Expiry::Fixed] {
+        let clock = CountingClock::default();
+        let map: TtlMap<u32, u32> = TtlMap::builder()
+            .ttl(TTL64)
+            .expiry(expiry)
+            .clock(clock.clone())
+            .build();
+        map.insert(1, 1);
+        assert_eq!(clock.reads_of(|| map.get(&1)), (Some(1), 1), "{expiry:?}");
+        let (value, reads) = clock.reads_of(|| map.get_or_insert_with(&1, || 2));
+        assert_eq!((value, reads), (1, 1), "memoizing hit, {expiry:?}");
+    }
+    // With every freshness option set too.
+    let clock = CountingClock::default();
+    let map: TtlMap<u32, u32> = TtlMap::builder()
+        .ttl(TTL64)
+        .max_lifetime(secs(600))
+        .refresh_after(secs(300))
+        .stale_if_error(secs(60))
+        .expire_after(|_, _| Some(secs(500)))
+        .capacity(10)
+        .clock(clock.clone())
+        .build();
+    map.insert(1, 1);
+    assert_eq!(clock.reads_of(|| map.get(&1)), (Some(1), 1));
+    let (value, reads) = clock.reads_of(|| map.get_or_insert_with(&1, || 2));
+    assert_eq!((value, reads), (1, 1), "memoizing hit, every option");
+    let (value, reads) = clock.reads_of(|| block_on(map.get_or_insert_with_async(&1, async { 2 })));
+    assert_eq!((value, reads), (1, 1), "async memoizing hit, every option");
+}
+
+/// A sliding hit that moves its deadline reads the clock a second time (README says so; the
+/// crate's "Guarantees" and the SPEC say once). Once per ttl/64 per entry: the next hits in
+/// that step read it once.
+#[test]
+fn a_sliding_hit_that_moves_the_deadline_reads_the_clock_twice_once_per_step() {
+    let clock = CountingClock::default();
+    let map: TtlMap<u32, u32> = TtlMap::builder().ttl(TTL64).clock(clock.clone()).build();
+    map.insert(1, 1);
+    clock.time.advance(secs(2));
+    assert_eq!(clock.reads_of(|| map.get(&1)), (Some(1), 2));
+    for _ in 0..3 {
+        assert_eq!(clock.reads_of(|| map.get(&1)), (Some(1), 1));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// "A hit allocates nothing" (SPEC, crate docs, README), for the forms `zero_alloc.rs` does not
+// reach: the fallible, optional and async forms, a map with every freshness option, sliding
+// hits that move their deadline, and an `async fn` under the attribute.
+// ---------------------------------------------------------------------------------------------
+
+mod allocations {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use cache_core::{ManualClock, TtlMap, ttl_cached};
+    use tests::block_on;
+
+    struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    // SAFETY: forwards to the system allocator unchanged; only counts calls.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    fn allocations_during(f: impl FnOnce()) -> usize {
+        let before = ALLOCATIONS.with(Cell::get);
+        f();
+        ALLOCATIONS.with(Cell::get) - before
+    }
+
+    fn keys() -> Vec<String> {
+        (0..64).map(|i| format!("sk-review12-{i:040}")).collect()
+    }
+
+    type Map = TtlMap<String, Arc<u64>>;
+
+    fn filled(map: &Map, keys: &[String]) {
+        for k in keys {
+            map.insert(k.clone(), Arc::new(1));
+        }
+        map.get(keys[0].as_str()); // this thread's first use registers its lock stripe
+    }
+
+    /// Every memoizing form's hit on `map`, `rounds` times over `keys`.
+    fn every_form(map: &Map, keys: &[String], rounds: usize) {
+        for i in 0..rounds {
+            let k = keys[i % keys.len()].as_str();
+            assert!(map.get(k).is_some());
+            map.get_or_insert_with(k, || unreachable!());
+            let _ = map.try_get_or_insert_with(k, || Err::<Arc<u64>, ()>(()));
+            let _ = map.try_get_or_insert_with_shared(k, || Err::<Arc<u64>, ()>(()));
+            assert!(map.optionally_get_or_insert_with(k, || None).is_some());
+            block_on(map.get_or_insert_with_async(k, async { unreachable!() }));
+            let _ = block_on(map.try_get_or_insert_with_async(k, async { Err::<_, ()>(()) }));
+            let _ = block_on(map.try_get_or_insert_with_shared_async(k, async {
+                Err::<_, ()>(())
+            }));
+            let _ = block_on(map.optionally_get_or_insert_with_async(k, async { None }));
+        }
+    }
+
+    #[test]
+    fn hits_of_every_memoizing_form_allocate_nothing() {
+        let keys = keys();
+        let map: Map = TtlMap::new(Duration::from_secs(3600));
+        filled(&map, &keys);
+        assert_eq!(allocations_during(|| every_form(&map, &keys, 1000)), 0);
+    }
+
+    #[test]
+    fn hits_in_a_map_with_every_freshness_option_allocate_nothing() {
+        let keys = keys();
+        let clock = ManualClock::new();
+        let map: Map = TtlMap::builder()
+            .ttl(Duration::from_secs(64))
+            .max_lifetime(Duration::from_secs(3600))
+            .refresh_after(Duration::from_secs(1800))
+            .stale_if_error(Duration::from_secs(60))
+            .expire_after(|_, _| Some(Duration::from_secs(3000)))
+            .capacity(1000)
+            .clock(clock.clone())
+            .build();
+        filled(&map, &keys);
+        // Each round's hits at a later second: sliding deadlines move (ttl/64 is 1 s).
+        let n = allocations_during(|| {
+            for _ in 0..20 {
+                clock.advance(Duration::from_secs(2));
+                every_form(&map, &keys, keys.len());
+            }
+        });
+        assert_eq!(n, 0);
+    }
+
+    #[ttl_cached(ttl = "1h")]
+    async fn async_client(api_key: &str, region: Option<&str>) -> Arc<usize> {
+        Arc::new(api_key.len() + region.map_or(0, str::len))
+    }
+
+    #[test]
+    fn an_async_fn_hit_under_the_attribute_allocates_nothing() {
+        let keys = keys();
+        for k in &keys {
+            block_on(async_client(k, Some("eu")));
+        }
+        let n = allocations_during(|| {
+            for i in 0..1000 {
+                let hit = block_on(async_client(&keys[i % keys.len()], Some("eu")));
+                assert_eq!(*hit, keys[0].len() + 2);
+            }
+        });
+        assert_eq!(n, 0);
     }
 }
