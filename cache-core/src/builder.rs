@@ -371,6 +371,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     }
 
     /// Call `listener` with every entry that leaves the map, and why, outside the map's locks.
+    /// Entries still held when the map's last handle is dropped go with it unheard.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

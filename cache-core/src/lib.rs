@@ -66,7 +66,9 @@
 //! - With a capacity, nothing is evicted while fewer entries are held, and `len()` stays within
 //!   it whenever no write is in progress.
 //! - A hit takes no lock another reader contends for, reads the clock once, allocates nothing
-//!   and writes the entry at most once per ttl/64.
+//!   and writes the entry at most once per ttl/64 (a sliding hit that moves the deadline reads
+//!   the clock a second time first, so that a reader delayed since its first reading cannot
+//!   extend an entry that has expired).
 //! - Single flight: concurrent misses of one key run one constructor; every waiter takes its
 //!   outcome from the flight. A failed flight never makes callers queue: a shareable error
 //!   reaches every waiter, otherwise each tries at once. No lock is held while a constructor
@@ -224,8 +226,8 @@ pub enum Reason {
     Expired,
     /// It made room for another entry within the capacity.
     Capacity,
-    /// `remove` or `clear` took it out (an expired entry that `remove` takes out is heard as
-    /// `Expired`; `clear` reports every entry as `Removed`).
+    /// `remove`, `clear` or `retain` took it out (an expired entry that `remove` or `retain`
+    /// takes out is heard as `Expired`; `clear` reports every entry as `Removed`).
     Removed,
     /// `insert` stored another value under its key.
     Replaced,
