@@ -1445,3 +1445,116 @@ mod allocations {
         assert_eq!(n, 0);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// README "Capacity": which entry goes.
+// ---------------------------------------------------------------------------------------------
+
+/// A capacity-`cap` sliding map on `clock` whose listener records the victims.
+fn capped(
+    cap: usize,
+    clock: &ManualClock,
+) -> (TtlMap<u32, u32>, tests::heard::Heard<u32, u32>) {
+    let (heard, listener) = recorder();
+    let map = TtlMap::builder()
+        .ttl(TTL64)
+        .capacity(cap)
+        .expire_after(|_, v: &u32| (*v >= 1000).then(|| secs(u64::from(*v) - 1000)))
+        .clock(clock.clone())
+        .on_evict(listener)
+        .build();
+    (map, heard)
+}
+
+fn victims(heard: &tests::heard::Heard<u32, u32>) -> Vec<u32> {
+    take(heard).into_iter().map(|(k, _, _)| k).collect()
+}
+
+/// "a hit since the deadline last moved counts as half a ttl/64 later": with ttl/64 = 1 s, an
+/// entry stored at 0 and hit at 0.5 s (too soon to slide) ranks as if its deadline were half a
+/// second later; an entry stored at 0.4 s expires sooner and goes first, one stored at 0.6 s
+/// expires later and stays.
+#[test]
+fn a_hit_between_steps_counts_as_half_a_step_later() {
+    for (b_at_ms, victim) in [(400, 2), (600, 1)] {
+        let clock = ManualClock::new();
+        let (map, heard) = capped(2, &clock);
+        let at = |ms: u64, now: &mut u64| {
+            clock.advance(Duration::from_millis(ms - *now));
+            *now = ms;
+        };
+        let mut now = 0;
+        map.insert(1, 1);
+        // The hit on 1 at 0.5 s and the store of 2, in the order of their times.
+        let mut events = [(500, 0), (b_at_ms, 2)];
+        events.sort_unstable();
+        for (ms, what) in events {
+            at(ms, &mut now);
+            match what {
+                0 => assert_eq!(map.get(&1), Some(1)),
+                k => drop(map.insert(k, k)),
+            }
+        }
+        map.insert(3, 3);
+        assert_eq!(victims(&heard), [victim], "2 stored at {b_at_ms} ms");
+    }
+}
+
+/// "the victim is the entry that would expire soonest, so an entry whose life `expire_after`
+/// or `max_lifetime` cut short ranks by that earlier deadline, ahead of older or less recently
+/// used entries that will outlive it".
+#[test]
+fn an_entry_with_a_shortened_life_goes_before_older_ones() {
+    let clock = ManualClock::new();
+    let (map, heard) = capped(3, &clock);
+    map.insert(1, 1);
+    clock.advance(secs(1));
+    map.insert(2, 1000 + 30); // 30 s of life, stored later than 1
+    clock.advance(secs(1));
+    map.insert(3, 3);
+    map.insert(4, 4);
+    assert_eq!(victims(&heard), [2]);
+}
+
+/// "Entries stored in one clock tick evict in their order of storage ..., and a hit that slides
+/// an entry's deadline takes its place in that same order: after the entries stored or slid
+/// into its new slot before it, before those stored or slid after it".
+#[test]
+fn a_slid_entry_takes_its_place_in_the_order_of_its_new_slot() {
+    let clock = ManualClock::new();
+    let (map, heard) = capped(4, &clock);
+    map.insert(1, 1);
+    map.insert(2, 2);
+    clock.advance(secs(2));
+    map.insert(3, 3); // slot 66 s: first
+    assert_eq!(map.get(&2), Some(2)); // slides into 66 s: after 3
+    map.insert(4, 4); // 66 s: after 2
+    assert_eq!(map.get(&1), Some(1)); // slides into 66 s: after 4
+    // Order by deadline now: 3, 2, 4, 1.
+    for (k, victim) in [(10, 3), (11, 2), (12, 4), (13, 1)] {
+        map.insert(k, k);
+        assert_eq!(victims(&heard), [victim]);
+    }
+}
+
+/// README "Invalidation wins": "a later caller does not join that older flight". It starts
+/// its own, which runs while the older one is still running, and whose value is stored.
+#[test]
+fn a_caller_after_an_invalidation_starts_its_own_flight() {
+    within(DEADLINE, || {
+        let map: TtlMap<u32, u32> = TtlMap::new(MINUTE);
+        let (release, leader) = lead(&map, |map, gate| {
+            map.get_or_insert_with(&1, || {
+                gate.recv().unwrap();
+                10
+            })
+        });
+        map.remove(&1);
+        // Were it to join the older flight, this would wait for `release`: the deadline fails.
+        assert_eq!(map.get_or_insert_with(&1, || 20), 20);
+        assert_eq!(map.stats().coalesced, 0);
+        release.send(()).unwrap();
+        assert_eq!(leader.join().unwrap(), 10);
+        assert_eq!(map.get(&1), Some(20), "the older flight did not overwrite it");
+    });
+}
