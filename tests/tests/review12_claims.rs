@@ -1558,3 +1558,123 @@ fn a_caller_after_an_invalidation_starts_its_own_flight() {
         assert_eq!(map.get(&1), Some(20), "the older flight did not overwrite it");
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fleet tier's offline promises (redis/tier.rs): `RedisTier::new` "Does no I/O"; errors
+// and `Debug` never quote a key, a value or the URL ("which can hold a password").
+// ---------------------------------------------------------------------------------------------
+
+mod tier {
+    use std::time::{Duration, Instant};
+
+    use cache_core::TtlMap;
+    use cache_core::redis::{RedisTier, TierError};
+
+    const PASSWORD: &str = "review12-PASSWORD";
+
+    #[test]
+    fn a_tier_and_a_shared_map_are_made_without_io() {
+        // 192.0.2.1 (TEST-NET-1) answers nothing: a connection attempt would take a timeout.
+        let start = Instant::now();
+        let tier = RedisTier::new(format!("redis://:{PASSWORD}@192.0.2.1:6379/"))
+            .expect("a Redis URL")
+            .namespace("review12")
+            .timeout(Duration::from_secs(30));
+        let shared = TtlMap::<String, u32>::builder()
+            .ttl(Duration::from_secs(60))
+            .name("review12_tier")
+            .shared(tier.clone())
+            .build();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(!tier.is_degraded());
+        assert!(shared.is_empty());
+        // README: "A shared map with a `name` is listed in `cache_core::caches()` as itself"
+        // (its L1 is not listed besides).
+        let listed = cache_core::caches()
+            .iter()
+            .filter(|c| c.name() == "review12_tier")
+            .count();
+        assert_eq!(listed, 1);
+        for shown in [format!("{tier:?}"), format!("{shared:?}")] {
+            assert!(!shown.contains("PASSWORD") && !shown.contains("192.0.2.1"));
+        }
+    }
+
+    #[test]
+    fn url_errors_name_no_url_and_a_cluster_needs_a_node() {
+        for bad in [
+            format!("rediss-nope://:{PASSWORD}@host:1/"),
+            format!("redis://:{PASSWORD}@host:notaport/"),
+            format!("http://user:{PASSWORD}@host/"),
+        ] {
+            let error = RedisTier::new(&bad).expect_err("not a Redis URL");
+            assert!(matches!(error, TierError::InvalidUrl(_)));
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("PASSWORD"), "an error quotes the URL");
+            let error = RedisTier::cluster([bad.as_str()]).expect_err("not a Redis URL");
+            assert!(!format!("{error} {error:?}").contains("PASSWORD"));
+        }
+        let none: [&str; 0] = [];
+        assert!(matches!(RedisTier::cluster(none), Err(TierError::InvalidUrl(_))));
+    }
+}
+
+/// `TtlMap::iter`: "no lock is held across the whole map": the loop's body may write to the map
+/// it iterates, on the same thread, without waiting for itself.
+#[test]
+fn the_body_of_an_iteration_may_write_to_the_map() {
+    within(DEADLINE, || {
+        let map: TtlMap<u32, u32> = TtlMap::new(MINUTE);
+        for k in 0..100 {
+            map.insert(k, k);
+        }
+        let mut seen = 0;
+        for (k, v) in map.iter() {
+            seen += 1;
+            map.insert(k + 1000, v);
+            map.remove(&k);
+            let _ = map.get_or_insert_with(&(k + 2000), || v);
+            map.retain(|_, _| true);
+        }
+        assert!(seen >= 100);
+        map.iter().for_each(|_| map.clear());
+        assert!(map.is_empty());
+    });
+}
+
+/// README "Failure rules": "Redis down, slow or resetting never fails a call and never holds it
+/// more than the tier's `timeout` ... per Redis operation"; "a process started against a hung
+/// Redis waits two timeouts once: this wait, then its first read, which opens the breaker".
+/// 192.0.2.1 (TEST-NET-1) never answers: a hung Redis.
+#[test]
+fn a_call_against_a_redis_that_never_answers_takes_about_two_timeouts_once() {
+    use std::time::Instant;
+    use cache_core::redis::RedisTier;
+    let timeout = Duration::from_millis(200);
+    let tier = RedisTier::new("redis://192.0.2.1:6379/")
+        .unwrap()
+        .namespace("review12-hung")
+        .timeout(timeout);
+    let map = TtlMap::<u32, u32>::builder()
+        .ttl(MINUTE)
+        .shared(tier.clone())
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (first, took_first) = runtime.block_on(async {
+        let start = Instant::now();
+        let value = map.get_or_insert_with_async(&1, async { 10 }).await;
+        (value, start.elapsed())
+    });
+    assert_eq!(first, 10, "the call did not fail");
+    assert!(took_first < timeout * 5, "first call took {took_first:?}");
+    assert!(tier.is_degraded(), "the breaker is open");
+    let took_next = runtime.block_on(async {
+        let start = Instant::now();
+        assert_eq!(map.get_or_insert_with_async(&2, async { 20 }).await, 20);
+        start.elapsed()
+    });
+    assert!(took_next < timeout, "with the breaker open: {took_next:?}");
+}
