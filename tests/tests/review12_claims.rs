@@ -1678,3 +1678,38 @@ fn a_call_against_a_redis_that_never_answers_takes_about_two_timeouts_once() {
     });
     assert!(took_next < timeout, "with the breaker open: {took_next:?}");
 }
+
+/// `Builder::sweep_every`: "Also remove expired entries in the background, every `interval`
+/// ..., on the one process-wide sweeper thread"; README: it "holds maps only by `Weak`
+/// reference (a dropped map is freed and forgotten)". Expiry by the `ManualClock`; only the
+/// sweeper's schedule is real time.
+#[test]
+fn the_sweeper_thread_removes_expired_entries_and_lets_a_dropped_map_go() {
+    let clock = ManualClock::new();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&threads);
+    let map: TtlMap<u32, Arc<u32>> = TtlMap::builder()
+        .ttl(MINUTE)
+        .sweep_every(Duration::from_millis(1))
+        .clock(clock.clone())
+        .on_evict(move |_, _, reason| {
+            let name = std::thread::current().name().map(str::to_owned);
+            log.lock().unwrap().push((name, reason));
+        })
+        .build();
+    let value = Arc::new(7);
+    map.insert(1, Arc::clone(&value));
+    clock.advance(MINUTE);
+    wait_until("the sweeper removes the expired entry", || map.is_empty());
+    assert_eq!(
+        threads.lock().unwrap().clone(),
+        [(Some("cache-core-sweeper".to_owned()), Reason::Expired)]
+    );
+    // A dropped map is freed: its values go with it, although it is still scheduled.
+    map.insert(2, Arc::clone(&value));
+    drop(map);
+    // (A sweep under way may hold the map a moment longer: then it frees it.)
+    wait_until("the dropped map's values are dropped", || {
+        Arc::strong_count(&value) == 1
+    });
+}
