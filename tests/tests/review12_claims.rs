@@ -83,7 +83,11 @@ fn contains_key_and_iter_are_not_uses_for_the_capacity_but_get_is() {
         assert_eq!(heard[0].2, Reason::Capacity);
         heard[0].0
     };
-    assert_eq!(victim_after(&|_| {}), 1, "oldest first when nothing was used");
+    assert_eq!(
+        victim_after(&|_| {}),
+        1,
+        "oldest first when nothing was used"
+    );
     assert_eq!(victim_after(&|m| assert!(m.contains_key(&1))), 1);
     assert_eq!(victim_after(&|m| assert_eq!(m.iter().count(), 2)), 1);
     assert_eq!(victim_after(&|m| assert_eq!(m.get(&1), Some(10))), 2);
@@ -107,7 +111,11 @@ fn insert_over_an_expired_entry_returns_none_and_is_heard_and_counted_as_expired
     assert_eq!(map.insert(1, 11), Some(10), "the live value replaced");
     assert_eq!(take(&heard), [(1, 10, Reason::Replaced)]);
     clock.advance(MINUTE);
-    assert_eq!(map.insert(1, 12), None, "an expired value is not handed back");
+    assert_eq!(
+        map.insert(1, 12),
+        None,
+        "an expired value is not handed back"
+    );
     assert_eq!(take(&heard), [(1, 11, Reason::Expired)]);
     let stats = map.stats();
     assert_eq!((stats.inserts, stats.expirations), (3, 1));
@@ -214,7 +222,11 @@ fn a_retain_predicate_that_panics_leaves_what_it_removed_heard_and_the_map_usabl
     }));
     assert!(ended.is_err(), "the panic goes on");
     let heard = take(&heard);
-    assert_eq!(heard.len(), 10, "the ten refused before the panic are heard");
+    assert_eq!(
+        heard.len(),
+        10,
+        "the ten refused before the panic are heard"
+    );
     assert!(heard.iter().all(|(_, _, r)| *r == Reason::Removed));
     assert_eq!(map.len(), 10);
     map.insert(100, 100);
@@ -259,11 +271,7 @@ fn sweep_returns_what_it_removed_and_zero_from_its_own_listener() {
         let from_listener = Arc::new(Mutex::new(Vec::new()));
         let other: TtlMap<u32, u32> = TtlMap::builder().ttl(MINUTE).clock(clock.clone()).build();
         let slot: Arc<Mutex<Option<TtlMap<u32, u32>>>> = Arc::new(Mutex::new(None));
-        let (seen, me, other2) = (
-            Arc::clone(&from_listener),
-            Arc::clone(&slot),
-            other.clone(),
-        );
+        let (seen, me, other2) = (Arc::clone(&from_listener), Arc::clone(&slot), other.clone());
         let map: TtlMap<u32, u32> = TtlMap::builder()
             .ttl(MINUTE)
             .clock(clock.clone())
@@ -396,7 +404,10 @@ fn hits_plus_misses_is_the_number_of_calls_of_every_form() {
     call(&mut n);
     // A stale value served after a failed rebuild.
     clock.advance(MINUTE);
-    assert_eq!(map.try_get_or_insert_with(&1, || Err::<u32, ()>(())), Ok(11));
+    assert_eq!(
+        map.try_get_or_insert_with(&1, || Err::<u32, ()>(())),
+        Ok(11)
+    );
     call(&mut n);
     // Neither `contains_key`, `iter`, `insert`, `remove` nor `sweep` is a lookup.
     map.contains_key(&1);
@@ -633,7 +644,11 @@ fn a_failed_or_panicking_refresh_keeps_the_value_and_the_next_call_tries_again()
     let stats = map.stats();
     assert_eq!((stats.refreshes, stats.refresh_failures), (0, 2));
     assert_eq!(map.get(&1), Some(1));
-    assert_eq!(map.get_or_insert_with(&1, || 2), 2, "the next call tries again");
+    assert_eq!(
+        map.get_or_insert_with(&1, || 2),
+        2,
+        "the next call tries again"
+    );
     assert_eq!(map.stats().refreshes, 1);
 }
 
@@ -655,7 +670,10 @@ fn stale_if_error_serves_memoizing_calls_only_and_not_a_panic() {
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         map.get_or_insert_with(&1, || panic!("backend panics"))
     }));
-    assert!(panicked.is_err(), "a panic is not answered with the stale value");
+    assert!(
+        panicked.is_err(),
+        "a panic is not answered with the stale value"
+    );
     assert_eq!(map.optionally_get_or_insert_with(&1, || None), Some(1));
     assert_eq!(
         block_on(map.try_get_or_insert_with_async(&1, async { Err::<u32, ()>(()) })),
@@ -741,7 +759,10 @@ fn a_sliding_entry_lives_within_ttl_64_of_its_last_hit_plus_ttl() {
             assert_eq!(map.get(&1), Some(1));
         }
         clock.advance(ttl - slack);
-        assert!(map.contains_key(&1), "alive ttl - ttl/64 after its last hit");
+        assert!(
+            map.contains_key(&1),
+            "alive ttl - ttl/64 after its last hit"
+        );
         clock.advance(slack);
         assert!(!map.contains_key(&1), "dead ttl after its last hit");
     }
@@ -820,7 +841,10 @@ fn no_debug_output_shows_a_key_or_a_value() {
     outputs.push(format!("{:?}", map.stats()));
     for out in &outputs {
         // Assert without quoting the output: it would print the key if the claim failed.
-        assert!(!out.contains("SECRET"), "a Debug output shows a key or a value");
+        assert!(
+            !out.contains("SECRET"),
+            "a Debug output shows a key or a value"
+        );
     }
     assert!(outputs[0].contains("len: 1"));
     assert!(outputs[2].contains("len: 1") && outputs[2].contains("review12_debug_secrets"));
@@ -915,8 +939,14 @@ mod attribute {
         by_path(1);
         Lookup::in_impl(1);
         let names: Vec<&str> = cache_core::caches().iter().map(|c| c.name()).collect();
-        assert!(names.contains(&"review12_claims::attribute::by_path"), "{names:?}");
-        assert!(names.contains(&"review12_claims::attribute::Lookup::in_impl"), "{names:?}");
+        assert!(
+            names.contains(&"review12_claims::attribute::by_path"),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"review12_claims::attribute::Lookup::in_impl"),
+            "{names:?}"
+        );
         assert!(format!("{:?}", by_path_map()).contains("review12_claims::attribute::by_path"));
     }
 
@@ -1082,10 +1112,7 @@ mod attribute {
 #[test]
 fn entries_dropped_with_the_map_are_not_heard() {
     let (heard, listener) = recorder();
-    let map: TtlMap<u32, u32> = TtlMap::builder()
-        .ttl(MINUTE)
-        .on_evict(listener)
-        .build();
+    let map: TtlMap<u32, u32> = TtlMap::builder().ttl(MINUTE).on_evict(listener).build();
     map.insert(1, 10);
     map.insert(2, 20);
     drop(map);
@@ -1107,7 +1134,10 @@ fn a_value_born_expired_into_a_full_map_is_the_one_that_goes() {
     map.insert(2, 2);
     map.insert(3, 0);
     assert_eq!(take(&heard), [(3, 0, Reason::Expired)]);
-    assert_eq!((map.get(&1), map.get(&2), map.get(&3)), (Some(1), Some(2), None));
+    assert_eq!(
+        (map.get(&1), map.get(&2), map.get(&3)),
+        (Some(1), Some(2), None)
+    );
     let stats = map.stats();
     assert_eq!((stats.evictions, stats.expirations), (0, 1));
 }
@@ -1138,7 +1168,11 @@ fn callers_during_a_refresh_get_the_current_value_without_waiting() {
         };
         running.recv_timeout(DEADLINE).expect("the refresh runs");
         for _ in 0..3 {
-            assert_eq!(map.get_or_insert_with(&1, || 3), 1, "no wait, no second rebuild");
+            assert_eq!(
+                map.get_or_insert_with(&1, || 3),
+                1,
+                "no wait, no second rebuild"
+            );
             assert_eq!(
                 block_on(map.get_or_insert_with_async(&1, async { 4 })),
                 1,
@@ -1386,9 +1420,8 @@ mod allocations {
             assert!(map.optionally_get_or_insert_with(k, || None).is_some());
             block_on(map.get_or_insert_with_async(k, async { unreachable!() }));
             let _ = block_on(map.try_get_or_insert_with_async(k, async { Err::<_, ()>(()) }));
-            let _ = block_on(map.try_get_or_insert_with_shared_async(k, async {
-                Err::<_, ()>(())
-            }));
+            let _ =
+                block_on(map.try_get_or_insert_with_shared_async(k, async { Err::<_, ()>(()) }));
             let _ = block_on(map.optionally_get_or_insert_with_async(k, async { None }));
         }
     }
@@ -1451,10 +1484,7 @@ mod allocations {
 // ---------------------------------------------------------------------------------------------
 
 /// A capacity-`cap` sliding map on `clock` whose listener records the victims.
-fn capped(
-    cap: usize,
-    clock: &ManualClock,
-) -> (TtlMap<u32, u32>, tests::heard::Heard<u32, u32>) {
+fn capped(cap: usize, clock: &ManualClock) -> (TtlMap<u32, u32>, tests::heard::Heard<u32, u32>) {
     let (heard, listener) = recorder();
     let map = TtlMap::builder()
         .ttl(TTL64)
@@ -1555,7 +1585,11 @@ fn a_caller_after_an_invalidation_starts_its_own_flight() {
         assert_eq!(map.stats().coalesced, 0);
         release.send(()).unwrap();
         assert_eq!(leader.join().unwrap(), 10);
-        assert_eq!(map.get(&1), Some(20), "the older flight did not overwrite it");
+        assert_eq!(
+            map.get(&1),
+            Some(20),
+            "the older flight did not overwrite it"
+        );
     });
 }
 
@@ -1615,7 +1649,10 @@ mod tier {
             assert!(!format!("{error} {error:?}").contains("PASSWORD"));
         }
         let none: [&str; 0] = [];
-        assert!(matches!(RedisTier::cluster(none), Err(TierError::InvalidUrl(_))));
+        assert!(matches!(
+            RedisTier::cluster(none),
+            Err(TierError::InvalidUrl(_))
+        ));
     }
 }
 
@@ -1648,8 +1685,8 @@ fn the_body_of_an_iteration_may_write_to_the_map() {
 /// 192.0.2.1 (TEST-NET-1) never answers: a hung Redis.
 #[test]
 fn a_call_against_a_redis_that_never_answers_takes_about_two_timeouts_once() {
-    use std::time::Instant;
     use cache_core::redis::RedisTier;
+    use std::time::Instant;
     let timeout = Duration::from_millis(200);
     let tier = RedisTier::new("redis://192.0.2.1:6379/")
         .unwrap()
@@ -1712,4 +1749,225 @@ fn the_sweeper_thread_removes_expired_entries_and_lets_a_dropped_map_go() {
     wait_until("the dropped map's values are dropped", || {
         Arc::strong_count(&value) == 1
     });
+}
+
+/// `Builder::stale_if_error`: "When rebuilding an expired value fails (an error, `None`), give
+/// memoizing callers the last value instead"; SPEC: "callers get the last good value". Callers
+/// that waited for the failed rebuild, and got its outcome shared (`_shared`, `optionally_`),
+/// are memoizing callers too.
+#[test]
+fn waiters_of_a_failed_rebuild_get_the_stale_value_too() {
+    for form in ["shared", "optionally"] {
+        within(DEADLINE, move || {
+            let clock = ManualClock::new();
+            let map: TtlMap<u32, u32> = TtlMap::builder()
+                .ttl(MINUTE)
+                .stale_if_error(MINUTE)
+                .clock(clock.clone())
+                .build();
+            map.insert(1, 1);
+            clock.advance(MINUTE);
+            let call = move |map: &TtlMap<u32, u32>, gate: Option<mpsc::Receiver<()>>| {
+                let fail = move || {
+                    if let Some(gate) = gate {
+                        gate.recv().unwrap();
+                    }
+                };
+                match form {
+                    "shared" => map
+                        .try_get_or_insert_with_shared(&1, || {
+                            fail();
+                            Err::<u32, String>("down".into())
+                        })
+                        .ok(),
+                    _ => map.optionally_get_or_insert_with(&1, || {
+                        fail();
+                        None
+                    }),
+                }
+            };
+            let (release, leader) = lead(&map, move |map, gate| call(&map, Some(gate)));
+            let waiter = {
+                let map = map.clone();
+                std::thread::spawn(move || call(&map, None))
+            };
+            wait_until("the waiter waits", || map.stats().coalesced == 1);
+            release.send(()).unwrap();
+            assert_eq!(
+                leader.join().unwrap(),
+                Some(1),
+                "{form}: the leader gets it"
+            );
+            assert_eq!(
+                waiter.join().unwrap(),
+                Some(1),
+                "{form}: the waiter gets it"
+            );
+            assert_eq!(map.stats().stale_served, 2);
+        });
+    }
+}
+
+/// lib.rs: "Listeners, constructors and `Drop`s run with no lock held and may use it
+/// freely." Keys and values whose `Drop` reads and writes their own map, dropped on every path
+/// that lets go of one: replaced, removed, cleared, retained, swept, evicted, stored over when
+/// expired, a flight landing normally, invalidated, failed, panicked, refused by a capacity of
+/// 0, a refresh, a stale value served and replaced.
+mod drops_use_the_map {
+    use std::cell::Cell;
+    use std::hash::{Hash, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::Duration;
+
+    use cache_core::{ManualClock, TtlMap};
+
+    use super::{DEADLINE, MINUTE, within};
+
+    thread_local! {
+        static IN_DROP: Cell<bool> = const { Cell::new(false) };
+    }
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Uses `map` as a key's or value's `Drop` would: a read, a write, a removal.
+    fn use_map(map: &OnceLock<TtlMap<Key, Val>>) {
+        let Some(map) = map.get() else { return };
+        if IN_DROP.with(|d| d.replace(true)) {
+            return;
+        }
+        DROPS.fetch_add(1, SeqCst);
+        let _ = map.len();
+        let _ = map.get(&Key(77_777));
+        map.insert(Key(88_888), Val(0));
+        map.remove(&Key(88_888));
+        IN_DROP.with(|d| d.set(false));
+    }
+
+    #[derive(Clone, Debug)]
+    struct Key(u32);
+    impl PartialEq for Key {
+        fn eq(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+    impl Eq for Key {}
+    impl Hash for Key {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            self.0.hash(state);
+        }
+    }
+    impl Drop for Key {
+        fn drop(&mut self) {
+            use_map(&MAPS[slot()]);
+        }
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Val(u32);
+    impl Drop for Val {
+        fn drop(&mut self) {
+            use_map(&MAPS[slot()]);
+        }
+    }
+
+    /// One map per scenario, set once: the scenario's thread names its slot.
+    static MAPS: [OnceLock<TtlMap<Key, Val>>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    thread_local! {
+        static SLOT: Cell<usize> = const { Cell::new(0) };
+    }
+    fn slot() -> usize {
+        SLOT.with(Cell::get)
+    }
+
+    fn map_in(slot: usize, clock: &ManualClock, capacity: Option<usize>) -> TtlMap<Key, Val> {
+        let mut builder = TtlMap::builder()
+            .ttl(MINUTE)
+            .refresh_after(Duration::from_secs(30))
+            .stale_if_error(MINUTE)
+            .clock(clock.clone());
+        if let Some(capacity) = capacity {
+            builder = builder.capacity(capacity);
+        }
+        let map = builder.build();
+        assert!(MAPS[slot].set(map.clone()).is_ok());
+        map
+    }
+
+    #[test]
+    fn keys_and_values_whose_drop_uses_their_map_never_wait_for_it() {
+        within(DEADLINE, || {
+            SLOT.with(|s| s.set(1));
+            let clock = ManualClock::new();
+            let map = map_in(1, &clock, Some(3));
+            map.insert(Key(1), Val(1));
+            map.insert(Key(1), Val(2)); // replaced
+            map.remove(&Key(1)); // removed
+            for k in 10..14 {
+                map.insert(Key(k), Val(k)); // the fourth evicts one
+            }
+            map.retain(|k, _| k.0 != 10); // retained
+            clock.advance(MINUTE * 3);
+            map.sweep(); // swept
+            map.insert(Key(20), Val(20));
+            clock.advance(MINUTE);
+            map.insert(Key(20), Val(21)); // stored over an expired one
+            map.clear(); // cleared
+            // Flights: landing normally, refreshed, stale served and replaced, failed, panicked.
+            map.get_or_insert_with(&Key(30), || Val(30));
+            clock.advance(Duration::from_secs(30));
+            map.get_or_insert_with(&Key(30), || Val(31)); // a refresh
+            clock.advance(MINUTE);
+            let stale = map.try_get_or_insert_with(&Key(30), || Err::<Val, ()>(()));
+            assert_eq!(stale, Ok(Val(31)));
+            map.get_or_insert_with(&Key(30), || Val(32)); // replaces the stale one
+            let _ = map.try_get_or_insert_with(&Key(31), || Err::<Val, ()>(()));
+            let _ = map.optionally_get_or_insert_with(&Key(32), || None);
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                map.get_or_insert_with(&Key(33), || panic!("constructor panics"))
+            }));
+            assert!(DROPS.load(SeqCst) > 10);
+        });
+    }
+
+    #[test]
+    fn an_invalidated_flight_and_a_capacity_of_zero_drop_outside_the_locks() {
+        within(DEADLINE, || {
+            SLOT.with(|s| s.set(2));
+            let clock = ManualClock::new();
+            let map = map_in(2, &clock, Some(0));
+            map.get_or_insert_with(&Key(1), || Val(1)); // refused by the capacity
+            map.insert(Key(2), Val(2)); // refused too
+        });
+        within(DEADLINE, || {
+            SLOT.with(|s| s.set(3));
+            let clock = ManualClock::new();
+            let map = map_in(3, &clock, None);
+            let (release, leader) = lead_val(&map);
+            map.remove(&Key(1)); // invalidates the flight: its key and value are not stored
+            release.send(()).unwrap();
+            assert_eq!(leader.join().unwrap(), Val(1));
+        });
+    }
+
+    fn lead_val(
+        map: &TtlMap<Key, Val>,
+    ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<Val>) {
+        let misses = map.stats().misses;
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let map2 = map.clone();
+        let handle = std::thread::spawn(move || {
+            SLOT.with(|s| s.set(3));
+            map2.get_or_insert_with(&Key(1), || {
+                gate.recv().unwrap();
+                Val(1)
+            })
+        });
+        tests::wait_until("the leader leads", || map.stats().misses > misses);
+        (release, handle)
+    }
 }
