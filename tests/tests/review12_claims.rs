@@ -1720,7 +1720,10 @@ fn a_call_against_a_redis_that_never_answers_takes_about_two_timeouts_once() {
     assert_eq!((stats.hits, stats.misses, stats.inserts), (0, 2, 2));
     assert_eq!(map.fleet_stats().built_locally, 2);
     assert_eq!(map.fleet_stats().led + map.fleet_stats().from_redis, 0);
-    assert_eq!(runtime.block_on(map.get_or_insert_with_async(&1, async { 11 })), 10);
+    assert_eq!(
+        runtime.block_on(map.get_or_insert_with_async(&1, async { 11 })),
+        10
+    );
     assert_eq!(map.stats().hits, 1);
 }
 
