@@ -64,8 +64,8 @@ pub(crate) struct Inner<K, V, S> {
     age: Option<Age<V>>,
     /// How long after it was stored a memoizing call rebuilds a value (`Builder::refresh_after`).
     pub(crate) refresh_after: Option<u64>,
-    /// Whether expired entries are kept for `Builder::stale_if_error`.
-    stale_if_error: bool,
+    /// How long expired entries are kept for `Builder::stale_if_error`.
+    stale_if_error: Option<Duration>,
     /// At most the soonest time any shard is due for a sweep (`Table::due_at`): one read per
     /// write tells whether some shard, not only the written one, must be swept. Lowered under
     /// the lock of the shard that lowers its own; raised only by `sweep_due`.
@@ -299,7 +299,7 @@ where
             expire_after,
             age,
             refresh_after: options.refresh_after.map(saturating_nanos),
-            stale_if_error: options.stale_if_error.is_some(),
+            stale_if_error: options.stale_if_error,
             next_due: AtomicU64::new(u64::MAX),
             sweep_every: options.sweep_every,
             counters: Counters::new(),
@@ -497,11 +497,12 @@ where
     }
 
     /// Keeps only the live entries for which `keep` returns true, shard by shard; the others
-    /// are removed (the listener hears [`Reason::Removed`]). Like `remove`, it wins over the
-    /// constructors running meanwhile: none of them stores its value. `keep` runs under the
-    /// shard's lock: it must not use this map (a use of a key of the shard it runs under
-    /// panics, `re-entrant use of a TtlMap`, rather than wait for itself). If it panics, the
-    /// entries removed so far are heard and counted, and the panic goes on.
+    /// are removed (the listener hears [`Reason::Removed`]), and so are expired entries, as a
+    /// sweep would ([`Reason::Expired`], counted in [`Stats::expirations`]). Like `remove`, it
+    /// wins over the constructors running meanwhile: none of them stores its value. `keep`
+    /// runs under the shard's lock: it must not use this map (a use of a key of the shard it
+    /// runs under panics, `re-entrant use of a TtlMap`, rather than wait for itself). If it
+    /// panics, the entries removed so far are heard and counted, and the panic goes on.
     ///
     /// ```
     /// use std::time::Duration;
@@ -671,7 +672,7 @@ where
         Q: ?Sized + Equivalent<K>,
         V: Clone,
     {
-        if !self.stale_if_error {
+        if self.stale_if_error.is_none() {
             return Err(error);
         }
         let now = self.now();
@@ -1094,6 +1095,12 @@ impl<K, V, S> fmt::Debug for TtlMap<K, V, S> {
                 "max_lifetime",
                 &inner.max_lifetime.map(Duration::from_nanos),
             )
+            .field(
+                "refresh_after",
+                &inner.refresh_after.map(Duration::from_nanos),
+            )
+            .field("stale_if_error", &inner.stale_if_error)
+            .field("expire_after", &inner.expire_after.is_some())
             .field("sweep_every", &inner.sweep_every)
             .field("clock", &inner.clock)
             .field("len", &self.len())
