@@ -148,10 +148,13 @@ impl Rendezvous {
         };
         self.landed.notify_all();
         // Every waiter is woken, even if waking one panics. Such a panic is its executor's,
-        // not this flight's callers': it is not passed on (this may run as a panic unwinds).
+        // not this flight's callers': it is not passed on (this may run as a panic unwinds),
+        // and its payload is dropped where a `Drop` of it that panics too is caught.
         for (_, waker) in wakers {
             let mut waker = Some(waker);
-            let _ = catch(&mut || waker.take().map_or((), Waker::wake));
+            if let Some(payload) = catch(&mut || waker.take().map_or((), Waker::wake)) {
+                crate::payload::discard(payload);
+            }
         }
     }
 

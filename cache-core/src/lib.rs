@@ -101,6 +101,7 @@ mod forecast;
 mod key;
 mod map;
 mod memo;
+mod payload;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod registry;

@@ -58,7 +58,7 @@ impl dyn Shards + '_ {
                 }
                 let (n, p) = self.sweep_shard(shard, now);
                 swept += n;
-                panicked = panicked.or(p);
+                panicked = crate::payload::first(panicked, p);
             }
         }
         self.update_next_due(next_due);
@@ -77,7 +77,7 @@ impl dyn Shards + '_ {
         let mut panicked = None;
         for shard in 0..self.count() {
             if self.due_at(shard) <= now {
-                panicked = panicked.or(self.sweep_shard(shard, now).1);
+                panicked = crate::payload::first(panicked, self.sweep_shard(shard, now).1);
             }
         }
         self.update_next_due(next_due);
@@ -109,7 +109,7 @@ impl dyn Shards + '_ {
         let mut until = None;
         while let Some((n, p)) = self.sweep_step(shard, now, &mut until) {
             swept += n;
-            panicked = panicked.or(p);
+            panicked = crate::payload::first(panicked, p);
         }
         (swept, panicked)
     }

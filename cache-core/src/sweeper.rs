@@ -70,13 +70,17 @@ fn run(sweeper: &Sweeper) -> ! {
         // Strong references live only for the sweep itself, outside the schedule's lock.
         // Nothing a map's user code does (a panicking listener, or a value whose `Drop`
         // panics when the map's last handle goes away during the sweep, freeing it here) may
-        // end sweeping for every map in the process.
+        // end sweeping for every map in the process, not even a panic whose payload's `Drop`
+        // panics too (`panic_any` of a user's type).
         for map in due_now {
-            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || {
+            let swept = std::panic::catch_unwind(AssertUnwindSafe(move || {
                 if let Some(map) = map.upgrade() {
                     map.sweep();
                 }
             }));
+            if let Err(payload) = swept {
+                crate::payload::discard(payload);
+            }
         }
     }
 }

@@ -1,0 +1,227 @@
+//! Review 12: user code the map runs (listeners, `Drop`, `Clone`, `Hash`, `Eq`, wakers,
+//! constructors that panic, fail or are cancelled), several hooks at once and from several
+//! threads at once. Single-thread cases are in `ttl_map_user_code.rs`, `attack_promises.rs`,
+//! `ttl_map_flight_panics.rs` and `ttl_map_nesting.rs`. Every wait has a deadline, so that a
+//! hang fails its test; time that matters for expiry comes from a `ManualClock`.
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use cache_core::{ManualClock, TtlMap};
+use tests::wait_until;
+
+/// How long a scenario may take before it counts as hung.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs `name` (this very test) in a child process, where `scenario` runs and its panic
+/// fails the child: for scenarios that may kill a process-wide thread (the sweeper) or abort.
+fn in_own_process(name: &str, scenario: impl FnOnce()) {
+    const CHILD: &str = "REVIEW12_CHILD";
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        scenario();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the scenario failed in its process ({:?}):\n{}",
+        out.status,
+        &err[err.len().saturating_sub(2000)..]
+    );
+}
+
+/// Spins until `done`, for at most `patience`: whether it came true.
+fn eventually(patience: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + patience;
+    while Instant::now() < end {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    done()
+}
+
+// ---------------------------------------------------------------------------------------
+// Panic payloads whose own `Drop` panics.
+
+/// A panic payload whose `Drop` panics (once: the second drop of a chain is quiet).
+struct PayloadBomb(Arc<AtomicBool>);
+impl Drop for PayloadBomb {
+    fn drop(&mut self) {
+        if self.0.swap(false, SeqCst) {
+            panic!("boom: a panic payload's Drop");
+        }
+    }
+}
+
+/// SPEC: nothing in user code (Drop, listeners) can kill the sweeper thread. A listener run
+/// by the sweeper panics with a payload of its own type (`panic_any`), whose `Drop` panics:
+/// the sweeper drops the payload it caught outside its `catch_unwind`, and dies, and no map
+/// of the process is swept in the background any more.
+#[test]
+fn a_listener_panic_whose_payload_drop_panics_does_not_kill_the_sweeper() {
+    in_own_process(
+        "a_listener_panic_whose_payload_drop_panics_does_not_kill_the_sweeper",
+        || {
+            let clock = ManualClock::new();
+            let armed = Arc::new(AtomicBool::new(true));
+            let heard = Arc::new(AtomicUsize::new(0));
+            let (a, h) = (Arc::clone(&armed), Arc::clone(&heard));
+            let bad: TtlMap<u32, u32> = TtlMap::builder()
+                .ttl(Duration::from_secs(1))
+                .sweep_every(Duration::from_millis(1))
+                .clock(clock.clone())
+                .on_evict(move |_, _, _| {
+                    h.fetch_add(1, SeqCst);
+                    if a.load(SeqCst) {
+                        std::panic::panic_any(PayloadBomb(Arc::clone(&a)));
+                    }
+                })
+                .build();
+            bad.insert(1, 1);
+            clock.advance(Duration::from_secs(2));
+            assert!(
+                eventually(DEADLINE, || heard.load(SeqCst) == 1),
+                "the sweeper never swept"
+            );
+            assert!(eventually(DEADLINE, || !armed.load(SeqCst)));
+            // Another map, swept only by the background thread.
+            let other: TtlMap<u32, u32> = TtlMap::builder()
+                .ttl(Duration::from_secs(1))
+                .sweep_every(Duration::from_millis(1))
+                .clock(clock.clone())
+                .build();
+            other.insert(1, 1);
+            clock.advance(Duration::from_secs(2));
+            assert!(
+                eventually(Duration::from_secs(3), || other.is_empty()),
+                "the sweeper thread is dead: an expired entry of another map stays"
+            );
+        },
+    );
+}
+
+/// A waker whose `wake` panics with a [`PayloadBomb`].
+struct BombWaker(Arc<AtomicBool>);
+impl Wake for BombWaker {
+    fn wake(self: Arc<Self>) {
+        std::panic::panic_any(PayloadBomb(Arc::clone(&self.0)));
+    }
+}
+
+/// README: "a waker that panics is its executor's: the other waiters are still woken". Not if
+/// the panic's payload panics as it is dropped: the landing drops it outside its
+/// `catch_unwind`, and the wakers of the waiters after that one are dropped unwoken: those
+/// tasks wait forever.
+#[test]
+fn a_waker_panic_whose_payload_drop_panics_does_not_strand_the_other_waiters() {
+    in_own_process(
+        "a_waker_panic_whose_payload_drop_panics_does_not_strand_the_other_waiters",
+        || {
+            let map: TtlMap<u32, u32> = TtlMap::new(Duration::from_secs(60));
+            let go = Arc::new(AtomicBool::new(false));
+            let leader = {
+                let (map, go) = (map.clone(), Arc::clone(&go));
+                std::thread::spawn(move || {
+                    map.get_or_insert_with(&1, || {
+                        wait_until("the test lets go", || go.load(SeqCst));
+                        7
+                    })
+                })
+            };
+            wait_until("the leader leads", || map.stats().misses == 1);
+            let bomb = Waker::from(Arc::new(BombWaker(Arc::new(AtomicBool::new(true)))));
+            let mut first = Box::pin(map.get_or_insert_with_async(&1, async { 8 }));
+            assert!(
+                first
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&bomb))
+                    .is_pending()
+            );
+            let mut second = tests::Driven::new(map.get_or_insert_with_async(&1, async { 9 }));
+            second.pending();
+            assert_eq!(map.stats().coalesced, 2);
+            go.store(true, SeqCst);
+            let _ = leader.join(); // its landing may pass the waker's panic on
+            assert_eq!(
+                second.wakes(),
+                1,
+                "the second waiter was never woken: its task would wait forever"
+            );
+            assert_eq!(second.ready(), 7);
+        },
+    );
+}
+
+/// A hash that is the `u64` key itself, so that a test places keys in shards: the shard is
+/// bits 32 and up of the hash, of which a map without a capacity has 16.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Id = BuildHasherDefault<IdHasher>;
+
+/// Key `n` of shard `shard`.
+const fn in_shard(shard: u64, n: u64) -> u64 {
+    (shard << 32) | n
+}
+
+/// `sweep()` "removes every expired entry now", and a panicking listener does not stop it
+/// half way (the first panic goes on afterwards). Here the listener panics for one entry of
+/// shard 0 and one of shard 1, each time with a payload whose `Drop` panics: keeping the
+/// first panic dropped the second payload unguarded, whose panic ended the sweep at shard 1.
+#[test]
+fn a_second_listener_panic_whose_payload_drop_panics_does_not_end_a_sweep_half_way() {
+    let clock = ManualClock::new();
+    let heard = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&heard);
+    let map: TtlMap<u64, u64, Id> = TtlMap::builder()
+        .ttl(Duration::from_secs(1))
+        .clock(clock.clone())
+        .hasher(Id::default())
+        .on_evict(move |k: &u64, _, _| {
+            h.fetch_add(1, SeqCst);
+            if *k == in_shard(0, 1) || *k == in_shard(1, 1) {
+                std::panic::panic_any(PayloadBomb(Arc::new(AtomicBool::new(true))));
+            }
+        })
+        .build();
+    for shard in 0..16 {
+        for n in 1..=4 {
+            map.insert(in_shard(shard, n), n);
+        }
+    }
+    clock.advance(Duration::from_secs(2));
+    let swept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.sweep()));
+    let payload = swept.expect_err("the listener's first panic goes on");
+    let first = payload.downcast::<PayloadBomb>();
+    if let Ok(bomb) = &first {
+        bomb.0.store(false, SeqCst); // dropped quietly here
+    }
+    assert!(first.is_ok(), "the first panic is resumed, not another");
+    assert_eq!(map.len(), 0, "sweep() left expired entries behind");
+    assert_eq!(heard.load(SeqCst), 64, "every removal heard");
+}
