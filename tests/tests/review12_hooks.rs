@@ -64,6 +64,15 @@ impl Drop for PayloadBomb {
     }
 }
 
+/// Drops a caught panic's payload, a [`PayloadBomb`] quietly.
+fn defuse<T>(result: std::thread::Result<T>) {
+    if let Err(payload) = result
+        && let Ok(bomb) = payload.downcast::<PayloadBomb>()
+    {
+        bomb.0.store(false, SeqCst);
+    }
+}
+
 /// SPEC: nothing in user code (Drop, listeners) can kill the sweeper thread. A listener run
 /// by the sweeper panics with a payload of its own type (`panic_any`), whose `Drop` panics:
 /// the sweeper drops the payload it caught outside its `catch_unwind`, and dies, and no map
@@ -224,4 +233,69 @@ fn a_second_listener_panic_whose_payload_drop_panics_does_not_end_a_sweep_half_w
     assert!(first.is_ok(), "the first panic is resumed, not another");
     assert_eq!(map.len(), 0, "sweep() left expired entries behind");
     assert_eq!(heard.load(SeqCst), 64, "every removal heard");
+}
+
+/// A value whose `Drop` panics whenever `VALUE_DROP_PANICS` is set.
+static VALUE_DROP_PANICS: AtomicBool = AtomicBool::new(false);
+struct Grenade;
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if VALUE_DROP_PANICS.load(SeqCst) {
+            panic!("boom: a value's Drop");
+        }
+    }
+}
+
+/// SPEC: a listener cannot leave a `clear()` half done, and every removal is heard. A listener
+/// that panics for every entry, each time with a payload whose `Drop` panics: `removed`
+/// (map.rs) keeps the first panic with `Option::or`, which drops the second payload
+/// unguarded; its panic leaves the loop, and the entries after it are dropped unheard.
+#[test]
+fn listener_panics_whose_payloads_panic_on_drop_leave_no_removal_unheard() {
+    let heard = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&heard);
+    let map: TtlMap<u32, u32> = TtlMap::builder()
+        .ttl(Duration::from_secs(60))
+        .on_evict(move |_, _, _| {
+            h.fetch_add(1, SeqCst);
+            std::panic::panic_any(PayloadBomb(Arc::new(AtomicBool::new(true))));
+        })
+        .build();
+    for k in 0..100 {
+        map.insert(k, k);
+    }
+    let cleared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.clear()));
+    defuse(cleared);
+    assert_eq!(map.len(), 0);
+    assert_eq!(
+        heard.load(SeqCst),
+        100,
+        "clear() removed 100 entries; the listener heard of only some"
+    );
+}
+
+/// The same with values whose `Drop` panics: the entries left in `removed`'s vector are
+/// dropped as the second payload's panic unwinds, and a value's `Drop` that panics then
+/// aborts the process (SPEC: nothing in user code can abort the process).
+#[test]
+fn listener_panics_whose_payloads_panic_on_drop_with_panicking_value_drops_do_not_abort() {
+    in_own_process(
+        "listener_panics_whose_payloads_panic_on_drop_with_panicking_value_drops_do_not_abort",
+        || {
+            let map: TtlMap<u32, Arc<Grenade>> = TtlMap::builder()
+                .ttl(Duration::from_secs(60))
+                .on_evict(|_, _, _| {
+                    std::panic::panic_any(PayloadBomb(Arc::new(AtomicBool::new(true))));
+                })
+                .build();
+            for k in 0..10 {
+                map.insert(k, Arc::new(Grenade));
+            }
+            VALUE_DROP_PANICS.store(true, SeqCst);
+            let cleared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.clear()));
+            VALUE_DROP_PANICS.store(false, SeqCst);
+            defuse(cleared);
+            assert!(map.is_empty());
+        },
+    );
 }
