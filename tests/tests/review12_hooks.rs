@@ -3,14 +3,16 @@
 //! threads at once. Single-thread cases are in `ttl_map_user_code.rs`, `attack_promises.rs`,
 //! `ttl_map_flight_panics.rs` and `ttl_map_nesting.rs`. Every wait has a deadline, so that a
 //! hang fails its test; time that matters for expiry comes from a `ManualClock`.
+use std::collections::HashSet;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use cache_core::{ManualClock, TtlMap};
+use cache_core::{ManualClock, Reason, TtlMap};
 use tests::wait_until;
 
 /// How long a scenario may take before it counts as hung.
@@ -19,6 +21,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// Runs `name` (this very test) in a child process, where `scenario` runs and its panic
 /// fails the child: for scenarios that may kill a process-wide thread (the sweeper) or abort.
 fn in_own_process(name: &str, scenario: impl FnOnce()) {
+    quiet_panics();
     const CHILD: &str = "REVIEW12_CHILD";
     if std::env::var(CHILD).as_deref() == Ok(name) {
         scenario();
@@ -37,6 +40,25 @@ fn in_own_process(name: &str, scenario: impl FnOnce()) {
         out.status,
         &err[err.len().saturating_sub(2000)..]
     );
+}
+
+/// Silences the default hook for the panics provoked on purpose (payload "boom..." or a
+/// [`PayloadBomb`]).
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let quiet = payload.is::<PayloadBomb>()
+                || payload
+                    .downcast_ref::<&str>()
+                    .is_some_and(|m| m.starts_with("boom"));
+            if !quiet {
+                default(info);
+            }
+        }));
+    });
 }
 
 /// Spins until `done`, for at most `patience`: whether it came true.
@@ -204,6 +226,7 @@ const fn in_shard(shard: u64, n: u64) -> u64 {
 /// first panic dropped the second payload unguarded, whose panic ended the sweep at shard 1.
 #[test]
 fn a_second_listener_panic_whose_payload_drop_panics_does_not_end_a_sweep_half_way() {
+    quiet_panics();
     let clock = ManualClock::new();
     let heard = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&heard);
@@ -252,6 +275,7 @@ impl Drop for Grenade {
 /// unguarded; its panic leaves the loop, and the entries after it are dropped unheard.
 #[test]
 fn listener_panics_whose_payloads_panic_on_drop_leave_no_removal_unheard() {
+    quiet_panics();
     let heard = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&heard);
     let map: TtlMap<u32, u32> = TtlMap::builder()
@@ -298,4 +322,178 @@ fn listener_panics_whose_payloads_panic_on_drop_with_panicking_value_drops_do_no
             assert!(map.is_empty());
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Listeners that use their own map, on several threads and on the sweeper thread.
+
+/// A small random number generator per thread (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Every value ever made, numbered: what the listener heard is checked by number.
+static NEXT_VALUE: AtomicU64 = AtomicU64::new(1);
+fn fresh() -> u64 {
+    NEXT_VALUE.fetch_add(1, SeqCst)
+}
+
+/// What a run of [`hammer`] saw.
+#[derive(Default)]
+struct Log {
+    /// Each departure the listener heard: the value's number and the reason.
+    heard: Mutex<Vec<(u64, Reason)>>,
+    /// Calls that count as a hit or a miss (`get` and the memoizing forms).
+    lookups: AtomicU64,
+}
+
+/// Several threads use one map at random (inserts, removals, memoizing calls, clears, the
+/// clock moving) while its listener uses the same map too (`reentrant`: from the listener,
+/// for keys in a range of their own, to bound the chain), and the background sweeper runs
+/// the listener as well. Then, once everything is quiet, a final `clear`: every entry ever
+/// stored has then left the map once, so the listener heard each stored value exactly once,
+/// `inserts` equals all it heard, and its reasons match the counters.
+fn hammer(capacity: Option<usize>, reentrant: bool) {
+    quiet_panics();
+    let clock = ManualClock::new();
+    let log = Arc::new(Log::default());
+    let slot: Arc<OnceLock<TtlMap<u64, u64>>> = Arc::default();
+    let (l, again) = (Arc::clone(&log), Arc::clone(&slot));
+    let mut builder = TtlMap::builder()
+        .ttl(Duration::from_secs(3))
+        .sweep_every(Duration::from_millis(1))
+        .clock(clock.clone())
+        .on_evict(move |k: &u64, v: &u64, reason| {
+            l.heard.lock().unwrap().push((*v, reason));
+            if !reentrant || *k >= 1_000 {
+                return;
+            }
+            let map = again.get().unwrap();
+            match v % 6 {
+                0 => {
+                    map.insert(1_000 + k, fresh());
+                }
+                1 => {
+                    map.remove(&(1_000 + (k + 1) % 40));
+                }
+                2 => {
+                    l.lookups.fetch_add(1, SeqCst);
+                    map.get_or_insert_with(&(1_000 + k), fresh);
+                }
+                3 => {
+                    l.lookups.fetch_add(1, SeqCst);
+                    let _ = map.get(&(1_000 + k));
+                }
+                4 if v % 60 == 4 => map.clear(),
+                _ => {
+                    map.sweep();
+                }
+            }
+        });
+    if let Some(capacity) = capacity {
+        builder = builder.capacity(capacity);
+    }
+    let map: TtlMap<u64, u64> = builder.build();
+    slot.set(map.clone()).ok().unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (map, clock, log) = (map.clone(), clock.clone(), Arc::clone(&log));
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
+                for _ in 0..3_000 {
+                    let k = rng.below(40);
+                    match rng.below(100) {
+                        0..30 => {
+                            map.insert(k, fresh());
+                        }
+                        30..45 => {
+                            map.remove(&k);
+                        }
+                        45..75 => {
+                            log.lookups.fetch_add(1, SeqCst);
+                            map.get_or_insert_with(&k, || {
+                                std::thread::yield_now(); // so that others join
+                                fresh()
+                            });
+                        }
+                        75..80 => {
+                            log.lookups.fetch_add(1, SeqCst);
+                            let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                map.get_or_insert_with(&k, || {
+                                    std::thread::yield_now();
+                                    panic!("boom: a constructor");
+                                })
+                            }));
+                            let _ = built; // a waiter's own attempt may have stored
+                        }
+                        80..90 => {
+                            log.lookups.fetch_add(1, SeqCst);
+                            let _ = map.get(&k);
+                        }
+                        90..92 => map.clear(),
+                        92..94 => map.retain(|k, _| k % 3 != 0),
+                        94..97 => {
+                            let _ = map.try_get_or_insert_with(&k, || Err::<u64, ()>(()));
+                            log.lookups.fetch_add(1, SeqCst);
+                        }
+                        _ => clock.advance(Duration::from_secs(rng.below(4))),
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("a worker panicked");
+    }
+    map.clear();
+    // The sweeper may still be in the listener, whose writes then land after the clear.
+    let quiet = || {
+        let before = log.heard.lock().unwrap().len();
+        std::thread::sleep(Duration::from_millis(20));
+        map.clear();
+        map.is_empty() && log.heard.lock().unwrap().len() == before
+    };
+    assert!(eventually(DEADLINE, quiet), "the map never went quiet");
+    let heard = log.heard.lock().unwrap().clone();
+    let mut seen = HashSet::new();
+    for (v, _) in &heard {
+        assert!(seen.insert(*v), "a value was heard leaving twice");
+    }
+    let stats = map.stats();
+    let count = |r: Reason| heard.iter().filter(|(_, reason)| *reason == r).count() as u64;
+    assert_eq!(
+        stats.inserts,
+        heard.len() as u64,
+        "stored {} entries, heard {} leave",
+        stats.inserts,
+        heard.len()
+    );
+    assert_eq!(stats.expirations, count(Reason::Expired), "expirations");
+    assert_eq!(stats.evictions, count(Reason::Capacity), "evictions");
+    assert_eq!(
+        stats.hits + stats.misses,
+        log.lookups.load(SeqCst),
+        "hits + misses is the number of calls"
+    );
+}
+
+#[test]
+fn listeners_that_use_their_own_map_from_many_threads_hear_every_departure_once() {
+    tests::within(DEADLINE, || hammer(None, true));
+}
+
+#[test]
+fn the_same_with_a_capacity() {
+    tests::within(DEADLINE, || hammer(Some(16), true));
+}
+
+#[test]
+fn the_same_with_a_quiet_listener() {
+    tests::within(DEADLINE, || hammer(Some(8), false));
 }
