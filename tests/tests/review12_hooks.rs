@@ -497,3 +497,123 @@ fn the_same_with_a_capacity() {
 fn the_same_with_a_quiet_listener() {
     tests::within(DEADLINE, || hammer(Some(8), false));
 }
+
+// ---------------------------------------------------------------------------------------
+// Values whose `Drop` uses the map they lived in.
+
+/// The map [`Echo`]'s `Drop` uses.
+static ECHO_MAP: OnceLock<TtlMap<u64, Arc<Echo>>> = OnceLock::new();
+/// Echoes made and dropped.
+static ECHOES: AtomicU64 = AtomicU64::new(0);
+static ECHOES_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// A value whose `Drop` (once per value: it is shared as an `Arc`) uses the map it lived in,
+/// wherever the last copy goes: a caller, the sweeper thread, `clear`, an eviction, a
+/// flight's last waiter, an invalidated flight's value. Echoes made by a `Drop` are quiet.
+struct Echo {
+    n: u64,
+    loud: bool,
+}
+
+impl Echo {
+    fn new(n: u64, loud: bool) -> Arc<Echo> {
+        ECHOES.fetch_add(1, SeqCst);
+        Arc::new(Echo { n, loud })
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        ECHOES_DROPPED.fetch_add(1, SeqCst);
+        if !self.loud {
+            return;
+        }
+        let map = ECHO_MAP.get().unwrap();
+        let k = 1_000 + self.n % 40;
+        match self.n % 5 {
+            0 => drop(map.insert(k, Echo::new(self.n, false))),
+            1 => drop(map.remove(&k)),
+            2 => drop(map.get_or_insert_with(&k, || Echo::new(self.n, false))),
+            3 => drop(map.get(&(self.n % 40))),
+            _ => {
+                map.sweep();
+            }
+        }
+    }
+}
+
+/// Four threads use a map of [`Echo`]s with a capacity, the background sweeper, a moving
+/// clock, clears, removals and flights that are invalidated or panic: every value is dropped
+/// exactly once, nothing hangs, and every stored value is heard leaving once.
+#[test]
+fn values_whose_drop_uses_their_map_are_dropped_once_from_every_path() {
+    quiet_panics();
+    tests::within(DEADLINE, || {
+        let clock = ManualClock::new();
+        let heard = Arc::new(AtomicU64::new(0));
+        let h = Arc::clone(&heard);
+        let map: TtlMap<u64, Arc<Echo>> = TtlMap::builder()
+            .ttl(Duration::from_secs(3))
+            .capacity(12)
+            .sweep_every(Duration::from_millis(1))
+            .clock(clock.clone())
+            .on_evict(move |_, _, _| {
+                h.fetch_add(1, SeqCst);
+            })
+            .build();
+        ECHO_MAP.set(map.clone()).ok().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (map, clock) = (map.clone(), clock.clone());
+                std::thread::spawn(move || {
+                    let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ (t + 1));
+                    for _ in 0..2_000 {
+                        let k = rng.below(40);
+                        let n = rng.below(1 << 20);
+                        match rng.below(100) {
+                            0..25 => drop(map.insert(k, Echo::new(n, true))),
+                            25..35 => drop(map.remove(&k)),
+                            35..75 => drop(map.get_or_insert_with(&k, || {
+                                std::thread::yield_now();
+                                if n % 7 == 0 {
+                                    map.remove(&k); // invalidates this flight
+                                }
+                                Echo::new(n, true)
+                            })),
+                            75..80 => {
+                                let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                    map.get_or_insert_with(&k, || {
+                                        let _doomed = Echo::new(n, true);
+                                        std::thread::yield_now();
+                                        panic!("boom: a constructor");
+                                    })
+                                }));
+                                drop(r);
+                            }
+                            80..90 => drop(map.get(&k)),
+                            90..92 => map.clear(),
+                            92..94 => map.retain(|k, _| k % 2 == 0),
+                            _ => clock.advance(Duration::from_secs(rng.below(3))),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("a worker panicked");
+        }
+        let quiet = || {
+            let before = ECHOES_DROPPED.load(SeqCst);
+            map.clear();
+            std::thread::sleep(Duration::from_millis(20));
+            map.is_empty() && ECHOES_DROPPED.load(SeqCst) == before
+        };
+        assert!(eventually(DEADLINE, quiet), "the map never went quiet");
+        assert_eq!(
+            ECHOES.load(SeqCst),
+            ECHOES_DROPPED.load(SeqCst),
+            "values made and dropped"
+        );
+        assert_eq!(map.stats().inserts, heard.load(SeqCst), "stored and heard");
+    });
+}
