@@ -5,10 +5,10 @@
 //! hang fails its test; time that matters for expiry comes from a `ManualClock`.
 use std::collections::HashSet;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,18 @@ fn quiet_panics() {
             }
         }));
     });
+}
+
+/// Waits on `rx` for `n` messages, failing if they do not all come by the deadline.
+fn collect<T>(rx: &mpsc::Receiver<T>, n: usize, what: &str) -> Vec<T> {
+    let end = Instant::now() + DEADLINE;
+    (0..n)
+        .map(|i| {
+            let left = end.saturating_duration_since(Instant::now());
+            rx.recv_timeout(left)
+                .unwrap_or_else(|_| panic!("{what}: only {i} of {n} returned: a hang"))
+        })
+        .collect()
 }
 
 /// Spins until `done`, for at most `patience`: whether it came true.
@@ -575,7 +587,7 @@ fn values_whose_drop_uses_their_map_are_dropped_once_from_every_path() {
                             25..35 => drop(map.remove(&k)),
                             35..75 => drop(map.get_or_insert_with(&k, || {
                                 std::thread::yield_now();
-                                if n % 7 == 0 {
+                                if n.is_multiple_of(7) {
                                     map.remove(&k); // invalidates this flight
                                 }
                                 Echo::new(n, true)
@@ -616,4 +628,188 @@ fn values_whose_drop_uses_their_map_are_dropped_once_from_every_path() {
         );
         assert_eq!(map.stats().inserts, heard.load(SeqCst), "stored and heard");
     });
+}
+
+// ---------------------------------------------------------------------------------------
+// A value's `Clone`, a key's `Eq`, `Hash` and `Clone` panicking while others wait.
+
+/// Clones of [`Brittle`] made so far, and the one that panics (1-based; 0: none).
+static BRITTLE_CLONES: AtomicU64 = AtomicU64::new(0);
+static BRITTLE_PANICS_AT: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, PartialEq)]
+struct Brittle(u64);
+impl Clone for Brittle {
+    fn clone(&self) -> Self {
+        let n = BRITTLE_CLONES.fetch_add(1, SeqCst) + 1;
+        if n == BRITTLE_PANICS_AT.load(SeqCst) {
+            panic!("boom: clone number {n}");
+        }
+        Brittle(self.0)
+    }
+}
+
+/// A flight with six waiters lands, and the n-th clone made from then on panics (the map's
+/// copy, the flight's copy, or one waiter's): every caller returns (with the value, or the
+/// panic of its own clone, or after its own attempt), none waits long, each waiter is
+/// counted once in `coalesced`, and the key works afterwards.
+#[test]
+fn a_clone_that_panics_at_any_point_of_a_landing_strands_no_waiter() {
+    quiet_panics();
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _serial = SERIAL.lock().unwrap();
+    for panics_at in 1..=9 {
+        let map: TtlMap<u32, Brittle> = TtlMap::new(Duration::from_secs(60));
+        BRITTLE_PANICS_AT.store(0, SeqCst);
+        let (tx, rx) = mpsc::channel();
+        {
+            let (map, tx) = (map.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let got = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    map.get_or_insert_with(&1, || {
+                        wait_until("six waiters joined", || map.stats().coalesced == 6);
+                        BRITTLE_CLONES.store(0, SeqCst);
+                        BRITTLE_PANICS_AT.store(panics_at, SeqCst);
+                        Brittle(1)
+                    })
+                }));
+                let _ = tx.send(got.ok());
+            });
+        }
+        wait_until("the leader leads", || map.stats().misses == 1);
+        for _ in 0..6 {
+            let (map, tx) = (map.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let got = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    map.get_or_insert_with(&1, || Brittle(2))
+                }));
+                let _ = tx.send(got.ok());
+            });
+        }
+        let got = collect(&rx, 7, "callers of a flight whose clone panics");
+        BRITTLE_PANICS_AT.store(0, SeqCst);
+        let returned = got.iter().filter(|g| g.is_some()).count();
+        assert!(returned >= 5, "at most one clone panicked ({panics_at})");
+        assert_eq!(
+            map.stats().coalesced,
+            6,
+            "each waiter counted once ({panics_at})"
+        );
+        let now = map.get_or_insert_with(&1, || Brittle(3));
+        assert!(now == Brittle(1) || now == Brittle(2) || now == Brittle(3));
+    }
+}
+
+thread_local! {
+    /// `Touchy`'s `Eq`, `Hash` or `Clone` panics on this thread (1, 2, 3; 0: none).
+    static TOUCHY_PANICS: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// A key whose `Eq`, `Hash` or `Clone` panics on the threads that ask for it.
+#[derive(Debug)]
+struct Touchy(u32);
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        if TOUCHY_PANICS.with(std::cell::Cell::get) == 1 {
+            panic!("boom: Eq");
+        }
+        self.0 == other.0
+    }
+}
+impl Eq for Touchy {}
+impl Hash for Touchy {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        if TOUCHY_PANICS.with(std::cell::Cell::get) == 2 {
+            panic!("boom: Hash");
+        }
+        self.0.hash(state);
+    }
+}
+impl Clone for Touchy {
+    fn clone(&self) -> Self {
+        if TOUCHY_PANICS.with(std::cell::Cell::get) == 3 {
+            panic!("boom: Clone");
+        }
+        Touchy(self.0)
+    }
+}
+
+/// While a flight of a key has waiters, other threads ask for that key (and a new one) with
+/// a key whose `Eq`, `Hash` or `Clone` panics: their calls panic; the flight still lands for
+/// its leader and waiters, the waiters are counted once each, the panicking calls are not,
+/// and nothing is left locked or registered (the keys work afterwards, from every thread).
+#[test]
+fn a_key_whose_eq_hash_or_clone_panics_does_not_disturb_a_flights_waiters() {
+    quiet_panics();
+    let map: TtlMap<Touchy, u32> = TtlMap::new(Duration::from_secs(60));
+    let go = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    {
+        let (map, go, tx) = (map.clone(), Arc::clone(&go), tx.clone());
+        std::thread::spawn(move || {
+            let v = map.get_or_insert_with(&Touchy(1), || {
+                wait_until("the test lets go", || go.load(SeqCst));
+                10
+            });
+            let _ = tx.send(Some(v));
+        });
+    }
+    wait_until("the leader leads", || map.stats().misses == 1);
+    for _ in 0..3 {
+        let (map, tx) = (map.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(Some(map.get_or_insert_with(&Touchy(1), || 11)));
+        });
+    }
+    wait_until("three waiters", || map.stats().coalesced == 3);
+    // Eq panics where keys meet (the flight of key 1), Hash always, Clone where a call
+    // leads (key 2; a call of key 1 joins the flight and clones no key).
+    let (ptx, prx) = mpsc::channel();
+    for (how, key) in [(1, 1), (2, 1), (2, 2), (3, 2), (3, 1)] {
+        let (map, ptx, tx) = (map.clone(), ptx.clone(), tx.clone());
+        std::thread::spawn(move || {
+            TOUCHY_PANICS.with(|p| p.set(how));
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                map.get_or_insert_with(&Touchy(key), || 12)
+            }));
+            TOUCHY_PANICS.with(|p| p.set(0));
+            match (how, key) {
+                (3, 1) => drop(tx.send(r.ok())),
+                _ => drop(ptx.send(r.is_err())),
+            }
+        });
+    }
+    let panicked = collect(&prx, 4, "callers whose key panics");
+    assert!(panicked.iter().all(|p| *p), "each of them panicked");
+    wait_until("a fourth waiter", || map.stats().coalesced == 4);
+    go.store(true, SeqCst);
+    let got = collect(&rx, 5, "the flight's leader and waiters");
+    assert!(got.iter().all(|v| *v == Some(10)), "the flight's value");
+    assert_eq!(map.stats().coalesced, 4, "panicking calls do not wait");
+    assert_eq!(map.get_or_insert_with(&Touchy(1), || 13), 10);
+    assert_eq!(map.get_or_insert_with(&Touchy(2), || 14), 14);
+    assert_eq!(map.len(), 2);
+}
+
+/// A map held in a thread-local: the thread ends and the map goes with its thread-locals.
+/// One of its values' `Drop` panics: a map drops each entry on its own and passes the first
+/// panic on, and a panic out of a thread-local's destructor aborts the process (SPEC:
+/// nothing in user code can abort the process, also during thread-local destruction).
+#[test]
+fn a_map_in_a_thread_local_with_a_panicking_value_drop_does_not_abort() {
+    in_own_process(
+        "a_map_in_a_thread_local_with_a_panicking_value_drop_does_not_abort",
+        || {
+            thread_local! {
+                static LOCAL: TtlMap<u32, Arc<Grenade>> = TtlMap::new(Duration::from_secs(60));
+            }
+            std::thread::spawn(|| {
+                LOCAL.with(|map| map.insert(1, Arc::new(Grenade)));
+                VALUE_DROP_PANICS.store(true, SeqCst);
+            })
+            .join()
+            .ok();
+            VALUE_DROP_PANICS.store(false, SeqCst);
+        },
+    );
 }
