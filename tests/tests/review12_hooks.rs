@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use cache_core::{ManualClock, Reason, TtlMap};
@@ -812,4 +813,278 @@ fn a_map_in_a_thread_local_with_a_panicking_value_drop_does_not_abort() {
             VALUE_DROP_PANICS.store(false, SeqCst);
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Constructors that panic, fail and are cancelled at each await point, on every kind of
+// executor at once, while other threads invalidate: invalidation wins, nobody hangs.
+
+/// Keys of the invalidation scenario.
+const KEYS: usize = 3;
+/// The value `insert` stores there.
+const INSERTED: u64 = u64::MAX;
+
+/// Per key: invalidations begun and finished (`remove`, `insert`, and `clear` for all keys).
+struct Invalidations {
+    begun: [AtomicU64; KEYS],
+    done: [AtomicU64; KEYS],
+    /// Values returned that a constructor begun before an invalidation made, to a call begun
+    /// after that invalidation had returned.
+    stale: AtomicU64,
+    calls: AtomicU64,
+    returned: AtomicU64,
+}
+
+impl Invalidations {
+    fn new() -> Arc<Self> {
+        Arc::new(Invalidations {
+            begun: Default::default(),
+            done: Default::default(),
+            stale: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            returned: AtomicU64::new(0),
+        })
+    }
+
+    /// Invalidates at random through `map`.
+    fn invalidate(&self, map: &TtlMap<usize, u64>, rng: &mut Rng) {
+        let k = rng.below(KEYS as u64) as usize;
+        match rng.below(3) {
+            0 => {
+                self.begun[k].fetch_add(1, SeqCst);
+                map.remove(&k);
+                self.done[k].fetch_add(1, SeqCst);
+            }
+            1 => {
+                // Not checked (`INSERTED`): two invalidations that run at once may reach the
+                // map in either order, so an insert's number says nothing.
+                self.begun[k].fetch_add(1, SeqCst);
+                map.insert(k, INSERTED);
+                self.done[k].fetch_add(1, SeqCst);
+            }
+            _ => {
+                for b in &self.begun {
+                    b.fetch_add(1, SeqCst);
+                }
+                map.clear();
+                for d in &self.done {
+                    d.fetch_add(1, SeqCst);
+                }
+            }
+        }
+    }
+
+    /// What a constructor of `k` makes: the invalidations of `k` begun when it begins.
+    fn make(&self, k: usize) -> u64 {
+        self.begun[k].load(SeqCst)
+    }
+
+    /// Checks a value `v` of `k` returned to a call begun when `done` invalidations of `k`
+    /// had returned. A constructor that made `v` began before invalidation `v + 1` did (its
+    /// flight was registered before that, too), and so before every later one: if `done`
+    /// of them had returned when the call began, one of those returned before it.
+    fn check(&self, done: u64, v: u64) {
+        self.returned.fetch_add(1, SeqCst);
+        if v < done && v != INSERTED {
+            self.stale.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// A future that is pending once (waking itself at once), on any executor.
+struct YieldOnce(bool);
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Drops `future` at its `polls`-th poll (a `select!` or a timeout that fires at that
+/// await point): `None` then.
+struct CancelAt<F> {
+    future: Option<Pin<Box<F>>>,
+    polls: u64,
+}
+impl<F: Future> Future for CancelAt<F> {
+    type Output = Option<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        if self.polls == 0 {
+            self.future = None;
+            return Poll::Ready(None);
+        }
+        self.polls -= 1;
+        let future = self.future.as_mut().expect("polled after its end");
+        future.as_mut().poll(cx).map(Some)
+    }
+}
+
+/// One async memoizing call of a random key and form, cancelled at a random poll or not,
+/// its constructor yielding a few times and then succeeding, failing or panicking (the panic
+/// goes on in the task).
+async fn async_call(map: TtlMap<usize, u64>, inv: Arc<Invalidations>, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    if rng.below(5) == 0 {
+        return inv.invalidate(&map, &mut rng);
+    }
+    let k = rng.below(KEYS as u64) as usize;
+    let (yields, end, cancel, shared) = (rng.below(4), rng.below(10), rng.below(12), rng.below(2));
+    inv.calls.fetch_add(1, SeqCst);
+    let done = inv.done[k].load(SeqCst);
+    let i = Arc::clone(&inv);
+    let init = async move {
+        let v = i.make(k);
+        for _ in 0..yields {
+            YieldOnce(false).await;
+        }
+        match end {
+            0 => panic!("boom: an async constructor"),
+            1 if shared == 0 => Err(()),
+            _ => Ok(v),
+        }
+    };
+    let call = async move {
+        match shared {
+            0 => map.try_get_or_insert_with_async(&k, init).await.ok(),
+            _ => Some(
+                map.get_or_insert_with_async(&k, async { init.await.unwrap_or_default() })
+                    .await,
+            ),
+        }
+    };
+    let cancellable = CancelAt {
+        future: Some(Box::pin(call)),
+        polls: if cancel < 6 { cancel } else { u64::MAX },
+    };
+    if let Some(Some(v)) = cancellable.await {
+        inv.check(done, v);
+    }
+}
+
+/// A sync memoizing call of a random key, its constructor succeeding, failing or panicking.
+fn sync_call(map: &TtlMap<usize, u64>, inv: &Invalidations, rng: &mut Rng) {
+    let k = rng.below(KEYS as u64) as usize;
+    let end = rng.below(10);
+    inv.calls.fetch_add(1, SeqCst);
+    let done = inv.done[k].load(SeqCst);
+    let init = || {
+        let v = inv.make(k);
+        std::thread::yield_now();
+        match end {
+            0 => panic!("boom: a constructor"),
+            1 => Err(()),
+            _ => Ok(v),
+        }
+    };
+    let got = std::panic::catch_unwind(AssertUnwindSafe(|| map.try_get_or_insert_with(&k, init)));
+    if let Ok(Ok(v)) = got {
+        inv.check(done, v);
+    }
+}
+
+/// Sync callers on two threads, async callers on a two-worker Tokio runtime, on a
+/// current-thread runtime and on a hand-rolled executor, their calls cancelled at every
+/// await point, constructors panicking and failing; a thread invalidating meanwhile. No
+/// call returns a value built by a constructor begun before an invalidation of its key that
+/// had returned when the call began, every call returns, and the keys work afterwards.
+#[test]
+fn cancelled_panicking_and_failing_constructors_on_every_executor_lose_to_invalidations() {
+    quiet_panics();
+    let map: TtlMap<usize, u64> = TtlMap::new(Duration::from_secs(60));
+    let inv = Invalidations::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<&str>();
+    let invalidator = {
+        let (map, inv, stop) = (map.clone(), Arc::clone(&inv), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut rng = Rng(0xA076_1D64_78BD_642F);
+            while !stop.load(SeqCst) {
+                inv.invalidate(&map, &mut rng);
+                std::thread::yield_now();
+            }
+        })
+    };
+    for t in 0..2u64 {
+        let (map, inv, tx) = (map.clone(), Arc::clone(&inv), tx.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng(0xE703_7ED1_A0B4_28DB ^ t);
+            for _ in 0..400 {
+                match rng.below(5) {
+                    0 => inv.invalidate(&map, &mut rng),
+                    _ => sync_call(&map, &inv, &mut rng),
+                }
+            }
+            let _ = tx.send("sync");
+        });
+    }
+    {
+        let (map, inv, tx) = (map.clone(), Arc::clone(&inv), tx.clone());
+        std::thread::spawn(move || {
+            let rt = tests::two_worker_runtime();
+            let tasks: Vec<_> = (0..400)
+                .map(|n| rt.spawn(async_call(map.clone(), Arc::clone(&inv), 0x1000 + n)))
+                .collect();
+            rt.block_on(async {
+                for task in tasks {
+                    let _ = task.await; // a constructor's panic ends its task
+                }
+            });
+            let _ = tx.send("multi-thread runtime");
+        });
+    }
+    {
+        let (map, inv, tx) = (map.clone(), Arc::clone(&inv), tx.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..400)
+                    .map(|n| tokio::spawn(async_call(map.clone(), Arc::clone(&inv), 0x9000 + n)))
+                    .collect();
+                for task in tasks {
+                    let _ = task.await;
+                }
+            });
+            let _ = tx.send("current-thread runtime");
+        });
+    }
+    {
+        let (map, inv, tx) = (map.clone(), Arc::clone(&inv), tx.clone());
+        std::thread::spawn(move || {
+            for n in 0..200 {
+                let call = async_call(map.clone(), Arc::clone(&inv), 0x5_0000 + n);
+                let mut call = std::pin::pin!(call);
+                let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    tests::poll_for(call.as_mut(), DEADLINE)
+                }));
+                if let Ok(None) = polled {
+                    return; // hung: no message
+                }
+            }
+            let _ = tx.send("hand-rolled executor");
+        });
+    }
+    let finished = collect(&rx, 5, "callers");
+    stop.store(true, SeqCst);
+    invalidator.join().unwrap();
+    assert_eq!(finished.len(), 5);
+    assert_eq!(
+        inv.stale.load(SeqCst),
+        0,
+        "of {} values returned, some were built before an invalidation that had returned \
+         when their call began",
+        inv.returned.load(SeqCst)
+    );
+    assert!(inv.returned.load(SeqCst) > 300, "enough calls got a value");
+    for k in 0..KEYS {
+        map.remove(&k);
+        assert_eq!(map.get_or_insert_with(&k, || 7), 7);
+    }
+    let stats = map.stats();
+    assert!(stats.coalesced <= stats.misses, "a call waits at most once");
 }
