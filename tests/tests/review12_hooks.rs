@@ -1088,3 +1088,132 @@ fn cancelled_panicking_and_failing_constructors_on_every_executor_lose_to_invali
     let stats = map.stats();
     assert!(stats.coalesced <= stats.misses, "a call waits at most once");
 }
+
+// ---------------------------------------------------------------------------------------
+// `#[ttl_cached]` functions under the same attacks.
+
+/// Depth at which [`fragile_fib`]'s body panics (`u64::MAX`: never).
+static FIB_PANICS_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+static FIB_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cache_core::ttl_cached(ttl = "1h", cache = fragile_fib_cache)]
+fn fragile_fib(n: u64) -> u64 {
+    FIB_RUNS.fetch_add(1, SeqCst);
+    std::thread::yield_now();
+    if n == FIB_PANICS_AT.load(SeqCst) {
+        panic!("boom: fib at depth");
+    }
+    if n < 2 {
+        n
+    } else {
+        fragile_fib(n - 1).wrapping_add(fragile_fib(n - 2))
+    }
+}
+
+fn fib_plain(n: u64) -> u64 {
+    (0..n)
+        .fold((0u64, 1u64), |(a, b), _| (b, a.wrapping_add(b)))
+        .0
+}
+
+/// A memoized recursion whose body panics at one depth, run from four threads at once: every
+/// call panics (the panic comes up through the flights of every level, which land as
+/// panicked: their waiters make their own attempts, which panic too), none hangs; then,
+/// with the panic gone, every thread gets the right value, and each level was stored.
+#[test]
+fn a_memoized_recursion_that_panics_at_depth_on_four_threads_neither_hangs_nor_wedges() {
+    quiet_panics();
+    let run = |tx: mpsc::Sender<Option<u64>>, top: u64| {
+        std::thread::spawn(move || {
+            let got = std::panic::catch_unwind(|| fragile_fib(top));
+            let _ = tx.send(got.ok());
+        });
+    };
+    FIB_PANICS_AT.store(20, SeqCst);
+    let (tx, rx) = mpsc::channel();
+    for t in 0..4 {
+        run(tx.clone(), 60 + t % 2);
+    }
+    let got = collect(&rx, 4, "recursions that panic");
+    assert!(got.iter().all(Option::is_none), "each panicked");
+    assert!(
+        fragile_fib_cache().len() <= 20,
+        "nothing above the panic stored"
+    );
+    FIB_PANICS_AT.store(u64::MAX, SeqCst);
+    let runs = FIB_RUNS.load(SeqCst);
+    for t in 0..4 {
+        run(tx.clone(), 80 + t % 2);
+    }
+    let got = collect(&rx, 4, "recursions");
+    for (t, v) in got.into_iter().enumerate() {
+        let v = v.expect("no panic now");
+        assert!(v == fib_plain(80) || v == fib_plain(81), "thread {t}");
+    }
+    assert_eq!(fragile_fib_cache().len(), 82, "every level stored");
+    assert!(
+        FIB_RUNS.load(SeqCst) - runs <= 4 * 82,
+        "levels built at most once per thread"
+    );
+}
+
+static SLOW_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cache_core::ttl_cached(ttl = "1h", cache = slow_async_cache)]
+async fn slow_async(k: u32, fail: bool) -> Result<u32, String> {
+    SLOW_RUNS.fetch_add(1, SeqCst);
+    for _ in 0..3 {
+        YieldOnce(false).await;
+    }
+    if fail {
+        return Err("failed".into());
+    }
+    Ok(k * 2)
+}
+
+/// An `async fn` memoized by the attribute, called by many tasks of a multi-thread runtime
+/// for few keys, each call cancelled at a random poll or not, failing for some: every call
+/// that is not cancelled returns (no task waits forever for an abandoned leader), with the
+/// right value or the error of its own key.
+#[test]
+fn a_memoized_async_fn_whose_calls_are_cancelled_at_every_await_point_strands_nobody() {
+    let rt = tests::two_worker_runtime();
+    let tasks: Vec<_> = (0..600u64)
+        .map(|n| {
+            rt.spawn(async move {
+                let mut rng = Rng(0xBF58_476D_1CE4_E5B9 ^ n);
+                let k = rng.below(4) as u32;
+                let fail = k == 3;
+                let polls = match rng.below(3) {
+                    0 => rng.below(5),
+                    _ => u64::MAX,
+                };
+                let call = CancelAt {
+                    future: Some(Box::pin(slow_async(k, fail))),
+                    polls,
+                };
+                match call.await {
+                    None => true,
+                    Some(Ok(v)) => v == k * 2 && !fail,
+                    Some(Err(_)) => fail,
+                }
+            })
+        })
+        .collect();
+    let all = rt.block_on(async {
+        tokio::time::timeout(DEADLINE, async {
+            let mut right = 0;
+            for task in tasks {
+                right += usize::from(task.await.unwrap());
+            }
+            right
+        })
+        .await
+    });
+    assert_eq!(
+        all,
+        Ok(600),
+        "every call returned its key's outcome, in time"
+    );
+    assert_eq!(slow_async_cache().len(), 3, "the failing key is not cached");
+}
