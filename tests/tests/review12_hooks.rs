@@ -1217,3 +1217,155 @@ fn a_memoized_async_fn_whose_calls_are_cancelled_at_every_await_point_strands_no
     );
     assert_eq!(slow_async_cache().len(), 3, "the failing key is not cached");
 }
+
+// ---------------------------------------------------------------------------------------
+// "Called outside the map's locks": a listener that waits for another thread's use of the
+// very shard it was called for, from every path that calls it.
+
+/// Runs `use_map` on another thread and waits for it: `false` if it has not finished within
+/// two seconds (it waits for a lock this thread holds).
+fn another_thread_can(use_map: impl FnOnce() + Send + 'static) -> bool {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        use_map();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(2)).is_ok()
+}
+
+/// The listener hears each departure with every lock let go: from each path that removes
+/// an entry (insert over it, remove, clear, retain, a capacity eviction by an insert and by a
+/// flight's landing, `sweep()`, a write's sweep, the sweeper thread, a memoizing miss over an
+/// expired entry), it has another thread read, write and memoize in the same shard (a map
+/// with a capacity has one), and that thread finishes while the listener waits for it.
+#[test]
+fn the_listener_runs_outside_every_lock_on_every_path() {
+    let clock = ManualClock::new();
+    let slot: Arc<OnceLock<TtlMap<u32, u32>>> = Arc::default();
+    let again = Arc::clone(&slot);
+    let blocked = Arc::new(Mutex::new(Vec::new()));
+    let b = Arc::clone(&blocked);
+    let map: TtlMap<u32, u32> = TtlMap::builder()
+        .ttl(Duration::from_secs(10))
+        .capacity(4)
+        .sweep_every(Duration::from_millis(1))
+        .clock(clock.clone())
+        .on_evict(move |k: &u32, _, reason| {
+            if *k >= 1_000 {
+                return; // the helper's own keys
+            }
+            let map = again.get().unwrap().clone();
+            let free = another_thread_can(move || {
+                let _ = map.get(&1_000);
+                map.insert(1_000, 0);
+                map.remove(&1_000);
+                map.get_or_insert_with(&1_001, || 0);
+                map.remove(&1_001);
+            });
+            if !free {
+                b.lock().unwrap().push(reason);
+            }
+        })
+        .build();
+    slot.set(map.clone()).ok().unwrap();
+    let check = |path: &str| {
+        let blocked = std::mem::take(&mut *blocked.lock().unwrap());
+        assert!(
+            blocked.is_empty(),
+            "{path}: the listener ran under a lock ({blocked:?})"
+        );
+    };
+    map.insert(1, 1);
+    map.insert(1, 2);
+    check("insert over an entry");
+    map.remove(&1);
+    check("remove");
+    map.insert(1, 1);
+    map.clear();
+    check("clear");
+    map.insert(1, 1);
+    map.retain(|_, _| false);
+    check("retain");
+    for k in 0..5 {
+        map.insert(k, k);
+    }
+    check("eviction by an insert");
+    map.get_or_insert_with(&5, || 5);
+    check("eviction by a landing");
+    map.clear();
+    map.insert(1, 1);
+    clock.advance(Duration::from_secs(11));
+    map.get_or_insert_with(&1, || 2);
+    check("a miss over an expired entry");
+    map.clear();
+    map.insert(1, 1);
+    clock.advance(Duration::from_secs(11));
+    map.sweep();
+    check("sweep()");
+    map.insert(1, 1);
+    clock.advance(Duration::from_secs(11));
+    map.insert(2, 2);
+    map.insert(3, 3);
+    check("a write's sweep");
+    map.clear();
+    map.insert(1, 1);
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        eventually(DEADLINE, || !map.contains_key(&1) && map.len() == 0),
+        "the sweeper swept"
+    );
+    check("the sweeper thread");
+}
+
+thread_local! {
+    /// The map a [`Sticky`] key's `Drop` uses on this thread, while set.
+    static STICKY_MAP: std::cell::RefCell<Option<TtlMap<Sticky, u32>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A key whose `Drop` writes to, reads and memoizes in its map (the same shard: the map has
+/// a capacity), when one is set on its thread.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Sticky(u32);
+impl Drop for Sticky {
+    fn drop(&mut self) {
+        let Some(map) = STICKY_MAP.with(|m| m.borrow_mut().take()) else {
+            return;
+        };
+        let _ = map.get(&Sticky(500));
+        map.insert(Sticky(500), 0);
+        map.get_or_insert_with(&Sticky(501), || 0);
+        map.remove(&Sticky(500));
+        STICKY_MAP.with(|m| *m.borrow_mut() = Some(map));
+    }
+}
+
+/// A key's `Drop` that uses its map, on every path that drops a key: an insert over an
+/// entry (one of the two keys goes), remove, clear, an eviction, an invalidated flight, an
+/// attempt not stored, a hit that clones no key. None of them drops a key under a lock.
+#[test]
+fn a_key_whose_drop_uses_its_map_is_never_dropped_under_a_lock() {
+    tests::within(DEADLINE, || {
+        let map: TtlMap<Sticky, u32> = TtlMap::builder()
+            .ttl(Duration::from_secs(60))
+            .capacity(3)
+            .build();
+        let arm = || STICKY_MAP.with(|m| *m.borrow_mut() = Some(map.clone()));
+        arm();
+        map.insert(Sticky(1), 1);
+        map.insert(Sticky(1), 2);
+        map.remove(&Sticky(1));
+        map.insert(Sticky(1), 1);
+        map.clear();
+        for k in 0..5 {
+            map.insert(Sticky(k), k);
+        }
+        map.get_or_insert_with(&Sticky(7), || {
+            map.remove(&Sticky(7));
+            7
+        });
+        let _ = map.try_get_or_insert_with(&Sticky(8), || Ok::<_, ()>(8));
+        map.get_or_insert_with(&Sticky(8), || 9);
+        STICKY_MAP.with(|m| m.borrow_mut().take());
+    });
+}
