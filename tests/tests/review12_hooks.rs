@@ -1487,3 +1487,89 @@ fn coalesced_counts_each_waiting_call_once_through_panics_and_abandoned_leaders(
     assert_eq!(stats.coalesced, 10, "each waiter counted once: {stats:?}");
     assert_eq!(stats.hits + stats.misses, 12, "{stats:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// What a map owns besides its entries.
+
+/// Panics as it is dropped, once `VALUE_DROP_PANICS` is set.
+struct Tripwire;
+impl Drop for Tripwire {
+    fn drop(&mut self) {
+        if VALUE_DROP_PANICS.load(SeqCst) {
+            panic!("boom: a listener's captured state");
+        }
+    }
+}
+
+/// A map's last handle goes; a value's `Drop` panics, and so does the `Drop` of something
+/// its listener captured. The map drops each entry on its own and then resumes the value's
+/// panic from its `Drop`, while its fields, the listener among them, are still to be
+/// dropped: the listener's panic then comes while one unwinds, and the process aborts.
+#[test]
+fn a_map_whose_value_and_listener_drops_both_panic_does_not_abort() {
+    in_own_process(
+        "a_map_whose_value_and_listener_drops_both_panic_does_not_abort",
+        || {
+            let captured = Tripwire;
+            let map: TtlMap<u32, Arc<Grenade>> = TtlMap::builder()
+                .ttl(Duration::from_secs(60))
+                .on_evict(move |_, _, _| {
+                    let _ = &captured;
+                })
+                .build();
+            map.insert(1, Arc::new(Grenade));
+            VALUE_DROP_PANICS.store(true, SeqCst);
+            let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(map)));
+            VALUE_DROP_PANICS.store(false, SeqCst);
+            assert!(dropped.is_err(), "a panic goes on");
+        },
+    );
+}
+
+/// Listeners run by the sweeper thread that block for a while, build a map of their own
+/// with a sweep interval (registering it with the sweeper from its own thread), and use
+/// another swept map: the sweeper goes on sweeping every map, the new one included.
+#[test]
+fn sweeper_listeners_that_block_build_swept_maps_and_use_others_do_not_stop_it() {
+    in_own_process(
+        "sweeper_listeners_that_block_build_swept_maps_and_use_others_do_not_stop_it",
+        || {
+            let clock = ManualClock::new();
+            let other: TtlMap<u32, u32> = TtlMap::builder()
+                .ttl(Duration::from_secs(1))
+                .sweep_every(Duration::from_millis(1))
+                .clock(clock.clone())
+                .build();
+            let built: Arc<Mutex<Option<TtlMap<u32, u32>>>> = Arc::default();
+            let (o, b, c) = (other.clone(), Arc::clone(&built), clock.clone());
+            let map: TtlMap<u32, u32> = TtlMap::builder()
+                .ttl(Duration::from_secs(1))
+                .sweep_every(Duration::from_millis(1))
+                .clock(clock.clone())
+                .on_evict(move |_, _, _| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    o.insert(7, 7);
+                    o.sweep();
+                    let new: TtlMap<u32, u32> = TtlMap::builder()
+                        .ttl(Duration::from_secs(1))
+                        .sweep_every(Duration::from_millis(1))
+                        .clock(c.clone())
+                        .build();
+                    new.insert(1, 1);
+                    *b.lock().unwrap() = Some(new);
+                })
+                .build();
+            map.insert(1, 1);
+            clock.advance(Duration::from_secs(2));
+            assert!(eventually(DEADLINE, || map.is_empty()), "swept");
+            assert!(eventually(DEADLINE, || built.lock().unwrap().is_some()));
+            clock.advance(Duration::from_secs(2));
+            let new = built.lock().unwrap().clone().unwrap();
+            assert!(
+                eventually(Duration::from_secs(3), || new.is_empty()
+                    && other.is_empty()),
+                "the maps made and used by the listener are swept too"
+            );
+        },
+    );
+}
