@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
 use crate::deadlock::{self, Leader};
-use crate::map::catch;
+use crate::payload::catch;
 use crate::stats::Counters;
 use crate::sync::{Condvar, Mutex, thread_local, thread_token};
 
@@ -148,13 +148,10 @@ impl Rendezvous {
         };
         self.landed.notify_all();
         // Every waiter is woken, even if waking one panics. Such a panic is its executor's,
-        // not this flight's callers': it is not passed on (this may run as a panic unwinds),
-        // and its payload is dropped where a `Drop` of it that panics too is caught.
+        // not this flight's callers': it is not passed on (this may run as a panic unwinds).
         for (_, waker) in wakers {
             let mut waker = Some(waker);
-            if let Some(payload) = catch(&mut || waker.take().map_or((), Waker::wake)) {
-                crate::payload::discard(payload);
-            }
+            drop(catch(&mut || waker.take().map_or((), Waker::wake)));
         }
     }
 

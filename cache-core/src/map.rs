@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -16,6 +15,7 @@ use crate::builder::{Age, Builder, ExpireAfter, Listener, NoTtl, Options, Parts}
 use crate::clock::{ClockSource, saturating_nanos};
 use crate::key::Equivalent;
 use crate::memo::Flights;
+use crate::payload::{Panic, catch, resume};
 use crate::registry::{self, Named};
 use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
@@ -27,9 +27,6 @@ use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
 /// Shards of a map without a capacity: enough that writers and sweeps seldom meet.
 const SHARDS: usize = 16;
-
-/// A panic caught in user code (a listener, a `Drop`), resumed once the map is consistent.
-pub(crate) type Panic = Box<dyn std::any::Any + Send>;
 
 /// A concurrent map whose entries expire; see the [crate documentation](crate).
 ///
@@ -606,27 +603,14 @@ pub(crate) fn drop_guarded<T>(value: T) -> Option<Panic> {
     catch(&mut || drop(value.take()))
 }
 
-/// The `catch_unwind` behind [`guarded`]: not generic, so that it is compiled once rather than
-/// once per closure of every key and value type.
-pub(crate) fn catch(user_code: &mut dyn FnMut()) -> Option<Panic> {
-    panic::catch_unwind(AssertUnwindSafe(user_code)).err()
-}
-
 /// Hands `value` back, unless a panic is to be resumed: then `value` is dropped first, on its
 /// own (see [`guarded`]).
 pub(crate) fn unless_panicked<V>(value: V, panicked: Option<Panic>) -> V {
-    if let Some(payload) = panicked {
+    if let Some(panic) = panicked {
         let _ = drop_guarded(value);
-        panic::resume_unwind(payload);
+        panic.resume();
     }
     value
-}
-
-/// Resumes the first panic caught in user code, once there is nothing left to do.
-pub(crate) fn resume(panicked: Option<Panic>) {
-    if let Some(payload) = panicked {
-        panic::resume_unwind(payload);
-    }
 }
 
 impl<K, V, S> Inner<K, V, S>
@@ -971,20 +955,25 @@ impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
 
 /// Drops every entry on its own, so that a value whose `Drop` panics neither leaks the rest
 /// nor, by panicking twice, aborts the process; the first panic is resumed afterwards.
+/// The entries and the user's closures (and what they captured) are dropped each on its own,
+/// and a panic there is not resumed: a map may be dropped where a panic aborts the process
+/// (a thread-local's destructor, or while another panic unwinds). The panic hook has printed
+/// its message already.
 impl<K, V, S> Drop for Inner<K, V, S> {
     fn drop(&mut self) {
-        let mut panicked = None;
         for shard in self.shards.iter() {
             let mut removed = Vec::new();
             write(&shard.lock).table.drain_into(&mut removed);
             for (k, v, _) in removed {
-                panicked = panicked.or(drop_guarded(k));
-                panicked = panicked.or(drop_guarded(v));
+                drop(drop_guarded(k));
+                drop(drop_guarded(v));
             }
         }
-        if !std::thread::panicking() {
-            resume(panicked);
-        }
+        drop(drop_guarded(self.listener.take()));
+        drop(drop_guarded(self.expire_after.take()));
+        drop(drop_guarded(self.age.take()));
+        let clock = std::mem::replace(&mut self.clock, ClockSource::System(0));
+        drop(drop_guarded(clock));
     }
 }
 

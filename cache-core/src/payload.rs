@@ -1,38 +1,57 @@
-//! Caught panics' payloads, which are user code too: `panic_any` may throw a value of any
-//! type, whose `Drop` may panic in turn. Dropping such a payload where nothing catches it
-//! (a `let _ = catch_unwind(..)`, or an `Option::or` that keeps the first panic) lets that
-//! second panic escape: from the sweeper's loop it kills the process-wide thread, from a
-//! landing it skips the waiters not woken yet.
+//! Panics caught in user code, to resume once the map is consistent.
+//!
+//! A caught panic's payload is user code too: `panic_any` may throw a value of any type, whose
+//! `Drop` may panic in turn. A [`Panic`] that is not resumed (the second of two, or one the
+//! sweeper thread caught) drops its payload where such a panic is caught, so that it cannot
+//! escape: from the sweeper's loop it would kill the process-wide thread, from a landing skip
+//! the waiters not woken yet, from a `clear` leave entries unheard, and while another panic
+//! unwinds abort the process.
 
-use crate::map::{Panic, catch};
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 
 /// How many panics in a row a payload's `Drop` (and its panics' payloads') may throw before
 /// the last payload is leaked instead.
 const TRIES: usize = 8;
 
-/// Drops a caught panic's payload, catching any panic its `Drop` throws (and those of the
-/// payloads of such panics); a payload whose drop keeps panicking is leaked.
-pub(crate) fn discard(payload: Panic) {
-    let mut payload = Some(payload);
-    for _ in 0..TRIES {
-        match catch(&mut || drop(payload.take())) {
-            None => return,
-            Some(next) => payload = Some(next),
-        }
+/// A panic caught in user code.
+pub(crate) struct Panic(Box<dyn Any + Send>);
+
+impl Panic {
+    /// Goes on with the panic.
+    pub(crate) fn resume(mut self) -> ! {
+        // `Box<()>` allocates nothing: the payload leaves without running this type's `Drop`.
+        let payload = std::mem::replace(&mut self.0, Box::new(()));
+        panic::resume_unwind(payload)
     }
-    std::mem::forget(payload);
 }
 
-/// The first of two panics, discarding the second (see [`discard`]): `first.or(second)`,
-/// without dropping a payload where its `Drop` could escape.
-pub(crate) fn first(first: Option<Panic>, second: Option<Panic>) -> Option<Panic> {
-    match (first, second) {
-        (Some(first), second) => {
-            if let Some(second) = second {
-                discard(second);
+impl Drop for Panic {
+    /// Drops the payload, catching any panic its `Drop` throws (and those of such panics'
+    /// payloads); a payload whose drop keeps panicking is leaked.
+    fn drop(&mut self) {
+        let mut payload = std::mem::replace(&mut self.0, Box::new(()));
+        for _ in 0..TRIES {
+            match panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                Ok(()) => return,
+                Err(next) => payload = next,
             }
-            Some(first)
         }
-        (None, second) => second,
+        std::mem::forget(payload);
+    }
+}
+
+/// Runs user code (a listener, a `Drop`), catching its panic. Not generic, so that it is
+/// compiled once rather than once per closure of every key and value type.
+pub(crate) fn catch(user_code: &mut dyn FnMut()) -> Option<Panic> {
+    panic::catch_unwind(AssertUnwindSafe(user_code))
+        .err()
+        .map(Panic)
+}
+
+/// Resumes the first panic caught in user code, once there is nothing left to do.
+pub(crate) fn resume(panicked: Option<Panic>) {
+    if let Some(panic) = panicked {
+        panic.resume();
     }
 }

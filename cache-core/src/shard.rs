@@ -24,7 +24,8 @@ use crate::Reason;
 use crate::clock::ClockSource;
 use crate::forecast::Forecast;
 use crate::key::Equivalent;
-use crate::map::{Kept, Panic, catch, drop_unwinding};
+use crate::map::{Kept, drop_unwinding};
+use crate::payload::{Panic, catch};
 
 /// Bit 0: hit since the deadline was last set.
 const USED: u64 = 1;

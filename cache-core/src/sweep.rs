@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::clock::ClockSource;
-use crate::map::{Panic, resume};
+use crate::payload::{Panic, resume};
 use crate::sync::thread_local;
 
 /// A map's shards, whatever its key and value types.
@@ -58,7 +58,7 @@ impl dyn Shards + '_ {
                 }
                 let (n, p) = self.sweep_shard(shard, now);
                 swept += n;
-                panicked = crate::payload::first(panicked, p);
+                panicked = panicked.or(p);
             }
         }
         self.update_next_due(next_due);
@@ -77,7 +77,7 @@ impl dyn Shards + '_ {
         let mut panicked = None;
         for shard in 0..self.count() {
             if self.due_at(shard) <= now {
-                panicked = crate::payload::first(panicked, self.sweep_shard(shard, now).1);
+                panicked = panicked.or(self.sweep_shard(shard, now).1);
             }
         }
         self.update_next_due(next_due);
@@ -109,7 +109,7 @@ impl dyn Shards + '_ {
         let mut until = None;
         while let Some((n, p)) = self.sweep_step(shard, now, &mut until) {
             swept += n;
-            panicked = crate::payload::first(panicked, p);
+            panicked = panicked.or(p);
         }
         (swept, panicked)
     }

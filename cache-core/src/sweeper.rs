@@ -3,11 +3,12 @@
 //! It holds maps only through `Weak` references, so dropping a map's last handle frees it
 //! and it drops out of the schedule; the thread starts with the first such map.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+use crate::payload::catch;
 
 /// A map, as far as the sweeper is concerned.
 pub(crate) trait Sweep: Send + Sync {
@@ -73,14 +74,11 @@ fn run(sweeper: &Sweeper) -> ! {
         // end sweeping for every map in the process, not even a panic whose payload's `Drop`
         // panics too (`panic_any` of a user's type).
         for map in due_now {
-            let swept = std::panic::catch_unwind(AssertUnwindSafe(move || {
+            drop(catch(&mut || {
                 if let Some(map) = map.upgrade() {
                     map.sweep();
                 }
             }));
-            if let Err(payload) = swept {
-                crate::payload::discard(payload);
-            }
         }
     }
 }

@@ -44,7 +44,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::naming::{DIGEST_LEN, Digest};
-use crate::map::catch;
+use crate::payload::catch;
 
 /// What the backplane asks of a map of the tier.
 pub(crate) trait Invalidate: Send + Sync {
