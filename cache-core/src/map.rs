@@ -694,16 +694,19 @@ where
     /// it may use this map: under the lock it could wait for itself, or two threads for each
     /// other's shards.
     pub(crate) fn own_life(&self, key: &K, value: &V) -> Option<Duration> {
-        if !self.declares_lives() {
-            return None;
+        match &self.expire_after {
+            Some(life) if self.capacity != Some(0) => life(key, value),
+            _ => None,
         }
-        self.expire_after.as_ref().and_then(|life| life(key, value))
     }
 
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) -> Option<V> {
         // Before the guard: dropped after it if it is not stored (see `Incoming`).
         let mut pending = Incoming(Some((key, value)));
-        let own_life = pending.0.as_ref().and_then(|(k, v)| self.own_life(k, v));
+        let own_life = match &pending.0 {
+            Some((key, value)) => self.own_life(key, value),
+            None => None,
+        };
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
@@ -969,11 +972,30 @@ impl<K, V, S> Drop for Inner<K, V, S> {
                 drop(drop_guarded(v));
             }
         }
-        drop(drop_guarded(self.listener.take()));
-        drop(drop_guarded(self.expire_after.take()));
-        drop(drop_guarded(self.age.take()));
         let clock = std::mem::replace(&mut self.clock, ClockSource::System(0));
-        drop(drop_guarded(clock));
+        drop_each([
+            match self.listener.take() {
+                Some(f) => Some(f),
+                None => None,
+            },
+            match self.expire_after.take() {
+                Some(f) => Some(f),
+                None => None,
+            },
+            match self.age.take() {
+                Some(f) => Some(f),
+                None => None,
+            },
+            Some(Box::new(clock)),
+        ]);
+    }
+}
+
+/// Drops each of a map's closures (and its clock) on its own, catching their panics: as
+/// `dyn Send`, so that this is compiled once for every key and value type.
+fn drop_each(closures: [Option<Box<dyn Send>>; 4]) {
+    for closure in closures {
+        drop(drop_guarded(closure));
     }
 }
 

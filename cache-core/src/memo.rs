@@ -416,7 +416,10 @@ where
         // dropped after it if it is not stored (see `Incoming`).
         let value = Kept::new(value.clone());
         let mut pending = Incoming(Some((key.to_key(), value.into_inner())));
-        let own_life = pending.0.as_ref().and_then(|(k, v)| self.own_life(k, v));
+        let own_life = match &pending.0 {
+            Some((key, value)) => self.own_life(key, value),
+            None => None,
+        };
         let after = {
             let mut shard = write(&self.shard(hash).lock);
             let Locked { table, flights } = &mut *shard;
