@@ -58,8 +58,27 @@ pub struct TupleRef<T>(pub T);
 /// assert_eq!(map.get(&OptionRef(Some("eu"))), Some(1));
 /// assert_eq!(map.get(&OptionRef::<str>(None)), Some(2));
 /// ```
+///
+/// It is `Copy`, as the borrow it holds is, whatever `Q` is:
+///
+/// ```
+/// use cache_core::OptionRef;
+///
+/// let region = OptionRef::<str>(Some("eu"));
+/// let (a, b) = (region, region); // copied, not moved
+/// assert_eq!((a.0, b.0), (Some("eu"), Some("eu")));
+/// ```
 #[derive(Debug)]
 pub struct OptionRef<'a, Q: ?Sized>(pub Option<&'a Q>);
+
+// By hand: a derive would ask `Q: Clone`, which a borrow does not need (`str` is not `Clone`).
+impl<Q: ?Sized> Clone for OptionRef<'_, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Q: ?Sized> Copy for OptionRef<'_, Q> {}
 
 impl<Q: ?Sized + Hash> Hash for OptionRef<'_, Q> {
     fn hash<H: Hasher>(&self, state: &mut H) {

@@ -24,7 +24,18 @@ use crate::{Reason, thread_slot};
 /// let stats = map.stats();
 /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// A snapshot is a plain value: `Copy`, comparable and hashable, e.g. to keep the distinct
+/// snapshots a test saw.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use cache_core::Stats;
+///
+/// let seen: HashSet<Stats> = [Stats::default(), Stats::default()].into_iter().collect();
+/// assert_eq!(seen.len(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
     /// Calls of `get` or a memoizing method whose first lookup found a live entry.

@@ -44,7 +44,26 @@ use crate::{Builder, DefaultHashBuilder, Expiry, Lookup, Stats, TtlMap};
 /// [`Builder::shared`]. What `#[ttl_cached(shared = ...)]` keeps.
 ///
 /// Memoizing calls go this process's map (L1) → Redis (L2) → a fleet-wide single flight; see
-/// the [module docs](crate::redis).
+/// the [module docs](crate::redis). Cloning a `Shared` is cheap and gives another handle to
+/// the same map, as a [`TtlMap`]'s does.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::TtlMap;
+/// use cache_core::redis::RedisTier;
+///
+/// // No I/O: the tier connects at its first use.
+/// let tier = RedisTier::new("redis://127.0.0.1:6379/")?;
+/// let quotes = TtlMap::<String, f64>::builder()
+///     .ttl(Duration::from_secs(60))
+///     .name("quotes")
+///     .shared(tier)
+///     .build();
+/// let handle = quotes.clone(); // the same map
+/// assert!(handle.is_empty() && handle.get("ACME").is_none());
+/// assert_eq!(handle.stats(), quotes.stats());
+/// # Ok::<(), cache_core::redis::TierError>(())
+/// ```
 pub struct Shared<K, V, S = DefaultHashBuilder> {
     inner: Arc<SharedMap<K, V, S>>,
 }
@@ -97,7 +116,7 @@ struct SharedMap<K, V, S> {
 
 /// What this process's misses of a [`Shared`] map did, since it was built: where each value
 /// came from. (Hits are in [`Shared::stats`].)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FleetStats {
     /// Values read from Redis (another process, or an earlier call, had built them).
@@ -552,8 +571,37 @@ where
     }
 
     /// The tier this map shares its values through.
+    #[must_use]
     pub fn tier(&self) -> &RedisTier {
         &self.inner.tier
+    }
+}
+
+impl<K, V, S> Clone for Shared<K, V, S> {
+    fn clone(&self) -> Self {
+        Shared {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// Shows the options and the tier, never a listener's or `expire_after`'s closure.
+impl<K, V, S> std::fmt::Debug for SharedBuilder<K, V, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = &self.parts.options;
+        f.debug_struct("SharedBuilder")
+            .field("ttl", &self.parts.ttl)
+            .field("name", &options.name)
+            .field("expiry", &options.expiry)
+            .field("sweep_every", &options.sweep_every)
+            .field("capacity", &options.capacity)
+            .field("max_lifetime", &options.max_lifetime)
+            .field("refresh_after", &options.refresh_after)
+            .field("stale_if_error", &options.stale_if_error)
+            .field("expire_after", &self.parts.expire_after.is_some())
+            .field("clock", &options.clock)
+            .field("tier", &self.tier)
+            .finish_non_exhaustive()
     }
 }
 
