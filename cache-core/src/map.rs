@@ -481,6 +481,8 @@ where
     /// all.sort();
     /// assert_eq!(all, [("a", 1), ("b", 2)]);
     /// ```
+    ///
+    /// `for (key, value) in &map` does the same.
     pub fn iter(&self) -> Iter<'_, K, V, S>
     where
         K: Clone,
@@ -927,6 +929,9 @@ where
 /// let total: u32 = map.iter().map(|(_, v)| v).sum();
 /// assert_eq!(total, 3);
 /// ```
+///
+/// Once it has returned `None` it keeps doing so ([`FusedIterator`](std::iter::FusedIterator)).
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Iter<'a, K, V, S> {
     map: &'a Inner<K, V, S>,
     next_shard: usize,
@@ -946,6 +951,58 @@ impl<K: Clone, V: Clone, S> Iterator for Iter<'_, K, V, S> {
             // Judged by the time it is read: the iterator may be read long after it was made.
             let now = self.map.clock.now();
             self.batch = read(&shard.lock).table.live(now).into_iter();
+        }
+    }
+}
+
+// `next` returns `None` only past the last shard, where it stays.
+impl<K: Clone, V: Clone, S> std::iter::FusedIterator for Iter<'_, K, V, S> {}
+
+/// `for (key, value) in &map`: the live entries as clones, as [`TtlMap::iter`] gives them.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::TtlMap;
+///
+/// let map = TtlMap::new(Duration::from_secs(60));
+/// map.insert("tenant", 3);
+/// for (key, value) in &map {
+///     assert_eq!((key, value), ("tenant", 3));
+/// }
+/// ```
+impl<'a, K, V, S> IntoIterator for &'a TtlMap<K, V, S>
+where
+    K: Hash + Eq + Clone,
+    V: Clone,
+    S: BuildHasher,
+{
+    type Item = (K, V);
+    type IntoIter = Iter<'a, K, V, S>;
+
+    fn into_iter(self) -> Iter<'a, K, V, S> {
+        self.iter()
+    }
+}
+
+/// Inserts every pair, as [`TtlMap::insert`] does one by one (a later pair of a key replaces
+/// an earlier one). A `TtlMap` is a handle, so extending a clone extends the map.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::TtlMap;
+///
+/// let mut map = TtlMap::new(Duration::from_secs(60));
+/// map.extend([("a", 1), ("b", 2), ("a", 3)]);
+/// assert_eq!((map.len(), map.get("a")), (2, Some(3)));
+/// ```
+impl<K, V, S> Extend<(K, V)> for TtlMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, pairs: I) {
+        for (key, value) in pairs {
+            self.insert(key, value);
         }
     }
 }
