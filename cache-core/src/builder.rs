@@ -477,6 +477,7 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// let map: TtlMap<String, u32> = TtlMap::builder().ttl(Duration::from_secs(60)).build();
     /// assert!(map.is_empty());
     /// ```
+    #[must_use = "a map dropped at once caches nothing"]
     pub fn build(self) -> TtlMap<K, V, S>
     where
         T: TtlSet,

@@ -57,6 +57,7 @@ impl ManualClock {
     ///
     /// assert_eq!(ManualClock::new().now(), Duration::ZERO);
     /// ```
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }

@@ -93,6 +93,8 @@
 #![deny(unsafe_code)] // allowed in `sharded_lock.rs` alone, each block with its argument
 #![warn(unreachable_pub)]
 
+#[cfg(doctest)]
+mod api_checks;
 mod builder;
 mod clock;
 mod deadlock;

@@ -177,6 +177,7 @@ where
     /// let map: TtlMap<String, u32> = TtlMap::new(Duration::from_secs(60));
     /// assert!(map.is_empty());
     /// ```
+    #[must_use]
     pub fn new(ttl: Duration) -> Self {
         Self::builder().ttl(ttl).build()
     }
@@ -208,6 +209,7 @@ impl<K, V, S> TtlMap<K, V, S> {
     /// map.insert("a", 1);
     /// assert_eq!(map.len(), 1);
     /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.inner.len()
     }
@@ -221,6 +223,7 @@ impl<K, V, S> TtlMap<K, V, S> {
     /// let map: TtlMap<&str, u32> = TtlMap::new(Duration::from_secs(60));
     /// assert!(map.is_empty());
     /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -236,6 +239,7 @@ impl<K, V, S> TtlMap<K, V, S> {
     /// map.get_or_insert_with("a", || 2);
     /// assert_eq!((map.stats().misses, map.stats().hits), (1, 1));
     /// ```
+    #[must_use]
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
     }

@@ -47,6 +47,7 @@ pub(crate) fn register(name: &'static str, map: Weak<dyn Named>) {
 /// }
 /// assert!(out.contains("cache_misses_total{cache=\"clients\"} 1"));
 /// ```
+#[must_use]
 pub fn caches() -> Vec<Cache> {
     let mut registry = REGISTRY.lock();
     registry.retain(|(_, m)| m.strong_count() > 0);
@@ -73,6 +74,7 @@ impl Cache {
     /// let _map: TtlMap<u8, u8> = TtlMap::builder().ttl(Duration::from_secs(1)).name("ports").build();
     /// assert!(cache_core::caches().iter().any(|c| c.name() == "ports"));
     /// ```
+    #[must_use]
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -88,6 +90,7 @@ impl Cache {
     /// let cache = cache_core::caches().into_iter().find(|c| c.name() == "a").unwrap();
     /// assert_eq!(cache.stats().misses, 1);
     /// ```
+    #[must_use]
     pub fn stats(&self) -> Stats {
         self.map.stats()
     }
@@ -104,6 +107,7 @@ impl Cache {
     /// assert_eq!(cache.len(), 1);
     /// assert!(!cache.is_empty());
     /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -118,6 +122,7 @@ impl Cache {
     /// let cache = cache_core::caches().into_iter().find(|c| c.name() == "c").unwrap();
     /// assert!(cache.is_empty());
     /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -305,6 +305,7 @@ where
     S: BuildHasher + Send + Sync + 'static,
 {
     /// Builds the map. Does no I/O.
+    #[must_use = "a map dropped at once caches nothing"]
     pub fn build(self) -> Shared<K, V, S> {
         let Parts {
             ttl,
@@ -542,22 +543,26 @@ where
     }
 
     /// The number of entries this process holds.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.inner.l1.len()
     }
 
     /// Whether this process holds no entry.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.inner.l1.is_empty()
     }
 
     /// This process's counters (its L1: a value fetched from Redis counts as a miss here).
+    #[must_use]
     pub fn stats(&self) -> Stats {
         self.inner.l1.stats()
     }
 
     /// Where this process's misses got their values: Redis, its own lead, another process's
     /// lead, or a local build without Redis.
+    #[must_use]
     pub fn fleet_stats(&self) -> FleetStats {
         let counts = &self.inner.counts;
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);

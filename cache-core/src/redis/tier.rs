@@ -333,12 +333,33 @@ impl RedisTier {
     /// The first part of every Redis key and channel of this tier (default `"cache"`): one per
     /// service sharing a Redis. Any string will do: its `{`, `}` and `%` are percent-encoded
     /// in keys, so that it never makes a Redis Cluster hash tag.
+    ///
+    /// Each setting returns a new tier and leaves `self` as it was, so its result must be
+    /// used:
+    ///
+    /// ```
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// let tier = RedisTier::new("redis://127.0.0.1:6379/")?.namespace("billing");
+    /// assert!(format!("{tier:?}").contains("billing"));
+    /// # Ok::<(), cache_core::redis::TierError>(())
+    /// ```
+    #[must_use = "a setting makes a new tier: use the tier it returns"]
     pub fn namespace(self, namespace: impl Into<String>) -> Self {
         self.with(|config| config.namespace = namespace.into())
     }
 
     /// The second part of every key (default 1): bump it when a value type's serialized form
     /// changes, so no process reads the old form.
+    ///
+    /// ```
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// let tier = RedisTier::new("redis://127.0.0.1:6379/")?.version(2);
+    /// assert!(format!("{tier:?}").contains("version: 2"));
+    /// # Ok::<(), cache_core::redis::TierError>(())
+    /// ```
+    #[must_use = "a setting makes a new tier: use the tier it returns"]
     pub fn version(self, version: u32) -> Self {
         self.with(|config| config.version = version)
     }
@@ -346,12 +367,31 @@ impl RedisTier {
     /// The key of the keyed hash that names Redis keys: give every process of the fleet the
     /// same secret (from your secret store), so that someone who can read Redis cannot even
     /// confirm a guessed key. Without it, one derived from the namespace is used.
+    ///
+    /// ```
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// # let secret_from_your_store = || [7u8; 32];
+    /// let secret: [u8; 32] = secret_from_your_store();
+    /// let tier = RedisTier::new("redis://127.0.0.1:6379/")?.secret(secret);
+    /// # Ok::<(), cache_core::redis::TierError>(())
+    /// ```
+    #[must_use = "a setting makes a new tier: use the tier it returns"]
     pub fn secret(self, secret: [u8; 32]) -> Self {
         self.with(|config| config.secret = Some(secret))
     }
 
     /// The most one Redis operation may take before the call goes on without Redis (default
     /// 250 ms; kept between 1 ms and 1 minute).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// let tier = RedisTier::new("redis://127.0.0.1:6379/")?.timeout(Duration::from_millis(100));
+    /// # Ok::<(), cache_core::redis::TierError>(())
+    /// ```
+    #[must_use = "a setting makes a new tier: use the tier it returns"]
     pub fn timeout(self, timeout: Duration) -> Self {
         let timeout = timeout.clamp(Duration::from_millis(1), MAX_TIMEOUT);
         self.with(|config| config.timeout = timeout)
@@ -360,12 +400,30 @@ impl RedisTier {
     /// How long a flight's leader holds its lease unless it renews it (default 3 s, renewed
     /// every third of it while the constructor runs; kept between 30 ms and 1 hour). When a
     /// leader dies, a waiter takes over within about this long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// let tier = RedisTier::new("redis://127.0.0.1:6379/")?.lease(Duration::from_secs(10));
+    /// # Ok::<(), cache_core::redis::TierError>(())
+    /// ```
+    #[must_use = "a setting makes a new tier: use the tier it returns"]
     pub fn lease(self, lease: Duration) -> Self {
         let lease = lease.clamp(Duration::from_millis(30), MAX_LEASE);
         self.with(|config| config.lease = lease)
     }
 
     /// Whether calls skip Redis now (its circuit breaker is open after a failure).
+    ///
+    /// ```
+    /// use cache_core::redis::RedisTier;
+    ///
+    /// let tier = RedisTier::new("redis://127.0.0.1:6379/")?;
+    /// assert!(!tier.is_degraded()); // nothing has failed yet: it has not even connected
+    /// # Ok::<(), cache_core::redis::TierError>(())
+    /// ```
+    #[must_use]
     pub fn is_degraded(&self) -> bool {
         self.inner.breaker.is_open()
     }
