@@ -503,9 +503,13 @@ where
     /// are removed (the listener hears [`Reason::Removed`]), and so are expired entries, as a
     /// sweep would ([`Reason::Expired`], counted in [`Stats::expirations`]). Like `remove`, it
     /// wins over the constructors running meanwhile: none of them stores its value. `keep`
-    /// runs under the shard's lock: it must not use this map (a use of a key of the shard it
-    /// runs under panics, `re-entrant use of a TtlMap`, rather than wait for itself). If it
-    /// panics, the entries removed so far are heard and counted, and the panic goes on.
+    /// runs under the shard's lock: it must not use this map.
+    ///
+    /// # Panics
+    ///
+    /// If `keep` uses a key of the shard it runs under (`re-entrant use of a TtlMap`), rather
+    /// than wait for itself forever. A panic of `keep` or of the listener goes on in this
+    /// call, once the entries removed so far are heard and counted.
     ///
     /// ```
     /// use std::time::Duration;

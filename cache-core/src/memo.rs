@@ -973,7 +973,8 @@ where
     /// would wait for a sync constructor on another thread that waits, directly or through
     /// other keys or maps, for a key a constructor on this thread is building (a cycle, which
     /// could only wait forever too); and if this call would wait for an async constructor of
-    /// `key` that this same thread polls.
+    /// `key` that this same thread polls. If `init` panics, the panic goes on in this call
+    /// (nothing is stored, and its waiters make their own attempts).
     ///
     /// ```
     /// use std::time::Duration;
@@ -1000,6 +1001,22 @@ where
     /// runs). To hand them the leader's error instead, use
     /// [`try_get_or_insert_with_shared`](Self::try_get_or_insert_with_shared).
     ///
+    /// # Errors
+    ///
+    /// The error of `init`, when this call ran it: as the leader of the flight, or in its own
+    /// attempt after the constructor it waited for failed. Nothing is stored, and the next
+    /// call runs its constructor again.
+    /// When the map has a last value to stand in (a failed [`refresh_after`] rebuild keeps the
+    /// current value, [`stale_if_error`] serves one that expired within its window), that value
+    /// is returned instead of the error.
+    ///
+    /// [`refresh_after`]: crate::Builder::refresh_after
+    /// [`stale_if_error`]: crate::Builder::stale_if_error
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](Self::get_or_insert_with) does.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use cache_core::TtlMap;
@@ -1023,6 +1040,21 @@ where
     /// constructor's error goes to every caller that waited for it, as an `Arc` (moka's
     /// `try_get_with`): when a backend is down, N callers of one key wait for one timeout,
     /// not N.
+    ///
+    /// # Errors
+    ///
+    /// The error of the constructor of the flight this call led or waited for, shared as an
+    /// `Arc` with every caller of that flight. Nothing is stored.
+    /// When the map has a last value to stand in (a failed [`refresh_after`] rebuild keeps the
+    /// current value, [`stale_if_error`] serves one that expired within its window), that value
+    /// is returned instead of the error.
+    ///
+    /// [`refresh_after`]: crate::Builder::refresh_after
+    /// [`stale_if_error`]: crate::Builder::stale_if_error
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](Self::get_or_insert_with) does.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -1051,6 +1083,10 @@ where
     /// nothing: a `None` is returned, not stored, and the callers that waited for it get `None`
     /// too, from the one run.
     ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](Self::get_or_insert_with) does.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use cache_core::TtlMap;
@@ -1073,6 +1109,11 @@ where
     }
 
     /// The async form of [`optionally_get_or_insert_with`](Self::optionally_get_or_insert_with).
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
     ///
     /// ```
     /// # block_on(async {
@@ -1111,6 +1152,11 @@ where
     /// only if this caller leads; waiters await without blocking their executor thread. The
     /// future is `Send` when `init` is.
     ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
+    ///
     /// ```
     /// # futures_lite_block_on(async {
     /// use std::time::Duration;
@@ -1145,6 +1191,16 @@ where
 
     /// The async form of [`try_get_or_insert_with`](Self::try_get_or_insert_with).
     ///
+    /// # Errors
+    ///
+    /// The error of `init`, when this call awaited it (see
+    /// [`try_get_or_insert_with`](Self::try_get_or_insert_with)); nothing is stored.
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
+    ///
     /// ```
     /// # block_on(async {
     /// use std::time::Duration;
@@ -1174,6 +1230,16 @@ where
     }
 
     /// The async form of [`try_get_or_insert_with_shared`](Self::try_get_or_insert_with_shared).
+    ///
+    /// # Errors
+    ///
+    /// The error of the constructor of the flight this call led or waited for, as an `Arc`
+    /// shared with every caller of that flight; nothing is stored.
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
     ///
     /// ```
     /// # block_on(async {

@@ -384,6 +384,11 @@ where
     /// once in the whole fleet (other processes asking meanwhile wait for it), then written to
     /// Redis with the map's TTL. If Redis is down or slow, `init` runs here, under this
     /// process's single flight.
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
     pub async fn get_or_insert_with_async<Q>(&self, key: &Q, init: impl Future<Output = V>) -> V
     where
         Q: ?Sized + Lookup<K> + Sync,
@@ -398,6 +403,16 @@ where
     /// Like [`get_or_insert_with_async`](Self::get_or_insert_with_async) for a fallible
     /// constructor: an `Err` is returned, neither cached nor written to Redis, and the fleet's
     /// waiters for it try again (one of them leading).
+    ///
+    /// # Errors
+    ///
+    /// The error of `init`, when this call awaited it. Redis down, slow or wrong never makes
+    /// a call fail: it goes on without Redis.
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
     pub async fn try_get_or_insert_with_async<Q, E>(
         &self,
         key: &Q,
@@ -426,6 +441,17 @@ where
     /// Like [`try_get_or_insert_with_async`](Self::try_get_or_insert_with_async), but this
     /// process's callers that waited for a failed run get its error too, as with
     /// [`TtlMap::try_get_or_insert_with_shared_async`].
+    ///
+    /// # Errors
+    ///
+    /// The error of the constructor of the flight this call led or waited for in this
+    /// process, as an `Arc` shared with every caller of that flight. Redis down, slow or
+    /// wrong never makes a call fail.
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
     pub async fn try_get_or_insert_with_shared_async<Q, E>(
         &self,
         key: &Q,
@@ -451,6 +477,11 @@ where
 
     /// Like [`get_or_insert_with_async`](Self::get_or_insert_with_async) for a constructor that
     /// may find nothing: `None` is returned, neither cached nor written to Redis.
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits this map's `key` itself from its own task, which could only wait
+    /// forever; a panic of `init` goes on in this call.
     pub async fn optionally_get_or_insert_with_async<Q>(
         &self,
         key: &Q,
