@@ -305,6 +305,10 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// value is not stored and the panic goes on in the call that stores; the waiters of a
     /// memoizing call still get the value.
     ///
+    /// Rust infers a closure's parameter types where the closure is written, before `build`
+    /// tells it the map's types: name them in the closure, as below, or name the map's types
+    /// up front, `TtlMap::<String, Token>::builder()`, and write `|_, token| ...`.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use cache_core::{ManualClock, TtlMap};
@@ -323,6 +327,17 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// assert!(tokens.get("acme").is_some());
     /// clock.advance(Duration::from_secs(1));
     /// assert!(tokens.get("acme").is_none()); // the token's own life, not the hour
+    ///
+    /// // The types named up front, the closure's inferred; 30 s of margin before `expires_in`.
+    /// let margin = Duration::from_secs(30);
+    /// let by_tenant = TtlMap::<String, Token>::builder()
+    ///     .ttl(Duration::from_secs(3600))
+    ///     .expire_after(move |_, token| Some(token.expires_in.saturating_sub(margin)))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// by_tenant.insert("acme".into(), Token { secret: "t2", expires_in: Duration::from_secs(300) });
+    /// clock.advance(Duration::from_secs(270));
+    /// assert!(by_tenant.get("acme").is_none());
     /// ```
     pub fn expire_after(
         mut self,

@@ -41,6 +41,33 @@ const SHARDS: usize = 16;
 /// assert_eq!(client, 7);
 /// assert_eq!(clients.get("tenant-key"), Some(7)); // borrowed lookup: no String built
 /// ```
+///
+/// A map is `Send + Sync` and used through `&self`: share it across threads by cloning the
+/// handle, or keep it in a `static` (a `LazyLock`). Its keys and values are owned (`'static`)
+/// and `Send + Sync`, as the process-wide sweeper and [`caches`](crate::caches) may hold it:
+/// key by `String` rather than by a `&str` borrowed from a request; `get` still takes the
+/// `&str`.
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use std::time::Duration;
+/// use cache_core::TtlMap;
+///
+/// struct HttpClient { host: String }
+///
+/// static CLIENTS: LazyLock<TtlMap<String, Arc<HttpClient>>> =
+///     LazyLock::new(|| TtlMap::new(Duration::from_secs(600)));
+///
+/// fn client_for(host: &str) -> Arc<HttpClient> {
+///     CLIENTS.get_or_insert_with(host, || Arc::new(HttpClient { host: host.to_owned() }))
+/// }
+///
+/// let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(|| client_for("api.example"))).collect();
+/// for thread in threads {
+///     assert_eq!(thread.join().unwrap().host, "api.example");
+/// }
+/// assert_eq!(CLIENTS.len(), 1); // one client, built once, shared by every thread
+/// ```
 pub struct TtlMap<K, V, S = DefaultHashBuilder> {
     pub(crate) inner: Arc<Inner<K, V, S>>,
 }
@@ -168,7 +195,19 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
 {
-    /// A map with sliding expiry after `ttl`, no capacity and no background sweep.
+    /// A map with sliding expiry after `ttl`, no capacity and no background sweep, hashing
+    /// with the [default hasher](crate::DefaultHashBuilder). For any other option, another
+    /// hasher included, use [`builder`](Self::builder):
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let sip: TtlMap<String, u32, RandomState> =
+    ///     TtlMap::builder().ttl(Duration::from_secs(60)).hasher(RandomState::new()).build();
+    /// assert!(sip.is_empty());
+    /// ```
     ///
     /// ```
     /// use std::time::Duration;
