@@ -460,6 +460,19 @@ where
             .contains(hash, key, now)
     }
 
+    /// Whether `key` has a live value that `test` accepts, looked at as
+    /// [`contains_key`](Self::contains_key) looks: neither counted nor slid.
+    #[cfg(feature = "redis")]
+    pub(crate) fn contains_such<Q>(&self, key: &Q, test: impl FnOnce(&V) -> bool) -> bool
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        let hash = self.inner.hash(key);
+        let now = self.inner.now();
+        let shard = read(&self.inner.shard(hash).lock);
+        shard.table.peek(hash, key, now).is_some_and(test)
+    }
+
     /// Stores `value` under `key`, returning the live value it replaced.
     ///
     /// ```

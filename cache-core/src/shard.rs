@@ -647,14 +647,20 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let Some(entry) = self.entries.find(hash, holds(key)) else {
-            return false;
-        };
+        self.peek(hash, key, now).is_some()
+    }
+
+    /// `key`'s live value, as of `now`, neither used nor slid (as `contains` looks).
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<&V>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        let entry = self.entries.find(hash, holds(key))?;
         if entry.is_expired(now) {
             entry.bury();
-            return false;
+            return None;
         }
-        true
+        Some(&entry.value)
     }
 
     /// Stores the entry in `pending` for `life`, returning the entry it replaced and whether

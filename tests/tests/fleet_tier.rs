@@ -147,3 +147,30 @@ fn no_key_reaches_redis() {
         "{keys}"
     );
 }
+
+/// `Shared::contains_key` looks as `TtlMap::contains_key` does: it counts no hit or miss and
+/// does not move a sliding deadline (it used to be a `get`).
+#[test]
+fn contains_key_neither_counts_nor_slides() {
+    let server = RedisServer::start();
+    let runtime = two_worker_runtime();
+    let clock = cache_core::ManualClock::new();
+    let map: Shared<String, String> = TtlMap::<String, String>::builder()
+        .ttl(Duration::from_secs(60))
+        .clock(clock.clone())
+        .name("fleet_tier::contains_key")
+        .shared(tier(&server))
+        .build();
+    runtime.block_on(map.get_or_insert_with_async("k", async { "v".to_owned() }));
+    let before = map.stats();
+    clock.advance(Duration::from_secs(59));
+    assert!(map.contains_key("k"));
+    assert!(!map.contains_key("other"));
+    let after = map.stats();
+    assert_eq!((after.hits, after.misses), (before.hits, before.misses));
+    clock.advance(Duration::from_secs(2));
+    assert!(
+        !map.contains_key("k"),
+        "60 s after the store, not after the look"
+    );
+}

@@ -565,12 +565,16 @@ where
         (!stamped.unheard(self.inner.epoch())).then_some(stamped.value)
     }
 
-    /// Whether this process holds a live value for `key` that a call would be given.
+    /// Whether this process holds a live value for `key` that a call would be given. Like
+    /// [`TtlMap::contains_key`], it counts no hit or miss and moves no deadline.
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         Q: ?Sized + Lookup<K>,
     {
-        self.get(key).is_some()
+        let epoch = self.inner.epoch();
+        self.inner
+            .l1
+            .contains_such(key, |stamped| !stamped.unheard(epoch))
     }
 
     /// The number of entries this process holds.
