@@ -29,6 +29,32 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Duration;
 }
 
+/// A shared clock: `.clock(Arc::clone(&clock))` hands the map the same one.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cache_core::{ManualClock, TtlMap};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let map = TtlMap::builder().ttl(Duration::from_secs(1)).clock(Arc::clone(&clock)).build();
+/// map.insert("k", 1);
+/// clock.advance(Duration::from_secs(1));
+/// assert_eq!(map.get("k"), None);
+/// ```
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> Duration {
+        (**self).now()
+    }
+}
+
+/// A boxed clock, such as one chosen at run time (`Box<dyn Clock>`).
+impl<C: Clock + ?Sized> Clock for Box<C> {
+    fn now(&self) -> Duration {
+        (**self).now()
+    }
+}
+
 /// A clock that moves only when told to, for deterministic tests of expiry.
 ///
 /// Clones share the same time, so a test keeps one clone and hands another to the map.

@@ -236,6 +236,33 @@ pub enum Reason {
     Replaced,
 }
 
+impl Reason {
+    /// The reason in lower case, as metrics label it: `"expired"`, `"capacity"`, `"removed"`
+    /// or `"replaced"` (also what `Display` shows).
+    ///
+    /// ```
+    /// use cache_core::Reason;
+    ///
+    /// assert_eq!(Reason::Capacity.as_str(), "capacity");
+    /// assert_eq!(Reason::Expired.to_string(), "expired");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Expired => "expired",
+            Reason::Capacity => "capacity",
+            Reason::Removed => "removed",
+            Reason::Replaced => "replaced",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 // What `#[ttl_cached]` expands to; its own file, so the macro and the map evolve apart.
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -237,7 +237,72 @@ impl<K, V> TtlMap<K, V> {
     }
 }
 
+impl<K, V, S> TtlMap<K, V, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// A map like [`new`](TtlMap::new)'s, hashing with `hasher` (std's `HashMap` names it so).
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    /// use std::time::Duration;
+    /// use cache_core::TtlMap;
+    ///
+    /// let sip: TtlMap<String, u32, RandomState> =
+    ///     TtlMap::with_hasher(Duration::from_secs(60), RandomState::new());
+    /// sip.insert("k".to_owned(), 1);
+    /// assert_eq!(sip.get("k"), Some(1));
+    /// ```
+    #[must_use]
+    pub fn with_hasher(ttl: Duration, hasher: S) -> Self {
+        Builder::new().ttl(ttl).hasher(hasher).build()
+    }
+}
+
 impl<K, V, S> TtlMap<K, V, S> {
+    /// The ttl the map was built with.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Expiry, TtlMap};
+    ///
+    /// let map: TtlMap<u8, u8> = TtlMap::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .expiry(Expiry::Fixed)
+    ///     .capacity(10)
+    ///     .name("ports")
+    ///     .build();
+    /// assert_eq!(map.ttl(), Duration::from_secs(60));
+    /// assert_eq!(map.expiry(), Expiry::Fixed);
+    /// assert_eq!(map.capacity(), Some(10));
+    /// assert_eq!(map.name(), Some("ports"));
+    /// ```
+    #[must_use]
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// The expiry policy the map was built with (see [`ttl`](Self::ttl)).
+    #[must_use]
+    pub fn expiry(&self) -> Expiry {
+        self.inner.expiry
+    }
+
+    /// The capacity the map was built with, if any (see [`ttl`](Self::ttl)).
+    #[must_use]
+    pub fn capacity(&self) -> Option<usize> {
+        self.inner.capacity
+    }
+
+    /// The name the map was built with, if any (see [`ttl`](Self::ttl)); `#[ttl_cached]`
+    /// names its map after the function's path.
+    #[must_use]
+    pub fn name(&self) -> Option<&'static str> {
+        self.inner.name
+    }
+
     /// Entries held, counting expired ones not yet removed (they are never returned).
     ///
     /// ```

@@ -67,6 +67,53 @@ pub struct Stats {
     pub stale_served: u64,
 }
 
+/// Field by field, saturating: the counters of several maps together.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{Stats, TtlMap};
+///
+/// let a: TtlMap<u8, u8> = TtlMap::new(Duration::from_secs(60));
+/// let b: TtlMap<u8, u8> = TtlMap::new(Duration::from_secs(60));
+/// a.insert(1, 1);
+/// b.get(&1);
+/// let total: Stats = [a.stats(), b.stats()].into_iter().sum();
+/// assert_eq!((total.inserts, total.misses), (1, 1));
+/// assert_eq!(total, a.stats() + b.stats());
+/// // Or every named map's: `cache_core::caches().iter().map(|c| c.stats()).sum()`.
+/// ```
+impl std::ops::Add for Stats {
+    type Output = Stats;
+
+    fn add(self, other: Stats) -> Stats {
+        Stats {
+            hits: self.hits.saturating_add(other.hits),
+            misses: self.misses.saturating_add(other.misses),
+            inserts: self.inserts.saturating_add(other.inserts),
+            expirations: self.expirations.saturating_add(other.expirations),
+            evictions: self.evictions.saturating_add(other.evictions),
+            coalesced: self.coalesced.saturating_add(other.coalesced),
+            refreshes: self.refreshes.saturating_add(other.refreshes),
+            refresh_failures: self.refresh_failures.saturating_add(other.refresh_failures),
+            stale_served: self.stale_served.saturating_add(other.stale_served),
+        }
+    }
+}
+
+/// See [`Add`](#impl-Add-for-Stats).
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Stats) {
+        *self = *self + other;
+    }
+}
+
+/// See [`Add`](#impl-Add-for-Stats).
+impl std::iter::Sum for Stats {
+    fn sum<I: Iterator<Item = Stats>>(iter: I) -> Stats {
+        iter.fold(Stats::default(), std::ops::Add::add)
+    }
+}
+
 /// Hit, miss and insert counters: one stripe per thread, each on its own cache line. A thread leases
 /// one of the first `OWNED` stripes for its lifetime and, as their only writer, counts with a
 /// plain load and store; threads beyond them share the last stripe, counted atomically.
