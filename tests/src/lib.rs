@@ -15,6 +15,9 @@ pub mod counting;
 /// Caffeine's test population (keys 1..=10, values -k), for the ports of its suites.
 pub mod caffeine;
 
+/// A hasher that places `u64` keys in chosen shards.
+pub mod shards;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

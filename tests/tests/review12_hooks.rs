@@ -13,7 +13,7 @@
 //! dropped (aborts).
 use std::collections::HashSet;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -22,6 +22,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use cache_core::{ManualClock, Reason, TtlMap};
+use tests::shards::{Id, in_shard};
 use tests::wait_until;
 
 /// How long a scenario may take before it counts as hung.
@@ -213,32 +214,6 @@ fn a_waker_panic_whose_payload_drop_panics_does_not_strand_the_other_waiters() {
             assert_eq!(second.ready(), 7);
         },
     );
-}
-
-/// A hash that is the `u64` key itself, so that a test places keys in shards: the shard is
-/// bits 32 and up of the hash, of which a map without a capacity has 16.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Id = BuildHasherDefault<IdHasher>;
-
-/// Key `n` of shard `shard`.
-const fn in_shard(shard: u64, n: u64) -> u64 {
-    (shard << 32) | n
 }
 
 /// `sweep()` "removes every expired entry now", and a panicking listener does not stop it

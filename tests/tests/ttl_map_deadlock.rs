@@ -7,7 +7,6 @@
 //! fails the test at its deadline instead of hanging it. (Helper-70's attacks on these checks,
 //! from `review11_today.rs`, are the second half.)
 
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -15,6 +14,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use cache_core::{Clock, ManualClock, Reason, TtlMap};
+use tests::shards::{Id, in_shard};
 use tests::{panic_message, wait_until};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -387,32 +387,7 @@ fn an_own_attempt_after_a_panic_is_no_leader_a_chain_can_come_back_to() {
 // Helper-70's attacks: the shard lock that names its holder.
 // ---------------------------------------------------------------------------------------------
 
-/// A hash that is the `u64` key itself, so that a test places keys in shards: the shard is
-/// bits 32 and up of the hash (`Inner::shard`), of which a map without a capacity has 16.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Id = BuildHasherDefault<IdHasher>;
 type IdMap = TtlMap<u64, u64, Id>;
-
-/// Key `n` of shard `shard`.
-const fn in_shard(shard: u64, n: u64) -> u64 {
-    (shard << 32) | n
-}
 
 /// A `retain` predicate may use the same map's OTHER shards (and other maps) freely: only the
 /// shard it runs under is refused; and so may an `expire_after`. Reads, writes and memoizing calls
