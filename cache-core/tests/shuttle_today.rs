@@ -28,18 +28,17 @@ fn secs(n: u64) -> Duration {
 
 type Asked = Arc<Mutex<Vec<u64>>>;
 
+/// The map's own handle, for its `expire_after`.
+type Slot = Arc<Mutex<Option<TtlMap<u32, u64>>>>;
+
 /// A map whose values declare a life of that many seconds (the ttl is far longer), with
 /// every value `expire_after` is asked about recorded; `extra` runs in `expire_after` too.
 fn map_of_lives(
     clock: &ManualClock,
     extra: impl Fn(&TtlMap<u32, u64>, u64) + Send + Sync + 'static,
-) -> (
-    TtlMap<u32, u64>,
-    Asked,
-    Arc<Mutex<Option<TtlMap<u32, u64>>>>,
-) {
+) -> (TtlMap<u32, u64>, Asked, Slot) {
     let asked: Asked = Arc::default();
-    let slot: Arc<Mutex<Option<TtlMap<u32, u64>>>> = Arc::default();
+    let slot: Slot = Arc::default();
     let (a, s) = (Arc::clone(&asked), Arc::clone(&slot));
     let map = TtlMap::builder()
         .ttl(secs(100_000))

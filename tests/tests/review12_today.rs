@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use cache_core::{Clock, ManualClock, Reason, TtlMap};
 use tests::{counts, wait_until};
 
+/// A handle a closure finds once it is put there (a map's own, for its `expire_after`).
+type Slot<T> = Arc<Mutex<Option<T>>>;
+
 /// How long a scenario may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -267,7 +270,7 @@ fn waiters_of_a_flight_raced_in_its_expire_after_get_its_value() {
 #[test]
 fn an_expire_after_that_uses_its_own_map_every_way_from_every_store_path() {
     within("expire_after using its map", || {
-        let slot: Arc<Mutex<Option<TtlMap<u32, u32>>>> = Arc::default();
+        let slot: Slot<TtlMap<u32, u32>> = Arc::default();
         let s = Arc::clone(&slot);
         let depth = Arc::new(AtomicUsize::new(0));
         let map: TtlMap<u32, u32> = TtlMap::builder()
@@ -342,7 +345,7 @@ fn an_expire_after_that_uses_its_own_map_every_way_from_every_store_path() {
 fn an_expire_after_that_uses_the_key_it_is_asked_about_during_a_flight() {
     for (use_, expected) in [("get", Some(7)), ("insert", Some(99)), ("remove", None)] {
         within(use_, move || {
-            let slot: Arc<Mutex<Option<TtlMap<u32, u32>>>> = Arc::default();
+            let slot: Slot<TtlMap<u32, u32>> = Arc::default();
             let s = Arc::clone(&slot);
             let seen = Arc::new(Mutex::new(Vec::new()));
             let seen2 = Arc::clone(&seen);
@@ -380,7 +383,7 @@ fn an_expire_after_that_uses_the_key_it_is_asked_about_during_a_flight() {
 fn an_expire_after_memoizing_the_key_its_flight_lands_does_not_hang() {
     quiet_panics();
     within("expire_after memoizing its own key", || {
-        let slot: Arc<Mutex<Option<TtlMap<u32, u32>>>> = Arc::default();
+        let slot: Slot<TtlMap<u32, u32>> = Arc::default();
         let s = Arc::clone(&slot);
         let map: TtlMap<u32, u32> = TtlMap::builder()
             .ttl(secs(60))
@@ -422,6 +425,60 @@ fn an_expire_after_memoizing_the_key_its_flight_lands_does_not_hang() {
             None,
             "a landing whose expire_after panicked stores nothing"
         );
+        *slot.lock().unwrap() = None;
+    });
+}
+
+/// A cycle through `expire_after`: key 1's constructor is done and its `expire_after`
+/// memoizes key 2, whose constructor, on another thread, waits for key 1's flight. As
+/// between constructors (README: the wait that would close a cycle panics), the wait panics
+/// instead of hanging both threads: key 1's waiter gets its value, key 2 is stored, and key
+/// 1's call panics with the message.
+#[test]
+fn a_cycle_through_expire_after_and_another_threads_constructor_panics_rather_than_hangs() {
+    quiet_panics();
+    within("a cycle through expire_after", || {
+        let slot: Slot<TtlMap<u32, u32>> = Arc::default();
+        let s = Arc::clone(&slot);
+        let map: TtlMap<u32, u32> = TtlMap::builder()
+            .ttl(secs(60))
+            .expire_after(move |k: &u32, _: &u32| {
+                let map = s.lock().unwrap().clone()?;
+                if *k == 1 {
+                    map.get_or_insert_with(&2, || 20);
+                }
+                None
+            })
+            .build();
+        *slot.lock().unwrap() = Some(map.clone());
+        let go = Gate::default();
+        let (m, g) = (map.clone(), go.clone());
+        let one = std::thread::spawn(move || {
+            catch_unwind(AssertUnwindSafe(|| {
+                m.get_or_insert_with(&1, || {
+                    g.pass();
+                    10
+                })
+            }))
+        });
+        wait_until("key 1 leads", || map.stats().misses == 1);
+        let m = map.clone();
+        let two = std::thread::spawn(move || {
+            m.get_or_insert_with(&2, || m.get_or_insert_with(&1, || 11) + 1)
+        });
+        wait_until("key 2's constructor waits for key 1", || {
+            map.stats().coalesced == 1
+        });
+        go.open();
+        let one = one.join().unwrap();
+        assert_eq!(
+            two.join().unwrap(),
+            11,
+            "key 2's constructor got key 1's value"
+        );
+        let p = one.expect_err("the wait that closes the cycle panics");
+        assert!(message(&*p).contains("deadlock"), "{}", message(&*p));
+        assert_eq!(map.get(&2), Some(11));
         *slot.lock().unwrap() = None;
     });
 }
@@ -1008,7 +1065,7 @@ fn a_map_dropped_from_another_maps_listener_neither_aborts_nor_fails_the_removal
     in_own_process(
         "a_map_dropped_from_another_maps_listener_neither_aborts_nor_fails_the_removal",
         || {
-            let holder: Arc<Mutex<Option<TtlMap<u32, Arc<Nester>>>>> = Arc::default();
+            let holder: Slot<TtlMap<u32, Arc<Nester>>> = Arc::default();
             let h = Arc::clone(&holder);
             let a: TtlMap<u32, u32> = TtlMap::builder()
                 .ttl(secs(60))
@@ -1134,4 +1191,69 @@ fn a_map_in_a_thread_local_with_a_forgotten_flight_whose_key_drop_panics_does_no
             FUSE_LIT.store(false, SeqCst);
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. The fleet tier wraps `expire_after` for its L1.
+
+/// A fleet map's `expire_after` uses its own map (`get`, `contains_key`: no lock is held as
+/// it is asked; a `remove` is left out, as the backplane hears it back as a `retain` of the
+/// L1, which keeps every flight in progress in this process from storing), and the L1 entry of a value built here lives its
+/// own declared life (L1 time from a `ManualClock`), whatever another value's was.
+#[test]
+fn a_fleet_maps_expire_after_may_use_its_map_and_gives_each_l1_entry_its_own_life() {
+    use cache_core::redis::{RedisTier, Shared};
+    use tests::redis_server::RedisServer;
+    let server = RedisServer::start();
+    let runtime = tests::two_worker_runtime();
+    let clock = ManualClock::new();
+    let slot: Slot<Arc<Shared<u32, u64>>> = Arc::default();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (s, a) = (Arc::clone(&slot), Arc::clone(&asked));
+    let map = TtlMap::<u32, u64>::builder()
+        .ttl(secs(1_000))
+        .clock(clock.clone())
+        .name("review12_today::lives")
+        .expire_after(move |k: &u32, v: &u64| {
+            a.lock().unwrap().push(*v);
+            let map = s.lock().unwrap().clone();
+            if let Some(map) = map {
+                map.get(&(k + 100));
+                map.contains_key(k);
+            }
+            Some(secs(*v))
+        })
+        .shared(
+            RedisTier::new(server.url())
+                .expect("a Redis URL")
+                .namespace("review12_today")
+                .timeout(secs(2)),
+        )
+        .build();
+    let map = Arc::new(map);
+    *slot.lock().unwrap() = Some(Arc::clone(&map));
+    // Values fetched before the backplane's first subscription are not trusted after it:
+    // the test's values come once it is there.
+    runtime.block_on(map.get_or_insert_with_async(&50, async { 50 }));
+    tests::fleet::eventually("the backplane subscribes", DEADLINE, || {
+        tests::fleet::clients_running(&server, "subscribe") == 1
+    });
+    let got = runtime.block_on(async {
+        tokio::time::timeout(DEADLINE, async {
+            let five = map.get_or_insert_with_async(&1, async { 5 }).await;
+            let nine = map.get_or_insert_with_async(&2, async { 9 }).await;
+            (five, nine)
+        })
+        .await
+        .expect("no hang")
+    });
+    assert_eq!(got, (5, 9));
+    assert!(asked.lock().unwrap().iter().all(|v| [5, 9, 50].contains(v)));
+    clock.advance(secs(5) - Duration::from_millis(1));
+    assert_eq!((map.get(&1), map.get(&2)), (Some(5), Some(9)));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!((map.get(&1), map.get(&2)), (None, Some(9)), "L1: 5 s for 5");
+    clock.advance(secs(4));
+    assert_eq!(map.get(&2), None, "L1: 9 s for 9");
+    *slot.lock().unwrap() = None;
 }
