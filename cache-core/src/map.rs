@@ -76,7 +76,8 @@ pub(crate) struct Inner<K, V, S> {
     /// A `Vec` rather than a boxed slice: `into_boxed_slice` would be compiled for every key
     /// and value type.
     shards: Vec<Shard<K, V>>,
-    hasher: S,
+    /// `None` only once the map drops (see its `Drop`): a hasher's `Drop` is user code.
+    hasher: Option<S>,
     pub(crate) clock: ClockSource,
     ttl: Duration,
     expiry: Expiry,
@@ -395,7 +396,7 @@ where
         }
         let inner = Arc::new(Inner {
             shards,
-            hasher,
+            hasher: Some(hasher),
             clock: options.clock,
             ttl,
             expiry: options.expiry,
@@ -747,7 +748,10 @@ where
 {
     #[inline]
     pub(crate) fn hash<Q: ?Sized + Hash>(&self, key: &Q) -> u64 {
-        self.hasher.hash_one(key)
+        match &self.hasher {
+            Some(hasher) => hasher.hash_one(key),
+            None => 0,
+        }
     }
 
     /// Hashes keys for the table's stores and shrinks: one closure type for both, so that
@@ -1138,22 +1142,30 @@ impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
     }
 }
 
-/// Drops every entry on its own, so that a value whose `Drop` panics neither leaks the rest
-/// nor, by panicking twice, aborts the process; the first panic is resumed afterwards.
-/// The entries and the user's closures (and what they captured) are dropped each on its own,
-/// and a panic there is not resumed: a map may be dropped where a panic aborts the process
-/// (a thread-local's destructor, or while another panic unwinds). The panic hook has printed
-/// its message already.
+/// Drops what the user gave each on its own, catching its panics, so that a `Drop` that
+/// panics neither leaks the rest nor, by panicking twice, aborts the process: the entries, the
+/// flights left registered (the keys of leaders whose futures were forgotten), the hasher and
+/// the closures (and what they captured). No panic is resumed: a map may be dropped where a
+/// panic aborts the process (a thread-local's destructor, or while another panic unwinds).
+/// The panic hook has printed its message already.
 impl<K, V, S> Drop for Inner<K, V, S> {
     fn drop(&mut self) {
         for shard in self.shards.iter() {
             let mut removed = Vec::new();
-            write(&shard.lock).table.drain_into(&mut removed);
+            let flights = {
+                let mut shard = write(&shard.lock);
+                shard.table.drain_into(&mut removed);
+                shard.flights.get_mut().drain()
+            };
             for (k, v, _) in removed {
                 drop(drop_guarded(k));
                 drop(drop_guarded(v));
             }
+            for flight in flights {
+                drop(drop_guarded(flight));
+            }
         }
+        drop(drop_guarded(self.hasher.take()));
         let clock = std::mem::replace(&mut self.clock, ClockSource::System(0));
         drop_each([
             match self.listener.take() {

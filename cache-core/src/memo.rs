@@ -112,6 +112,11 @@ impl<K, V> Flights<K, V> {
         }
     }
 
+    /// Takes every flight out, for a map's `Drop` to drop each on its own.
+    pub(crate) fn drain(&mut self) -> Vec<Pending<K, V>> {
+        self.pending.drain().collect()
+    }
+
     /// `key` was stored or removed: its flight, if any, must not store its value.
     pub(crate) fn invalidate<Q>(&mut self, hash: u64, key: &Q)
     where

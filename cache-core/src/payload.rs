@@ -27,18 +27,25 @@ impl Panic {
 }
 
 impl Drop for Panic {
-    /// Drops the payload, catching any panic its `Drop` throws (and those of such panics'
-    /// payloads); a payload whose drop keeps panicking is leaked.
+    /// Inlined, as `Option<Panic>`s are dropped on every write, nearly always `None`.
+    #[inline]
     fn drop(&mut self) {
-        let mut payload = std::mem::replace(&mut self.0, Box::new(()));
-        for _ in 0..TRIES {
-            match panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-                Ok(()) => return,
-                Err(next) => payload = next,
-            }
-        }
-        std::mem::forget(payload);
+        discard(std::mem::replace(&mut self.0, Box::new(())));
     }
+}
+
+/// Drops a payload, catching any panic its `Drop` throws (and those of such panics'
+/// payloads); a payload whose drop keeps panicking is leaked.
+#[cold]
+#[inline(never)]
+fn discard(mut payload: Box<dyn Any + Send>) {
+    for _ in 0..TRIES {
+        match panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(next) => payload = next,
+        }
+    }
+    std::mem::forget(payload);
 }
 
 /// Runs user code (a listener, a `Drop`), catching its panic. Not generic, so that it is
