@@ -20,7 +20,7 @@ use cache_core::{ManualClock, TtlMap};
 use shuttle::thread;
 use shuttle_common::quiet_panics;
 
-const SCHEDULES: usize = 5_000;
+const SCHEDULES: usize = 20_000;
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
