@@ -301,9 +301,10 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// how long it may live at most (an OAuth access token's `expires_in`), or `None` for
     /// no limit of its own. The map's ttl, expiry and [`max_lifetime`](Self::max_lifetime)
     /// still apply; the earliest limit wins. It runs once per value about to be stored (never
-    /// on a hit), before the shard's lock is taken, so it may use this map. If it panics, the
-    /// value is not stored and the panic goes on in the call that stores; the waiters of a
-    /// memoizing call still get the value.
+    /// on a hit; also for a value that an invalidation then keeps out), before the shard's
+    /// lock is taken, so it may use this map. If it panics, the value is not stored and the
+    /// panic goes on in the call that stores; the waiters of a memoizing call still get the
+    /// value.
     ///
     /// Rust infers a closure's parameter types where the closure is written, before `build`
     /// tells it the map's types: name them in the closure, as below, or name the map's types
