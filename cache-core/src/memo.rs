@@ -872,7 +872,8 @@ where
         // From here, a panic in user code (the waiters' `Clone`, the flight's `Drop`) keeps
         // nothing from being done: the entries the store removed are still heard and
         // dropped, and the first panic goes on after that.
-        let panicked = life_panicked.or(landing.land());
+        let landed = landing.land();
+        let panicked = life_panicked.or(landed);
         if let Some(started) = started {
             trace::constructed(self.name, started);
         }
