@@ -1152,17 +1152,15 @@ impl<K, V, S> Drop for Inner<K, V, S> {
     fn drop(&mut self) {
         for shard in self.shards.iter() {
             let mut removed = Vec::new();
-            let flights = {
+            {
+                // No other handle is left to wait for this lock, nor for a `Drop` to use.
                 let mut shard = write(&shard.lock);
                 shard.table.drain_into(&mut removed);
-                shard.flights.get_mut().drain()
-            };
+                shard.flights.get_mut().drop_all();
+            }
             for (k, v, _) in removed {
                 drop(drop_guarded(k));
                 drop(drop_guarded(v));
-            }
-            for flight in flights {
-                drop(drop_guarded(flight));
             }
         }
         drop(drop_guarded(self.hasher.take()));

@@ -112,9 +112,12 @@ impl<K, V> Flights<K, V> {
         }
     }
 
-    /// Takes every flight out, for a map's `Drop` to drop each on its own.
-    pub(crate) fn drain(&mut self) -> Vec<Pending<K, V>> {
-        self.pending.drain().collect()
+    /// Drops the flights left (of leaders whose futures were forgotten), for a map's `Drop`,
+    /// catching a panic of a key's `Drop`. All at once, as one table: a second key whose
+    /// `Drop` panics too would abort the process, but dropping each on its own would cost
+    /// every key and value type the table's drain.
+    pub(crate) fn drop_all(&mut self) {
+        drop(drop_guarded(std::mem::take(&mut self.pending)));
     }
 
     /// `key` was stored or removed: its flight, if any, must not store its value.

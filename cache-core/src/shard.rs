@@ -655,12 +655,14 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        let entry = self.entries.find(hash, holds(key))?;
-        if entry.is_expired(now) {
-            entry.bury();
-            return None;
+        match self.entries.find(hash, holds(key)) {
+            Some(entry) if !entry.is_expired(now) => Some(&entry.value),
+            Some(entry) => {
+                entry.bury();
+                None
+            }
+            None => None,
         }
-        Some(&entry.value)
     }
 
     /// Stores the entry in `pending` for `life`, returning the entry it replaced and whether
