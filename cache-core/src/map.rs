@@ -1144,8 +1144,8 @@ impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
 
 /// Drops what the user gave each on its own, catching its panics, so that a `Drop` that
 /// panics neither leaks the rest nor, by panicking twice, aborts the process: the entries, the
-/// flights left registered (the keys of leaders whose futures were forgotten), the hasher and
-/// the closures (and what they captured). No panic is resumed: a map may be dropped where a
+/// flights left registered (the keys of leaders whose futures were forgotten; these together,
+/// see `Flights::drop_all`), the hasher and the closures (and what they captured). No panic is resumed: a map may be dropped where a
 /// panic aborts the process (a thread-local's destructor, or while another panic unwinds).
 /// The panic hook has printed its message already.
 impl<K, V, S> Drop for Inner<K, V, S> {
