@@ -148,6 +148,30 @@ pub fn within<T: Send + 'static>(
     }
 }
 
+/// Runs `name` (the calling test itself, by its exact name) in a child process where
+/// `scenario` runs: the test fails if the scenario fails there or the child dies (an abort).
+/// For scenarios that may kill a process-wide thread (the sweeper) or abort the process.
+pub fn in_own_process(name: &str, scenario: impl FnOnce()) {
+    const CHILD: &str = "TESTS_OWN_PROCESS";
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        scenario();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the scenario failed in its process ({:?}):\n{}",
+        out.status,
+        &err[err.len().saturating_sub(2000)..]
+    );
+}
+
 /// Runs `scenario` in a child process (the calling test binary, filtered to the test `name`):
 /// the process must not abort. The child prints `survived` once the scenario is over,
 /// whether it panicked or not.

@@ -32,24 +32,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// fails the child: for scenarios that may kill a process-wide thread (the sweeper) or abort.
 fn in_own_process(name: &str, scenario: impl FnOnce()) {
     quiet_panics();
-    const CHILD: &str = "REVIEW12_CHILD";
-    if std::env::var(CHILD).as_deref() == Ok(name) {
-        scenario();
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, name)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "the scenario failed in its process ({:?}):\n{}",
-        out.status,
-        &err[err.len().saturating_sub(2000)..]
-    );
+    tests::in_own_process(name, scenario);
 }
 
 /// Silences the default hook for the panics provoked on purpose (payload "boom..." or a
