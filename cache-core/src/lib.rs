@@ -65,7 +65,8 @@
 //!   thread for all maps.
 //! - With a capacity, nothing is evicted while fewer entries are held, and `len()` stays within
 //!   it whenever no write is in progress.
-//! - A hit takes no lock another reader contends for, reads the clock once, allocates nothing
+//! - A hit takes no lock another reader contends for, reads the clock once (a miss's lookup
+//!   reads none), allocates nothing
 //!   and writes the entry at most once per ttl/64 (a sliding hit that moves the deadline reads
 //!   the clock a second time first, so that a reader delayed since its first reading cannot
 //!   extend an entry that has expired).

@@ -777,7 +777,9 @@ where
         Q: ?Sized + Equivalent<K>,
         V: Clone,
     {
-        self.get_at(hash, key, self.now())
+        let shard = read(&self.shard(hash).lock);
+        let (value, _) = shard.table.get(hash, key, &self.clock)?;
+        Some(value.clone())
     }
 
     /// After a memoizing call's constructor failed: the value of `key` if it is live, or
@@ -802,17 +804,6 @@ where
             self.counters.served_stale();
         }
         Ok(value)
-    }
-
-    /// The lookup as of `now`, a clock reading the caller took.
-    #[inline]
-    pub(crate) fn get_at<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
-    where
-        Q: ?Sized + Equivalent<K>,
-        V: Clone,
-    {
-        let shard = read(&self.shard(hash).lock);
-        shard.table.get(hash, key, now, &self.clock).cloned()
     }
 
     /// Whether values declare lives of their own (`expire_after`) that a store must ask for

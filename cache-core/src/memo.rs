@@ -295,21 +295,21 @@ where
     S: BuildHasher,
     V: Clone,
 {
-    /// A memoizing call's lookup as of `now` and, if it must build the value, its place in the
-    /// key's flight, decided under one read lock: nothing lands between the two, so a miss
-    /// never looks twice. `count`: whether the lookup counts as a hit or a miss (not when a
-    /// caller looks again because its leader gave up).
+    /// A memoizing call's lookup and, if it must build the value, its place in the key's
+    /// flight, decided under one read lock: nothing lands between the two, so a miss never
+    /// looks twice (and reads no clock). `count`: whether the lookup counts as a hit or a miss
+    /// (not when a caller looks again because its leader gave up).
     #[inline]
-    fn find_or_join<Q>(&self, hash: u64, key: &Q, now: u64, is_async: bool, count: bool) -> Role<V>
+    fn find_or_join<Q>(&self, hash: u64, key: &Q, is_async: bool, count: bool) -> Role<V>
     where
         Q: ?Sized + Lookup<K>,
     {
         let shard = read(&self.shard(hash).lock);
-        let found = shard.table.get(hash, key, now, &self.clock);
+        let found = shard.table.get(hash, key, &self.clock);
         if count {
             self.counters.lookup(found.is_some());
         }
-        let Some(value) = found else {
+        let Some((value, now)) = found else {
             return self.join_or_lead(&shard, hash, key, is_async);
         };
         if self.refresh_after.is_some()
@@ -514,7 +514,7 @@ where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
     {
-        let mut role = self.find_or_join(hash, key, self.now(), false, true);
+        let mut role = self.find_or_join(hash, key, false, true);
         let mut waited = false;
         loop {
             let flight = match role {
@@ -536,7 +536,7 @@ where
                 Next::Return(Ok(value)) => return Step::Done(Ok(value)),
                 Next::Return(Err(error)) => return Step::Done(self.stale_or(hash, key, error)),
                 Next::Attempt => return Step::Attempt(self.epoch(hash)),
-                Next::Retry => role = self.find_or_join(hash, key, self.now(), false, false),
+                Next::Retry => role = self.find_or_join(hash, key, false, false),
             }
         }
     }
@@ -558,7 +558,7 @@ where
     {
         let hash = self.hash(key);
         let mut init = pin!(init);
-        let mut role = self.find_or_join(hash, key, self.now(), true, true);
+        let mut role = self.find_or_join(hash, key, true, true);
         let mut waited = false;
         loop {
             let flight = match role {
@@ -591,7 +591,7 @@ where
                     let epoch = self.epoch(hash);
                     return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
                 }
-                Next::Retry => role = self.find_or_join(hash, key, self.now(), true, false),
+                Next::Retry => role = self.find_or_join(hash, key, true, false),
             }
         }
     }

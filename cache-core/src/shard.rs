@@ -564,17 +564,20 @@ impl<K, V> Table<K, V> {
         self.ledger.new_deadline(slot, held)
     }
 
-    /// The live value for `key`, sliding its deadline forward if due. This is the hit path: it
-    /// writes only to the entry it finds, and only once per `step` of time.
+    /// The live value for `key` and the time it was judged live at, sliding its deadline
+    /// forward if due. This is the hit path: it writes only to the entry it finds, and only
+    /// once per `step` of time.
     ///
-    /// `clock` is read again before a deadline is moved, so that a reader delayed since its
-    /// clock read cannot revive an entry that has expired meanwhile.
+    /// `clock` is read once an entry is found, so that a miss reads no clock at all; and read
+    /// again before a deadline is moved, so that a reader delayed since its clock read cannot
+    /// revive an entry that has expired meanwhile.
     #[inline]
-    pub(crate) fn get<Q>(&self, hash: u64, key: &Q, now: u64, clock: &ClockSource) -> Option<&V>
+    pub(crate) fn get<Q>(&self, hash: u64, key: &Q, clock: &ClockSource) -> Option<(&V, u64)>
     where
         Q: ?Sized + Equivalent<K>,
     {
         let entry = self.entries.find(hash, holds(key))?;
+        let now = clock.now();
         let stored = entry.deadline.load(Relaxed);
         let deadline = stored & !FIELDS;
         if expired(stored, now) {
@@ -591,7 +594,7 @@ impl<K, V> Table<K, V> {
                 entry.deadline.fetch_or(USED, Relaxed);
             }
         }
-        Some(&entry.value)
+        Some((&entry.value, now))
     }
 
     fn limit_of(&self, hash: u64) -> u64 {
@@ -1093,7 +1096,7 @@ impl<K, V> Table<K, V> {
 mod tests {
     use super::*;
     use crate::ManualClock;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     /// A clock standing at `nanos`.
@@ -1101,6 +1104,15 @@ mod tests {
         let clock = ManualClock::new();
         clock.advance(Duration::from_nanos(nanos));
         ClockSource::Custom(Arc::new(clock))
+    }
+
+    /// A clock that reads the times it holds, last first.
+    struct Readings(Mutex<Vec<u64>>);
+
+    impl crate::Clock for Readings {
+        fn now(&self) -> Duration {
+            Duration::from_nanos(self.0.lock().unwrap().pop().unwrap_or(u64::MAX))
+        }
     }
 
     fn table(sliding: bool) -> Table<u32, u32> {
@@ -1142,7 +1154,7 @@ mod tests {
         let mut t = table(true);
         put(&mut t, 1, 5);
         put(&mut t, 2, 5);
-        assert_eq!(t.get(1, &1, 5, &at(5)), Some(&1));
+        assert_eq!(t.get(1, &1, &at(5)).map(|(v, _)| v), Some(&1));
         assert_eq!(t.evict_one(0, 5).map(|r| r.0), Some(2));
     }
 
@@ -1153,8 +1165,10 @@ mod tests {
             put(&mut t, 1, 0);
             t
         };
-        // Judged live at t = 10,000 (a stale read), rechecked at 70,000: past the deadline.
-        assert_eq!(t.get(1, &1, 10_000, &at(70_000)), Some(&1));
+        // Judged live at t = 10,000 (a reader delayed after that reading), rechecked at 70,000
+        // before the deadline would move: past the deadline.
+        let readings = ClockSource::Custom(Arc::new(Readings(Mutex::new(vec![70_000, 10_000]))));
+        assert_eq!(t.get(1, &1, &readings).map(|(v, _)| v), Some(&1));
         assert!(!t.contains(1, &1, 70_000));
     }
 
@@ -1174,7 +1188,7 @@ mod tests {
     fn last_live(t: &Table<u32, u32>, k: u32, hash: u64, until: u64) -> u64 {
         let mut last = 0;
         for now in (0..until).step_by(1_000) {
-            if t.get(hash, &k, now, &at(now)).is_some() {
+            if t.get(hash, &k, &at(now)).is_some() {
                 last = now;
             }
         }
