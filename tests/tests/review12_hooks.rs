@@ -66,18 +66,6 @@ fn collect<T>(rx: &mpsc::Receiver<T>, n: usize, what: &str) -> Vec<T> {
         .collect()
 }
 
-/// Spins until `done`, for at most `patience`: whether it came true.
-fn eventually(patience: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + patience;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    done()
-}
-
 // ---------------------------------------------------------------------------------------
 // Panic payloads whose own `Drop` panics.
 
@@ -126,11 +114,8 @@ fn a_listener_panic_whose_payload_drop_panics_does_not_kill_the_sweeper() {
                 .build();
             bad.insert(1, 1);
             clock.advance(Duration::from_secs(2));
-            assert!(
-                eventually(DEADLINE, || heard.load(SeqCst) == 1),
-                "the sweeper never swept"
-            );
-            assert!(eventually(DEADLINE, || !armed.load(SeqCst)));
+            wait_until("the sweeper swept", || heard.load(SeqCst) == 1);
+            wait_until("the payload was dropped", || !armed.load(SeqCst));
             // Another map, swept only by the background thread.
             let other: TtlMap<u32, u32> = TtlMap::builder()
                 .ttl(Duration::from_secs(1))
@@ -139,10 +124,8 @@ fn a_listener_panic_whose_payload_drop_panics_does_not_kill_the_sweeper() {
                 .build();
             other.insert(1, 1);
             clock.advance(Duration::from_secs(2));
-            assert!(
-                eventually(Duration::from_secs(3), || other.is_empty()),
-                "the sweeper thread is dead: an expired entry of another map stays"
-            );
+            // If the sweeper thread died, the other map's expired entry stays.
+            wait_until("the sweeper thread sweeps another map", || other.is_empty());
         },
     );
 }
@@ -434,11 +417,13 @@ fn hammer(capacity: Option<usize>, reentrant: bool) {
     // The sweeper may still be in the listener, whose writes then land after the clear.
     let quiet = || {
         let before = log.heard.lock().unwrap().len();
-        std::thread::sleep(Duration::from_millis(20));
+        // No hook tells that the sweeper thread left its listener: 20 ms with nothing heard is
+        // the evidence.
+        std::thread::sleep(Duration::from_millis(20)); // sleep-ok
         map.clear();
         map.is_empty() && log.heard.lock().unwrap().len() == before
     };
-    assert!(eventually(DEADLINE, quiet), "the map never went quiet");
+    wait_until("the map went quiet", quiet);
     let heard = log.heard.lock().unwrap().clone();
     let mut seen = HashSet::new();
     for (v, _) in &heard {
@@ -584,10 +569,11 @@ fn values_whose_drop_uses_their_map_are_dropped_once_from_every_path() {
         let quiet = || {
             let before = ECHOES_DROPPED.load(SeqCst);
             map.clear();
-            std::thread::sleep(Duration::from_millis(20));
+            // As above: the sweeper may still be in a value's `Drop`.
+            std::thread::sleep(Duration::from_millis(20)); // sleep-ok
             map.is_empty() && ECHOES_DROPPED.load(SeqCst) == before
         };
-        assert!(eventually(DEADLINE, quiet), "the map never went quiet");
+        wait_until("the map went quiet", quiet);
         assert_eq!(
             ECHOES.load(SeqCst),
             ECHOES_DROPPED.load(SeqCst),
@@ -1276,7 +1262,7 @@ fn the_listener_runs_outside_every_lock_on_every_path() {
     map.clear();
     map.insert(1, 1);
     clock.advance(Duration::from_secs(11));
-    assert!(eventually(DEADLINE, || map.is_empty()), "the sweeper swept");
+    wait_until("the sweeper swept", || map.is_empty());
     check("the sweeper thread");
 }
 
@@ -1514,7 +1500,8 @@ fn sweeper_listeners_that_block_build_swept_maps_and_use_others_do_not_stop_it()
                 .sweep_every(Duration::from_millis(1))
                 .clock(clock.clone())
                 .on_evict(move |_, _, _| {
-                    std::thread::sleep(Duration::from_millis(20));
+                    // The attack: a listener that holds the sweeper thread a while.
+                    std::thread::sleep(Duration::from_millis(20)); // sleep-ok
                     o.insert(7, 7);
                     o.sweep();
                     let new: TtlMap<u32, u32> = TtlMap::builder()
@@ -1528,14 +1515,15 @@ fn sweeper_listeners_that_block_build_swept_maps_and_use_others_do_not_stop_it()
                 .build();
             map.insert(1, 1);
             clock.advance(Duration::from_secs(2));
-            assert!(eventually(DEADLINE, || map.is_empty()), "swept");
-            assert!(eventually(DEADLINE, || built.lock().unwrap().is_some()));
+            wait_until("swept", || map.is_empty());
+            wait_until("the listener built its map", || {
+                built.lock().unwrap().is_some()
+            });
             clock.advance(Duration::from_secs(2));
             let new = built.lock().unwrap().clone().unwrap();
-            assert!(
-                eventually(Duration::from_secs(3), || new.is_empty()
-                    && other.is_empty()),
-                "the maps made and used by the listener are swept too"
+            wait_until(
+                "the maps made and used by the listener are swept too",
+                || new.is_empty() && other.is_empty(),
             );
         },
     );
