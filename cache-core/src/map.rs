@@ -817,7 +817,7 @@ where
     /// other's shards.
     pub(crate) fn own_life(&self, key: &K, value: &V) -> Option<Duration> {
         match &self.expire_after {
-            Some(life) if self.capacity != Some(0) => life(key, value),
+            Some(life) if self.declares_lives() => life(key, value),
             _ => None,
         }
     }
@@ -1136,9 +1136,10 @@ impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
 /// Drops what the user gave each on its own, catching its panics, so that a `Drop` that
 /// panics neither leaks the rest nor, by panicking twice, aborts the process: the entries, the
 /// flights left registered (the keys of leaders whose futures were forgotten; these together,
-/// see `Flights::drop_all`), the hasher and the closures (and what they captured). No panic is resumed: a map may be dropped where a
-/// panic aborts the process (a thread-local's destructor, or while another panic unwinds).
-/// The panic hook has printed its message already.
+/// see `Flights::drop_all`), the hasher and the closures (and what they captured). No panic
+/// is resumed: a map may be dropped where a panic aborts the process (a thread-local's
+/// destructor, or while another panic unwinds). The panic hook has printed its message
+/// already.
 impl<K, V, S> Drop for Inner<K, V, S> {
     fn drop(&mut self) {
         for shard in self.shards.iter() {
@@ -1156,6 +1157,7 @@ impl<K, V, S> Drop for Inner<K, V, S> {
         }
         drop(drop_guarded(self.hasher.take()));
         let clock = std::mem::replace(&mut self.clock, ClockSource::System(0));
+        // `match`, not `map`: a closure would be compiled for every key and value type.
         drop_each([
             match self.listener.take() {
                 Some(f) => Some(f),

@@ -1,7 +1,9 @@
 //! A global allocator that forwards to the system's and counts, per thread, the bytes
-//! allocated and not yet freed, for tests of what the heap keeps. A library cannot install it
-//! (every test binary would then get it): a test binary does, with
-//! `#[global_allocator] static GLOBAL: Counting = Counting;`, and reads `net_bytes`.
+//! allocated and not yet freed, for tests of what the heap keeps, and the allocations made,
+//! for tests that a path allocates nothing. A library cannot install it (every test binary
+//! would then get it): a test binary does, with
+//! `#[global_allocator] static GLOBAL: Counting = Counting;`, and reads `net_bytes` or
+//! `allocations_during`.
 
 // A global allocator is unsafe to implement; this one only counts and forwards.
 #![allow(unsafe_code)]
@@ -19,15 +21,24 @@ thread_local! {
     /// Bytes allocated and not yet freed by this thread (frees of other threads' blocks
     /// count against the thread that frees).
     static NET_BYTES: Cell<isize> = const { Cell::new(0) };
+    /// Allocations (and reallocations) made by this thread. Counted per thread: the test
+    /// harness's main thread allocates too, while a test measures.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
+// `try_with`: what a thread allocates during its teardown is not counted.
 fn count(delta: isize) {
     let _ = NET_BYTES.try_with(|n| n.set(n.get() + delta));
+}
+
+fn allocated() {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
 }
 
 // SAFETY: forwards to the system allocator unchanged; only counts bytes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        allocated();
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
@@ -37,6 +48,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        allocated();
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
@@ -52,6 +64,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        allocated();
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
@@ -59,6 +72,13 @@ unsafe impl GlobalAlloc for Counting {
         }
         p
     }
+}
+
+/// Allocations this thread made while `f` ran.
+pub fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 /// Bytes this thread has allocated and not freed, since it began.

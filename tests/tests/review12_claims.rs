@@ -3,10 +3,6 @@
 //! is made. Time comes from a `ManualClock`; a wait that could hang has a deadline. No test
 //! prints a key.
 
-// A counting global allocator (the hits-allocate-nothing tests) is unsafe to implement; it
-// only counts and forwards.
-#![allow(unsafe_code)]
-
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -1353,48 +1349,15 @@ fn a_sliding_hit_that_moves_the_deadline_reads_the_clock_twice_once_per_step() {
 // ---------------------------------------------------------------------------------------------
 
 mod allocations {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
     use std::sync::Arc;
     use std::time::Duration;
 
     use cache_core::{ManualClock, TtlMap, ttl_cached};
     use tests::block_on;
-
-    struct Counting;
-
-    thread_local! {
-        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    }
-
-    // SAFETY: forwards to the system allocator unchanged; only counts calls.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-            // SAFETY: same contract as the caller's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: same contract as the caller's.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-            // SAFETY: same contract as the caller's.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
+    use tests::counting::{Counting, allocations_during};
 
     #[global_allocator]
     static GLOBAL: Counting = Counting;
-
-    fn allocations_during(f: impl FnOnce()) -> usize {
-        let before = ALLOCATIONS.with(Cell::get);
-        f();
-        ALLOCATIONS.with(Cell::get) - before
-    }
 
     fn keys() -> Vec<String> {
         (0..64).map(|i| format!("sk-review12-{i:040}")).collect()

@@ -1,57 +1,12 @@
 //! A hit allocates nothing: a counting global allocator watches 10,000 lookups.
 
-// A global allocator is unsafe to implement; this one only counts and forwards.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use cache_core::{OptionRef, TtlMap, TupleRef, ttl_cached};
-
-struct Counting;
-
-thread_local! {
-    /// Allocations made by this thread. Counted per thread: the test harness's main thread
-    /// allocates too (its bookkeeping after spawning the test's thread), and on a loaded
-    /// machine it does so while the test measures (2 allocations "by" hits, most runs).
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: allocations during this thread's teardown are not counted.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use tests::counting::{Counting, allocations_during};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Allocations this thread made while `f` ran (the hits under test run on it).
-fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 #[ttl_cached(ttl = "1h")]
 fn client(api_key: &str) -> std::sync::Arc<usize> {
