@@ -874,7 +874,7 @@ where
         for shard in self.shards.iter() {
             let mut shard = write(&shard.lock);
             shard.flights.get_mut().invalidate_all();
-            shard.table.drain_into(&mut removed);
+            shard.table.drain_into(&mut removed, self.listener.is_some());
         }
         resume(self.removed(removed));
     }
@@ -1147,7 +1147,7 @@ impl<K, V, S> Drop for Inner<K, V, S> {
             {
                 // No other handle is left to wait for this lock, nor for a `Drop` to use.
                 let mut shard = write(&shard.lock);
-                shard.table.drain_into(&mut removed);
+                shard.table.drain_into(&mut removed, false);
                 shard.flights.get_mut().drop_all();
             }
             for (k, v, _) in removed {

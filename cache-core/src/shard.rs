@@ -810,7 +810,14 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    pub(crate) fn drain_into(&mut self, removed: &mut Vec<Removal<K, V>>) {
+    /// Empties the table into `removed`, to be heard (if `heard`) and dropped outside the
+    /// lock. Entries with nothing to hear and nothing to drop run no user code: they are
+    /// cleared in place, in the time it takes to reset the table's control bytes.
+    pub(crate) fn drain_into(&mut self, removed: &mut Vec<Removal<K, V>>, heard: bool) {
+        if !heard && !std::mem::needs_drop::<(K, V)>() {
+            self.entries.clear();
+            return;
+        }
         for e in self.entries.drain() {
             removed.push((e.key, e.value, Reason::Removed));
         }
