@@ -874,7 +874,9 @@ where
         for shard in self.shards.iter() {
             let mut shard = write(&shard.lock);
             shard.flights.get_mut().invalidate_all();
-            shard.table.drain_into(&mut removed, self.listener.is_some());
+            shard
+                .table
+                .drain_into(&mut removed, self.listener.is_some());
         }
         resume(self.removed(removed));
     }

@@ -1,5 +1,5 @@
 //! A read-write lock whose readers lock only a stripe of their own thread's, so that a read
-//! writes no memory another thread's read touches; a writer locks every stripe.
+//! writes no memory another thread's read touches; a writer locks every stripe readers use.
 //!
 //! crossbeam's `ShardedLock` is the same idea with 8 stripes always; on this project's
 //! 2-core machine a write then costs 8 lock and 8 unlock operations, about a quarter of a
@@ -8,6 +8,13 @@
 //! the threads that run at once seldom share a stripe. `cargo bench --bench miss` measured
 //! the memoizing miss at 238 ns with crossbeam's lock and 172 ns with this one, in one run
 //! (hits unchanged: 73.6 and 70.7 ns).
+//!
+//! A writer locks only the stripes that readers have used, which a reader enlists its own in
+//! the first time (under the write lock, so that no writer is between its stripes then). A
+//! lock read by one thread, as a single-threaded program's or a recursion's, costs each write
+//! one stripe, as a plain lock would, whatever the cores; `count(5000)` (a miss per level)
+//! took 7% less time with this. Stripes are never struck off: it is the first read on a
+//! thread that pays, once per lock.
 //!
 //! The only `unsafe` of the crate is here: handing out references to the value under the
 //! stripes' raw locks.
@@ -27,6 +34,9 @@ use crate::thread_slot;
 
 pub(crate) struct ShardedLock<T> {
     stripes: Box<[CachePadded<RawRwLock>]>,
+    /// The stripes readers use, a bit each: the ones a writer locks. Only ever added to, and
+    /// only by a thread that holds the lock's write lock.
+    enlisted: AtomicUsize,
     /// The thread that holds every stripe (`thread_token`) while it runs user code under
     /// them (`WriteGuard::held_here`), or 0: a lock the thread that asks for it already holds
     /// would wait for itself (a `retain` predicate that uses its own map), and panics instead.
@@ -62,19 +72,34 @@ fn new_stripes() -> Box<[CachePadded<RawRwLock>]> {
 }
 
 impl<T> ShardedLock<T> {
+    /// A lock whose stripe for the thread that makes it is enlisted already: that thread is
+    /// most often the one that uses it.
     pub(crate) fn new(value: T) -> Self {
+        Self::with_stripes(new_stripes(), value)
+    }
+
+    fn with_stripes(stripes: Box<[CachePadded<RawRwLock>]>, value: T) -> Self {
         ShardedLock {
-            stripes: new_stripes(),
+            enlisted: AtomicUsize::new(1 << own_stripe(&stripes)),
+            stripes,
             writer: AtomicUsize::new(0),
             value: UnsafeCell::new(value),
         }
     }
 
-    #[inline]
+    /// Inlined into the hit: out of line, it was a call and 13 instructions more a hit.
+    #[inline(always)]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
-        // Threads beyond the slots (or in thread-local teardown) share the last stripe.
-        let slot = thread_slot::slot().unwrap_or(usize::MAX);
-        let stripe = &self.stripes[slot & (self.stripes.len() - 1)];
+        self.read_on(own_stripe(&self.stripes))
+    }
+
+    /// Reads under stripe `i`.
+    #[inline(always)]
+    fn read_on(&self, i: usize) -> ReadGuard<'_, T> {
+        if self.enlisted.load(Relaxed) & (1 << i) == 0 {
+            enlist(&self.stripes, &self.enlisted, &self.writer, i);
+        }
+        let stripe = &self.stripes[i];
         if !stripe.try_lock_shared() {
             wait_shared(stripe, &self.writer);
         }
@@ -86,21 +111,94 @@ impl<T> ShardedLock<T> {
     }
 
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
-        // Always in the same order, so that writers cannot deadlock each other. A thread that
-        // holds the lock already fails on the first stripe.
-        for (i, stripe) in self.stripes.iter().enumerate() {
-            if !stripe.try_lock_exclusive() {
-                if i == 0 {
-                    not_held_here(&self.writer);
-                }
-                stripe.lock_exclusive();
-            }
-        }
         WriteGuard {
+            locked: lock_enlisted(&self.stripes, &self.enlisted, &self.writer),
             lock: self,
             _not_send: PhantomData,
         }
     }
+}
+
+/// The stripe of the calling thread. Threads beyond the slots (or in thread-local teardown)
+/// share the last one.
+#[inline(always)]
+fn own_stripe(stripes: &[CachePadded<RawRwLock>]) -> usize {
+    thread_slot::slot().unwrap_or(usize::MAX) & (stripes.len() - 1)
+}
+
+/// Locks every enlisted stripe exclusively, returning them. Always in the same order, so that
+/// writers cannot deadlock each other. A thread that holds the lock already fails on the first
+/// stripe.
+#[inline]
+fn lock_enlisted(
+    stripes: &[CachePadded<RawRwLock>],
+    enlisted: &AtomicUsize,
+    writer: &AtomicUsize,
+) -> usize {
+    loop {
+        let locking = enlisted.load(Relaxed);
+        for (n, i) in bits(locking).enumerate() {
+            if !stripes[i].try_lock_exclusive() {
+                if n == 0 {
+                    not_held_here(writer);
+                }
+                stripes[i].lock_exclusive();
+            }
+        }
+        // A stripe is enlisted only under every stripe enlisted before it: one enlisted while
+        // this writer waited is seen now, and none can be while it holds them.
+        if enlisted.load(Relaxed) == locking {
+            return locking;
+        }
+        // SAFETY: locked just above, and given up here.
+        #[allow(unsafe_code)]
+        unsafe {
+            unlock(stripes, locking);
+        }
+    }
+}
+
+/// Enlists stripe `i`, which a reader is about to use for the first time, under the write lock:
+/// every writer from then on locks it too. Not generic, and once per thread and lock.
+#[cold]
+#[inline(never)]
+fn enlist(
+    stripes: &[CachePadded<RawRwLock>],
+    enlisted: &AtomicUsize,
+    writer: &AtomicUsize,
+    i: usize,
+) {
+    let locked = lock_enlisted(stripes, enlisted, writer);
+    enlisted.fetch_or(1 << i, Relaxed);
+    // SAFETY: locked just above, and given up here.
+    #[allow(unsafe_code)]
+    unsafe {
+        unlock(stripes, locked);
+    }
+}
+
+/// Unlocks the stripes of `locked`.
+///
+/// # Safety
+///
+/// This thread locked each of them exclusively, and nothing else will unlock them.
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn unlock(stripes: &[CachePadded<RawRwLock>], locked: usize) {
+    for i in bits(locked) {
+        // SAFETY: as the caller promises.
+        unsafe { stripes[i].unlock_exclusive() };
+    }
+}
+
+/// The indices of the bits set in `set`, lowest first.
+#[inline]
+fn bits(mut set: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = set.trailing_zeros() as usize;
+        set &= set.checked_sub(1)?;
+        Some(i)
+    })
 }
 
 /// Waits for a reader's stripe, which a writer holds. Not generic, and out of the hit's way.
@@ -135,7 +233,7 @@ impl<T> Deref for ReadGuard<'_, T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        // SAFETY: this guard's stripe is read-locked, so no writer holds every stripe and no
+        // SAFETY: this guard's stripe is read-locked, and enlisted, so no writer holds it and no
         // unique reference to the value exists while this shared one lives.
         #[allow(unsafe_code)]
         unsafe {
@@ -155,9 +253,11 @@ impl<T> Drop for ReadGuard<'_, T> {
     }
 }
 
-/// Unique access, while every stripe is write-locked.
+/// Unique access, while every enlisted stripe is write-locked.
 pub(crate) struct WriteGuard<'a, T> {
     lock: &'a ShardedLock<T>,
+    /// The stripes locked.
+    locked: usize,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -165,7 +265,8 @@ impl<T> Deref for WriteGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: every stripe is write-locked by this guard: no other reference exists.
+        // SAFETY: every enlisted stripe is write-locked by this guard, and a reader uses only an
+        // enlisted stripe: no other reference exists.
         #[allow(unsafe_code)]
         unsafe {
             &*self.lock.value.get()
@@ -194,12 +295,10 @@ impl<T> WriteGuard<'_, T> {
 impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.writer.store(0, Relaxed);
-        for stripe in self.lock.stripes.iter().rev() {
-            // SAFETY: `write` locked every stripe exclusively, on this thread, for this guard.
-            #[allow(unsafe_code)]
-            unsafe {
-                stripe.unlock_exclusive();
-            }
+        // SAFETY: `write` locked these exclusively, on this thread, for this guard.
+        #[allow(unsafe_code)]
+        unsafe {
+            unlock(&self.lock.stripes, self.locked);
         }
     }
 }
@@ -229,5 +328,103 @@ mod tests {
             });
         });
         assert_eq!(*lock.read(), (10_000, 10_000));
+    }
+
+    #[test]
+    fn stripes_enlisted_while_a_writer_writes_keep_reads_whole() {
+        // Fresh locks, so that the readers' stripes are enlisted (some of them while the
+        // writer holds or waits for the stripes enlisted before) again and again.
+        for _ in 0..300 {
+            let lock = ShardedLock::new((0u64, 0u64));
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        for _ in 0..50 {
+                            let pair = lock.read();
+                            assert_eq!(pair.0, pair.1, "a write is never seen half done");
+                        }
+                    });
+                }
+                s.spawn(|| {
+                    for i in 1..=50 {
+                        let mut pair = lock.write();
+                        pair.0 = i;
+                        std::hint::black_box(&mut *pair);
+                        pair.1 = i;
+                    }
+                });
+            });
+            assert_eq!(*lock.read(), (50, 50));
+        }
+    }
+
+    #[test]
+    fn a_writer_locks_the_stripes_readers_enlisted() {
+        let lock = ShardedLock::new(());
+        let mine = 1 << own_stripe(&lock.stripes);
+        assert_eq!(lock.enlisted.load(Relaxed), mine, "its maker's stripe only");
+        assert_eq!(lock.write().locked, mine);
+        // Readers on threads alive at once, which hold distinct slots: their stripes, and
+        // only theirs, are enlisted.
+        let barrier = std::sync::Barrier::new(lock.stripes.len() * 2);
+        let theirs = std::thread::scope(|s| {
+            let readers: Vec<_> = (0..lock.stripes.len() * 2)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        drop(lock.read());
+                        barrier.wait();
+                        1 << own_stripe(&lock.stripes)
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .fold(0, |a, b| a | b)
+        });
+        assert_eq!(lock.enlisted.load(Relaxed), mine | theirs);
+        assert_eq!(lock.write().locked, mine | theirs);
+    }
+
+    #[test]
+    fn a_reader_that_enlists_its_stripe_waits_for_the_writer() {
+        let stripes = (0..4).map(|_| CachePadded::new(RawRwLock::INIT)).collect();
+        let lock = ShardedLock::with_stripes(stripes, (0u64, 0u64));
+        let other = (own_stripe(&lock.stripes) + 1) % 4;
+        let read = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let mut pair = lock.write();
+            pair.0 = 1;
+            let reader = s.spawn(|| {
+                let pair = *lock.read_on(other);
+                read.store(1, Relaxed);
+                pair
+            });
+            // The reader, on a stripe no writer has locked yet, must not get in meanwhile.
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+            while std::time::Instant::now() < until {
+                assert_eq!(read.load(Relaxed), 0, "a reader got in under the writer");
+                std::hint::spin_loop();
+            }
+            pair.1 = 1;
+            drop(pair);
+            assert_eq!(reader.join().unwrap(), (1, 1));
+        });
+        assert_eq!(
+            lock.write().locked,
+            (1 << own_stripe(&lock.stripes)) | (1 << other)
+        );
+    }
+
+    #[test]
+    fn bits_lists_each_set_bit_lowest_first() {
+        assert_eq!(bits(0).count(), 0);
+        assert_eq!(bits(0b1011_0000).collect::<Vec<_>>(), [4, 5, 7]);
+        assert_eq!(bits(usize::MAX).count(), usize::BITS as usize);
+        assert_eq!(
+            bits(1 << (usize::BITS - 1)).collect::<Vec<_>>(),
+            [usize::BITS as usize - 1]
+        );
     }
 }
