@@ -485,9 +485,7 @@ where
         Q: ?Sized + Hash + Equivalent<K>,
         V: Clone,
     {
-        let found = self.inner.get(self.inner.hash(key), key);
-        self.inner.counters.lookup(found.is_some());
-        found
+        self.inner.get(self.inner.hash(key), key, Count::Both)
     }
 
     /// [`get`](Self::get) that counts a hit only: for a caller whose memoizing call, on a
@@ -499,9 +497,7 @@ where
         Q: ?Sized + Hash + Equivalent<K>,
         V: Clone,
     {
-        let found = self.inner.get(self.inner.hash(key), key)?;
-        self.inner.counters.lookup(true);
-        Some(found)
+        self.inner.get(self.inner.hash(key), key, Count::Hits)
     }
 
     /// Whether `key` has a live entry; does not count as a hit or extend its life.
@@ -710,6 +706,14 @@ impl<K, V, S> Inner<K, V, S> {
     }
 }
 
+/// Which of a lookup's outcomes [`Inner::get`] counts.
+#[derive(Clone, Copy)]
+pub(crate) enum Count {
+    Both,
+    Hits,
+    Nothing,
+}
+
 /// Runs user code (a listener, a `Drop`), catching its panic to resume once the map is
 /// consistent. Each drop goes through here on its own: a second panic while one unwinds
 /// would abort the process.
@@ -770,15 +774,22 @@ where
         self.clock.now()
     }
 
-    /// The uncounted lookup behind `get` and the memoizing methods.
+    /// The lookup behind `get` and the memoizing methods. It is counted before the value's
+    /// `Clone` runs, which may panic, as a memoizing call's is.
     #[inline]
-    pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    pub(crate) fn get<Q>(&self, hash: u64, key: &Q, count: Count) -> Option<V>
     where
         Q: ?Sized + Equivalent<K>,
         V: Clone,
     {
         let shard = read(&self.shard(hash).lock);
-        let (value, _) = shard.table.get(hash, key, &self.clock)?;
+        let found = shard.table.get(hash, key, &self.clock);
+        match count {
+            Count::Both => self.counters.lookup(found.is_some()),
+            Count::Hits if found.is_some() => self.counters.lookup(true),
+            Count::Hits | Count::Nothing => {}
+        }
+        let (value, _) = found?;
         Some(value.clone())
     }
 

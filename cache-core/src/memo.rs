@@ -40,7 +40,7 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::{Incoming, Inner, Kept, Locked, drop_guarded, drop_unwinding, unless_panicked};
+use crate::map::{Count, Incoming, Inner, Kept, Locked, drop_guarded, drop_unwinding, unless_panicked};
 use crate::payload::{Panic, catch, resume};
 use crate::sync::{read, thread_token, write};
 use crate::trace;
@@ -817,7 +817,10 @@ where
                 }
                 let (error, shared) = F::fail(error);
                 self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
-                let kept = if refresh { self.get(hash, key) } else { None };
+                let kept = match refresh {
+                    true => self.get(hash, key, Count::Nothing),
+                    false => None,
+                };
                 match kept {
                     Some(kept) => Ok(kept),
                     None => self.stale_or(hash, key, error),
