@@ -193,8 +193,8 @@ pub(crate) struct Extras(HashTable<Extra>);
 impl Extras {
     /// What the entry whose key hashes to `hash` keeps. Should two live keys share a hash (a
     /// chance in 2^64 per pair, unless their `Hash` leaves out fields that `Eq` compares),
-    /// they share the earlier of each time: either may then expire
-    /// or be refreshed before its own time, never after it.
+    /// they share the earlier of each time: either may then expire or be refreshed before its
+    /// own time, never after it.
     fn get(&self, hash: u64) -> Option<&Extra> {
         if self.0.is_empty() {
             return None;
