@@ -349,7 +349,7 @@ where
         let slot = match joinable(pending, hash, key) {
             hash_table::Entry::Occupied(mut found) => {
                 let p = found.get_mut();
-                if p.sync_leader().is_some() && p.sync_leader() == caller.thread {
+                if p.sync_leader().is_some_and(|t| Some(t) == caller.thread) {
                     return Role::Reentry;
                 }
                 let flight = match &p.flight {
