@@ -61,13 +61,12 @@ pub(crate) struct Pending<K, V> {
     /// A later `insert`, `remove`, `clear` or `retain` of the key: the flight must not store its
     /// value, and callers that miss from now on start a new flight instead of joining it.
     invalidated: bool,
-    /// Whether its constructor is async.
-    is_async: bool,
-    /// The thread that leads it (`thread_token`), or 0. While a sync flight is registered its
-    /// constructor is on that thread's stack, so a caller from that thread is the constructor
-    /// asking for its own key. (One word, not two options: the pending table's slots are
-    /// written by every miss.)
-    leader: usize,
+    /// The thread that leads it (`thread_token`), if its constructor is sync: while the flight
+    /// is registered the constructor is on that thread's stack, so a caller from that thread
+    /// is the constructor asking for its own key.
+    sync_leader: Option<usize>,
+    /// The thread that leads it, if its constructor is async.
+    async_leader: Option<usize>,
     /// The rendezvous, made when the first waiter joins: a flight nobody waits for costs no
     /// allocation.
     flight: Option<Arc<Flight<V>>>,
@@ -81,27 +80,21 @@ pub(crate) struct Pending<K, V> {
 impl<K, V> Pending<K, V> {
     /// A flight that `caller` is to lead.
     fn new(hash: u64, key: K, id: u64, caller: Caller, refresh_mark: Option<u64>) -> Self {
+        let (sync_leader, async_leader) = match caller.is_async {
+            false => (caller.thread, None),
+            true => (None, caller.thread),
+        };
         Pending {
             hash,
             key,
             id,
             invalidated: false,
-            is_async: caller.is_async,
-            leader: caller.thread.unwrap_or(0),
+            sync_leader,
+            async_leader,
             flight: None,
             started: trace::started(),
             refresh_mark,
         }
-    }
-
-    /// The thread that leads it, if its constructor is sync.
-    fn sync_leader(&self) -> Option<usize> {
-        Some(self.leader).filter(|&t| t != 0 && !self.is_async)
-    }
-
-    /// The thread that polls its constructor, if that is async.
-    fn async_leader(&self) -> Option<usize> {
-        Some(self.leader).filter(|&t| t != 0 && self.is_async)
     }
 }
 
@@ -349,14 +342,14 @@ where
         let slot = match joinable(pending, hash, key) {
             hash_table::Entry::Occupied(mut found) => {
                 let p = found.get_mut();
-                if p.sync_leader().is_some_and(|t| Some(t) == caller.thread) {
+                if p.sync_leader.is_some() && p.sync_leader == caller.thread {
                     return Role::Reentry;
                 }
                 let flight = match &p.flight {
                     Some(flight) => Arc::clone(flight),
                     None => {
                         let id = (self.flights_id(hash), p.id);
-                        let flight = Arc::new(Flight::new(id, p.sync_leader(), p.async_leader()));
+                        let flight = Arc::new(Flight::new(id, p.sync_leader, p.async_leader));
                         p.flight = Some(Arc::clone(&flight));
                         flight
                     }
@@ -728,9 +721,9 @@ impl<'a, K, V, S> Ticket<'a, K, V, S> {
         let mut flights = shard.flights.lock();
         let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id);
         if let Some(p) = pending {
-            p.leader = thread;
+            p.async_leader = Some(thread).filter(|&t| t != 0);
             if let Some(flight) = &p.flight {
-                flight.polled_on(p.async_leader());
+                flight.polled_on(p.async_leader);
             }
         }
     }
