@@ -112,21 +112,38 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
             let value = quote!(<#ret as #p::Returns<#handle_kind>>::Value);
             // `__private::Shared` is `cache_core::redis::Shared` (rustdoc shows it so), or a
             // stand-in without feature `redis`, which then reports one error, not two.
-            let named = &key.named;
-            let map_ty = match options.shared {
-                Some(_) => quote!(#p::Shared<#named, #value>),
-                None => quote!(#rt::TtlMap<#named, #value>),
+            let map_ty = |key: &TokenStream| match options.shared {
+                Some(_) => quote!(#p::Shared<#key, #value>),
+                None => quote!(#rt::TtlMap<#key, #value>),
             };
             // A trait's method kept off its trait objects (`where Self: Sized`, as with a
             // dyn-compatible `#[async_trait]` trait) keeps its handle off them too.
             let sized = sized_self(sig).then(|| quote!(where Self: ::core::marker::Sized));
-            let outer = quote! {
-                #[doc = #doc]
-                #(#kept)*
-                #vis fn #name() -> &'static #map_ty #sized {
-                    #consts
-                    #static_item
-                    #get_map
+            let handle = |key: &TokenStream, cfg: TokenStream, body: TokenStream| {
+                let map_ty = map_ty(key);
+                let kept = kept.clone();
+                quote! {
+                    #[doc = #doc]
+                    #cfg
+                    #(#kept)*
+                    #vis fn #name() -> &'static #map_ty #sized { #body }
+                }
+            };
+            let body = quote!(#consts #static_item #get_map);
+            let outer = match &key.exact {
+                None => handle(&key.named, TokenStream::new(), body),
+                // A key named `PathBuf` for `&Path` is what rustdoc shows, but only the
+                // standard library's `Path` owns as a `PathBuf`: a user's type of that name
+                // (`object_store::path::Path`) keys by its own `ToOwned::Owned`, which the
+                // compiled signature names. (rustdoc does not check bodies.)
+                Some(exact) => {
+                    let documented = handle(
+                        &key.named,
+                        quote!(#[cfg(doc)]),
+                        quote!(::core::unreachable!()),
+                    );
+                    let compiled = handle(exact, quote!(#[cfg(not(doc))]), body);
+                    quote!(#documented #compiled)
                 }
             };
             // A deprecated function's handle is deprecated too, but not for the function. The
@@ -198,9 +215,12 @@ fn is_doc_hidden(attr: &syn::Attribute) -> bool {
 /// The key's type, the statements that prepare it and the expression that looks it up.
 struct Key {
     ty: TokenStream,
-    /// The same type as the handle's signature names it: `PathBuf` for `<Path as
+    /// The same type as the handle's documented signature names it: `PathBuf` for `<Path as
     /// ToOwned>::Owned`, so that rustdoc shows it so.
     named: TokenStream,
+    /// The same type as the handle's compiled signature names it, when it is not `named`:
+    /// `<Path as ToOwned>::Owned`, which a user's type named `Path` may also be.
+    exact: Option<TokenStream>,
     /// The key's type as the handle's documentation shows it.
     shown: String,
     setup: Vec<TokenStream>,
@@ -218,6 +238,7 @@ impl Key {
             return Key {
                 ty: quote!(#ty),
                 named: quote!(#ty),
+                exact: None,
                 shown: shown(quote!(#ty)),
                 setup: vec![quote!(let #name: #ty = #expr;)],
                 lookup: quote!(&#name),
@@ -227,6 +248,8 @@ impl Key {
         let mut setup = Vec::new();
         let mut parts = Vec::new();
         let mut named = Vec::new();
+        let mut exact = Vec::new();
+        let mut by_std_name = false;
         let mut lookups = Vec::new();
         let typed = function.params.iter().filter_map(|p| match p {
             Param::Typed {
@@ -249,12 +272,19 @@ impl Key {
             };
             let (part, lookup) = match kind {
                 ParamKind::Ref(elem) => {
-                    named.push(std_owned(elem));
+                    let std = std_owned(elem);
+                    by_std_name |= std.is_some();
+                    named.push(std.unwrap_or_else(|| owned(elem)));
+                    exact.push(owned(elem));
                     (keyed(elem, rt), quote!(#ident))
                 }
                 ParamKind::OptionRef(elem) => {
                     let std = std_owned(elem);
+                    by_std_name |= std.is_some();
+                    let std = std.unwrap_or_else(|| owned(elem));
+                    let own = owned(elem);
                     named.push(quote!(::core::option::Option<#std>));
+                    exact.push(quote!(::core::option::Option<#own>));
                     // Located at its parameter, so that what is wrong with it (not `Hash`,
                     // say) is reported there.
                     let owned = keyed(elem, rt);
@@ -272,20 +302,27 @@ impl Key {
                         quote!(#allow let #copy = #rt::__private::KeyPart::<#ok>::of(&#ident);),
                     );
                     named.push(quote!(#ty));
+                    exact.push(quote!(#ty));
                     (quote!(#ty), quote!(&#copy))
                 }
             };
             parts.push((part, ty.span()));
             lookups.push(lookup);
         }
-        let (ty, named, lookup) = match parts.as_slice() {
-            [] => (quote!(()), quote!(()), quote!(&())),
-            [(part, _)] => (part.clone(), named.remove(0), lookups.remove(0)),
+        let (ty, named, exact, lookup) = match parts.as_slice() {
+            [] => (quote!(()), quote!(()), quote!(()), quote!(&())),
+            [(part, _)] => (
+                part.clone(),
+                named.remove(0),
+                exact.remove(0),
+                lookups.remove(0),
+            ),
             _ => {
                 let types = parts.iter().map(|(t, _)| t);
                 (
                     quote!((#(#types,)*)),
                     quote!((#(#named,)*)),
+                    quote!((#(#exact,)*)),
                     quote!(&#rt::TupleRef((#(#lookups,)*))),
                 )
             }
@@ -294,6 +331,7 @@ impl Key {
             shown: shown(named.clone()),
             ty,
             named,
+            exact: by_std_name.then_some(exact),
             setup,
             lookup,
             parts,
@@ -327,25 +365,28 @@ fn keyed(elem: &Type, rt: &syn::Path) -> TokenStream {
     }
 }
 
-/// [`owned`] as a handle's signature shows it: `PathBuf`, `OsString` and `CString` by name
-/// for the standard library's borrowed forms. A user type that shadows one of those names
-/// then fails to compile in the handle only (the map's type is `<T as ToOwned>::Owned`),
-/// never memoizes wrongly.
-fn std_owned(elem: &Type) -> TokenStream {
-    if let Type::Path(path) = elem
-        && path.qself.is_none()
-        && path.path.leading_colon.is_none()
-        && let [only] = path.path.segments.iter().collect::<Vec<_>>().as_slice()
-        && only.arguments.is_none()
-    {
-        match only.ident.to_string().as_str() {
-            "Path" => return quote!(::std::path::PathBuf),
-            "OsStr" => return quote!(::std::ffi::OsString),
-            "CStr" => return quote!(::std::ffi::CString),
-            _ => {}
-        }
+/// [`owned`] as a handle's documentation shows it: `PathBuf`, `OsString` and `CString` by
+/// name for the standard library's borrowed forms (`None` for any other type). A user type
+/// that shadows one of those names is documented so too, but compiled as what it is (see
+/// [`Key::exact`]).
+fn std_owned(elem: &Type) -> Option<TokenStream> {
+    let Type::Path(path) = elem else { return None };
+    if path.qself.is_some() || path.path.segments.iter().any(|s| !s.arguments.is_none()) {
+        return None;
     }
-    owned(elem)
+    let names: Vec<String> = (path.path.segments.iter())
+        .map(|s| s.ident.to_string())
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // As imported (`use std::path::Path`), or written from the standard library's root.
+    match (path.path.leading_colon.is_some(), names.as_slice()) {
+        (false, ["Path"]) | (_, ["std", "path", "Path"]) => Some(quote!(::std::path::PathBuf)),
+        (false, ["OsStr"]) | (_, ["std", "ffi", "OsStr"]) => Some(quote!(::std::ffi::OsString)),
+        (false, ["CStr"]) | (_, ["std" | "core", "ffi", "CStr"]) => {
+            Some(quote!(::std::ffi::CString))
+        }
+        _ => None,
+    }
 }
 
 /// A type as a reader would write it: `String`, not `::std::string::String`.
