@@ -836,12 +836,6 @@ fn check_param_type(ty: &Type, errors: &mut Errors) -> bool {
             "`impl Trait` parameters are not supported: the key needs one concrete type; take \
              a concrete type instead",
         );
-    } else if mentions_self(ty) {
-        errors.at(
-            ty,
-            "`Self` cannot appear in a key type: the cache is a static item; write the type's \
-             name instead",
-        );
     } else {
         return true;
     }
@@ -948,7 +942,15 @@ fn check_key_type(ty: &Type, generic: bool, errors: &mut Errors) {
         _ => None,
     };
     let owned = inner.unwrap_or(owned);
-    if let Some(lifetime) = first_lifetime(owned) {
+    // Only a key names the parameter's type in the static: with `key: Type = expr` a `Self`
+    // parameter is taken as any other.
+    if mentions_self(ty) {
+        errors.at(
+            ty,
+            "`Self` cannot appear in a key type: the cache is a static item; write the type's \
+             name instead, or leave the parameter out of the key with `key: Type = expr`",
+        );
+    } else if let Some(lifetime) = first_lifetime(owned) {
         errors.at(
             ty,
             format!(

@@ -60,3 +60,52 @@ fn a_handle_keyed_by_std_path_is_keyed_by_path_buf() {
     let map: &cache_core::TtlMap<std::path::PathBuf, usize> = std_path::sizes();
     assert_eq!(map.get(std::path::Path::new("/tmp")), Some(4));
 }
+
+/// A parameter of type `Self` (or `&Self`) left out of the key by `key: Type = expr`: the
+/// static never names it, so it is taken as any other parameter (it was rejected with "`Self`
+/// cannot appear in a key type", about a key that does not contain it).
+mod self_param {
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    pub struct Tenant {
+        pub id: u32,
+        pub name: String,
+    }
+
+    pub static RUNS: AtomicU32 = AtomicU32::new(0);
+
+    impl Tenant {
+        #[ttl_cached(ttl = "1h", key: u32 = tenant.id)]
+        pub fn label(tenant: &Self) -> String {
+            RUNS.fetch_add(1, Ordering::SeqCst);
+            format!("{}#{}", tenant.name, tenant.id)
+        }
+
+        #[ttl_cached(ttl = "1h", key: (u32, u8) = (tenant.id, n))]
+        pub async fn label_async(tenant: Self, n: u8) -> String {
+            format!("{}#{}/{n}", tenant.name, tenant.id)
+        }
+    }
+}
+
+#[test]
+fn a_self_parameter_left_out_of_a_custom_key_is_taken() {
+    use self_param::{RUNS, Tenant};
+    let a = Tenant {
+        id: 1,
+        name: "a".to_owned(),
+    };
+    let renamed = Tenant {
+        id: 1,
+        name: "b".to_owned(),
+    };
+    assert_eq!(Tenant::label(&a), "a#1");
+    assert_eq!(Tenant::label(&renamed), "a#1", "keyed by the id alone");
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let label = runtime.block_on(Tenant::label_async(a, 2));
+    assert_eq!(label, "a#1/2");
+}
