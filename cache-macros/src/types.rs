@@ -56,12 +56,28 @@ pub(crate) fn mentions_self(ty: &Type) -> bool {
 }
 
 /// The first borrow written in `ty`, if any: a lifetime other than `'static` (`'_`, `'a`) or a
-/// `&` without one. Within the signature of `Fn(&str) -> bool` or `fn(&str)`, elided
+/// `&` without one, or the `'_` a standard type with a lifetime parameter hides when written
+/// without it (`Cow<str>`). Within the signature of `Fn(&str) -> bool` or `fn(&str)`, elided
 /// lifetimes are each call's own, not borrows, nor are those a `for<'a>` binds; a lifetime
 /// named from outside still is.
 pub(crate) fn first_lifetime(ty: &Type) -> Option<String> {
     Borrows::default().in_type(ty)
 }
+
+/// Standard types that always have a lifetime parameter, so that writing one without it
+/// (`Cow<str>`, allowed in a signature) borrows. The expansion names the key and value types
+/// in a `type` alias, where an elided lifetime is rustc's "missing lifetime specifier" with
+/// the suggestion to write `#[ttl_cached(..)]<'a>`. Only these names: a user's type with a
+/// lifetime (`Token<'a>` written `Token`) cannot be told from the syntax, and a user's type
+/// of another name is rustc's business.
+const HIDE_A_LIFETIME: &[&str] = &[
+    "Cow",
+    "Chars",
+    "CharIndices",
+    "MutexGuard",
+    "RwLockReadGuard",
+    "RwLockWriteGuard",
+];
 
 /// What [`first_lifetime`] knows where it looks: the lifetimes bound by a `for<..>` around,
 /// and whether it is within a function signature.
@@ -110,6 +126,14 @@ impl Borrows {
     }
 
     fn in_path(&self, path: &syn::Path) -> Option<String> {
+        if let Some(last) = path.segments.last()
+            && HIDE_A_LIFETIME.contains(&last.ident.to_string().as_str())
+            && !self.in_signature
+            && !matches!(&last.arguments, syn::PathArguments::AngleBracketed(args)
+                if args.args.iter().any(|a| matches!(a, syn::GenericArgument::Lifetime(_))))
+        {
+            return Some("'_".to_string());
+        }
         path.segments
             .iter()
             .find_map(|segment| match &segment.arguments {
@@ -253,6 +277,8 @@ mod tests {
             "for<'x> fn(&'x str) -> &'x str",
             "Box<dyn Fn(Cow<'_, str>) -> bool>",
             "Cow<'static, str>",
+            "Arc<dyn Fn(Cow<str>) -> bool + Send + Sync>",
+            "fn(Cow<str>) -> usize",
             "<Vec<u8> as IntoIterator>::Item",
         ] {
             assert_eq!(borrow(owned), None, "{owned}");
@@ -272,6 +298,10 @@ mod tests {
             ("Box<dyn Fn(&'a str) -> bool + Send + Sync>", "'a"),
             ("fn() -> &'a str", "'a"),
             ("Box<dyn Fn(&str) -> Cow<'b, str>>", "'b"),
+            ("Cow<str>", "'_"),
+            ("std::borrow::Cow<[u8]>", "'_"),
+            ("Option<Cow<str>>", "'_"),
+            ("std::str::Chars", "'_"),
         ] {
             assert_eq!(borrow(borrowed).as_deref(), Some(found), "{borrowed}");
         }
