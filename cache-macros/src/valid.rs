@@ -690,8 +690,14 @@ fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<Dur
                 lit,
                 format!(
                     "invalid duration {:?} for `{option}` ({e}); write e.g. \"1h\", \"90s\", \
-                     \"250ms\" or \"1h 30m\"",
-                    lit.value()
+                     \"250ms\" or \"1h 30m\"{}",
+                    lit.value(),
+                    // `"OFF"`, `"never"`, `"none"`: what `sweep` says for no background sweep.
+                    if option == "sweep" {
+                        ", or \"off\" for no background sweep"
+                    } else {
+                        ""
+                    }
                 ),
             );
             None
