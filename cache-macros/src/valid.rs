@@ -806,7 +806,7 @@ fn check_signature(function: &Function<'_>, key: Option<&CustomKey>, errors: &mu
                     }
                 }
                 // A parameter that cannot be taken at all is not also judged as a key.
-                if check_param_type(ty, errors) && !custom_key {
+                if check_param_type(ty, custom_key, errors) && !custom_key {
                     check_key_type(ty, generic, errors);
                 }
             }
@@ -828,7 +828,8 @@ fn check_signature(function: &Function<'_>, key: Option<&CustomKey>, errors: &mu
 }
 
 /// Whether the parameter's type is one a memoized function can take (else reported).
-fn check_param_type(ty: &Type, errors: &mut Errors) -> bool {
+/// `custom_key`: the parameter is not part of the key.
+fn check_param_type(ty: &Type, custom_key: bool, errors: &mut Errors) -> bool {
     let mutable = |t: &Type| matches!(t, Type::Reference(r) if r.mutability.is_some());
     if let Some(mutable) = find(ty, &mut |t| mutable(t)) {
         errors.at(
@@ -837,10 +838,16 @@ fn check_param_type(ty: &Type, errors: &mut Errors) -> bool {
              could not mutate through them; take `&T` instead",
         );
     } else if let Some(opaque) = find(ty, &mut |t| matches!(t, Type::ImplTrait(_))) {
+        let why = if custom_key {
+            // Not a key part: the reason is the function's own genericity.
+            "they make the function generic, and its cache is one static; take a concrete type \
+             or a `&dyn Trait` instead"
+        } else {
+            "the key needs one concrete type; take a concrete type instead"
+        };
         errors.at(
             opaque,
-            "`impl Trait` parameters are not supported: the key needs one concrete type; take \
-             a concrete type instead",
+            format!("`impl Trait` parameters are not supported: {why}"),
         );
     } else {
         return true;
