@@ -73,9 +73,12 @@ struct Rendezvous {
 
 struct State {
     landed: Option<Landed>,
-    /// The async waiters' wakers, each under its waiter's number (see [`Waiting`]).
-    wakers: Vec<(u64, Waker)>,
-    next_waiter: u64,
+    /// The async waiters' wakers, each at its waiter's number (see [`Waiting`]): a poll or a
+    /// leave finds its own at once, however many wait.
+    wakers: Vec<Option<Waker>>,
+    /// Numbers of waiters that left, for the next to come: waiters that come and go keep the
+    /// table as small as the most that waited at once.
+    free: Vec<usize>,
 }
 
 /// Names a flight while it is registered: its shard's flights table and a number given by it.
@@ -107,7 +110,7 @@ impl<V> Flight<V> {
                 state: Mutex::new(State {
                     landed: None,
                     wakers: Vec::new(),
-                    next_waiter: 0,
+                    free: Vec::new(),
                 }),
                 landed: Condvar::default(),
             },
@@ -149,8 +152,7 @@ impl Rendezvous {
         self.landed.notify_all();
         // Every waiter is woken, even if waking one panics. Such a panic is its executor's,
         // not this flight's callers': it is not passed on (this may run as a panic unwinds).
-        for (_, waker) in wakers {
-            let mut waker = Some(waker);
+        for mut waker in wakers {
             drop(catch(&mut || waker.take().map_or((), Waker::wake)));
         }
     }
@@ -190,7 +192,7 @@ impl Rendezvous {
     fn poll_wait(
         &self,
         cx: &mut Context<'_>,
-        waiter: &mut Option<u64>,
+        waiter: &mut Option<usize>,
         coalesced: &mut Option<&Counters>,
     ) -> Poll<Landed> {
         // The very task awaiting here, or another task that the constructor drives inline (a
@@ -210,16 +212,25 @@ impl Rendezvous {
             return Poll::Ready(landed.clone());
         }
         let state = &mut *guard;
-        let mine = waiter.and_then(|n| state.wakers.iter_mut().find(|(m, _)| *m == n));
+        let mine = waiter.and_then(|n| state.wakers.get_mut(n)?.as_mut());
         // A waker it replaces is dropped once the lock is let go: a waker's `Drop` may end
         // another waiter of this flight, which then takes the lock to leave.
         let _replaced = match mine {
-            Some((_, waker)) if waker.will_wake(cx.waker()) => None,
-            Some((_, waker)) => Some(std::mem::replace(waker, cx.waker().clone())),
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            Some(waker) => Some(std::mem::replace(waker, cx.waker().clone())),
             None => {
-                let n = state.next_waiter;
-                state.next_waiter += 1;
-                state.wakers.push((n, cx.waker().clone()));
+                // Cloned before a number is taken: a `clone` that panics takes none.
+                let waker = Some(cx.waker().clone());
+                let n = match state.free.pop() {
+                    Some(n) => {
+                        state.wakers[n] = waker;
+                        n
+                    }
+                    None => {
+                        state.wakers.push(waker);
+                        state.wakers.len() - 1
+                    }
+                };
                 *waiter = Some(n);
                 None
             }
@@ -229,11 +240,14 @@ impl Rendezvous {
     }
 
     /// Waiter `n` stops waiting: its waker goes, dropped once the lock is let go.
-    fn leave(&self, n: u64) {
+    fn leave(&self, n: usize) {
         let gone = {
             let mut state = self.state.lock();
-            let at = state.wakers.iter().position(|(m, _)| *m == n);
-            at.map(|at| state.wakers.swap_remove(at))
+            let gone = state.wakers.get_mut(n).and_then(Option::take);
+            if gone.is_some() {
+                state.free.push(n);
+            }
+            gone
         };
         drop(gone);
     }
@@ -245,7 +259,7 @@ impl Rendezvous {
 pub(crate) struct Waiting<'a, V> {
     flight: &'a Flight<V>,
     /// Its number among the flight's waiters, while its waker is there.
-    waiter: Option<u64>,
+    waiter: Option<usize>,
     /// The counters to count the wait in, until it begins.
     coalesced: Option<&'a Counters>,
 }

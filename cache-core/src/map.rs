@@ -710,6 +710,7 @@ impl<K, V, S> Inner<K, V, S> {
 #[derive(Clone, Copy)]
 pub(crate) enum Count {
     Both,
+    #[cfg(feature = "redis")]
     Hits,
     Nothing,
 }
@@ -786,8 +787,11 @@ where
         let found = shard.table.get(hash, key, &self.clock);
         match count {
             Count::Both => self.counters.lookup(found.is_some()),
+            #[cfg(feature = "redis")]
             Count::Hits if found.is_some() => self.counters.lookup(true),
-            Count::Hits | Count::Nothing => {}
+            #[cfg(feature = "redis")]
+            Count::Hits => {}
+            Count::Nothing => {}
         }
         let (value, _) = found?;
         Some(value.clone())
