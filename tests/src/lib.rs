@@ -92,6 +92,22 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or_default()
 }
 
+/// Silences the default panic hook, for the rest of the test binary, for the panics its tests
+/// provoke on purpose: a message starting "boom", or a payload that `also` recognises (the
+/// first call's `also` holds). Other panics print as usual.
+pub fn quiet_panics(also: fn(&(dyn std::any::Any + Send)) -> bool) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            if !(panic_message(payload).starts_with("boom") || also(payload)) {
+                default(info);
+            }
+        }));
+    });
+}
+
 /// Asserts that `result` is the panic of a re-entrant call (a constructor asking for its own
 /// key), not a value and not another panic.
 pub fn assert_reentry<T>(result: std::thread::Result<T>) {

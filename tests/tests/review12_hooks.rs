@@ -31,27 +31,8 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// Runs `name` (this very test) in a child process, where `scenario` runs and its panic
 /// fails the child: for scenarios that may kill a process-wide thread (the sweeper) or abort.
 fn in_own_process(name: &str, scenario: impl FnOnce()) {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     tests::in_own_process(name, scenario);
-}
-
-/// Silences the default hook for the panics provoked on purpose (payload "boom..." or a
-/// [`PayloadBomb`]).
-fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let quiet = payload.is::<PayloadBomb>()
-                || payload
-                    .downcast_ref::<&str>()
-                    .is_some_and(|m| m.starts_with("boom"));
-            if !quiet {
-                default(info);
-            }
-        }));
-    });
 }
 
 /// Waits on `rx` for `n` messages, failing if they do not all come by the deadline.
@@ -188,7 +169,7 @@ fn a_waker_panic_whose_payload_drop_panics_does_not_strand_the_other_waiters() {
 /// first panic dropped the second payload unguarded, whose panic ended the sweep at shard 1.
 #[test]
 fn a_second_listener_panic_whose_payload_drop_panics_does_not_end_a_sweep_half_way() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     let clock = ManualClock::new();
     let heard = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&heard);
@@ -237,7 +218,7 @@ impl Drop for Grenade {
 /// unguarded; its panic leaves the loop, and the entries after it are dropped unheard.
 #[test]
 fn listener_panics_whose_payloads_panic_on_drop_leave_no_removal_unheard() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     let heard = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&heard);
     let map: TtlMap<u32, u32> = TtlMap::builder()
@@ -322,7 +303,7 @@ struct Log {
 /// stored has then left the map once, so the listener heard each stored value exactly once,
 /// `inserts` equals all it heard, and its reasons match the counters.
 fn hammer(capacity: Option<usize>, reentrant: bool) {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     let clock = ManualClock::new();
     let log = Arc::new(Log::default());
     let slot: Arc<OnceLock<TtlMap<u64, u64>>> = Arc::default();
@@ -511,7 +492,7 @@ impl Drop for Echo {
 /// exactly once, nothing hangs, and every stored value is heard leaving once.
 #[test]
 fn values_whose_drop_uses_their_map_are_dropped_once_from_every_path() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     tests::within(DEADLINE, || {
         let clock = ManualClock::new();
         let heard = Arc::new(AtomicU64::new(0));
@@ -608,7 +589,7 @@ impl Clone for Brittle {
 /// counted once in `coalesced`, and the key works afterwards.
 #[test]
 fn a_clone_that_panics_at_any_point_of_a_landing_strands_no_waiter() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     static SERIAL: Mutex<()> = Mutex::new(());
     let _serial = SERIAL.lock().unwrap();
     for panics_at in 1..=9 {
@@ -693,7 +674,7 @@ impl Clone for Touchy {
 /// and nothing is left locked or registered (the keys work afterwards, from every thread).
 #[test]
 fn a_key_whose_eq_hash_or_clone_panics_does_not_disturb_a_flights_waiters() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     let map: TtlMap<Touchy, u32> = TtlMap::new(Duration::from_secs(60));
     let go = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
@@ -945,7 +926,7 @@ fn sync_call(map: &TtlMap<usize, u64>, inv: &Invalidations, rng: &mut Rng) {
 /// had returned when the call began, every call returns, and the keys work afterwards.
 #[test]
 fn cancelled_panicking_and_failing_constructors_on_every_executor_lose_to_invalidations() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     let map: TtlMap<usize, u64> = TtlMap::new(Duration::from_secs(60));
     let inv = Invalidations::new();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1074,7 +1055,7 @@ fn fib_plain(n: u64) -> u64 {
 /// with the panic gone, every thread gets the right value, and each level was stored.
 #[test]
 fn a_memoized_recursion_that_panics_at_depth_on_four_threads_neither_hangs_nor_wedges() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     let run = |tx: mpsc::Sender<Option<u64>>, top: u64| {
         std::thread::spawn(move || {
             let got = std::panic::catch_unwind(|| fragile_fib(top));
@@ -1381,7 +1362,7 @@ fn counters_are_exact_across_more_threads_than_stripes_and_thread_local_destruct
 /// `coalesced` grows by 5, not more (SPEC: once per call, never twice).
 #[test]
 fn coalesced_counts_each_waiting_call_once_through_panics_and_abandoned_leaders() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<PayloadBomb>());
     let map: TtlMap<u32, u32> = TtlMap::new(Duration::from_secs(60));
     let rt = tests::two_worker_runtime();
     let waiters = |key: u32| {

@@ -27,30 +27,8 @@ fn secs(n: u64) -> Duration {
 /// Runs `name` (this very test) in a child process, where `scenario` runs and its panic
 /// fails the child: for scenarios that may abort the process.
 fn in_own_process(name: &str, scenario: impl FnOnce()) {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<Nest>());
     tests::in_own_process(name, scenario);
-}
-
-/// Silences the default hook for the panics provoked on purpose (payload "boom..." or a
-/// [`Nest`]).
-fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let quiet = payload.is::<Nest>()
-                || payload
-                    .downcast_ref::<&str>()
-                    .is_some_and(|m| m.starts_with("boom"))
-                || payload
-                    .downcast_ref::<String>()
-                    .is_some_and(|m| m.starts_with("boom"));
-            if !quiet {
-                default(info);
-            }
-        }));
-    });
 }
 
 /// Runs `f` on another thread; its result, or a failure naming `what` if it takes longer
@@ -364,7 +342,7 @@ fn an_expire_after_that_uses_the_key_it_is_asked_about_during_a_flight() {
 /// key does) rather than hang; the flight's waiter still gets the value; nothing is stored.
 #[test]
 fn an_expire_after_memoizing_the_key_its_flight_lands_does_not_hang() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<Nest>());
     within("expire_after memoizing its own key", || {
         let slot: Slot<TtlMap<u32, u32>> = Arc::default();
         let s = Arc::clone(&slot);
@@ -419,7 +397,7 @@ fn an_expire_after_memoizing_the_key_its_flight_lands_does_not_hang() {
 /// 1's call panics with the message.
 #[test]
 fn a_cycle_through_expire_after_and_another_threads_constructor_panics_rather_than_hangs() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<Nest>());
     within("a cycle through expire_after", || {
         let slot: Slot<TtlMap<u32, u32>> = Arc::default();
         let s = Arc::clone(&slot);
@@ -508,7 +486,7 @@ enum Fault {
 /// run one after the other: the faults are process-wide switches.
 #[test]
 fn a_landing_whose_expire_after_or_key_clone_panics_still_hands_its_waiters_the_value() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<Nest>());
     for fault in [Fault::ExpireAfter, Fault::KeyClone, Fault::KeyCloneDrop] {
         within("a panicking landing", move || {
             let armed = Arc::new(AtomicBool::new(false));
@@ -576,7 +554,7 @@ fn a_landing_whose_expire_after_or_key_clone_panics_still_hands_its_waiters_the_
 /// `refresh_after`).
 #[test]
 fn a_refresh_whose_expire_after_panics_keeps_the_old_value_and_stays_due() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<Nest>());
     let clock = ManualClock::new();
     let asked = Arc::new(AtomicUsize::new(0));
     let n = Arc::clone(&asked);
@@ -615,7 +593,7 @@ fn a_refresh_whose_expire_after_panics_keeps_the_old_value_and_stays_due() {
 /// rebuild is still served it), and nothing expired is returned by `get`.
 #[test]
 fn a_stale_rebuild_whose_expire_after_panics_leaves_the_stale_value_for_later_failures() {
-    quiet_panics();
+    tests::quiet_panics(|p| p.is::<Nest>());
     let clock = ManualClock::new();
     let map: TtlMap<u32, u64> = TtlMap::builder()
         .ttl(secs(10))

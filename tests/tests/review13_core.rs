@@ -28,26 +28,6 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// Silences the default hook for the panics provoked on purpose (payloads starting "boom").
-fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let quiet = payload
-                .downcast_ref::<&str>()
-                .is_some_and(|m| m.starts_with("boom"))
-                || payload
-                    .downcast_ref::<String>()
-                    .is_some_and(|m| m.starts_with("boom"));
-            if !quiet {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// A route to a model of a tenant: equal when both fields are, hashed by the tenant alone.
 /// That is a lawful `Hash` (equal keys hash equally; `Hash` need not tell unequal keys
 /// apart), as hashing a subset of the fields that `Eq` compares is, and it makes the routes
@@ -156,7 +136,7 @@ mod shared_hash {
 /// call (`get` counted after the clone until helper-75 saw it).
 #[test]
 fn a_hit_whose_clone_panics_is_counted_by_get_as_by_a_memoizing_call() {
-    quiet_panics();
+    tests::quiet_panics(|_| false);
     let map: TtlMap<u8, Touchy> = TtlMap::new(secs(60));
     map.insert(1, Touchy);
     map.insert(2, Touchy);
@@ -905,7 +885,7 @@ fn a_value_whose_drop_writes_to_its_map_is_dropped_outside_its_locks() {
 /// whose waiters' clones panic (they make their own attempts).
 #[test]
 fn a_clone_that_panics_in_a_hit_or_a_landing_leaves_the_map_usable() {
-    quiet_panics();
+    tests::quiet_panics(|_| false);
     within(PATIENCE, || {
         let map: TtlMap<u64, Touchy> = TtlMap::new(secs(60));
         map.insert(1, Touchy);
@@ -960,7 +940,7 @@ impl Drop for Grenade {
 /// the sweeper thread, and a well-behaved map built afterwards is still swept by it.
 #[test]
 fn the_sweeper_sweeps_on_after_panicking_listeners_drops_and_clocks() {
-    quiet_panics();
+    tests::quiet_panics(|_| false);
     let clock = ManualClock::new();
     let every = Duration::from_millis(1);
     let listener_panics: TtlMap<u64, u64> = TtlMap::builder()

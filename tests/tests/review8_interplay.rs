@@ -30,23 +30,6 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// Silences the default hook for the panics provoked on purpose (payload "boom...").
-fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let quiet = info
-                .payload()
-                .downcast_ref::<&str>()
-                .is_some_and(|m| m.starts_with("boom"));
-            if !quiet {
-                default(info);
-            }
-        }));
-    });
-}
-
 const HITS: usize = 0;
 const MISSES: usize = 1;
 const INSERTS: usize = 2;
@@ -320,7 +303,7 @@ enum Got {
 }
 
 fn run(cfg: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    quiet_panics();
+    tests::quiet_panics(|_| false);
     let clock = ManualClock::new();
     let (heard, listener): (Heard<u8, u32>, _) = recorder();
     let lives = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -628,7 +611,7 @@ proptest! {
 /// README counts in `refreshes` only "the refresh_after rebuilds that succeeded".
 #[test]
 fn a_refresh_whose_expire_after_panics_is_not_counted() {
-    quiet_panics();
+    tests::quiet_panics(|_| false);
     let clock = ManualClock::new();
     let map: TtlMap<u8, u32> = TtlMap::builder()
         .ttl(secs(60))
