@@ -109,7 +109,6 @@ mod payload;
 pub mod redis;
 mod registry;
 mod shard;
-#[cfg(not(feature = "shuttle"))]
 mod sharded_lock;
 mod stats;
 mod sweep;
@@ -263,6 +262,11 @@ impl std::fmt::Display for Reason {
         f.write_str(self.as_str())
     }
 }
+
+// The striped lock itself, for its schedule tests (`tests/shuttle_lock.rs`); not an API.
+#[cfg(feature = "shuttle")]
+#[doc(hidden)]
+pub use sharded_lock::ShuttleProbe as __ShardedLock;
 
 // What `#[ttl_cached]` expands to; its own file, so the macro and the map evolve apart.
 #[doc(hidden)]

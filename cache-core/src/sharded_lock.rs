@@ -18,16 +18,26 @@
 //!
 //! The only `unsafe` of the crate is here: handing out references to the value under the
 //! stripes' raw locks.
+//!
+//! With the feature `shuttle`, the same protocol runs on stripes and atomics of shuttle's
+//! (`shuttle_stripe`), two stripes a lock, so that shuttle explores its interleavings: in
+//! `tests/shuttle_lock.rs`, and under every map of the other schedule tests.
 
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::RawRwLock;
-use parking_lot::lock_api::RawRwLock as _;
+#[cfg(not(feature = "shuttle"))]
+use {
+    parking_lot::{RawRwLock, lock_api::RawRwLock as _},
+    std::sync::atomic::AtomicUsize,
+};
+// Under shuttle the same protocol runs on stripes and atomics that shuttle's scheduler can
+// switch threads at (see `shuttle_stripe`).
+#[cfg(feature = "shuttle")]
+use {shuttle::sync::atomic::AtomicUsize, shuttle_stripe::RawRwLock};
 
 use crate::sync::thread_token;
 use crate::thread_slot;
@@ -56,12 +66,22 @@ unsafe impl<T: Send> Send for ShardedLock<T> {}
 unsafe impl<T: Send + Sync> Sync for ShardedLock<T> {}
 
 /// Stripes per lock: the cores, rounded up to a power of two.
+#[cfg(not(feature = "shuttle"))]
 fn stripes() -> usize {
+    use std::sync::OnceLock;
     static STRIPES: OnceLock<usize> = OnceLock::new();
     *STRIPES.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         cores.next_power_of_two().min(thread_slot::SLOTS + 1)
     })
+}
+
+/// Under shuttle, two stripes whatever the machine: the thread that takes slot 1 enlists the
+/// stripe the main thread's (slot 0) is not, and the one that takes slot 2 shares the main
+/// thread's, so that schedules reach both.
+#[cfg(feature = "shuttle")]
+fn stripes() -> usize {
+    2
 }
 
 /// A lock's stripes, unlocked. Not generic, so that it is compiled once, not per value type.
@@ -311,7 +331,122 @@ impl<T> Drop for WriteGuard<'_, T> {
     }
 }
 
-#[cfg(test)]
+/// A stripe under shuttle: a reader-writer lock on one of shuttle's atomics, with the methods of
+/// parking_lot's `RawRwLock` that the protocol calls, so that each of its steps is a point where
+/// shuttle's scheduler may switch threads (parking_lot's would block the one OS thread that runs
+/// all of a schedule's threads). A waiting thread yields to shuttle until its turn. As with
+/// parking_lot's, a writer that waits for the readers to leave bars new ones meanwhile, so that a
+/// thread that asks for a read it already holds, with a writer between, waits forever here too.
+#[cfg(feature = "shuttle")]
+mod shuttle_stripe {
+    use shuttle::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use shuttle::thread::yield_now;
+
+    /// Set while a writer holds the stripe, or waits for its readers to leave; the readers in
+    /// are counted in the other bits.
+    const WRITER: usize = 1 << (usize::BITS - 1);
+
+    pub(super) struct RawRwLock(AtomicUsize);
+
+    impl RawRwLock {
+        // A fresh stripe at each use, as parking_lot's `INIT` is.
+        #[allow(clippy::declare_interior_mutable_const)]
+        pub(super) const INIT: Self = RawRwLock(AtomicUsize::new(0));
+
+        pub(super) fn try_lock_shared(&self) -> bool {
+            let mut state = self.0.load(SeqCst);
+            while state & WRITER == 0 {
+                match self.0.compare_exchange(state, state + 1, SeqCst, SeqCst) {
+                    Ok(_) => return true,
+                    Err(now) => state = now,
+                }
+            }
+            false
+        }
+
+        pub(super) fn lock_shared(&self) {
+            while !self.try_lock_shared() {
+                yield_now();
+            }
+        }
+
+        pub(super) fn try_lock_exclusive(&self) -> bool {
+            self.0.compare_exchange(0, WRITER, SeqCst, SeqCst).is_ok()
+        }
+
+        pub(super) fn lock_exclusive(&self) {
+            // The stripe first, which bars new readers; then the readers in have to leave.
+            while self.0.fetch_or(WRITER, SeqCst) & WRITER != 0 {
+                yield_now();
+            }
+            while self.0.load(SeqCst) != WRITER {
+                yield_now();
+            }
+        }
+
+        /// # Safety
+        ///
+        /// This thread holds the stripe shared: the lock's guards hand out references on the
+        /// strength of the stripes they hold, which another's unlock would let a writer under.
+        #[allow(unsafe_code)]
+        pub(super) unsafe fn unlock_shared(&self) {
+            self.0.fetch_sub(1, SeqCst);
+        }
+
+        /// # Safety
+        ///
+        /// This thread holds the stripe exclusively, as for `unlock_shared`.
+        #[allow(unsafe_code)]
+        pub(super) unsafe fn unlock_exclusive(&self) {
+            self.0.store(0, SeqCst);
+        }
+    }
+}
+
+/// The lock with closures for guards, for its schedule tests (`tests/shuttle_lock.rs`), which
+/// reach it as `cache_core::__ShardedLock`. Not an API.
+#[cfg(feature = "shuttle")]
+pub struct ShuttleProbe<T>(ShardedLock<T>);
+
+#[cfg(feature = "shuttle")]
+impl<T> ShuttleProbe<T> {
+    /// A lock of `stripes` stripes (a power of two), the calling thread's enlisted.
+    pub fn with_stripes(stripes: usize, value: T) -> Self {
+        assert!(stripes.is_power_of_two(), "stripes: a power of two");
+        let stripes = (0..stripes).map(|_| CachePadded::new(RawRwLock::INIT));
+        ShuttleProbe(ShardedLock::with_stripes(stripes.collect(), value))
+    }
+
+    /// Runs `f` under the calling thread's stripe, read-locked.
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.0.read())
+    }
+
+    /// Runs `f` under every enlisted stripe, write-locked.
+    pub fn write<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.0.write())
+    }
+
+    /// As [`write`](Self::write), with this thread named as the holder
+    /// (`WriteGuard::held_here`): `f` asking for the lock again panics.
+    pub fn write_held_here<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut guard = self.0.write();
+        guard.held_here();
+        f(&mut guard)
+    }
+
+    /// The stripes enlisted, a bit each.
+    pub fn enlisted(&self) -> usize {
+        self.0.enlisted.load(Relaxed)
+    }
+
+    /// The calling thread's stripe.
+    pub fn own_stripe(&self) -> usize {
+        own_stripe(&self.0.stripes)
+    }
+}
+
+#[cfg(all(test, not(feature = "shuttle")))]
 mod tests {
     use super::*;
 

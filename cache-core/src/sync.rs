@@ -1,52 +1,40 @@
 //! The concurrency primitives the map is built from, in one place so that schedule tests can
 //! swap them all: with the feature `shuttle`, every lock, condition variable, thread-local and
-//! atomic that a protocol relies on and thread below is [shuttle](https://docs.rs/shuttle)'s, whose scheduler then explores the
-//! interleavings of the flight rendezvous, sweeping and eviction (`cache-core/tests/shuttle.rs`).
+//! atomic that a protocol relies on and thread below is [shuttle](https://docs.rs/shuttle)'s,
+//! whose scheduler then explores the interleavings of the flight rendezvous, sweeping and
+//! eviction (`cache-core/tests/shuttle.rs`). The read-write lock is the crate's own striped one
+//! under both, its stripes made of shuttle's atomics then (`sharded_lock.rs`), so that schedules
+//! run its protocol too (`cache-core/tests/shuttle_lock.rs`).
 //!
 //! Each type offers the same small API under both configurations.
 
 #[cfg(feature = "shuttle")]
 use std::sync::PoisonError;
 
+pub(crate) use crate::sharded_lock::{ReadGuard, ShardedLock as RwLock, WriteGuard};
+
 #[cfg(not(feature = "shuttle"))]
-pub(crate) use {
-    crate::sharded_lock::{ReadGuard, ShardedLock as RwLock, WriteGuard},
-    std::thread_local,
-};
+pub(crate) use std::thread_local;
 
 #[cfg(feature = "shuttle")]
-pub(crate) use {
-    shuttle::sync::{RwLock, RwLockReadGuard as ReadGuard, RwLockWriteGuard as WriteGuard},
-    shuttle::thread_local,
-};
+pub(crate) use shuttle::thread_local;
 
-/// Takes a read lock. A panic in user code (a key's `Hash` or `Eq`) under a lock leaves the
-/// table consistent, so shuttle's poisoning is ignored rather than turned into more panics
-/// (the lock of ordinary builds has none).
+/// Takes a read lock. The lock is never poisoned: a panic in user code (a key's `Hash` or `Eq`)
+/// under it leaves the table consistent.
 #[inline]
 pub(crate) fn read<T>(lock: &RwLock<T>) -> ReadGuard<'_, T> {
-    #[cfg(not(feature = "shuttle"))]
-    return lock.read();
-    #[cfg(feature = "shuttle")]
-    return lock.read().unwrap_or_else(PoisonError::into_inner);
+    lock.read()
 }
 
 /// Takes a write lock, as [`read`] does.
 pub(crate) fn write<T>(lock: &RwLock<T>) -> WriteGuard<'_, T> {
-    #[cfg(not(feature = "shuttle"))]
-    return lock.write();
-    #[cfg(feature = "shuttle")]
-    return lock.write().unwrap_or_else(PoisonError::into_inner);
+    lock.write()
 }
 
 /// Names this thread as the holder of `guard`'s lock while user code runs under it, so that
-/// asking for the lock again panics instead of waiting for itself (ordinary builds only:
-/// shuttle's lock has no such check, and its schedules never re-enter).
+/// asking for the lock again panics instead of waiting for itself.
 pub(crate) fn held_here<T>(guard: &WriteGuard<'_, T>) {
-    #[cfg(not(feature = "shuttle"))]
     guard.held_here();
-    #[cfg(feature = "shuttle")]
-    let _ = guard;
 }
 
 /// A mutex that is never poisoned.
