@@ -65,9 +65,10 @@ fn readers_enlisting_their_stripes_never_see_a_write_half_done() {
                 let lock = Arc::clone(&lock);
                 thread::spawn(move || write_in_halves(&lock, 1..=2))
             };
+            // Each reader's stripe is its own unless the other had ended and given back its
+            // slot before it took one.
             let stripes: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
             writer.join().unwrap();
-            assert_ne!(stripes[0], stripes[1], "live threads share no stripe here");
             for stripe in stripes {
                 assert_ne!(lock.enlisted() & (1 << stripe), 0, "a reader's stripe");
             }
