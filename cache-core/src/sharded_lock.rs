@@ -26,7 +26,7 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use crossbeam_utils::CachePadded;
 #[cfg(not(feature = "shuttle"))]
@@ -116,7 +116,9 @@ impl<T> ShardedLock<T> {
     /// Reads under stripe `i`.
     #[inline(always)]
     fn read_on(&self, i: usize) -> ReadGuard<'_, T> {
-        if self.enlisted.load(Relaxed) & (1 << i) == 0 {
+        // Acquire: a reader that finds its stripe enlisted by another thread of the same
+        // stripe sees what that thread saw when it enlisted it, the writes of the writers before.
+        if self.enlisted.load(Acquire) & (1 << i) == 0 {
             enlist(&self.stripes, &self.enlisted, &self.writer, i);
         }
         let stripe = &self.stripes[i];
@@ -185,6 +187,12 @@ fn lock_enlisted(
 /// between its stripes meanwhile (none can enlist a stripe then either, as each enlists under
 /// one already enlisted), and a writer that comes after sees it. Readers go on meanwhile,
 /// however long they hold their stripes (user code runs under them: a clock, a `Clone`).
+///
+/// The enlisting thread's read lock makes the writes of the writers before it visible to it;
+/// another thread of the same stripe that then finds the stripe enlisted, and so skips this,
+/// sees them through the mask, released here and acquired in `read_on` (its read lock of the
+/// stripe gives it nothing: no writer has held it). Helper-77's loom model of the protocol
+/// found that race with a relaxed mask.
 #[cold]
 #[inline(never)]
 fn enlist(
@@ -197,7 +205,8 @@ fn enlist(
     if !held.try_lock_shared() {
         wait_shared(held, writer);
     }
-    enlisted.fetch_or(1 << i, Relaxed);
+    // Release: for the readers of the same stripe that find it enlisted (see `read_on`).
+    enlisted.fetch_or(1 << i, Release);
     // SAFETY: read-locked just above, on this thread, and given up here.
     #[allow(unsafe_code)]
     unsafe {
@@ -262,7 +271,9 @@ impl<T> Deref for ReadGuard<'_, T> {
     #[inline]
     fn deref(&self) -> &T {
         // SAFETY: this guard's stripe is read-locked, and enlisted, so no writer holds it and no
-        // unique reference to the value exists while this shared one lives.
+        // unique reference to the value exists while this shared one lives; and every write
+        // before happened before this read: through the stripe's lock, or, for the writes
+        // before the stripe was enlisted, through the enlisting (see `enlist`, `read_on`).
         #[allow(unsafe_code)]
         unsafe {
             &*self.lock.value.get()
