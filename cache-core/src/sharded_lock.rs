@@ -84,24 +84,29 @@ fn stripes() -> usize {
     2
 }
 
-/// A lock's stripes, unlocked. Not generic, so that it is compiled once, not per value type.
-fn new_stripes() -> Box<[CachePadded<RawRwLock>]> {
-    (0..stripes())
+/// `count` stripes, unlocked. Not generic, so that it is compiled once, not per value type.
+fn new_stripes(count: usize) -> Box<[CachePadded<RawRwLock>]> {
+    (0..count)
         .map(|_| CachePadded::new(RawRwLock::INIT))
         .collect()
+}
+
+/// Of `count` stripes, the calling thread's enlisted.
+fn own_enlisted(count: usize) -> AtomicUsize {
+    AtomicUsize::new(1 << own_stripe(count))
 }
 
 impl<T> ShardedLock<T> {
     /// A lock whose stripe for the thread that makes it is enlisted already: that thread is
     /// most often the one that uses it.
     pub(crate) fn new(value: T) -> Self {
-        Self::with_stripes(new_stripes(), value)
+        Self::with_stripes(stripes(), value)
     }
 
-    fn with_stripes(stripes: Box<[CachePadded<RawRwLock>]>, value: T) -> Self {
+    fn with_stripes(count: usize, value: T) -> Self {
         ShardedLock {
-            enlisted: AtomicUsize::new(1 << own_stripe(&stripes)),
-            stripes,
+            stripes: new_stripes(count),
+            enlisted: own_enlisted(count),
             writer: AtomicUsize::new(0),
             value: UnsafeCell::new(value),
         }
@@ -110,24 +115,15 @@ impl<T> ShardedLock<T> {
     /// Inlined into the hit: out of line, it was a call and 13 instructions more a hit.
     #[inline(always)]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
-        self.read_on(own_stripe(&self.stripes))
+        self.read_on(own_stripe(self.stripes.len()))
     }
 
     /// Reads under stripe `i`.
     #[inline(always)]
     fn read_on(&self, i: usize) -> ReadGuard<'_, T> {
-        // Acquire: a reader that finds its stripe enlisted by another thread of the same
-        // stripe sees what that thread saw when it enlisted it, the writes of the writers before.
-        if self.enlisted.load(Acquire) & (1 << i) == 0 {
-            enlist(&self.stripes, &self.enlisted, &self.writer, i);
-        }
-        let stripe = &self.stripes[i];
-        if !stripe.try_lock_shared() {
-            wait_shared(stripe, &self.writer);
-        }
         ReadGuard {
+            stripe: lock_shared(&self.stripes, &self.enlisted, &self.writer, i),
             lock: self,
-            stripe,
             _not_send: PhantomData,
         }
     }
@@ -141,11 +137,31 @@ impl<T> ShardedLock<T> {
     }
 }
 
+/// Read-locks stripe `i`, enlisting it first if no reader has used it. Not generic.
+#[inline(always)]
+fn lock_shared<'a>(
+    stripes: &'a [CachePadded<RawRwLock>],
+    enlisted: &AtomicUsize,
+    writer: &AtomicUsize,
+    i: usize,
+) -> &'a RawRwLock {
+    // Acquire: a reader that finds its stripe enlisted by another thread of the same stripe
+    // sees what that thread saw when it enlisted it, the writes of the writers before.
+    if enlisted.load(Acquire) & (1 << i) == 0 {
+        enlist(stripes, enlisted, writer, i);
+    }
+    let stripe = &stripes[i];
+    if !stripe.try_lock_shared() {
+        wait_shared(stripe, writer);
+    }
+    stripe
+}
+
 /// The stripe of the calling thread. Threads beyond the slots (or in thread-local teardown)
 /// share the last one.
 #[inline(always)]
-fn own_stripe(stripes: &[CachePadded<RawRwLock>]) -> usize {
-    thread_slot::slot().unwrap_or(usize::MAX) & (stripes.len() - 1)
+fn own_stripe(stripes: usize) -> usize {
+    thread_slot::slot().unwrap_or(usize::MAX) & (stripes - 1)
 }
 
 /// Locks every enlisted stripe exclusively, returning them. Always in the same order, so that
@@ -190,7 +206,7 @@ fn lock_enlisted(
 ///
 /// The enlisting thread's read lock makes the writes of the writers before it visible to it;
 /// another thread of the same stripe that then finds the stripe enlisted, and so skips this,
-/// sees them through the mask, released here and acquired in `read_on` (its read lock of the
+/// sees them through the mask, released here and acquired in `lock_shared` (its read lock of the
 /// stripe gives it nothing: no writer has held it). Helper-77's loom model of the protocol
 /// found that race with a relaxed mask.
 #[cold]
@@ -205,7 +221,7 @@ fn enlist(
     if !held.try_lock_shared() {
         wait_shared(held, writer);
     }
-    // Release: for the readers of the same stripe that find it enlisted (see `read_on`).
+    // Release: for the readers of the same stripe that find it enlisted (see `lock_shared`).
     enlisted.fetch_or(1 << i, Release);
     // SAFETY: read-locked just above, on this thread, and given up here.
     #[allow(unsafe_code)]
@@ -273,7 +289,7 @@ impl<T> Deref for ReadGuard<'_, T> {
         // SAFETY: this guard's stripe is read-locked, and enlisted, so no writer holds it and no
         // unique reference to the value exists while this shared one lives; and every write
         // before happened before this read: through the stripe's lock, or, for the writes
-        // before the stripe was enlisted, through the enlisting (see `enlist`, `read_on`).
+        // before the stripe was enlisted, through the enlisting (see `enlist`, `lock_shared`).
         #[allow(unsafe_code)]
         unsafe {
             &*self.lock.value.get()
@@ -424,8 +440,7 @@ impl<T> ShuttleProbe<T> {
     /// A lock of `stripes` stripes (a power of two), the calling thread's enlisted.
     pub fn with_stripes(stripes: usize, value: T) -> Self {
         assert!(stripes.is_power_of_two(), "stripes: a power of two");
-        let stripes = (0..stripes).map(|_| CachePadded::new(RawRwLock::INIT));
-        ShuttleProbe(ShardedLock::with_stripes(stripes.collect(), value))
+        ShuttleProbe(ShardedLock::with_stripes(stripes, value))
     }
 
     /// Runs `f` under the calling thread's stripe, read-locked.
@@ -453,7 +468,7 @@ impl<T> ShuttleProbe<T> {
 
     /// The calling thread's stripe.
     pub fn own_stripe(&self) -> usize {
-        own_stripe(&self.0.stripes)
+        own_stripe(self.0.stripes.len())
     }
 }
 
@@ -515,7 +530,7 @@ mod tests {
     #[test]
     fn a_writer_locks_the_stripes_readers_enlisted() {
         let lock = ShardedLock::new(());
-        let mine = 1 << own_stripe(&lock.stripes);
+        let mine = 1 << own_stripe(lock.stripes.len());
         assert_eq!(lock.enlisted.load(Relaxed), mine, "its maker's stripe only");
         assert_eq!(lock.write().locked, mine);
         // Readers on threads alive at once, which hold distinct slots: their stripes, and
@@ -528,7 +543,7 @@ mod tests {
                         barrier.wait();
                         drop(lock.read());
                         barrier.wait();
-                        1 << own_stripe(&lock.stripes)
+                        1 << own_stripe(lock.stripes.len())
                     })
                 })
                 .collect();
@@ -543,9 +558,8 @@ mod tests {
 
     #[test]
     fn a_reader_that_enlists_its_stripe_waits_for_the_writer() {
-        let stripes = (0..4).map(|_| CachePadded::new(RawRwLock::INIT)).collect();
-        let lock = ShardedLock::with_stripes(stripes, (0u64, 0u64));
-        let other = (own_stripe(&lock.stripes) + 1) % 4;
+        let lock = ShardedLock::with_stripes(4, (0u64, 0u64));
+        let other = (own_stripe(lock.stripes.len()) + 1) % 4;
         let read = AtomicUsize::new(0);
         std::thread::scope(|s| {
             let mut pair = lock.write();
@@ -567,15 +581,14 @@ mod tests {
         });
         assert_eq!(
             lock.write().locked,
-            (1 << own_stripe(&lock.stripes)) | (1 << other)
+            (1 << own_stripe(lock.stripes.len())) | (1 << other)
         );
     }
 
     #[test]
     fn a_reader_that_enlists_its_stripe_does_not_wait_for_other_readers() {
-        let stripes = (0..4).map(|_| CachePadded::new(RawRwLock::INIT)).collect();
-        let lock = ShardedLock::with_stripes(stripes, 7u64);
-        let other = (own_stripe(&lock.stripes) + 1) % 4;
+        let lock = ShardedLock::with_stripes(4, 7u64);
+        let other = (own_stripe(lock.stripes.len()) + 1) % 4;
         // This thread holds its read, as a reader held in user code under it would.
         let held = lock.read();
         let (tx, rx) = std::sync::mpsc::channel();
