@@ -147,8 +147,9 @@ fn lock_shared<'a>(
 ) -> &'a RawRwLock {
     // Acquire: a reader that finds its stripe enlisted by another thread of the same stripe
     // sees what that thread saw when it enlisted it, the writes of the writers before.
-    if enlisted.load(Acquire) & (1 << i) == 0 {
-        enlist(stripes, enlisted, writer, i);
+    let seen = enlisted.load(Acquire);
+    if seen & (1 << i) == 0 {
+        enlist(stripes, enlisted, writer, i, seen);
     }
     let stripe = &stripes[i];
     if !stripe.try_lock_shared() {
@@ -183,8 +184,9 @@ fn lock_enlisted(
                 stripes[i].lock_exclusive();
             }
         }
-        // A stripe is enlisted only under every stripe enlisted before it: one enlisted while
-        // this writer waited is seen now, and none can be while it holds them.
+        // A stripe is enlisted only under a read lock of one enlisted before it, which this
+        // writer locks too: one enlisted while it waited is seen now, and none can be while
+        // it holds them.
         if enlisted.load(Relaxed) == locking {
             return locking;
         }
@@ -199,16 +201,20 @@ fn lock_enlisted(
 /// Enlists stripe `i`, which a reader is about to use for the first time: every writer from
 /// then on locks it too. Not generic, and once per thread and lock.
 ///
-/// It is added under a read lock of an enlisted stripe, which every writer locks: no writer is
-/// between its stripes meanwhile (none can enlist a stripe then either, as each enlists under
-/// one already enlisted), and a writer that comes after sees it. Readers go on meanwhile,
-/// however long they hold their stripes (user code runs under them: a clock, a `Clone`).
+/// It is added under a read lock of the lowest stripe enlisted in `seen`, which every writer
+/// locks: no writer is between its stripes meanwhile (none can enlist a stripe then either, as
+/// each enlists under one already enlisted), and a writer that comes after sees it. Readers go
+/// on meanwhile, however long they hold their stripes (user code runs under them: a clock, a
+/// `Clone`).
 ///
-/// The enlisting thread's read lock makes the writes of the writers before it visible to it;
-/// another thread of the same stripe that then finds the stripe enlisted, and so skips this,
-/// sees them through the mask, released here and acquired in `lock_shared` (its read lock of the
-/// stripe gives it nothing: no writer has held it). Helper-77's loom model of the protocol
-/// found that race with a relaxed mask.
+/// What this thread then reads, the writes before it are visible to: the writes since that
+/// stripe was enlisted through its lock, and the writes before through `seen`, the mask as
+/// `lock_shared` acquired it from the enlisting that added that stripe (a newer mask, loaded
+/// here relaxed, could name a stripe whose enlisting this thread has not synchronized with).
+/// Another thread of the same stripe, which finds it enlisted and skips this, sees them
+/// through the mask too, released here (its read lock of the stripe gives it nothing if no
+/// writer has held it). Helper-77's and helper-79's loom models of the protocol found both
+/// races, with a relaxed mask and with a mask loaded again here.
 #[cold]
 #[inline(never)]
 fn enlist(
@@ -216,8 +222,9 @@ fn enlist(
     enlisted: &AtomicUsize,
     writer: &AtomicUsize,
     i: usize,
+    seen: usize,
 ) {
-    let held = &stripes[enlisted.load(Relaxed).trailing_zeros() as usize];
+    let held = &stripes[seen.trailing_zeros() as usize];
     if !held.try_lock_shared() {
         wait_shared(held, writer);
     }
@@ -289,7 +296,7 @@ impl<T> Deref for ReadGuard<'_, T> {
         // SAFETY: this guard's stripe is read-locked, and enlisted, so no writer holds it and no
         // unique reference to the value exists while this shared one lives; and every write
         // before happened before this read: through the stripe's lock, or, for the writes
-        // before the stripe was enlisted, through the enlisting (see `enlist`, `lock_shared`).
+        // before the stripe was enlisted, through the mask that enlisted it (see `enlist`).
         #[allow(unsafe_code)]
         unsafe {
             &*self.lock.value.get()
