@@ -1711,7 +1711,11 @@ fn the_sweeper_thread_removes_expired_entries_and_lets_a_dropped_map_go() {
     let value = Arc::new(7);
     map.insert(1, Arc::clone(&value));
     clock.advance(MINUTE);
+    // Heard once the shard's lock is let go, after the entry left the table: waited for too.
     wait_until("the sweeper removes the expired entry", || map.is_empty());
+    wait_until("the removal is heard", || {
+        !threads.lock().unwrap().is_empty()
+    });
     assert_eq!(
         threads.lock().unwrap().clone(),
         [(Some("cache-core-sweeper".to_owned()), Reason::Expired)]
