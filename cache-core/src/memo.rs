@@ -44,6 +44,7 @@ use crate::map::{
     Count, Incoming, Inner, Kept, Locked, drop_guarded, drop_unwinding, unless_panicked,
 };
 use crate::payload::{Panic, catch, resume};
+use crate::stats::Miss;
 use crate::sync::{read, thread_token, write};
 use crate::trace;
 
@@ -307,13 +308,18 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let shard = read(&self.shard(hash).lock);
-        let found = shard.table.get(hash, key, &self.clock);
-        if count {
-            self.counters.lookup(found.is_some());
-        }
-        let Some((value, now)) = found else {
+        let Some((value, now)) = shard.table.get(hash, key, &self.clock) else {
+            // Counted once its flight is registered or joined, so that whoever sees the miss
+            // counted can join that flight; counted too if a key's `Eq` or `Clone` panics there.
+            let _miss = match count {
+                true => Some(Miss(&self.counters)),
+                false => None,
+            };
             return self.join_or_lead(&shard, hash, key, is_async);
         };
+        if count {
+            self.counters.lookup(true);
+        }
         if self.refresh_after.is_some()
             && shard.table.refresh_due(hash, now)
             && let Some(id) = self.refresh(&shard, hash, key, now, is_async)

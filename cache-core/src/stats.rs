@@ -127,6 +127,15 @@ struct Stripe {
     inserts: AtomicU64,
 }
 
+/// Counts a memoizing call's miss when dropped, however its lookup ends.
+pub(crate) struct Miss<'a>(pub(crate) &'a Counters);
+
+impl Drop for Miss<'_> {
+    fn drop(&mut self) {
+        self.0.lookup(false);
+    }
+}
+
 pub(crate) struct Counters {
     stripes: Box<[CachePadded<Stripe>]>,
     expirations: AtomicU64,

@@ -218,3 +218,38 @@ fn an_expire_after_that_uses_its_map_beside_stores_and_clears() {
         SCHEDULES,
     );
 }
+
+/// A memoizing miss is counted once its flight is registered: a caller that sees the miss
+/// counted and then asks for the key joins that flight, in every schedule (it could lead a
+/// second construction when the miss was counted before the flight was registered).
+#[test]
+fn a_caller_that_sees_a_miss_counted_joins_its_flight() {
+    shuttle::check_random(
+        || {
+            let map: TtlMap<u32, u64> = TtlMap::new(secs(60));
+            let built = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let leader = {
+                let (map, built) = (map.clone(), Arc::clone(&built));
+                thread::spawn(move || {
+                    map.get_or_insert_with(&1, || {
+                        built.fetch_add(1, SeqCst);
+                        thread::yield_now();
+                        1
+                    })
+                })
+            };
+            while map.stats().misses == 0 {
+                thread::yield_now();
+            }
+            let got = map.get_or_insert_with(&1, || {
+                built.fetch_add(1, SeqCst);
+                2
+            });
+            assert_eq!(leader.join().unwrap(), 1);
+            assert_eq!(got, 1, "the second caller joined the first one's flight");
+            assert_eq!(built.load(SeqCst), 1);
+            assert_eq!(map.stats().coalesced + map.stats().hits, 1);
+        },
+        SCHEDULES,
+    );
+}

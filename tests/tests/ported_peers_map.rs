@@ -816,10 +816,15 @@ fn moka_handle_panic_in_get_with() {
 fn moka_handle_panic_in_try_get_with() {
     for shared in [false, true] {
         let map: TtlMap<u32, u32> = TtlMap::builder().ttl(HOUR).capacity(16).build();
+        // Set by the leader's constructor: its flight is registered by then (its miss is
+        // counted a moment before, when a caller could still lead in its place).
+        let running = Arc::new(AtomicBool::new(false));
         let leader = {
             let map = map.clone();
+            let running = Arc::clone(&running);
             thread::spawn(move || {
                 let init = || -> Result<u32, MyError> {
+                    running.store(true, SeqCst);
                     wait_until("a waiter joined", || map.stats().coalesced == 1);
                     panic!("Panic during try_get_with");
                 };
@@ -830,7 +835,7 @@ fn moka_handle_panic_in_try_get_with() {
                 }
             })
         };
-        wait_until("the leader runs", || map.stats().misses == 1);
+        wait_until("the leader runs", || running.load(SeqCst));
         let got = if shared {
             map.try_get_or_insert_with_shared(&1, || Ok::<_, MyError>(5))
                 .ok()
