@@ -158,11 +158,11 @@ fn lock_shared<'a>(
     stripe
 }
 
-/// The stripe of the calling thread. Threads beyond the slots (or in thread-local teardown)
-/// share the last one.
+/// The calling thread's stripe of `count` (a power of two). Threads beyond the slots (or in
+/// thread-local teardown) share the last one.
 #[inline(always)]
-fn own_stripe(stripes: usize) -> usize {
-    thread_slot::slot().unwrap_or(usize::MAX) & (stripes - 1)
+fn own_stripe(count: usize) -> usize {
+    thread_slot::slot().unwrap_or(usize::MAX) & (count - 1)
 }
 
 /// Locks every enlisted stripe exclusively, returning them. Always in the same order, so that

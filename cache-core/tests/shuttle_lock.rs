@@ -13,11 +13,14 @@
 
 #![cfg(feature = "shuttle")]
 
+mod shuttle_common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use cache_core::__ShardedLock as Lock;
 use shuttle::thread::{self, yield_now};
+use shuttle_common::quiet_panics;
 
 const SCHEDULES: usize = 10_000;
 
@@ -171,7 +174,7 @@ fn readers_of_many_locks_see_transfers_between_them_whole() {
 
 #[test]
 fn a_writer_reading_its_own_lock_under_held_here_panics_and_another_reader_waits() {
-    quiet_reentrance();
+    quiet_panics();
     shuttle::check_random(
         || {
             let lock = Arc::new(Lock::with_stripes(2, (0, 0)));
@@ -196,21 +199,4 @@ fn a_writer_reading_its_own_lock_under_held_here_panics_and_another_reader_waits
         },
         SCHEDULES,
     );
-}
-
-/// Silences the default hook's message for the re-entrance panics provoked on purpose.
-fn quiet_reentrance() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let quiet = info
-                .payload()
-                .downcast_ref::<&str>()
-                .is_some_and(|m| m.starts_with("re-entrant use"));
-            if !quiet {
-                default(info);
-            }
-        }));
-    });
 }

@@ -20,16 +20,18 @@ pub fn flag() -> Arc<AtomicBool> {
 }
 
 /// Silences the default hook's message for the panics the scenarios provoke on purpose
-/// (payloads starting with "boom", and the waits that would close a cycle, "deadlock").
+/// (payloads starting with "boom", the waits that would close a cycle, "deadlock", and a
+/// lock asked for again by its holder, "re-entrant use").
 pub fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let quiet = info
-                .payload()
-                .downcast_ref::<&str>()
-                .is_some_and(|m| m.starts_with("boom") || m.starts_with("deadlock"));
+            let quiet = info.payload().downcast_ref::<&str>().is_some_and(|m| {
+                ["boom", "deadlock", "re-entrant use"]
+                    .iter()
+                    .any(|p| m.starts_with(p))
+            });
             if !quiet {
                 default(info);
             }
