@@ -140,10 +140,10 @@ fn a_hit_whose_clone_panics_is_counted_by_get_as_by_a_memoizing_call() {
     let map: TtlMap<u8, Touchy> = TtlMap::new(secs(60));
     map.insert(1, Touchy);
     map.insert(2, Touchy);
-    TOUCHY.store(true, SeqCst);
+    TOUCHY.set(true);
     let got = catch_unwind(AssertUnwindSafe(|| map.get(&1)));
     let memo = catch_unwind(AssertUnwindSafe(|| map.get_or_insert_with(&2, || Touchy)));
-    TOUCHY.store(false, SeqCst);
+    TOUCHY.set(false);
     assert!(got.is_err() && memo.is_err(), "both clones panicked");
     let stats = map.stats();
     assert_eq!(
@@ -153,8 +153,11 @@ fn a_hit_whose_clone_panics_is_counted_by_get_as_by_a_memoizing_call() {
     );
 }
 
-/// Set while a [`Touchy`]'s `Clone` should panic.
-static TOUCHY: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Set while a [`Touchy`]'s `Clone` should panic on this thread: per thread, as the tests
+    /// that set it run at once (a hit clones on its caller's thread).
+    static TOUCHY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// A value whose `Clone` panics while [`TOUCHY`] is set.
 #[derive(Debug, PartialEq)]
@@ -162,7 +165,7 @@ struct Touchy;
 
 impl Clone for Touchy {
     fn clone(&self) -> Self {
-        if TOUCHY.load(SeqCst) {
+        if TOUCHY.get() {
             panic!("boom: Touchy's clone");
         }
         Touchy
@@ -889,13 +892,13 @@ fn a_clone_that_panics_in_a_hit_or_a_landing_leaves_the_map_usable() {
     within(PATIENCE, || {
         let map: TtlMap<u64, Touchy> = TtlMap::new(secs(60));
         map.insert(1, Touchy);
-        TOUCHY.store(true, SeqCst);
+        TOUCHY.set(true);
         for _ in 0..3 {
             assert!(catch_unwind(AssertUnwindSafe(|| map.get(&1))).is_err());
             let memo = catch_unwind(AssertUnwindSafe(|| map.get_or_insert_with(&1, || Touchy)));
             assert!(memo.is_err());
         }
-        TOUCHY.store(false, SeqCst);
+        TOUCHY.set(false);
         assert_eq!(map.get(&1), Some(Touchy));
         map.insert(2, Touchy);
         assert_eq!(map.remove(&1), Some(Touchy));
