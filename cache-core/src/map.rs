@@ -21,7 +21,7 @@ use crate::shard::{Lifespan, Policy, Removal, Table};
 use crate::stats::{Counters, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
-use crate::sync::{Mutex, RwLock, held_here, read, write};
+use crate::sync::{Mutex, RwLock};
 use crate::trace;
 use crate::{DefaultHashBuilder, Expiry, Reason, Stats};
 
@@ -517,7 +517,10 @@ where
     {
         let hash = self.inner.hash(key);
         let now = self.inner.now();
-        read(&self.inner.shard(hash).lock)
+        self.inner
+            .shard(hash)
+            .lock
+            .read()
             .table
             .contains(hash, key, now)
     }
@@ -531,7 +534,7 @@ where
     {
         let hash = self.inner.hash(key);
         let now = self.inner.now();
-        let shard = read(&self.inner.shard(hash).lock);
+        let shard = self.inner.shard(hash).lock.read();
         shard.table.peek(hash, key, now).is_some_and(test)
     }
 
@@ -670,7 +673,7 @@ impl<K, V, S> Inner<K, V, S> {
 
     /// Entries held, counting expired ones not yet removed.
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(&s.lock).table.len()).sum()
+        self.shards.iter().map(|s| s.lock.read().table.len()).sum()
     }
 
     /// The shard's part of a flight's name (`flight::FlightId`): where its flights live.
@@ -783,15 +786,13 @@ where
         Q: ?Sized + Equivalent<K>,
         V: Clone,
     {
-        let shard = read(&self.shard(hash).lock);
+        let shard = self.shard(hash).lock.read();
         let found = shard.table.get(hash, key, &self.clock);
         match count {
             Count::Both => self.counters.lookup(found.is_some()),
             #[cfg(feature = "redis")]
             Count::Hits if found.is_some() => self.counters.lookup(true),
-            #[cfg(feature = "redis")]
-            Count::Hits => {}
-            Count::Nothing => {}
+            _ => {}
         }
         let (value, _) = found?;
         Some(value.clone())
@@ -808,7 +809,7 @@ where
             return Err(error);
         }
         let now = self.now();
-        let shard = read(&self.shard(hash).lock);
+        let shard = self.shard(hash).lock.read();
         let Some((value, expired)) = shard.table.get_stale(hash, key, now) else {
             return Err(error);
         };
@@ -845,7 +846,7 @@ where
             None => None,
         };
         let after = {
-            let mut shard = write(&self.shard(hash).lock);
+            let mut shard = self.shard(hash).lock.write();
             let Locked { table, flights } = &mut *shard;
             if let Some((key, _)) = &pending.0 {
                 flights.get_mut().invalidate(hash, key);
@@ -861,7 +862,7 @@ where
     {
         let now = self.now();
         let ((k, v, expired), sweep) = {
-            let mut shard = write(&self.shard(hash).lock);
+            let mut shard = self.shard(hash).lock.write();
             let Locked { table, flights } = &mut *shard;
             flights.get_mut().invalidate(hash, key);
             let removed = table.remove(hash, key, now)?;
@@ -887,7 +888,7 @@ where
     fn clear(&self) {
         let mut removed = Vec::new();
         for shard in self.shards.iter() {
-            let mut shard = write(&shard.lock);
+            let mut shard = shard.lock.write();
             shard.flights.get_mut().invalidate_all();
             shard
                 .table
@@ -904,8 +905,8 @@ where
         let mut removed = Vec::new();
         let mut panicked = None;
         for shard in self.shards.iter() {
-            let mut shard = write(&shard.lock);
-            held_here(&shard);
+            let mut shard = shard.lock.write();
+            shard.held_here();
             shard.flights.get_mut().invalidate_all();
             panicked = guarded(|| shard.table.retain(now, keep, &mut removed));
             if panicked.is_some() {
@@ -1087,7 +1088,7 @@ impl<K: Clone, V: Clone, S> Iterator for Iter<'_, K, V, S> {
             self.next_shard += 1;
             // Judged by the time it is read: the iterator may be read long after it was made.
             let now = self.map.clock.now();
-            self.batch = read(&shard.lock).table.live(now).into_iter();
+            self.batch = shard.lock.read().table.live(now).into_iter();
         }
     }
 }
@@ -1163,7 +1164,7 @@ impl<K, V, S> Drop for Inner<K, V, S> {
             let mut removed = Vec::new();
             {
                 // No other handle is left to wait for this lock, nor for a `Drop` to use.
-                let mut shard = write(&shard.lock);
+                let mut shard = shard.lock.write();
                 shard.table.drain_into(&mut removed, false);
                 shard.flights.get_mut().drop_all();
             }
@@ -1234,11 +1235,11 @@ where
     }
 
     fn due_at(&self, shard: usize) -> u64 {
-        read(&self.shards[shard].lock).table.due_at()
+        self.shards[shard].lock.read().table.due_at()
     }
 
     fn may_hold_expired(&self, shard: usize, now: u64) -> bool {
-        read(&self.shards[shard].lock).table.may_hold_expired(now)
+        self.shards[shard].lock.read().table.may_hold_expired(now)
     }
 
     fn sweep_step(
@@ -1250,7 +1251,7 @@ where
         let shard = &self.shards[shard];
         let mut removed = Vec::new();
         let (scanned, done) = {
-            let mut shard = write(&shard.lock);
+            let mut shard = shard.lock.write();
             let table = &mut shard.table;
             let done = table.sweeps_done();
             if done >= *until.get_or_insert(done + 1) {
@@ -1261,8 +1262,8 @@ where
         let mut panicked = None;
         if scanned {
             // The forecast's deadlines, read with writers held off but readers not.
-            let soonest = read(&shard.lock).table.soonest();
-            let mut locked = write(&shard.lock);
+            let soonest = shard.lock.read().table.soonest();
+            let mut locked = shard.lock.write();
             locked.flights.get_mut().give_back();
             panicked = locked.table.finish_sweep(soonest, done, self.hasher());
         }
@@ -1367,7 +1368,7 @@ mod tests {
                 barrier.wait();
                 let now = map.inner.now();
                 for (i, shard) in map.inner.shards.iter().enumerate() {
-                    let (len, expired) = read(&shard.lock).table.counts(now);
+                    let (len, expired) = shard.lock.read().table.counts(now);
                     if expired >= Forecast::allowance(len) && failure.is_none() {
                         failure = Some(format!("phase {phase}, shard {i}: {expired} of {len}"));
                     }

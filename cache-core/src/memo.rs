@@ -45,7 +45,7 @@ use crate::map::{
 };
 use crate::payload::{Panic, catch, resume};
 use crate::stats::Miss;
-use crate::sync::{read, thread_token, write};
+use crate::sync::thread_token;
 use crate::trace;
 
 /// Flights a shard's pending table may have room for when none is in progress (times 8):
@@ -307,7 +307,7 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        let shard = read(&self.shard(hash).lock);
+        let shard = self.shard(hash).lock.read();
         let Some((value, now)) = shard.table.get(hash, key, &self.clock) else {
             // Counted once its flight is registered or joined, so that whoever sees the miss
             // counted can join that flight; counted too if a key's `Eq` or `Clone` panics there.
@@ -417,7 +417,7 @@ where
 
     /// The shard's invalidation count, taken before an own attempt.
     fn epoch(&self, hash: u64) -> u64 {
-        let shard = read(&self.shard(hash).lock);
+        let shard = self.shard(hash).lock.read();
         shard.flights.lock().epoch
     }
 
@@ -437,7 +437,7 @@ where
             None => None,
         };
         let after = {
-            let mut shard = write(&self.shard(hash).lock);
+            let mut shard = self.shard(hash).lock.write();
             let Locked { table, flights } = &mut *shard;
             if flights.get_mut().epoch != epoch || table.contains(hash, key, self.now()) {
                 return;
@@ -665,7 +665,7 @@ impl<K, V, S> Inner<K, V, S> {
     /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it.
     fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
         let pending = {
-            let shard = read(&self.shard(hash).lock);
+            let shard = self.shard(hash).lock.read();
             let pending = shard.flights.lock().unregister(hash, id);
             if let Some(Pending {
                 refresh_mark: Some(mark),
@@ -723,7 +723,7 @@ impl<'a, K, V, S> Ticket<'a, K, V, S> {
         if polling.swap(thread, Relaxed) == thread {
             return;
         }
-        let shard = read(&self.inner.shard(self.hash).lock);
+        let shard = self.inner.shard(self.hash).lock.read();
         let mut flights = shard.flights.lock();
         let pending = (flights.pending).find_mut(self.hash, |p| p.id == self.id);
         if let Some(p) = pending {
@@ -861,7 +861,7 @@ where
         let mut started = None;
         let mut pending = Incoming(None);
         let after = {
-            let mut shard = write(&self.shard(hash).lock);
+            let mut shard = self.shard(hash).lock.write();
             let Locked { table, flights } = &mut *shard;
             match flights.get_mut().unregister(hash, id) {
                 Some(p) => {

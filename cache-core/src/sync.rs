@@ -11,31 +11,13 @@
 #[cfg(feature = "shuttle")]
 use std::sync::PoisonError;
 
-pub(crate) use crate::sharded_lock::{ReadGuard, ShardedLock as RwLock, WriteGuard};
+pub(crate) use crate::sharded_lock::ShardedLock as RwLock;
 
 #[cfg(not(feature = "shuttle"))]
 pub(crate) use std::thread_local;
 
 #[cfg(feature = "shuttle")]
 pub(crate) use shuttle::thread_local;
-
-/// Takes a read lock. The lock is never poisoned: a panic in user code (a key's `Hash` or `Eq`)
-/// under it leaves the table consistent.
-#[inline]
-pub(crate) fn read<T>(lock: &RwLock<T>) -> ReadGuard<'_, T> {
-    lock.read()
-}
-
-/// Takes a write lock, as [`read`] does.
-pub(crate) fn write<T>(lock: &RwLock<T>) -> WriteGuard<'_, T> {
-    lock.write()
-}
-
-/// Names this thread as the holder of `guard`'s lock while user code runs under it, so that
-/// asking for the lock again panics instead of waiting for itself.
-pub(crate) fn held_here<T>(guard: &WriteGuard<'_, T>) {
-    guard.held_here();
-}
 
 /// A mutex that is never poisoned.
 #[derive(Default)]
