@@ -519,7 +519,6 @@ impl<K, V, S, T> Builder<K, V, S, T> {
 
 impl<K, V, S> Builder<K, V, S, Duration> {
     /// The options as `TtlMap::from_parts` takes them.
-    #[cfg(feature = "redis")]
     pub(crate) fn into_parts(self) -> Parts<K, V, S> {
         Parts {
             ttl: self.ttl,

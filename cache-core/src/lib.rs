@@ -99,6 +99,7 @@ mod api_checks;
 mod builder;
 mod clock;
 mod deadlock;
+mod erased;
 mod flight;
 mod forecast;
 mod key;

@@ -145,10 +145,33 @@ impl<K, V> Flights<K, V> {
     }
 }
 
-/// What a memoizing call found, and what it does next.
-enum Role<V> {
+/// What a sync memoizing call makes of the live value it finds, under the shard's read lock,
+/// and of a value it gets otherwise (its own, or its flight's).
+pub(crate) trait Hit<V> {
+    type Out;
+    fn hit(&mut self, value: &V) -> Self::Out;
+    fn own(value: V) -> Self::Out;
+}
+
+/// A typed map's: the value's clone.
+pub(crate) struct Cloned;
+
+impl<V: Clone> Hit<V> for Cloned {
+    type Out = V;
+    #[inline(always)]
+    fn hit(&mut self, value: &V) -> V {
+        value.clone()
+    }
+    #[inline(always)]
+    fn own(value: V) -> V {
+        value
+    }
+}
+
+/// What a memoizing call found, and what it does next; `H`, what it made of a value found.
+enum Role<V, H = V> {
     /// The live value.
-    Hit(V),
+    Hit(H),
     Wait(Arc<Flight<V>>),
     /// Lead the flight with this number.
     Lead(u64),
@@ -191,7 +214,7 @@ impl Caller {
 /// What a sync caller does next, decided before its constructor runs, out of line. Recursive
 /// memoized functions recurse through the constructor, so what stays on their stack per level
 /// is kept small: with a small value this is two registers, not memory.
-enum Step<R> {
+pub(crate) enum Step<R> {
     /// Return this: a found value or a joined flight's outcome.
     Done(R),
     /// As the `Role`s of the same names.
@@ -202,7 +225,7 @@ enum Step<R> {
 
 /// The leader's duty to land its flight: its `Drop` lands it on every exit path that does
 /// not (a panic, a dropped future).
-struct Ticket<'a, K, V, S> {
+pub(crate) struct Ticket<'a, K, V, S> {
     inner: &'a Inner<K, V, S>,
     hash: u64,
     /// The flight's number in its shard (see `FlightId`).
@@ -218,7 +241,7 @@ struct AsyncTicket<'a, K, V, S> {
 }
 
 /// How a memoizing call treats a constructor's error: its own (`E`), or shared (`Arc<E>`).
-trait ErrorForm<E> {
+pub(crate) trait ErrorForm<E> {
     type Err;
     /// The caller's error, and what the flight's waiters get, if they can share it.
     fn fail(error: E) -> (Self::Err, Option<SharedError>);
@@ -227,7 +250,7 @@ trait ErrorForm<E> {
 }
 
 /// Each caller keeps its own error: waiters of a failed flight try for themselves.
-struct Own;
+pub(crate) struct Own;
 
 impl<E> ErrorForm<E> for Own {
     type Err = E;
@@ -240,7 +263,7 @@ impl<E> ErrorForm<E> for Own {
 }
 
 /// Every caller of a failed flight gets the leader's error.
-struct Shared;
+pub(crate) struct Shared;
 
 impl<E: Send + Sync + 'static> ErrorForm<E> for Shared {
     type Err = Arc<E>;
@@ -255,7 +278,7 @@ impl<E: Send + Sync + 'static> ErrorForm<E> for Shared {
 }
 
 /// An `optionally_` constructor's `None`, shared with its waiters like an error.
-struct Declined;
+pub(crate) struct Declined;
 
 /// What a waiter does with its flight's outcome.
 enum Next<V, E> {
@@ -303,9 +326,17 @@ where
     /// looks twice (and reads no clock). `count`: whether the lookup counts as a hit or a miss
     /// (not when a caller looks again because its leader gave up).
     #[inline]
-    fn find_or_join<Q>(&self, hash: u64, key: &Q, is_async: bool, count: bool) -> Role<V>
+    fn find_or_join<Q, X>(
+        &self,
+        hash: u64,
+        key: &Q,
+        is_async: bool,
+        count: bool,
+        found: &mut X,
+    ) -> Role<V, X::Out>
     where
         Q: ?Sized + Lookup<K>,
+        X: Hit<V>,
     {
         let shard = self.shard(hash).lock.read();
         let Some((value, now)) = shard.table.get(hash, key, &self.clock) else {
@@ -326,13 +357,19 @@ where
         {
             return Role::Refresh(id);
         }
-        Role::Hit(value.clone())
+        Role::Hit(found.hit(value))
     }
 
     /// Under the shard's read lock, after a miss: the flight to wait for, or the duty to lead
     /// one.
     #[inline(never)]
-    fn join_or_lead<Q>(&self, shard: &Locked<K, V>, hash: u64, key: &Q, is_async: bool) -> Role<V>
+    fn join_or_lead<Q, H>(
+        &self,
+        shard: &Locked<K, V>,
+        hash: u64,
+        key: &Q,
+        is_async: bool,
+    ) -> Role<V, H>
     where
         Q: ?Sized + Lookup<K>,
     {
@@ -451,7 +488,7 @@ where
     /// thread's thread-locals are being destroyed, when a flight could not tell re-entry from
     /// waiting): stores its value unless the shard's keys were invalidated since `epoch`.
     #[inline(never)]
-    fn attempted<Q, E, F>(
+    pub(crate) fn attempted<Q, E, F>(
         &self,
         hash: u64,
         key: &Q,
@@ -477,15 +514,23 @@ where
     /// Recursive memoized functions recurse through here, so this is inlined into its caller
     /// and keeps only a ticket on the stack while the constructor runs: the lookup before it
     /// and the landing after it run out of line, in frames that are gone by then.
+    ///
+    /// `found` makes the caller's value of a value found live (see [`Hit`]).
     #[inline(always)]
-    fn memoize<Q, E, F>(&self, key: &Q, init: impl FnOnce() -> Result<V, E>) -> Result<V, F::Err>
+    pub(crate) fn memoize<Q, E, F, X>(
+        &self,
+        key: &Q,
+        init: impl FnOnce() -> Result<V, E>,
+        found: &mut X,
+    ) -> Result<X::Out, F::Err>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
+        X: Hit<V>,
     {
         let hash = self.hash(key);
-        match self.look_up::<Q, E, F>(hash, key) {
-            Step::Done(result) => result,
+        let made = match self.look_up::<Q, E, F, X>(hash, key, found) {
+            Step::Done(result) => return result,
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(self, hash, id);
@@ -493,7 +538,8 @@ where
             }
             Step::Refresh(id) => self.rebuild::<Q, E, F>(hash, key, id, init),
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
-        }
+        };
+        made.map(X::own)
     }
 
     /// Runs `init` to rebuild `key`'s value as the leader of flight `id`: out of line, so that
@@ -517,12 +563,18 @@ where
     /// A sync memoizing call up to its constructor: the value, or what to do to make it. A
     /// flight to wait for is waited for here.
     #[inline(never)]
-    fn look_up<Q, E, F>(&self, hash: u64, key: &Q) -> Step<Result<V, F::Err>>
+    pub(crate) fn look_up<Q, E, F, X>(
+        &self,
+        hash: u64,
+        key: &Q,
+        found: &mut X,
+    ) -> Step<Result<X::Out, F::Err>>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
+        X: Hit<V>,
     {
-        let mut role = self.find_or_join(hash, key, false, true);
+        let mut role = self.find_or_join(hash, key, false, true, found);
         let mut waited = false;
         loop {
             let flight = match role {
@@ -541,10 +593,12 @@ where
             let flight = Kept::new(flight);
             let outcome = flight.get().wait(first.then_some(&self.counters));
             match after_wait::<V, E, F>(let_go(flight.into_inner(), outcome)) {
-                Next::Return(Ok(value)) => return Step::Done(Ok(value)),
-                Next::Return(Err(error)) => return Step::Done(self.stale_or(hash, key, error)),
+                Next::Return(Ok(value)) => return Step::Done(Ok(X::own(value))),
+                Next::Return(Err(error)) => {
+                    return Step::Done(self.stale_or(hash, key, error).map(X::own));
+                }
                 Next::Attempt => return Step::Attempt(self.epoch(hash)),
-                Next::Retry => role = self.find_or_join(hash, key, false, false),
+                Next::Retry => role = self.find_or_join(hash, key, false, false, found),
             }
         }
     }
@@ -566,7 +620,7 @@ where
     {
         let hash = self.hash(key);
         let mut init = pin!(init);
-        let mut role = self.find_or_join(hash, key, true, true);
+        let mut role = self.find_or_join(hash, key, true, true, &mut Cloned);
         let mut waited = false;
         loop {
             let flight = match role {
@@ -599,7 +653,7 @@ where
                     let epoch = self.epoch(hash);
                     return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
                 }
-                Next::Retry => role = self.find_or_join(hash, key, true, false),
+                Next::Retry => role = self.find_or_join(hash, key, true, false, &mut Cloned),
             }
         }
     }
@@ -700,8 +754,13 @@ impl<K, V, S> Inner<K, V, S> {
 }
 
 impl<'a, K, V, S> Ticket<'a, K, V, S> {
-    fn new(inner: &'a Inner<K, V, S>, hash: u64, id: u64) -> Self {
+    pub(crate) fn new(inner: &'a Inner<K, V, S>, hash: u64, id: u64) -> Self {
         Ticket { inner, hash, id }
+    }
+
+    /// The hash of the flight's key.
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
     }
 
     /// The flight's name while its constructor runs (see `flight::mark`).
@@ -744,7 +803,12 @@ where
     /// Lands the flight with its constructor's result, returned to the leader's caller (see
     /// [`Inner::landed`]; `refresh`: it rebuilds a value found due for a refresh).
     #[inline(always)]
-    fn land_with<Q, E, F>(self, key: &Q, result: Result<V, E>, refresh: bool) -> Result<V, F::Err>
+    pub(crate) fn land_with<Q, E, F>(
+        self,
+        key: &Q,
+        result: Result<V, E>,
+        refresh: bool,
+    ) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
@@ -1009,7 +1073,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let init = || Ok::<_, Infallible>(init());
-        match self.inner.memoize::<Q, Infallible, Own>(key, init) {
+        match self.inner.memoize::<Q, Infallible, Own, Cloned>(key, init, &mut Cloned) {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -1053,7 +1117,7 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        self.inner.memoize::<Q, E, Own>(key, init)
+        self.inner.memoize::<Q, E, Own, Cloned>(key, init, &mut Cloned)
     }
 
     /// Like [`try_get_or_insert_with`](Self::try_get_or_insert_with), but a failed
@@ -1096,7 +1160,7 @@ where
         Q: ?Sized + Lookup<K>,
         E: Send + Sync + 'static,
     {
-        self.inner.memoize::<Q, E, Shared>(key, init)
+        self.inner.memoize::<Q, E, Shared, Cloned>(key, init, &mut Cloned)
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a constructor that may find
@@ -1125,7 +1189,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let init = || init().ok_or(Declined);
-        self.inner.memoize::<Q, Declined, Shared>(key, init).ok()
+        self.inner.memoize::<Q, Declined, Shared, Cloned>(key, init, &mut Cloned).ok()
     }
 
     /// The async form of [`optionally_get_or_insert_with`](Self::optionally_get_or_insert_with).

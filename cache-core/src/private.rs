@@ -34,6 +34,8 @@ pub use std::time::Duration;
 
 use crate::{Builder, Lookup, TtlMap};
 
+pub use crate::erased::ErasedMap;
+
 /// What a memoized function's value must be; named so the error can say why.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a cached value: it is not `Clone`",
@@ -136,6 +138,13 @@ pub trait Returns<const KIND: u8>: Sized {
         K: Hash + Eq,
         Q: ?Sized + Lookup<K>,
         Self::Value: Clone;
+
+    /// The same, on the erased engine.
+    fn memo_erased<K, Q>(map: &ErasedMap, key: &Q, init: impl FnOnce() -> Self) -> Self
+    where
+        K: Eq + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K>,
+        Self::Value: Clone + Send + Sync + 'static;
 }
 
 impl<T> Returns<PLAIN> for T {
@@ -150,6 +159,16 @@ impl<T> Returns<PLAIN> for T {
     {
         map.get_or_insert_with(key, init)
     }
+
+    #[inline]
+    fn memo_erased<K, Q>(map: &ErasedMap, key: &Q, init: impl FnOnce() -> T) -> T
+    where
+        K: Eq + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K>,
+        T: Clone + Send + Sync + 'static,
+    {
+        map.memo::<K, Q, T>(key, init)
+    }
 }
 
 impl<T, E> Returns<RESULT> for Result<T, E> {
@@ -163,6 +182,16 @@ impl<T, E> Returns<RESULT> for Result<T, E> {
         T: Clone,
     {
         map.try_get_or_insert_with(key, init)
+    }
+
+    #[inline]
+    fn memo_erased<K, Q>(map: &ErasedMap, key: &Q, init: impl FnOnce() -> Self) -> Self
+    where
+        K: Eq + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K>,
+        T: Clone + Send + Sync + 'static,
+    {
+        map.try_memo::<K, Q, T, E>(key, init)
     }
 }
 
@@ -179,6 +208,16 @@ impl<T, E: Clone + Send + Sync + 'static> Returns<RESULT_SHARED> for Result<T, E
     {
         map.try_get_or_insert_with_shared(key, init)
             .map_err(Arc::unwrap_or_clone)
+    }
+
+    #[inline]
+    fn memo_erased<K, Q>(map: &ErasedMap, key: &Q, init: impl FnOnce() -> Self) -> Self
+    where
+        K: Eq + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K>,
+        T: Clone + Send + Sync + 'static,
+    {
+        map.try_memo_shared::<K, Q, T, E>(key, init)
     }
 }
 
@@ -199,6 +238,16 @@ impl<T> Returns<OPTION> for Option<T> {
         // A `None` is shared like an error: the callers that waited get it from one run.
         map.try_get_or_insert_with_shared(key, || init().ok_or(NotCached))
             .ok()
+    }
+
+    #[inline]
+    fn memo_erased<K, Q>(map: &ErasedMap, key: &Q, init: impl FnOnce() -> Self) -> Self
+    where
+        K: Eq + Send + Sync + 'static,
+        Q: ?Sized + Lookup<K>,
+        T: Clone + Send + Sync + 'static,
+    {
+        map.optionally_memo::<K, Q, T>(key, init)
     }
 }
 
@@ -322,6 +371,85 @@ impl<K: 'static, V: 'static> Store<false> for (K, V) {
     type Builder = Builder<K, V>;
 
     fn map(_: &'static (), _: TypeId, _: impl FnOnce() -> Builder<K, V>) -> &'static TtlMap<K, V> {
+        unreachable!("a compile error was reported")
+    }
+}
+
+/// A plain memoized function's pair: sync, with no `cache = name` handle (whose type is
+/// `TtlMap<K, V>`) and not `shared`. Its map is an [`ErasedMap`], whose engine is compiled
+/// once for every such function (see `erased.rs`).
+pub struct Erased<T>(PhantomData<T>);
+
+impl<K, V> Check<Erased<(K, V)>>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// `true`.
+    pub const OK: bool = true;
+}
+
+impl<K, V> Store<true> for Erased<(K, V)>
+where
+    K: Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    type Map = ErasedMap;
+    type Static = Instances<ErasedMap>;
+    // Only ever the initializer of a `static`, which is what an interior-mutable const is for.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const NEW: Self::Static = Instances::new();
+    type Builder = Builder<K, V>;
+
+    #[inline]
+    fn map(
+        cache: &'static Self::Static,
+        id: TypeId,
+        builder: impl FnOnce() -> Builder<K, V>,
+    ) -> &'static ErasedMap {
+        let mut builder = Some(builder);
+        let mut init = || ErasedMap::new(builder.take().expect("built once")());
+        cache.get_erased(id, &mut init)
+    }
+}
+
+/// Never used at run time: a program with `OK == false` does not compile.
+impl<K: 'static, V: 'static> Store<false> for Erased<(K, V)> {
+    type Map = ErasedMap;
+    type Static = ();
+    const NEW: Self::Static = ();
+    type Builder = Builder<K, V>;
+
+    fn map(_: &'static (), _: TypeId, _: impl FnOnce() -> Builder<K, V>) -> &'static ErasedMap {
+        unreachable!("a compile error was reported")
+    }
+}
+
+impl<K, R, Q, const KIND: u8> Memo<KIND, true, Q> for Erased<(K, R)>
+where
+    K: Eq + Send + Sync + 'static,
+    R: Returns<KIND>,
+    R::Value: Clone + Send + Sync + 'static,
+    Q: ?Sized + Lookup<K>,
+{
+    type Ret = R;
+    type Map = ErasedMap;
+
+    #[inline]
+    fn memo(map: &ErasedMap, key: &Q, init: impl FnOnce() -> R) -> R {
+        R::memo_erased::<K, Q>(map, key, init)
+    }
+}
+
+/// Never used at run time: a program with `OK == false` does not compile.
+impl<K, R, Q: ?Sized, const KIND: u8> Memo<KIND, false, Q> for Erased<(K, R)>
+where
+    R: Returns<KIND>,
+{
+    type Ret = R;
+    type Map = ErasedMap;
+
+    fn memo(_: &ErasedMap, _: &Q, _: impl FnOnce() -> R) -> R {
         unreachable!("a compile error was reported")
     }
 }
@@ -929,6 +1057,19 @@ impl<M: Send + Sync> Instances<M> {
         // Always `M`: an instantiation's closure type fixes its function's key and value.
         (self.others.get(id, &mut make).downcast_ref())
             .expect("an instantiation's cache has its type")
+    }
+}
+
+impl Instances<ErasedMap> {
+    /// [`get`](Self::get) with its constructor behind a pointer: compiled once for every plain
+    /// function.
+    #[inline]
+    pub fn get_erased(
+        &'static self,
+        id: TypeId,
+        init: &mut dyn FnMut() -> ErasedMap,
+    ) -> &'static ErasedMap {
+        self.get(id, init)
     }
 }
 

@@ -60,9 +60,13 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let ok = Ident::new(OK, Span::mixed_site());
     let value_ty = Ident::new("__TtlCachedValue", Span::mixed_site());
     let entry = Ident::new("__TtlCachedEntry", Span::mixed_site());
-    // A shared function's pairs are wrapped in `Fleet`, whose impls ask for Redis's bounds too.
+    // A shared function's pairs are wrapped in `Fleet`, whose impls ask for Redis's bounds
+    // too; a plain one's (sync, without a handle, whose type is `TtlMap<K, V>`) in `Erased`,
+    // whose map is the engine compiled once in cache-core for every such function.
+    let plain = !function.is_async() && function.boxed.is_none() && options.cache.is_none();
     let fleet = |pair: TokenStream| match options.shared {
         Some(_) => quote!(#p::Fleet<#pair>),
+        None if plain => quote!(#p::Erased<#pair>),
         None => pair,
     };
     let entry_ty = fleet(quote!((#key_ty, #value_ty)));
