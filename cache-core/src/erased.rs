@@ -83,7 +83,11 @@ macro_rules! words {
 
 // Each conversion is exact both ways for the values `to_word` makes (`from_word` truncates
 // back what `to_word` widened).
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 mod word {
     use super::Any;
 
@@ -341,7 +345,6 @@ pub(crate) struct Failed;
 /// A constructor's error shared with the flight's waiters.
 pub(crate) type SharedFailure = Box<dyn Any + Send + Sync>;
 
-
 impl ErasedMap {
     /// The map `builder` makes, keyed and valued as the typed face will.
     pub fn new<K, V>(builder: Builder<K, V>) -> Self
@@ -358,7 +361,10 @@ impl ErasedMap {
             age: _,
         } = builder.into_parts();
         // The macro sets no listener (nor could a user: the builder is the generated code's).
-        debug_assert!(listener.is_none(), "a memoized function's map has no listener");
+        debug_assert!(
+            listener.is_none(),
+            "a memoized function's map has no listener"
+        );
         let expire_after = expire_after.map(|life| -> ExpireAfter<ErasedKey, ErasedValue> {
             Box::new(move |key: &ErasedKey, value: &ErasedValue| {
                 key.with(|key: &K| value.with(|value: &V| life(key, value)))
@@ -450,7 +456,7 @@ impl Mode<()> for Optional {
     fn failed(_: Arc<Declined>, _: Option<()>) {}
 }
 
-type Step<V, X> = crate::memo::Step<Result<V, X>>;
+type Step<V, X> = crate::memo::Step<Result<V, X>, V>;
 type Ticket<'a> = crate::memo::Ticket<'a, ErasedKey, ErasedValue, BuildHasherDefault<PassHasher>>;
 
 // The typed faces, instantiated per function. As a typed map's memoizing call, the call is
@@ -525,7 +531,8 @@ impl ErasedMap {
         K: Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        self.memoize::<K, Q, V, (), Optional>(key, || init().ok_or(())).ok()
+        self.memoize::<K, Q, V, (), Optional>(key, || init().ok_or(()))
+            .ok()
     }
 
     #[inline(always)]
@@ -544,7 +551,11 @@ impl ErasedMap {
                 let ticket = Ticket::new(&self.map.inner, hash, id);
                 self.land::<K, Q, V, X, M>(ticket, key, init(), false)
             }
-            Step::Refresh(id) => self.rebuild::<K, Q, V, X, M>(hash, key, id, init),
+            Step::Refresh(id, found) => {
+                // A failed rebuild keeps the value found, even if it is gone meanwhile.
+                self.rebuild::<K, Q, V, X, M>(hash, key, id, init)
+                    .or(Ok(found))
+            }
             Step::Attempt(epoch) => self.attempted::<K, Q, V, X, M>(hash, key, epoch, init()),
         }
     }
@@ -568,7 +579,7 @@ impl ErasedMap {
             Step::Done(Ok(made)) => Step::Done(Ok(typed_value(made, hit))),
             Step::Done(Err(error)) => Step::Done(Err(M::failed(error, None))),
             Step::Lead(id) => Step::Lead(id),
-            Step::Refresh(id) => Step::Refresh(id),
+            Step::Refresh(id, found) => Step::Refresh(id, typed_value(found, hit)),
             Step::Attempt(epoch) => Step::Attempt(epoch),
         };
         (hash, step)
@@ -593,7 +604,9 @@ impl ErasedMap {
         let probe = self.probe(ticket.hash(), key, &typed);
         let (result, kept) = erase::<V, X, M>(result);
         let landed = ticket.land_with::<_, M::E, M::F>(&probe, result, refresh);
-        landed.map(ErasedValue::into_typed).map_err(|error| M::failed(error, kept))
+        landed
+            .map(ErasedValue::into_typed)
+            .map_err(|error| M::failed(error, kept))
     }
 
     /// Rebuilds a value found due for a refresh, as the leader of flight `id`.
@@ -634,7 +647,8 @@ impl ErasedMap {
         let probe = self.probe(hash, key, &typed);
         let (result, kept) = erase::<V, X, M>(result);
         let made = (self.map.inner).attempted::<_, M::E, M::F>(hash, &probe, epoch, result);
-        made.map(ErasedValue::into_typed).map_err(|error| M::failed(error, kept))
+        made.map(ErasedValue::into_typed)
+            .map_err(|error| M::failed(error, kept))
     }
 }
 

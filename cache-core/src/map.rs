@@ -18,7 +18,7 @@ use crate::memo::Flights;
 use crate::payload::{Panic, catch, resume};
 use crate::registry::{self, Named};
 use crate::shard::{Lifespan, Policy, Removal, Table};
-use crate::stats::{Counters, Tally};
+use crate::stats::{Counters, Miss, Tally};
 use crate::sweep::Shards;
 use crate::sweeper::{self, Sweep};
 use crate::sync::{Mutex, RwLock};
@@ -787,14 +787,16 @@ where
         V: Clone,
     {
         let shard = self.shard(hash).lock.read();
-        let found = shard.table.get(hash, key, &self.clock);
-        match count {
-            Count::Both => self.counters.lookup(found.is_some()),
-            #[cfg(feature = "redis")]
-            Count::Hits if found.is_some() => self.counters.lookup(true),
-            _ => {}
+        // A miss unless it finds the value: also if a key's `Eq` (or the clock) panics.
+        let miss = match count {
+            Count::Both => Some(Miss(&self.counters)),
+            _ => None,
+        };
+        let (value, _) = shard.table.get(hash, key, &self.clock)?;
+        std::mem::forget(miss);
+        if !matches!(count, Count::Nothing) {
+            self.counters.lookup(true);
         }
-        let (value, _) = found?;
         Some(value.clone())
     }
 
@@ -1088,7 +1090,18 @@ impl<K: Clone, V: Clone, S> Iterator for Iter<'_, K, V, S> {
             self.next_shard += 1;
             // Judged by the time it is read: the iterator may be read long after it was made.
             let now = self.map.clock.now();
-            self.batch = shard.lock.read().table.live(now).into_iter();
+            let (mut live, mut key) = (Vec::new(), None);
+            let panicked = shard.lock.read().table.live(now, &mut live, &mut key);
+            if let Some(panic) = panicked {
+                // The clones made so far, dropped with the lock let go, each on its own.
+                let _ = drop_guarded(key);
+                for (key, value) in live {
+                    let _ = drop_guarded(key);
+                    let _ = drop_guarded(value);
+                }
+                panic.resume();
+            }
+            self.batch = live.into_iter();
         }
     }
 }

@@ -175,9 +175,9 @@ enum Role<V, H = V> {
     Wait(Arc<Flight<V>>),
     /// Lead the flight with this number.
     Lead(u64),
-    /// Lead the flight with this number to rebuild a value found due for `refresh_after`: if
-    /// it fails, the value is kept and returned.
-    Refresh(u64),
+    /// Lead the flight with this number to rebuild the value found (made `H`), due for
+    /// `refresh_after`: if it fails, the value is kept and returned.
+    Refresh(u64, H),
     /// Make an attempt of its own, storing its value unless the shard's invalidation count has
     /// moved from this: the thread cannot lead a flight now (see `Caller::can_lead`).
     Attempt(u64),
@@ -214,12 +214,12 @@ impl Caller {
 /// What a sync caller does next, decided before its constructor runs, out of line. Recursive
 /// memoized functions recurse through the constructor, so what stays on their stack per level
 /// is kept small: with a small value this is two registers, not memory.
-pub(crate) enum Step<R> {
+pub(crate) enum Step<R, H> {
     /// Return this: a found value or a joined flight's outcome.
     Done(R),
     /// As the `Role`s of the same names.
     Lead(u64),
-    Refresh(u64),
+    Refresh(u64, H),
     Attempt(u64),
 }
 
@@ -339,15 +339,17 @@ where
         X: Hit<V>,
     {
         let shard = self.shard(hash).lock.read();
+        // A miss is counted once its flight is registered or joined, so that whoever sees the
+        // miss counted can join that flight; counted too if a key's `Eq` (in the lookup or
+        // the flights' table) or `Clone` panics.
+        let miss = match count {
+            true => Some(Miss(&self.counters)),
+            false => None,
+        };
         let Some((value, now)) = shard.table.get(hash, key, &self.clock) else {
-            // Counted once its flight is registered or joined, so that whoever sees the miss
-            // counted can join that flight; counted too if a key's `Eq` or `Clone` panics there.
-            let _miss = match count {
-                true => Some(Miss(&self.counters)),
-                false => None,
-            };
             return self.join_or_lead(&shard, hash, key, is_async);
         };
+        std::mem::forget(miss);
         if count {
             self.counters.lookup(true);
         }
@@ -355,7 +357,7 @@ where
             && shard.table.refresh_due(hash, now)
             && let Some(id) = self.refresh(&shard, hash, key, now, is_async)
         {
-            return Role::Refresh(id);
+            return Role::Refresh(id, found.hit(value));
         }
         Role::Hit(found.hit(value))
     }
@@ -536,7 +538,11 @@ where
                 let ticket = Ticket::new(self, hash, id);
                 ticket.land_with::<Q, E, F>(key, init(), false)
             }
-            Step::Refresh(id) => self.rebuild::<Q, E, F>(hash, key, id, init),
+            Step::Refresh(id, found) => {
+                // A failed rebuild keeps the value found, even if it is gone meanwhile.
+                let rebuilt = self.rebuild::<Q, E, F>(hash, key, id, init);
+                return rebuilt.map(X::own).or(Ok(found));
+            }
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
         };
         made.map(X::own)
@@ -568,7 +574,7 @@ where
         hash: u64,
         key: &Q,
         found: &mut X,
-    ) -> Step<Result<X::Out, F::Err>>
+    ) -> Step<Result<X::Out, F::Err>, X::Out>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
@@ -580,7 +586,7 @@ where
             let flight = match role {
                 Role::Hit(value) => return Step::Done(Ok(value)),
                 Role::Lead(id) => return Step::Lead(id),
-                Role::Refresh(id) => return Step::Refresh(id),
+                Role::Refresh(id, found) => return Step::Refresh(id, found),
                 Role::Attempt(epoch) => return Step::Attempt(epoch),
                 Role::Reentry => flight::reentry(),
                 Role::Wait(flight) => flight,
@@ -629,9 +635,10 @@ where
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
                     return ticket.land_with::<Q, E, F>(key, result, false);
                 }
-                Role::Refresh(id) => {
+                Role::Refresh(id, found) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                    return ticket.land_with::<Q, E, F>(key, result, true);
+                    // As in `memoize`.
+                    return ticket.land_with::<Q, E, F>(key, result, true).or(Ok(found));
                 }
                 Role::Attempt(epoch) => {
                     return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
@@ -1073,7 +1080,10 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let init = || Ok::<_, Infallible>(init());
-        match self.inner.memoize::<Q, Infallible, Own, Cloned>(key, init, &mut Cloned) {
+        match self
+            .inner
+            .memoize::<Q, Infallible, Own, Cloned>(key, init, &mut Cloned)
+        {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -1117,7 +1127,8 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        self.inner.memoize::<Q, E, Own, Cloned>(key, init, &mut Cloned)
+        self.inner
+            .memoize::<Q, E, Own, Cloned>(key, init, &mut Cloned)
     }
 
     /// Like [`try_get_or_insert_with`](Self::try_get_or_insert_with), but a failed
@@ -1160,7 +1171,8 @@ where
         Q: ?Sized + Lookup<K>,
         E: Send + Sync + 'static,
     {
-        self.inner.memoize::<Q, E, Shared, Cloned>(key, init, &mut Cloned)
+        self.inner
+            .memoize::<Q, E, Shared, Cloned>(key, init, &mut Cloned)
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a constructor that may find
@@ -1189,7 +1201,9 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let init = || init().ok_or(Declined);
-        self.inner.memoize::<Q, Declined, Shared, Cloned>(key, init, &mut Cloned).ok()
+        self.inner
+            .memoize::<Q, Declined, Shared, Cloned>(key, init, &mut Cloned)
+            .ok()
     }
 
     /// The async form of [`optionally_get_or_insert_with`](Self::optionally_get_or_insert_with).

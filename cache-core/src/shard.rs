@@ -24,7 +24,6 @@ use crate::Reason;
 use crate::clock::ClockSource;
 use crate::forecast::Forecast;
 use crate::key::Equivalent;
-use crate::map::{Kept, drop_unwinding};
 use crate::payload::{Panic, catch};
 
 /// Bit 0: hit since the deadline was last set.
@@ -113,19 +112,6 @@ impl<K, V> Entry<K, V> {
     fn bury(&self) {
         if self.deadline.load(Relaxed) & DEAD == 0 {
             self.deadline.fetch_or(DEAD, Relaxed);
-        }
-    }
-}
-
-/// Clones being collected: if a `Clone` panics, each is dropped on its own as the panic
-/// unwinds (see `drop_unwinding`).
-struct Clones<K, V>(Vec<(K, V)>);
-
-impl<K, V> Drop for Clones<K, V> {
-    fn drop(&mut self) {
-        for (key, value) in self.0.drain(..) {
-            drop_unwinding(key);
-            drop_unwinding(value);
         }
     }
 }
@@ -712,6 +698,15 @@ impl<K, V> Table<K, V> {
             }
         }
         let deadline = self.new_deadline(now, limit, capacity);
+        if self.entries.len() == self.entries.capacity() {
+            // `entry` is about to grow the table, rehashing every key: a `Hash` that panicked
+            // for one of them would file it where no lookup finds it, and, once that `Hash`
+            // works again, the key would be stored twice. So each is hashed first, as
+            // `shrink` does: a panic goes on from here, with nothing moved or stored.
+            for e in self.entries.iter() {
+                hasher(&e.key);
+            }
+        }
         let panicked = Cell::new(None);
         let rehash = catching(&hasher, &panicked);
         let found = (self.entries).entry(hash, |e| e.key == *key, rehash);
@@ -767,24 +762,33 @@ impl<K, V> Table<K, V> {
         Some((entry.key, entry.value, expired))
     }
 
-    /// Clones of the live entries. The expired ones it meets are buried (see `Entry::bury`).
-    pub(crate) fn live(&self, now: u64) -> Vec<(K, V)>
+    /// Clones of the live entries, into `live`. The expired ones it meets are buried (see
+    /// `Entry::bury`). If a `Clone` panics, the panic is returned, and the clones made so far
+    /// are left in `live` and `key` (an entry's key cloned before its value), to be dropped
+    /// once the shard's lock is let go: a `Drop` may use the map.
+    pub(crate) fn live(
+        &self,
+        now: u64,
+        live: &mut Vec<(K, V)>,
+        key: &mut Option<K>,
+    ) -> Option<Panic>
     where
         K: Clone,
         V: Clone,
     {
-        // If a `Clone` panics, the clones made so far are dropped each on its own.
-        let mut live = Clones(Vec::new());
-        for e in self.entries.iter() {
-            if e.is_expired(now) {
-                e.bury();
-            } else {
-                let key = Kept::new(e.key.clone());
-                let value = e.value.clone();
-                live.0.push((key.into_inner(), value));
+        catch(&mut || {
+            for e in self.entries.iter() {
+                if e.is_expired(now) {
+                    e.bury();
+                } else {
+                    *key = Some(e.key.clone());
+                    let value = e.value.clone();
+                    if let Some(key) = key.take() {
+                        live.push((key, value));
+                    }
+                }
             }
-        }
-        std::mem::take(&mut live.0)
+        })
     }
 
     /// Removes the expired entries and the live ones `keep` refuses.
