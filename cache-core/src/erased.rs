@@ -4,8 +4,8 @@
 //! of `cached`'s).
 //!
 //! Each function keeps its own [`ErasedMap`], so a map only ever holds one key type and one
-//! value type, the ones its typed face ([`memo`] and its kin, instantiated per function)
-//! puts in and takes out:
+//! value type, the ones its typed face ([`ErasedMap::memo`] and its kin, instantiated per
+//! function) puts in and takes out:
 //!
 //! - A key is kept with its hash, computed once by the typed face with the map's seeded
 //!   hasher; the engine hashes that word ([`PassHasher`]), so that growing the table reads no
@@ -174,9 +174,7 @@ impl ErasedKey {
 /// A value of an [`ErasedMap`].
 #[derive(Clone)]
 pub(crate) enum ErasedValue {
-    #[doc(hidden)]
     Word(u64),
-    #[doc(hidden)]
     Shared(Arc<dyn Any + Send + Sync>),
 }
 
@@ -456,7 +454,7 @@ impl Mode<()> for Optional {
     fn failed(_: Arc<Declined>, _: Option<()>) {}
 }
 
-type Step<V, X> = crate::memo::Step<Result<V, X>, V>;
+type Step<V, X> = crate::memo::Step<Result<V, X>, ErasedValue>;
 type Ticket<'a> = crate::memo::Ticket<'a, ErasedKey, ErasedValue, BuildHasherDefault<PassHasher>>;
 
 // The typed faces, instantiated per function. As a typed map's memoizing call, the call is
@@ -549,13 +547,9 @@ impl ErasedMap {
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(&self.map.inner, hash, id);
-                self.land::<K, Q, V, X, M>(ticket, key, init(), false)
+                self.land::<K, Q, V, X, M>(ticket, key, init(), None)
             }
-            Step::Refresh(id, found) => {
-                // A failed rebuild keeps the value found, even if it is gone meanwhile.
-                self.rebuild::<K, Q, V, X, M>(hash, key, id, init)
-                    .or(Ok(found))
-            }
+            Step::Refresh(id, found) => self.rebuild::<K, Q, V, X, M>(hash, key, id, found, init),
             Step::Attempt(epoch) => self.attempted::<K, Q, V, X, M>(hash, key, epoch, init()),
         }
     }
@@ -579,7 +573,7 @@ impl ErasedMap {
             Step::Done(Ok(made)) => Step::Done(Ok(typed_value(made, hit))),
             Step::Done(Err(error)) => Step::Done(Err(M::failed(error, None))),
             Step::Lead(id) => Step::Lead(id),
-            Step::Refresh(id, found) => Step::Refresh(id, typed_value(found, hit)),
+            Step::Refresh(id, found) => Step::Refresh(id, found),
             Step::Attempt(epoch) => Step::Attempt(epoch),
         };
         (hash, step)
@@ -592,7 +586,7 @@ impl ErasedMap {
         ticket: Ticket<'_>,
         key: &Q,
         result: Result<V, X>,
-        refresh: bool,
+        refresh: Option<ErasedValue>,
     ) -> Result<V, X>
     where
         Q: ?Sized + Lookup<K>,
@@ -616,6 +610,7 @@ impl ErasedMap {
         hash: u64,
         key: &Q,
         id: u64,
+        found: ErasedValue,
         init: impl FnOnce() -> Result<V, X>,
     ) -> Result<V, X>
     where
@@ -625,7 +620,7 @@ impl ErasedMap {
         M: Mode<X>,
     {
         let ticket = Ticket::new(&self.map.inner, hash, id);
-        self.land::<K, Q, V, X, M>(ticket, key, init(), true)
+        self.land::<K, Q, V, X, M>(ticket, key, init(), Some(found))
     }
 
     /// A caller's own attempt, not made as a flight (see `Inner::attempted`).

@@ -175,9 +175,9 @@ enum Role<V, H = V> {
     Wait(Arc<Flight<V>>),
     /// Lead the flight with this number.
     Lead(u64),
-    /// Lead the flight with this number to rebuild the value found (made `H`), due for
-    /// `refresh_after`: if it fails, the value is kept and returned.
-    Refresh(u64, H),
+    /// Lead the flight with this number to rebuild the value found, due for `refresh_after`:
+    /// if it fails, the value is kept and returned.
+    Refresh(u64, V),
     /// Make an attempt of its own, storing its value unless the shard's invalidation count has
     /// moved from this: the thread cannot lead a flight now (see `Caller::can_lead`).
     Attempt(u64),
@@ -214,12 +214,12 @@ impl Caller {
 /// What a sync caller does next, decided before its constructor runs, out of line. Recursive
 /// memoized functions recurse through the constructor, so what stays on their stack per level
 /// is kept small: with a small value this is two registers, not memory.
-pub(crate) enum Step<R, H> {
+pub(crate) enum Step<R, V> {
     /// Return this: a found value or a joined flight's outcome.
     Done(R),
     /// As the `Role`s of the same names.
     Lead(u64),
-    Refresh(u64, H),
+    Refresh(u64, V),
     Attempt(u64),
 }
 
@@ -357,7 +357,8 @@ where
             && shard.table.refresh_due(hash, now)
             && let Some(id) = self.refresh(&shard, hash, key, now, is_async)
         {
-            return Role::Refresh(id, found.hit(value));
+            // Its own copy (rebuilds are rare): a failed rebuild may have to return it.
+            return Role::Refresh(id, value.clone());
         }
         Role::Hit(found.hit(value))
     }
@@ -536,13 +537,9 @@ where
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(self, hash, id);
-                ticket.land_with::<Q, E, F>(key, init(), false)
+                ticket.land_with::<Q, E, F>(key, init(), None)
             }
-            Step::Refresh(id, found) => {
-                // A failed rebuild keeps the value found, even if it is gone meanwhile.
-                let rebuilt = self.rebuild::<Q, E, F>(hash, key, id, init);
-                return rebuilt.map(X::own).or(Ok(found));
-            }
+            Step::Refresh(id, found) => self.rebuild::<Q, E, F>(hash, key, id, found, init),
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
         };
         made.map(X::own)
@@ -556,6 +553,7 @@ where
         hash: u64,
         key: &Q,
         id: u64,
+        found: V,
         init: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, F::Err>
     where
@@ -563,7 +561,7 @@ where
         F: ErrorForm<E>,
     {
         let ticket = Ticket::new(self, hash, id);
-        ticket.land_with::<Q, E, F>(key, init(), true)
+        ticket.land_with::<Q, E, F>(key, init(), Some(found))
     }
 
     /// A sync memoizing call up to its constructor: the value, or what to do to make it. A
@@ -574,7 +572,7 @@ where
         hash: u64,
         key: &Q,
         found: &mut X,
-    ) -> Step<Result<X::Out, F::Err>, X::Out>
+    ) -> Step<Result<X::Out, F::Err>, V>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
@@ -633,12 +631,11 @@ where
                 Role::Hit(value) => return Ok(value),
                 Role::Lead(id) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                    return ticket.land_with::<Q, E, F>(key, result, false);
+                    return ticket.land_with::<Q, E, F>(key, result, None);
                 }
                 Role::Refresh(id, found) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                    // As in `memoize`.
-                    return ticket.land_with::<Q, E, F>(key, result, true).or(Ok(found));
+                    return ticket.land_with::<Q, E, F>(key, result, Some(found));
                 }
                 Role::Attempt(epoch) => {
                     return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
@@ -723,8 +720,9 @@ impl<K, V, S> Inner<K, V, S> {
         self.land(hash, id, outcome);
     }
 
-    /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it.
-    fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
+    /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it; whether
+    /// it was invalidated (by an `insert`, `remove`, `clear` or `retain` of its key).
+    fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) -> bool {
         let pending = {
             let shard = self.shard(hash).lock.read();
             let pending = shard.flights.lock().unregister(hash, id);
@@ -741,10 +739,11 @@ impl<K, V, S> Inner<K, V, S> {
             key,
             flight,
             started,
+            invalidated,
             ..
         }) = pending
         else {
-            return;
+            return true;
         };
         let how = match outcome {
             Outcome::Panicked => "panic",
@@ -757,6 +756,7 @@ impl<K, V, S> Inner<K, V, S> {
         trace::failed(self.name, started, how);
         // This runs as a constructor's panic unwinds, from its ticket.
         drop_unwinding(key);
+        invalidated
     }
 }
 
@@ -808,13 +808,13 @@ where
     V: Clone,
 {
     /// Lands the flight with its constructor's result, returned to the leader's caller (see
-    /// [`Inner::landed`]; `refresh`: it rebuilds a value found due for a refresh).
+    /// [`Inner::landed`]; `refresh`: the value found due for a refresh, which it rebuilds).
     #[inline(always)]
     pub(crate) fn land_with<Q, E, F>(
         self,
         key: &Q,
         result: Result<V, E>,
-        refresh: bool,
+        refresh: Option<V>,
     ) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
@@ -836,7 +836,7 @@ where
         mut self,
         key: &Q,
         result: Result<V, E>,
-        refresh: bool,
+        refresh: Option<V>,
     ) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
@@ -854,15 +854,17 @@ where
     V: Clone,
 {
     /// Lands flight `id` with its constructor's result, returned to the leader's caller. A
-    /// failure returns instead, if there is one: for a `refresh`, the value it was to replace
-    /// (counted either way); else a stale value of `key` that `stale_if_error` allows. No
-    /// user code runs before the flight is unregistered: its ticket is given up already.
+    /// failure returns instead, if there is one: for a rebuild of the value `refresh` found,
+    /// the value it was to replace (counted either way), or the one it found if that is gone
+    /// but not invalidated (evicted, expired: the call found it live); else a stale value of
+    /// `key` that `stale_if_error` allows. No user code runs before the flight is
+    /// unregistered: its ticket is given up already.
     #[inline(never)]
     fn landed<Q, E, F>(
         &self,
         hash: u64,
         id: u64,
-        refresh: bool,
+        refresh: Option<V>,
         key: &Q,
         result: Result<V, E>,
     ) -> Result<V, F::Err>
@@ -878,24 +880,28 @@ where
                 self.complete(hash, id, key, value.get());
                 // Counted once it is stored: a store that panics (in `expire_after` or a key's
                 // `Hash`) keeps the old value and panics here, as a panicking refresh does.
-                if refresh {
+                if refresh.is_some() {
                     self.counters.refreshed(true);
                 }
-                Ok(value.into_inner())
+                Ok(unless_panicked(value.into_inner(), drop_guarded(refresh)))
             }
             Err(error) => {
-                if refresh {
+                if refresh.is_some() {
                     self.counters.refreshed(false);
                 }
                 let (error, shared) = F::fail(error);
-                self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
-                let kept = match refresh {
-                    true => self.get(hash, key, Count::Nothing),
-                    false => None,
+                let invalidated =
+                    self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
+                let Some(found) = refresh else {
+                    return self.stale_or(hash, key, error);
                 };
-                match kept {
-                    Some(kept) => Ok(kept),
-                    None => self.stale_or(hash, key, error),
+                match self.get(hash, key, Count::Nothing) {
+                    Some(kept) => Ok(unless_panicked(kept, drop_guarded(found))),
+                    None if !invalidated => Ok(found),
+                    None => {
+                        resume(drop_guarded(found));
+                        self.stale_or(hash, key, error)
+                    }
                 }
             }
         }
