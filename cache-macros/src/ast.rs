@@ -1,10 +1,18 @@
 //! A typed model of the annotated function, borrowing the syntax it came from so that errors
 //! can point at exactly what the user wrote.
 
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
 
 pub(crate) struct Function<'a> {
     pub(crate) item: &'a ItemFn,
+    /// The function's visibility and signature, the user's tokens as they came. Re-emitted
+    /// as they are: syn would print a `macro_rules!` fragment's invisible group as a new one,
+    /// which rustc reads as if it were not there (`&$t` with `$t` = `dyn A + Send` became
+    /// `&dyn A + Send`, which does not parse).
+    pub(crate) head: TokenStream,
+    /// The signature [`ungrouped`], which the model reads (`params`, `output`).
+    pub(crate) sig: &'a syn::Signature,
     pub(crate) params: Vec<Param<'a>>,
     /// For a [`boxed`](Self::boxed) function, its future's output.
     pub(crate) output: Output<'a>,
@@ -53,11 +61,12 @@ pub(crate) enum ParamKind<'a> {
 pub(crate) struct Output<'a>(pub(crate) Option<&'a Type>);
 
 impl<'a> Function<'a> {
-    pub(crate) fn from_syn(item: &'a ItemFn) -> Self {
-        let params = item.sig.inputs.iter().map(Param::from_syn).collect();
-        let (output, boxed) = match &item.sig.output {
+    /// `input` is the tokens `item` was parsed from, and `sig` its signature [`ungrouped`].
+    pub(crate) fn from_syn(item: &'a ItemFn, input: &TokenStream, sig: &'a syn::Signature) -> Self {
+        let params = sig.inputs.iter().map(Param::from_syn).collect();
+        let (output, boxed) = match &sig.output {
             ReturnType::Default => (Output(None), None),
-            ReturnType::Type(_, ty) => match async_trait_output(&item.sig, ty) {
+            ReturnType::Type(_, ty) => match async_trait_output(sig, ty) {
                 Some(output) => {
                     let boxed = boxed_async_block(&item.block).map_or(Boxed::Body, Boxed::Async);
                     (Output(Some(output)), Some(boxed))
@@ -67,6 +76,8 @@ impl<'a> Function<'a> {
         };
         Function {
             item,
+            head: head(input),
+            sig,
             params,
             output,
             boxed,
@@ -110,10 +121,31 @@ impl<'a> ParamKind<'a> {
     }
 }
 
-/// Takes the parameter and return types of `sig` out of the invisible groups a
+/// The tokens of a function between its outer attributes and its body: its visibility and
+/// signature. Only the top level is taken apart: a group kept whole keeps what it holds as it
+/// came (a rebuilt one would hold new invisible groups).
+fn head(input: &TokenStream) -> TokenStream {
+    let mut tokens: Vec<TokenTree> = input.clone().into_iter().collect();
+    tokens.pop();
+    let attribute = |tokens: &[TokenTree]| match tokens {
+        [TokenTree::Punct(pound), TokenTree::Group(group), ..] => {
+            pound.as_char() == '#' && group.delimiter() == Delimiter::Bracket
+        }
+        _ => false,
+    };
+    let mut start = 0;
+    while attribute(&tokens[start..]) {
+        start += 2;
+    }
+    tokens.drain(start..).collect()
+}
+
+/// A copy of `sig` whose parameter and return types are out of the invisible groups a
 /// `macro_rules!` fragment (`$t:ty`) arrives in, so that `&str` passed through a macro is still
-/// seen as a reference.
-pub(crate) fn ungroup_signature(sig: &mut syn::Signature) {
+/// seen as a reference. A copy: the function keeps its own signature, where `&$t` with `$t` =
+/// `dyn Display + Send` is one type, and its tokens without the group would not parse.
+pub(crate) fn ungrouped(sig: &syn::Signature) -> syn::Signature {
+    let mut sig = sig.clone();
     for input in &mut sig.inputs {
         if let FnArg::Typed(typed) = input {
             ungroup(&mut typed.ty);
@@ -122,6 +154,7 @@ pub(crate) fn ungroup_signature(sig: &mut syn::Signature) {
     if let ReturnType::Type(_, ty) = &mut sig.output {
         ungroup(ty);
     }
+    sig
 }
 
 fn ungroup(ty: &mut Type) {
@@ -129,7 +162,7 @@ fn ungroup(ty: &mut Type) {
         *ty = (*group.elem).clone();
     }
     match ty {
-        Type::Reference(r) => ungroup(&mut r.elem),
+        Type::Reference(r) => ungroup_referent(&mut r.elem),
         Type::Slice(s) => ungroup(&mut s.elem),
         Type::Array(a) => ungroup(&mut a.elem),
         Type::Paren(p) => ungroup(&mut p.elem),
@@ -146,6 +179,26 @@ fn ungroup(ty: &mut Type) {
             }
         }
         _ => {}
+    }
+}
+
+/// The type behind a `&`. A group's `dyn A + B` (or `impl A + B`) goes into parentheses: the
+/// expansion names these types again (`Option<&'static $t>` as the value's type), and bare,
+/// `&dyn A + B` is rustc's "ambiguous `+` in a type".
+fn ungroup_referent(ty: &mut Type) {
+    let grouped = matches!(ty, Type::Group(_));
+    ungroup(ty);
+    let bounds = match ty {
+        Type::TraitObject(t) => t.bounds.len(),
+        Type::ImplTrait(t) => t.bounds.len(),
+        _ => 0,
+    };
+    if grouped && bounds > 1 {
+        let span = syn::spanned::Spanned::span(&*ty);
+        *ty = Type::Paren(syn::TypeParen {
+            paren_token: syn::token::Paren(span),
+            elem: Box::new(ty.clone()),
+        });
     }
 }
 

@@ -183,13 +183,19 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     // In the body's own braces: the function then spans only the user's tokens, so that
     // lints of its signature and body (clippy's, `dead_code`) judge it as the user's code.
     let mut body = TokenStream::new();
-    let inner = inner.into_iter().map(lints::attribute);
+    let inner = inner.into_iter().flat_map(lints::attribute);
     (item.block.brace_token).surround(&mut body, |body| body.extend(quote!(#(#inner)* #memoized)));
-    let attrs = attrs.into_iter().map(lints::attribute);
+    let attrs = attrs.into_iter().flat_map(lints::attribute);
+    // The signature as written; with a parameter's expectation judged as the function's,
+    // printed from the model's reading, whose types need no invisible group to parse.
+    let head = match lints::signature(function.sig) {
+        Some(sig) => quote!(#vis #sig),
+        None => function.head.clone(),
+    };
     quote! {
         #outer_handle
         #(#attrs)*
-        #vis #sig #body
+        #head #body
     }
 }
 

@@ -63,10 +63,11 @@ fn compile_errors(error: syn::Error) -> TokenStream2 {
 }
 
 fn try_expand(args: TokenStream2, input: TokenStream2) -> syn::Result<TokenStream2> {
-    let mut item: syn::ItemFn = syn::parse2(input.clone()).map_err(|_| not_a_function(input))?;
-    ast::ungroup_signature(&mut item.sig);
+    let item: syn::ItemFn =
+        syn::parse2(input.clone()).map_err(|_| not_a_function(input.clone()))?;
     let args: args::Args = syn::parse2(args)?;
-    let function = ast::Function::from_syn(&item);
+    let sig = ast::ungrouped(&item.sig);
+    let function = ast::Function::from_syn(&item, &input, &sig);
     let options = valid::validate(&args, &function)?;
     Ok(expand::expand(&function, &options))
 }

@@ -1,7 +1,6 @@
 //! `#[expect(unused_variables)]` on the one parameter the body does not read (the narrowest
 //! place to put it): without the attribute it is fulfilled; with it, under
 //! `#![deny(warnings)]`, it must still compile.
-// BROKEN: an `#[expect(unused_variables)]` on a parameter is left an `expect`, and goes unfulfilled.
 #![deny(warnings)]
 use cache_core::ttl_cached;
 

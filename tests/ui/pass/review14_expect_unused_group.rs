@@ -1,7 +1,6 @@
 //! `#[expect(unused)]` (the lint group) on a function whose parameter only the body could
 //! read: without the attribute `unused_variables` fulfils it; with it, under
 //! `#![deny(warnings)]`, it must still compile.
-// BROKEN: `#[expect(unused)]` (the group) is left an `expect`, and goes unfulfilled once the key reads `hint`.
 #![deny(warnings)]
 use cache_core::ttl_cached;
 

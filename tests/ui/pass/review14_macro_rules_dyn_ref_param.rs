@@ -1,6 +1,5 @@
 //! A `macro_rules!` that writes `x: &$t` with `$t:ty` = `dyn Display + Send + Sync` and a
 //! custom key: without the attribute it compiles; the attribute must keep the signature.
-// BROKEN: the attribute ungroups `$t` and re-emits `x: &dyn Display + Send + Sync`: "ambiguous `+` in a type".
 use cache_core::ttl_cached;
 
 macro_rules! describe {
