@@ -630,16 +630,26 @@ fn handle_name(path: &Path) -> Option<&syn::Ident> {
 
 fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<DurationArg<'a>> {
     if let Expr::Lit(syn::ExprLit { lit, .. }) = expr {
-        let digits = match lit {
-            syn::Lit::Int(n) => Some(n.base10_digits()),
-            syn::Lit::Float(n) => Some(n.base10_digits()),
+        let number = match lit {
+            syn::Lit::Int(n) => Some((n.base10_digits(), n.suffix())),
+            syn::Lit::Float(n) => Some((n.base10_digits(), n.suffix())),
             _ => None,
         };
-        if let Some(digits) = digits {
-            let message = format!(
-                "a bare number has no unit: write `{option} = \"{digits}s\"` for seconds, or \
-                 another unit"
-            );
+        if let Some((digits, suffix)) = number {
+            // `1h` lexes as the number 1 with the suffix `h`: the unit the user meant, which
+            // the string takes as written. Any other suffix (`3600u64`) is no unit.
+            let written = format!("{digits}{suffix}");
+            let unit = !suffix.is_empty()
+                && humantime::parse_duration(&written).is_ok()
+                && calendar_unit(&written).is_none();
+            let message = if unit {
+                format!("a duration is a string: write `{option} = \"{written}\"`")
+            } else {
+                format!(
+                    "a bare number has no unit: write `{option} = \"{digits}s\"` for seconds, \
+                     or another unit"
+                )
+            };
             errors.at(lit, message);
             return None;
         }

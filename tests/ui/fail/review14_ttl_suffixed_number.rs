@@ -1,6 +1,5 @@
 //! `ttl = 1h`: the unit written as a literal suffix, not in a string. The message must not
 //! suggest a different duration than the one written (it said `"1s"`).
-// BROKEN: `ttl = 1h` is told to write `ttl = "1s"` (another duration); it should say `ttl = "1h"`.
 use cache_core::ttl_cached;
 
 #[ttl_cached(ttl = 1h)]
