@@ -194,7 +194,7 @@ impl Borrows {
 }
 
 /// A single capital letter (`T`, `K`), the way type parameters are named, or a path from one
-/// (`C::Error`, an associated type): in a `#[ttl_cached]` signature it can only come from the
+/// (`C::Error`, an associated type, or `<C as Connection>::Error`): in a `#[ttl_cached]` signature it can only come from the
 /// enclosing `impl` or trait, since the function itself cannot be generic. Only that exact
 /// shape: `H256`, `U256` or `V2` are ordinary types. (A module or type of the user's with
 /// such a name is named through `self::`, as the message says.)
@@ -222,6 +222,10 @@ fn visit_paths<'a>(ty: &'a Type, f: &mut dyn FnMut(&'a syn::TypePath)) {
     match ty {
         Type::Path(path) => {
             f(path);
+            // `<C as Connection>::Error`: the qualified form of `C::Error`.
+            if let Some(qself) = &path.qself {
+                visit_paths(&qself.ty, f);
+            }
             for segment in &path.path.segments {
                 if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
                     for arg in &args.args {

@@ -1,6 +1,5 @@
 //! A parameter of type `<C as Connection>::Id` in an `impl<C: Connection>`: a key type that
 //! depends on the impl's parameter, written in the qualified form.
-// BROKEN: three errors (E0401 and two E0277 about `<C as Connection>::Id`), not the attribute's one message about `C`.
 use std::marker::PhantomData;
 
 use cache_core::ttl_cached;

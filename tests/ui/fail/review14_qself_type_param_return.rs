@@ -1,6 +1,5 @@
 //! `-> <C as Connection>::Error` in an `impl<C: Connection>`: the same mistake as
 //! `C::Error` (review3-generic-error-projection), written in the qualified form.
-// BROKEN: two rustc E0401 errors suggesting `#[ttl_cached(..)]<C>`, not the attribute's one message about `C` that `C::Error` gets.
 use std::marker::PhantomData;
 
 use cache_core::ttl_cached;
