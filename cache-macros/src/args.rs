@@ -89,24 +89,43 @@ impl Parse for Args {
         }
         args.time_refreshed = time_refreshed(input);
         while !input.is_empty() {
-            // A malformed option is reported and skipped up to the next `,`, so the options
-            // after it are still checked.
+            // A malformed option is reported and skipped up to the next separator, so the
+            // options after it are still checked. Every token is read: tokens left over would
+            // make `syn::parse2` replace all these errors by its bare "unexpected token".
             if let Err(error) = args.option(input) {
                 args.errors.push(error);
-                while !input.is_empty() && !input.peek(Token![,]) {
-                    input.parse::<proc_macro2::TokenTree>()?;
-                }
+                skip_option(input)?;
+            } else if !(input.is_empty() || input.peek(Token![,]) || input.peek(Token![;])) {
+                // More after a whole option: most likely a missing comma (`ttl = "1h" sweep =
+                // "5m"`).
+                let error = input.error("expected `,`: options are separated by commas");
+                args.errors.push(error);
+                skip_option(input)?;
             }
             if input.is_empty() {
                 break;
             }
-            if let Err(error) = input.parse::<Token![,]>() {
-                args.errors.push(error);
-                break;
+            // `;` is taken as the comma it stands for, so the options after it are checked.
+            if let Some(semicolon) = input.parse::<Option<Token![;]>>()? {
+                args.errors.push(syn::Error::new(
+                    semicolon.span,
+                    "options are separated by commas: write `,` in place of `;`",
+                ));
+            } else {
+                input.parse::<Token![,]>()?;
             }
         }
         Ok(args)
     }
+}
+
+/// Skips the rest of a malformed option: up to the next `,` or `;` (which separate options; a
+/// value's own are within its brackets) or the end.
+fn skip_option(input: ParseStream<'_>) -> syn::Result<()> {
+    while !(input.is_empty() || input.peek(Token![,]) || input.peek(Token![;])) {
+        input.parse::<TokenTree>()?;
+    }
+    Ok(())
 }
 
 impl Args {
@@ -154,6 +173,25 @@ impl Args {
                     ));
                 }
                 let path = input.call(Path::parse_mod_style)?;
+                if input.peek(syn::token::Paren) {
+                    // `cache = clients()`: the handle is generated, not called here.
+                    let call: TokenTree = input.parse()?;
+                    let named = (path.segments.iter())
+                        .map(|segment| segment.ident.to_string())
+                        .collect::<Vec<_>>()
+                        .join("::");
+                    let named = match path.leading_colon {
+                        Some(_) => format!("::{named}"),
+                        None => named,
+                    };
+                    return Err(syn::Error::new(
+                        call.span(),
+                        format!(
+                            "`cache` takes the handle's name: write `cache = {named}` (the \
+                             attribute generates that function)"
+                        ),
+                    ));
+                }
                 self.set(&name, |a| &mut a.cache, path);
             }
             "key" => {
@@ -339,7 +377,25 @@ fn distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::closest;
+    use super::{Args, closest};
+    use quote::quote;
+
+    fn errors(args: proc_macro2::TokenStream) -> Vec<String> {
+        let args: Args = syn::parse2(args).expect("every token is read");
+        args.errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// A mistake between options is reported with the others, not as syn's bare "unexpected
+    /// token" in place of them all.
+    #[test]
+    fn a_wrong_separator_or_a_called_handle_is_reported_with_the_other_mistakes() {
+        let found = errors(quote!(ttl = 1h; tll = "1h", cache = clients(), sweep = "5m" x));
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].contains("in place of `;`"), "{found:#?}");
+        assert!(found[1].contains("unknown option `tll`"), "{found:#?}");
+        assert!(found[2].contains("write `cache = clients`"), "{found:#?}");
+        assert!(found[3].contains("separated by commas"), "{found:#?}");
+    }
 
     #[test]
     fn typos_get_a_suggestion_and_strangers_do_not() {

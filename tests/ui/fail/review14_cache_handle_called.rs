@@ -1,6 +1,5 @@
 //! `cache = clients()`: the handle written as a call. One error, at the parentheses or the
 //! option, that says the handle is named by an identifier.
-// BROKEN: only "unexpected token", which says nothing of what to write (`cache = clients`).
 use cache_core::ttl_cached;
 
 #[ttl_cached(ttl = "1h", cache = clients())]

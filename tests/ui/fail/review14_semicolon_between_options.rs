@@ -1,5 +1,4 @@
 //! `ttl = "1h"; sweep = "5m"`: options separated by a semicolon. One error, at the `;`.
-// BROKEN: only "unexpected token", which does not say that options are separated by commas.
 use cache_core::ttl_cached;
 
 #[ttl_cached(ttl = "1h"; sweep = "5m")]
