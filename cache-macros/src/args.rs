@@ -4,13 +4,15 @@
 //! `valid.rs`'s job. Unknown and repeated options are collected, not fatal, so that one build
 //! reports every mistake.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use std::ops::Deref;
+
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitStr, Path, Token, Type};
 
-use crate::peers;
+use crate::{peers, tokens};
 
 /// The options, in the order the user is told about them.
 pub(crate) const OPTIONS: &[&str] = &[
@@ -32,21 +34,21 @@ pub(crate) const OPTIONS: &[&str] = &[
 
 #[derive(Default)]
 pub(crate) struct Args {
-    pub(crate) ttl: Option<Expr>,
-    pub(crate) sweep: Option<Expr>,
-    pub(crate) expiry: Option<Expr>,
-    pub(crate) max_lifetime: Option<Expr>,
-    pub(crate) expire_after: Option<Expr>,
-    pub(crate) refresh_after: Option<Expr>,
-    pub(crate) stale_if_error: Option<Expr>,
-    pub(crate) capacity: Option<Expr>,
+    pub(crate) ttl: Option<Value>,
+    pub(crate) sweep: Option<Value>,
+    pub(crate) expiry: Option<Value>,
+    pub(crate) max_lifetime: Option<Value>,
+    pub(crate) expire_after: Option<Value>,
+    pub(crate) refresh_after: Option<Value>,
+    pub(crate) stale_if_error: Option<Value>,
+    pub(crate) capacity: Option<Value>,
     /// `name = "..."`: the map's name.
-    pub(crate) map_name: Option<Expr>,
+    pub(crate) map_name: Option<Value>,
     pub(crate) key: Option<CustomKey>,
     pub(crate) cache: Option<Path>,
     pub(crate) shared: Option<SharedTier>,
-    pub(crate) clock: Option<Expr>,
-    pub(crate) krate: Option<Expr>,
+    pub(crate) clock: Option<Value>,
+    pub(crate) krate: Option<Value>,
     /// Unknown, repeated or malformed options, reported with the rest by validation.
     pub(crate) errors: Vec<syn::Error>,
     /// Options the user meant to give but wrote wrong (already in `errors`): not also
@@ -59,7 +61,7 @@ pub(crate) struct Args {
 /// `shared = expr`: the option's name is kept, so that an error can point at the whole option.
 pub(crate) struct SharedTier {
     pub(crate) name: Ident,
-    pub(crate) tier: Expr,
+    pub(crate) tier: Value,
 }
 
 impl ToTokens for SharedTier {
@@ -72,7 +74,30 @@ impl ToTokens for SharedTier {
 /// `key: Type = expr`.
 pub(crate) struct CustomKey {
     pub(crate) ty: Type,
-    pub(crate) expr: Expr,
+    pub(crate) expr: Value,
+}
+
+/// An option's value (or a custom key's expression): the expression the checks read, which
+/// the expansion emits as the tokens it came as. Printed by syn, a `macro_rules!` fragment
+/// in it would lose its invisible group (rustc reads one a proc macro makes anew as if it
+/// were not there): `capacity = $n * 2` with `$n` = `1 + 1` would be `1 + 1 * 2`.
+pub(crate) struct Value {
+    expr: Expr,
+    tokens: TokenStream,
+}
+
+impl Deref for Value {
+    type Target = Expr;
+
+    fn deref(&self) -> &Expr {
+        &self.expr
+    }
+}
+
+impl ToTokens for Value {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(self.tokens.clone());
+    }
 }
 
 impl Parse for Args {
@@ -224,7 +249,7 @@ impl Args {
                     ));
                 }
                 input.parse::<Token![=]>()?;
-                let expr = ungroup(input.parse()?);
+                let expr = input.call(received)?;
                 self.set(&name, |a| &mut a.key, CustomKey { ty, expr });
             }
             _ => {
@@ -298,9 +323,45 @@ fn peer_value(input: ParseStream<'_>) -> Option<Expr> {
     fork.parse().ok().map(ungroup)
 }
 
-fn value(input: ParseStream<'_>) -> syn::Result<Expr> {
+fn value(input: ParseStream<'_>) -> syn::Result<Value> {
     input.parse::<Token![=]>()?;
-    Ok(ungroup(input.parse()?))
+    input.call(received)
+}
+
+/// An expression [`ungroup`]ed, with the tokens it was read from, as they came (less what
+/// `ungroup` took off): every group whole, so that a fragment's invisible group within one is
+/// still the one rustc made. (syn's printing should the tokens not be found so.)
+fn received(input: ParseStream<'_>) -> syn::Result<Value> {
+    let start = input.cursor();
+    let mut expr: Expr = input.parse()?;
+    let end = input.cursor();
+    let mut trees = Vec::new();
+    let mut cursor = start;
+    while cursor < end
+        && let Some((tree, next)) = cursor.token_tree()
+    {
+        trees.push(tree);
+        cursor = next;
+    }
+    if cursor != end {
+        let expr = ungroup(expr);
+        let tokens = expr.to_token_stream();
+        return Ok(Value { expr, tokens });
+    }
+    // `ungroup`, on the tokens too: the group around the whole value is taken off.
+    let operands = tokens::Operands::of_expr(&expr);
+    while let [TokenTree::Group(group)] = trees.as_slice() {
+        let inner = match (&expr, group.delimiter()) {
+            (Expr::Group(inner), Delimiter::None) => &inner.expr,
+            (Expr::Paren(inner), Delimiter::Parenthesis) if inner.attrs.is_empty() => &inner.expr,
+            _ => break,
+        };
+        expr = (**inner).clone();
+        trees = group.stream().into_iter().collect();
+    }
+    let tokens = tokens::rejoin(trees, &operands);
+    let expr = ungroup(expr);
+    Ok(Value { expr, tokens })
 }
 
 /// `expr` without the invisible group a `macro_rules!` fragment (`$ttl:expr`, `$ttl:literal`)

@@ -1,7 +1,9 @@
 //! A typed model of the annotated function, borrowing the syntax it came from so that errors
 //! can point at exactly what the user wrote.
 
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use crate::tokens;
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+
 use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
 
 pub(crate) struct Function<'a> {
@@ -13,21 +15,25 @@ pub(crate) struct Function<'a> {
     pub(crate) head: TokenStream,
     /// The signature [`ungrouped`], which the model reads (`params`, `output`).
     pub(crate) sig: &'a syn::Signature,
+    /// The body in its braces, the user's tokens as they came, less the inner attributes at
+    /// its top (the function carries those: syn reads them into `item.attrs`). Re-emitted as
+    /// it is, for the reason [`head`](Self::head) is: printed by syn, `k + $e * 2` with `$e`
+    /// = `1 + 1` is `k + 1 + 1 * 2`. `item.block` is what the model reads of it.
+    pub(crate) body: Group,
     pub(crate) params: Vec<Param<'a>>,
     /// For a [`boxed`](Self::boxed) function, its future's output.
     pub(crate) output: Output<'a>,
     /// A method that `#[async_trait]` (on its trait or `impl`, expanded first) has rewritten
     /// from `async fn f(..) -> R` into `fn f<'life0, 'async_trait>(..) -> Pin<Box<dyn
     /// Future<Output = R> + Send + 'async_trait>>` whose body makes that future.
-    pub(crate) boxed: Option<Boxed<'a>>,
+    pub(crate) boxed: Option<Boxed>,
 }
 
 /// How the body of a [`boxed`](Function::boxed) function makes its future.
-#[derive(Clone, Copy)]
-pub(crate) enum Boxed<'a> {
+pub(crate) enum Boxed {
     /// `Box::pin(async move { .. })`, as `#[async_trait]` writes it (also after
-    /// `#[tracing::instrument]` rewrote it): the async block.
-    Async(&'a syn::ExprAsync),
+    /// `#[tracing::instrument]` rewrote it): the async block, as the tokens that came.
+    Async(TokenStream),
     /// Any other body, written by hand in that shape.
     Body,
 }
@@ -64,11 +70,15 @@ impl<'a> Function<'a> {
     /// `input` is the tokens `item` was parsed from, and `sig` its signature [`ungrouped`].
     pub(crate) fn from_syn(item: &'a ItemFn, input: &TokenStream, sig: &'a syn::Signature) -> Self {
         let params = sig.inputs.iter().map(Param::from_syn).collect();
+        let body = body(input, &item.block);
         let (output, boxed) = match &sig.output {
             ReturnType::Default => (Output(None), None),
             ReturnType::Type(_, ty) => match async_trait_output(sig, ty) {
                 Some(output) => {
-                    let boxed = boxed_async_block(&item.block).map_or(Boxed::Body, Boxed::Async);
+                    let boxed = match boxed_async_block(&item.block) {
+                        Some(future) => Boxed::Async(boxed_future(&body, future)),
+                        None => Boxed::Body,
+                    };
                     (Output(Some(output)), Some(boxed))
                 }
                 None => (Output(Some(ty)), None),
@@ -78,6 +88,7 @@ impl<'a> Function<'a> {
             item,
             head: head(input),
             sig,
+            body,
             params,
             output,
             boxed,
@@ -138,6 +149,52 @@ fn head(input: &TokenStream) -> TokenStream {
         start += 2;
     }
     tokens.drain(start..).collect()
+}
+
+/// The function's body as it came (see [`Function::body`]): the braces `input` ends with,
+/// whole, or, with inner attributes at their top, rebuilt without them around the rest of
+/// their tokens ([`tokens::rejoin`]ed: `block` is their reading).
+fn body(input: &TokenStream, block: &syn::Block) -> Group {
+    let Some(TokenTree::Group(body)) = input.clone().into_iter().last() else {
+        unreachable!("a function's tokens end with its body");
+    };
+    let mut tokens: Vec<TokenTree> = body.stream().into_iter().collect();
+    let mut start = 0;
+    while let [
+        TokenTree::Punct(pound),
+        TokenTree::Punct(bang),
+        TokenTree::Group(group),
+        ..,
+    ] = &tokens[start..]
+        && pound.as_char() == '#'
+        && bang.as_char() == '!'
+        && group.delimiter() == Delimiter::Bracket
+    {
+        start += 3;
+    }
+    if start == 0 {
+        return body;
+    }
+    let rest = tokens::rejoin(tokens.drain(start..), &tokens::Operands::of_block(block));
+    let mut rest = Group::new(Delimiter::Brace, rest);
+    rest.set_span(body.span());
+    rest
+}
+
+/// The tokens of `future`, the async block in `body`'s `Box::pin(..)`, as they came: what
+/// the call's parentheses hold (a trailing comma aside). syn's printing of `future` should
+/// they not be found so.
+fn boxed_future(body: &Group, future: &syn::ExprAsync) -> TokenStream {
+    if let Some(TokenTree::Group(call)) = body.stream().into_iter().last()
+        && call.delimiter() == Delimiter::Parenthesis
+    {
+        let mut tokens: Vec<TokenTree> = call.stream().into_iter().collect();
+        if matches!(tokens.last(), Some(TokenTree::Punct(comma)) if comma.as_char() == ',') {
+            tokens.pop();
+        }
+        return tokens.into_iter().collect();
+    }
+    quote::ToTokens::to_token_stream(future)
 }
 
 /// A copy of `sig` whose parameter and return types are out of the invisible groups a

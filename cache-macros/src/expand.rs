@@ -566,18 +566,19 @@ fn call(
     memo: &TokenStream,
     ret: &TokenStream,
 ) -> TokenStream {
-    let body = &function.item.block;
-    if let Some(boxed) = function.boxed {
+    // The body as it came, not as syn prints it (see `Function::body`).
+    let body = &function.body;
+    if let Some(boxed) = &function.boxed {
         // The body makes the boxed future: it is the constructor. `#[async_trait]`'s
         // `Box::pin(async move { .. })` goes in as its async block, unboxed: a hit then
         // allocates one box, the one the signature returns (ours, in place of
         // `#[async_trait]`'s). Any other body (written by hand) runs only on a miss too, as a
         // closure of the declared type, so that its `return`s and branches still coerce to it.
         let future = match boxed {
-            Boxed::Async(future) => quote!(#future),
+            Boxed::Async(future) => future.clone(),
             Boxed::Body => {
                 let declared = &function.item.sig.output;
-                let closure = quote_spanned!(body.brace_token.span.join() => move ||);
+                let closure = quote_spanned!(body.span() => move ||);
                 quote!(async move { (#closure #declared #body)().await })
             }
         };
@@ -601,7 +602,7 @@ fn call(
     } else {
         // The closure is the body, located so: lints of the body (`needless_return`, ...)
         // judge it as the user's code.
-        let closure = quote_spanned!(body.brace_token.span.join() => move || ->);
+        let closure = quote_spanned!(body.span() => move || ->);
         quote! {
             <#memo as #p::Memo<#kind, #ok, _>>::memo(#map, #lookup, #closure #ret #body)
         }

@@ -13,6 +13,7 @@ mod expand;
 mod fuzz_tests;
 mod lints;
 mod peers;
+mod tokens;
 mod types;
 mod valid;
 

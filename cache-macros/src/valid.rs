@@ -9,7 +9,7 @@ use syn::parse::Parser;
 use syn::visit::{self, Visit};
 use syn::{Expr, GenericParam, Pat, Path, Token, Type};
 
-use crate::args::{self, Args, CustomKey, SharedTier};
+use crate::args::{self, Args, CustomKey, SharedTier, Value};
 use crate::ast::{Function, Output, Param};
 use crate::types::{find, first_lifetime, is_future, mentions_self, shown, type_parameter};
 
@@ -19,17 +19,17 @@ pub(crate) struct Options<'a> {
     pub(crate) sweep: Option<DurationArg<'a>>,
     pub(crate) fixed: bool,
     pub(crate) max_lifetime: Option<DurationArg<'a>>,
-    pub(crate) expire_after: Option<&'a Expr>,
+    pub(crate) expire_after: Option<&'a Value>,
     pub(crate) refresh_after: Option<DurationArg<'a>>,
     pub(crate) stale_if_error: Option<DurationArg<'a>>,
-    pub(crate) capacity: Option<&'a Expr>,
+    pub(crate) capacity: Option<&'a Value>,
     /// `name = "..."`: the map's name, for `cache_core::caches()` and the fleet tier.
-    pub(crate) name: Option<&'a Expr>,
+    pub(crate) name: Option<&'a Value>,
     pub(crate) key: Option<&'a CustomKey>,
     pub(crate) cache: Option<Handle<'a>>,
     /// `shared = tier`: the map is a `cache_core::redis::Shared`, in front of Redis.
     pub(crate) shared: Option<&'a SharedTier>,
-    pub(crate) clock: Option<&'a Expr>,
+    pub(crate) clock: Option<&'a Value>,
     pub(crate) runtime: Path,
 }
 
@@ -44,7 +44,7 @@ pub(crate) enum DurationArg<'a> {
     /// A literal such as `"1h 30m"`, parsed at compile time.
     Literal(Duration, Span),
     /// An expression of type `Duration`, evaluated once, when the cache is first used.
-    Expr(&'a Expr),
+    Expr(&'a Value),
 }
 
 /// Keys are tuples of at most this many parameters (cache-core's `TupleRef` arities).
@@ -141,7 +141,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
     if let Some(Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Int(n),
         ..
-    })) = &args.capacity
+    })) = args.capacity.as_deref()
         && n.base10_parse::<usize>().is_ok_and(|n| n == 0)
     {
         errors.at(
@@ -149,7 +149,7 @@ fn check_options<'a>(args: &'a Args, errors: &mut Errors) -> Option<Options<'a>>
             "`capacity = 0` would cache nothing; give a positive number, or remove it for no limit",
         );
     }
-    if let Some(name) = args.map_name.as_ref().and_then(args::lit_str)
+    if let Some(name) = args.map_name.as_deref().and_then(args::lit_str)
         && name.value().is_empty()
     {
         errors.at(
@@ -628,7 +628,8 @@ fn handle_name(path: &Path) -> Option<&syn::Ident> {
     (last.arguments.is_none() && snake).then_some(&last.ident)
 }
 
-fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<DurationArg<'a>> {
+fn duration<'a>(value: &'a Value, option: &str, errors: &mut Errors) -> Option<DurationArg<'a>> {
+    let expr: &Expr = value;
     if let Expr::Lit(syn::ExprLit { lit, .. }) = expr {
         let number = match lit {
             syn::Lit::Int(n) => Some((n.base10_digits(), n.suffix())),
@@ -666,7 +667,7 @@ fn duration<'a>(expr: &'a Expr, option: &str, errors: &mut Errors) -> Option<Dur
         return None;
     }
     let Some(lit) = args::lit_str(expr) else {
-        return Some(DurationArg::Expr(expr));
+        return Some(DurationArg::Expr(value));
     };
     if let Some(unit) = calendar_unit(&lit.value()) {
         errors.at(

@@ -754,3 +754,133 @@ fn impl_lifetimes_where_clauses_and_target_features() {
         assert_eq!(n, 2);
     }
 }
+
+/// A `macro_rules!` fragment in the function's body, its key or its options: `$e:expr` of
+/// `1 + 1` is one operand, so `k + $e * 2` is `k + 4`, with or without the attribute. The
+/// attribute must emit what it was given: re-printed through syn, the fragment's invisible
+/// group is a new one, which rustc reads as if it were not there (`k + 1 + 1 * 2`).
+mod fragments {
+    use super::*;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    macro_rules! functions {
+        ($e:expr) => {
+            #[ttl_cached(ttl = "1h")]
+            pub fn sync_body(k: u32) -> u32 {
+                k + $e * 2
+            }
+
+            #[ttl_cached(ttl = "1h")]
+            pub async fn async_body(k: u32) -> u32 {
+                k + $e * 2
+            }
+
+            #[ttl_cached(ttl = "1h")]
+            pub fn with_inner_attribute(k: u32) -> u32 {
+                #![allow(clippy::identity_op)]
+                k + $e * 2
+            }
+
+            /// The fragment alone, where parentheses would be `unused_parens`.
+            #[ttl_cached(ttl = "1h")]
+            pub fn alone_after_an_inner_attribute(k: u32) -> u32 {
+                #![deny(unused_parens)]
+                let _ = k;
+                $e
+            }
+
+            #[ttl_cached(ttl = "1h")]
+            pub fn nested_in_statement(k: u32) -> u32 {
+                let doubled = k + $e * 2;
+                doubled
+            }
+
+            /// `#[async_trait]`'s shape, written by hand: the async block is taken out of its
+            /// `Box::pin`.
+            #[ttl_cached(ttl = "1h")]
+            pub fn boxed<'async_trait>(
+                k: u32,
+            ) -> Pin<Box<dyn Future<Output = u32> + Send + 'async_trait>> {
+                Box::pin(async move { k + $e * 2 })
+            }
+
+            #[ttl_cached(ttl = "1h", key: u32 = k + $e * 2, cache = keyed_cache)]
+            pub fn keyed(k: u32) -> u32 {
+                k
+            }
+
+            #[ttl_cached(ttl = "1h", capacity = $e * 2, cache = capacity_cache)]
+            pub fn with_capacity(k: u32) -> u32 {
+                k
+            }
+
+            #[ttl_cached(ttl = Duration::from_secs($e * 60), cache = ttl_cache)]
+            pub fn with_ttl(k: u32) -> u32 {
+                k
+            }
+
+            pub struct Svc;
+
+            impl Svc {
+                #[ttl_cached(ttl = "1h")]
+                pub fn method(k: u32) -> u32 {
+                    k + $e * 2
+                }
+            }
+        };
+    }
+
+    functions!(1 + 1);
+}
+
+#[test]
+fn a_fragment_in_a_sync_body_keeps_its_precedence() {
+    assert_eq!(fragments::sync_body(0), 4);
+    assert_eq!(fragments::sync_body(0), 4, "a hit");
+    assert_eq!(fragments::nested_in_statement(0), 4);
+}
+
+#[test]
+fn a_fragment_in_an_async_body_keeps_its_precedence() {
+    let rt = runtime();
+    assert_eq!(rt.block_on(fragments::async_body(0)), 4);
+    assert_eq!(rt.block_on(fragments::async_body(0)), 4, "a hit");
+}
+
+#[test]
+fn a_fragment_in_a_boxed_future_keeps_its_precedence() {
+    let rt = runtime();
+    assert_eq!(rt.block_on(fragments::boxed(0)), 4);
+    assert_eq!(rt.block_on(fragments::boxed(0)), 4, "a hit");
+}
+
+/// The inner attribute stays the function's, and the body's tokens after it are still read
+/// as they came.
+#[test]
+fn a_fragment_after_an_inner_attribute_keeps_its_precedence() {
+    assert_eq!(fragments::with_inner_attribute(0), 4);
+    assert_eq!(fragments::alone_after_an_inner_attribute(0), 2);
+}
+
+#[test]
+fn a_fragment_in_a_method_keeps_its_precedence() {
+    assert_eq!(fragments::Svc::method(0), 4);
+}
+
+#[test]
+fn a_fragment_in_the_key_keeps_its_precedence() {
+    assert_eq!(fragments::keyed(0), 0);
+    assert!(
+        fragments::keyed_cache().contains_key(&4),
+        "keyed by 0 + (1 + 1) * 2"
+    );
+}
+
+#[test]
+fn a_fragment_in_an_option_keeps_its_precedence() {
+    assert_eq!(fragments::with_capacity(0), 0);
+    assert_eq!(fragments::capacity_cache().capacity(), Some(4));
+    assert_eq!(fragments::with_ttl(0), 0);
+    assert_eq!(fragments::ttl_cache().ttl(), Duration::from_secs(120));
+}
