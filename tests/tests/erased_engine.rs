@@ -181,7 +181,7 @@ fn results_and_options_cache_only_their_values() {
     #[ttl_cached(ttl = "1h")]
     fn found(n: u32) -> Option<u32> {
         TRIES.fetch_add(1, SeqCst);
-        (n % 2 == 0).then_some(n / 2)
+        n.is_multiple_of(2).then_some(n / 2)
     }
     assert_eq!(port("http"), Err(Down("first try")));
     assert_eq!(port("http"), Ok(4));
