@@ -375,9 +375,9 @@ impl<K: 'static, V: 'static> Store<false> for (K, V) {
     }
 }
 
-/// A plain memoized function's pair: sync, with no `cache = name` handle (whose type is
-/// `TtlMap<K, V>`) and not `shared`. Its map is an [`ErasedMap`], whose engine is compiled
-/// once for every such function (see `erased.rs`).
+/// A plain memoized function's pair in a debug build: sync, with no `cache = name` handle
+/// (whose type is `TtlMap<K, V>`) and not `shared`. Its map is an [`ErasedMap`], whose engine
+/// is compiled once for every such function (see `erased.rs`).
 pub struct Erased<T>(PhantomData<T>);
 
 impl<K, V> Check<Erased<(K, V)>>

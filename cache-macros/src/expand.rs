@@ -60,22 +60,41 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
     let ok = Ident::new(OK, Span::mixed_site());
     let value_ty = Ident::new("__TtlCachedValue", Span::mixed_site());
     let entry = Ident::new("__TtlCachedEntry", Span::mixed_site());
-    // A shared function's pairs are wrapped in `Fleet`, whose impls ask for Redis's bounds
-    // too; a plain one's (sync, without a handle, whose type is `TtlMap<K, V>`) in `Erased`,
-    // whose map is the engine compiled once in cache-core for every such function.
-    let plain = !function.is_async() && function.boxed.is_none() && options.cache.is_none();
-    let fleet = |pair: TokenStream| match options.shared {
-        Some(_) => quote!(#p::Fleet<#pair>),
-        None if plain => quote!(#p::Erased<#pair>),
-        None => pair,
+    let call_ty = Ident::new("__TtlCachedCall", Span::mixed_site());
+    // A shared function's pairs are wrapped in `Fleet`, whose impls ask for Redis's bounds too.
+    // A plain function's (sync, without a handle, whose type is `TtlMap<K, V>`, not shared),
+    // in a debug build, in `Erased`: its map is then the engine compiled once in cache-core
+    // for every such function, which builds in a fraction of the time; a release build
+    // instantiates the map for its types, whose hits and misses are faster.
+    let plain = !function.is_async()
+        && function.boxed.is_none()
+        && options.cache.is_none()
+        && options.shared.is_none();
+    let (entries, calls) = match options.shared {
+        Some(_) => (
+            quote!(type #entry = #p::Fleet<(#key_ty, #value_ty)>;),
+            quote!(#p::Fleet<(#key_ty, #ret)>),
+        ),
+        None if plain => (
+            quote! {
+                #[cfg(debug_assertions)]
+                type #entry = #p::Erased<(#key_ty, #value_ty)>;
+                #[cfg(not(debug_assertions))]
+                type #entry = (#key_ty, #value_ty);
+            },
+            quote!(#call_ty),
+        ),
+        None => (
+            quote!(type #entry = (#key_ty, #value_ty);),
+            quote!((#key_ty, #ret)),
+        ),
     };
-    let entry_ty = fleet(quote!((#key_ty, #value_ty)));
     let serde_fails = options.shared.map(|_| quote!(, SerdeFails as _));
     let consts = quote! {
         use #p::{CheckFails as _, OwnsNot as _, ProbePlain as _, ProbeUnshared as _ #serde_fails};
         const #kind: u8 = #p::Probe::<#ret>::KIND + #p::ProbeShared::<#ret>::SHARED;
         type #value_ty = <#ret as #p::Returns<#kind>>::Value;
-        type #entry = #entry_ty;
+        #entries
         const #ok: bool = #p::Check::<#entry>::OK;
     };
     let store = quote!(<#entry as #p::Store<#ok>>);
@@ -164,10 +183,18 @@ pub(crate) fn expand(function: &Function<'_>, options: &Options<'_>) -> TokenStr
 
     let assertions = assertions(function, options, &key, &p, &value_ty);
     let setup = &key.setup;
-    let memo = fleet(quote!((#key_ty, #ret)));
-    let call = call(function, &map, &key.lookup, &p, &kind, &ok, &memo, &ret);
+    let call = call(function, &map, &key.lookup, &p, &kind, &ok, &calls, &ret);
+    let call_pairs = plain.then(|| {
+        quote! {
+            #[cfg(debug_assertions)]
+            type #call_ty = #p::Erased<(#key_ty, #ret)>;
+            #[cfg(not(debug_assertions))]
+            type #call_ty = (#key_ty, #ret);
+        }
+    });
     let mut memoized = quote! {
         #consts
+        #call_pairs
         #assertions
         #get_map
         #(#setup)*

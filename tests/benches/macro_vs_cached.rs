@@ -3,8 +3,6 @@
 //! - misses: 200,000 distinct `u64` keys through `fn sq(n: u64) -> u64`, a fresh cache each
 //!   round (`#[ttl_cached(ttl = "1h")]` against `#[cached(time = 3600)]`), and the same misses
 //!   through `TtlMap::get_or_insert_with` by hand, to show what the macro adds to the map;
-//! - each of ours twice: a plain function, on the engine every plain memoized function shares
-//!   (`erased.rs`), and one with a `cache = name` handle, on a `TtlMap<u64, u64>` of its own;
 //! - recursion: `count(n) = count(n - 1) + 1` from depth 5,000 into a fresh cache, 10 times,
 //!   and `fib(90)`'s first call;
 //! - the deepest `count(n)` each survives on a thread with an 8 MiB stack, found by binary
@@ -28,33 +26,6 @@ const MISSES: u64 = 200_000;
 const DEPTH: u64 = 5_000;
 const STACK: usize = 8 << 20;
 
-/// Plain functions: the engine they share, each its own map (cleared through `caches()`).
-mod plain {
-    use super::*;
-
-    #[ttl_cached(ttl = "1h", name = "plain::sq")]
-    pub fn sq(n: u64) -> u64 {
-        n * n
-    }
-
-    #[ttl_cached(ttl = "1h", name = "plain::count")]
-    pub fn count(n: u64) -> u64 {
-        if n == 0 { 0 } else { count(n - 1) + 1 }
-    }
-
-    #[ttl_cached(ttl = "1h", name = "plain::fib")]
-    pub fn fib(n: u64) -> u64 {
-        if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
-    }
-
-    /// Empties the map of the function named `name` (made by its first call).
-    pub fn clear(name: &str) {
-        let cache = cache_core::caches().into_iter().find(|c| c.name() == name);
-        cache.expect("the function was called").clear();
-    }
-}
-
-/// With a `cache = name` handle: a typed `TtlMap` each.
 mod ours {
     use super::*;
 
@@ -152,7 +123,6 @@ fn depth_probe(which: &str, depth: u64) {
     let result = std::thread::Builder::new()
         .stack_size(STACK)
         .spawn(move || match which.as_str() {
-            "plain" => plain::count(depth),
             "ttl_cached" => ours::count(depth),
             "cached" => theirs::count(depth),
             "by_hand" => count_by_hand(depth),
@@ -177,12 +147,6 @@ fn row(what: &str, ours: Duration, theirs: Duration, target: f64) {
     );
 }
 
-/// A row of ours beside the last, without a target.
-fn aside(what: &str, ours: Duration, theirs: Duration) {
-    let ratio = ours.as_secs_f64() / theirs.as_secs_f64();
-    println!("| ({what}) | {} | | {ratio:.2}x | |", shown(ours));
-}
-
 /// A duration in ms, or µs below one ms.
 fn shown(d: Duration) -> String {
     if d < Duration::from_millis(1) {
@@ -203,8 +167,6 @@ fn main() {
         return; // nothing for `cargo bench -- --list`
     }
     let rounds = 15;
-    // Each plain function's map is made by its first call.
-    black_box((plain::sq(0), plain::count(0), plain::fib(0)));
 
     let clear_theirs_sq = || theirs::SQ.lock().unwrap().cache_clear();
     let miss_theirs = best(rounds, clear_theirs_sq, || {
@@ -218,15 +180,6 @@ fn main() {
         || {
             (0..MISSES).for_each(|n| {
                 black_box(ours::sq(black_box(n)));
-            })
-        },
-    );
-    let miss_plain = best(
-        rounds,
-        || plain::clear("plain::sq"),
-        || {
-            (0..MISSES).for_each(|n| {
-                black_box(plain::sq(black_box(n)));
             })
         },
     );
@@ -261,16 +214,6 @@ fn main() {
             }
         },
     );
-    let count_plain = best(
-        rounds,
-        || plain::clear("plain::count"),
-        || {
-            for _ in 0..10 {
-                plain::clear("plain::count");
-                black_box(plain::count(black_box(DEPTH)));
-            }
-        },
-    );
     let count_hand = best(
         rounds,
         || COUNT_MAP.clear(),
@@ -288,13 +231,6 @@ fn main() {
             black_box(theirs::fib(black_box(90)));
         },
     );
-    let fib_plain = best(
-        rounds,
-        || plain::clear("plain::fib"),
-        || {
-            black_box(plain::fib(black_box(90)));
-        },
-    );
     let fib_ours = best(
         rounds,
         || ours::fib_cache().clear(),
@@ -305,12 +241,7 @@ fn main() {
 
     println!("| measure | `#[ttl_cached]` | `#[cached]` | ratio | target |");
     println!("|---|---:|---:|---:|---:|");
-    row("200,000 misses, `sq(n: u64)`", miss_plain, miss_theirs, 1.2);
-    aside(
-        "with a `cache =` handle (a typed map)",
-        miss_ours,
-        miss_theirs,
-    );
+    row("200,000 misses, `sq(n: u64)`", miss_ours, miss_theirs, 1.2);
     println!(
         "| (the same misses through `get_or_insert_with` by hand) | {:.2} ms | | {:.2}x | |",
         ms(miss_hand),
@@ -318,36 +249,21 @@ fn main() {
     );
     row(
         "`count(5000)` into a fresh cache, 10 times",
-        count_plain,
-        count_theirs,
-        1.5,
-    );
-    aside(
-        "with a `cache =` handle (a typed map)",
         count_ours,
         count_theirs,
+        1.5,
     );
     println!(
         "| (the same through `get_or_insert_with` by hand) | {:.2} ms | | {:.2}x | |",
         ms(count_hand),
         count_hand.as_secs_f64() / count_theirs.as_secs_f64()
     );
-    row("`fib(90)`, first call", fib_plain, fib_theirs, 1.5);
-    aside(
-        "with a `cache =` handle (a typed map)",
-        fib_ours,
-        fib_theirs,
-    );
+    row("`fib(90)`, first call", fib_ours, fib_theirs, 1.5);
 
     if !args.iter().any(|a| a == "--no-depth") {
-        let (plain, theirs) = (max_depth("plain"), max_depth("cached"));
+        let (ours, theirs) = (max_depth("ttl_cached"), max_depth("cached"));
         println!(
-            "| deepest `count(n)` on an 8 MiB stack | {plain} | {theirs} | {:.2}x | >= 1.0x |",
-            plain as f64 / theirs as f64
-        );
-        let ours = max_depth("ttl_cached");
-        println!(
-            "| (with a `cache =` handle: a typed map) | {ours} | | {:.2}x | |",
+            "| deepest `count(n)` on an 8 MiB stack | {ours} | {theirs} | {:.2}x | >= 1.0x |",
             ours as f64 / theirs as f64
         );
         let hand = max_depth("by_hand");
