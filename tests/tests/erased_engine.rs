@@ -16,6 +16,12 @@ fn stats(name: &str) -> Stats {
     cache.expect("the function's map is listed").stats()
 }
 
+/// The clock in `cell`, made by the first caller: a test's function and the test share it.
+fn shared_clock(cell: &Mutex<Option<ManualClock>>) -> ManualClock {
+    let mut clock = cell.lock().unwrap();
+    clock.get_or_insert_with(ManualClock::new).clone()
+}
+
 fn len(name: &str) -> usize {
     let cache = caches().into_iter().find(|c| c.name() == name);
     cache.expect("the function's map is listed").len()
@@ -202,11 +208,7 @@ fn results_and_options_cache_only_their_values() {
 fn expire_after_reads_typed_keys_and_values() {
     static CLOCK: Mutex<Option<ManualClock>> = Mutex::new(None);
     fn clock() -> ManualClock {
-        CLOCK
-            .lock()
-            .unwrap()
-            .get_or_insert_with(ManualClock::new)
-            .clone()
+        shared_clock(&CLOCK)
     }
     static BUILT: AtomicUsize = AtomicUsize::new(0);
     #[ttl_cached(
@@ -235,11 +237,7 @@ fn expire_after_reads_typed_keys_and_values() {
 fn a_failed_refresh_keeps_the_value() {
     static CLOCK: Mutex<Option<ManualClock>> = Mutex::new(None);
     fn clock() -> ManualClock {
-        CLOCK
-            .lock()
-            .unwrap()
-            .get_or_insert_with(ManualClock::new)
-            .clone()
+        shared_clock(&CLOCK)
     }
     static FAIL: AtomicUsize = AtomicUsize::new(0);
     static BUILT: AtomicUsize = AtomicUsize::new(0);
