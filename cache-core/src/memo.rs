@@ -515,24 +515,17 @@ where
     ///
     /// Recursive memoized functions recurse through here, so this is inlined into its caller
     /// and keeps only a ticket on the stack while the constructor runs: the lookup before it
-    /// and the landing after it run out of line, in frames that are gone by then.
-    ///
-    /// `found` makes the caller's value of a value found live (see [`Hit`]).
+    /// and the landing after it run out of line, in frames that are gone by then. (The
+    /// shared engine's typed face, `erased.rs`, is the same call over its own steps.)
     #[inline(always)]
-    pub(crate) fn memoize<Q, E, F, X>(
-        &self,
-        key: &Q,
-        init: impl FnOnce() -> Result<V, E>,
-        found: &mut X,
-    ) -> Result<X::Out, F::Err>
+    fn memoize<Q, E, F>(&self, key: &Q, init: impl FnOnce() -> Result<V, E>) -> Result<V, F::Err>
     where
         Q: ?Sized + Lookup<K>,
         F: ErrorForm<E>,
-        X: Hit<V>,
     {
         let hash = self.hash(key);
-        let made = match self.look_up::<Q, E, F, X>(hash, key, found) {
-            Step::Done(result) => return result,
+        match self.look_up::<Q, E, F, Cloned>(hash, key, &mut Cloned) {
+            Step::Done(result) => result,
             Step::Lead(id) => {
                 // A panic in `init` lands the flight as panicked from the ticket's `Drop`.
                 let ticket = Ticket::new(self, hash, id);
@@ -540,8 +533,7 @@ where
             }
             Step::Refresh(id) => self.rebuild::<Q, E, F>(hash, key, id, init),
             Step::Attempt(epoch) => self.attempted::<Q, E, F>(hash, key, epoch, init()),
-        };
-        made.map(X::own)
+        }
     }
 
     /// Runs `init` to rebuild `key`'s value as the leader of flight `id`: out of line, so that
@@ -1075,10 +1067,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let init = || Ok::<_, Infallible>(init());
-        match self
-            .inner
-            .memoize::<Q, Infallible, Own, Cloned>(key, init, &mut Cloned)
-        {
+        match self.inner.memoize::<Q, Infallible, Own>(key, init) {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -1122,8 +1111,7 @@ where
     where
         Q: ?Sized + Lookup<K>,
     {
-        self.inner
-            .memoize::<Q, E, Own, Cloned>(key, init, &mut Cloned)
+        self.inner.memoize::<Q, E, Own>(key, init)
     }
 
     /// Like [`try_get_or_insert_with`](Self::try_get_or_insert_with), but a failed
@@ -1166,8 +1154,7 @@ where
         Q: ?Sized + Lookup<K>,
         E: Send + Sync + 'static,
     {
-        self.inner
-            .memoize::<Q, E, Shared, Cloned>(key, init, &mut Cloned)
+        self.inner.memoize::<Q, E, Shared>(key, init)
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a constructor that may find
@@ -1196,9 +1183,7 @@ where
         Q: ?Sized + Lookup<K>,
     {
         let init = || init().ok_or(Declined);
-        self.inner
-            .memoize::<Q, Declined, Shared, Cloned>(key, init, &mut Cloned)
-            .ok()
+        self.inner.memoize::<Q, Declined, Shared>(key, init).ok()
     }
 
     /// The async form of [`optionally_get_or_insert_with`](Self::optionally_get_or_insert_with).

@@ -22,7 +22,9 @@
 //!
 //! Compile time: what is instantiated per memoized function is kept to thin generic shims
 //! (`Store::map`, `Memo::memo`, `Returns::memo`, `Instances::get`) over the map's own methods;
-//! the list of a generic function's other instantiations is not generic.
+//! the list of a generic function's other instantiations is not generic. In a debug build a
+//! plain function's pairs are [`Erased`]: its map is an [`ErasedMap`] on the engine compiled
+//! once for all of them, and only its typed face is instantiated per function.
 
 use std::any::{Any, TypeId};
 use std::hash::Hash;
