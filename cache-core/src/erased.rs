@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use crate::builder::{ExpireAfter, Parts};
 use crate::key::{Equivalent, Lookup};
+use crate::map::{drop_guarded, unless_panicked};
 use crate::memo::{Declined, ErrorForm, Hit, Own, Shared};
 use crate::{Builder, DefaultHashBuilder, TtlMap};
 
@@ -193,11 +194,15 @@ impl ErasedValue {
     /// The value as its type `V`.
     #[inline]
     fn into_typed<V: Clone + Send + Sync + 'static>(self) -> V {
-        typed(match self {
-            ErasedValue::Word(word) => from_word(word),
-            // The map's copy shares the `Arc` (unless it was not stored): a clone either way.
-            ErasedValue::Shared(value) => value.downcast_ref().cloned(),
-        })
+        match self {
+            ErasedValue::Word(word) => typed(from_word(word)),
+            // The map's copy shares the `Arc`: a clone. If this was the last copy, its `Drop`,
+            // which may panic, runs on its own.
+            ErasedValue::Shared(value) => {
+                let mine = typed(value.downcast_ref().cloned());
+                unless_panicked(mine, drop_guarded(value))
+            }
+        }
     }
 
     fn with<V: 'static, R>(&self, f: impl FnOnce(&V) -> R) -> R {
@@ -599,11 +604,9 @@ impl ErasedMap {
     {
         let typed = Typed(key, PhantomData);
         let probe = self.probe(ticket.hash(), key, &typed);
-        let (result, kept) = erase::<V, X, M>(result);
+        let (result, mine) = erase::<V, X, M>(result);
         let landed = ticket.land_with::<_, M::E, M::F>(&probe, result, refresh);
-        landed
-            .map(ErasedValue::into_typed)
-            .map_err(|error| M::failed(error, kept))
+        finish::<V, X, M>(landed, mine)
     }
 
     /// Rebuilds a value found due for a refresh, as the leader of flight `id`.
@@ -642,26 +645,49 @@ impl ErasedMap {
     {
         let typed = Typed(key, PhantomData);
         let probe = self.probe(hash, key, &typed);
-        let (result, kept) = erase::<V, X, M>(result);
+        let (result, mine) = erase::<V, X, M>(result);
         let made = (self.map.inner).attempted::<_, M::E, M::F>(hash, &probe, epoch, result);
-        made.map(ErasedValue::into_typed)
-            .map_err(|error| M::failed(error, kept))
+        finish::<V, X, M>(made, mine)
     }
 }
 
-/// A constructor's result as the engine takes it, and what its caller keeps of a failure.
+/// A constructor's result as the engine takes it, and the caller's: its value, or what it
+/// keeps of its failure. The engine's copy of a value is cloned first, as a typed map clones
+/// the map's copy before storing it: a `Clone` that panics stores nothing (the leader's
+/// ticket then lands the flight as panicked).
 #[inline(always)]
-fn erase<V, X, M>(result: Result<V, X>) -> (Result<ErasedValue, M::E>, Option<X>)
+fn erase<V, X, M>(result: Result<V, X>) -> (Result<ErasedValue, M::E>, Result<V, Option<X>>)
 where
-    V: Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
     M: Mode<X>,
 {
     match result {
-        Ok(value) => (Ok(ErasedValue::of(value)), None),
+        Ok(value) => (Ok(ErasedValue::of(value.clone())), Ok(value)),
         Err(failure) => {
             let (error, kept) = M::fail(failure);
-            (Err(error), kept)
+            (Err(error), Err(kept))
         }
+    }
+}
+
+/// The caller's result once the engine has landed or stored `made`: its own value (the
+/// engine's copy, if it was not stored, let go on its own: its `Drop` may panic), the value
+/// the engine stood in with for a failure (the one a refresh kept, a stale one), or its
+/// failure.
+#[inline(always)]
+fn finish<V, X, M>(
+    made: Result<ErasedValue, <M::F as ErrorForm<M::E>>::Err>,
+    mine: Result<V, Option<X>>,
+) -> Result<V, X>
+where
+    V: Clone + Send + Sync + 'static,
+    M: Mode<X>,
+{
+    match (made, mine) {
+        (Ok(copy), Ok(mine)) => Ok(unless_panicked(mine, drop_guarded(copy))),
+        (Ok(stand_in), Err(_)) => Ok(stand_in.into_typed()),
+        (Err(error), Err(kept)) => Err(M::failed(error, kept)),
+        (Err(_), Ok(_)) => unreachable!("a value lands as a value"),
     }
 }
 

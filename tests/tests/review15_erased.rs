@@ -8,7 +8,7 @@
 //! useful runs the same function with a `cache = name` handle (a typed map) beside it: the
 //! two engines must agree.
 //!
-//! A test whose promise is broken today fails, and says so in a `// BROKEN:` line.
+//! One test failed at the commit it was written against (e47bc09), marked `Was broken:`.
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
@@ -1449,7 +1449,9 @@ fn a_thread_bound_error_stays_with_its_caller() {
 /// depend on the build. With a typed map (a handle, or any function in a release build) the
 /// copy is made before the value is stored, so nothing is stored and the next call builds
 /// again; the shared engine stores the value first and clones the caller's copy after.
-// BROKEN: the engines disagree: after a miss whose value's Clone panics, a plain function (debug build) has stored the value and the next call is a hit; the same function with a handle (and every plain function in a release build) stored nothing and builds again.
+// Was broken: the engines disagreed: after a miss whose value's `Clone` panicked, a plain
+// function (debug build) had stored the value and the next call was a hit; the same function
+// with a handle (and every plain function in a release build) stored nothing and built again.
 #[test]
 fn a_value_whose_clone_panics_on_a_miss_agrees_with_a_typed_map() {
     quiet();
