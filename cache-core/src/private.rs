@@ -29,7 +29,7 @@
 use std::any::{Any, TypeId};
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use std::sync::OnceLock;
 pub use std::time::Duration;
@@ -1030,7 +1030,7 @@ impl<M: Send + Sync> Instances<M> {
     pub const fn new() -> Self {
         Instances {
             first: OnceLock::new(),
-            others: Others(Mutex::new(Vec::new())),
+            others: Others::new(),
         }
     }
 
@@ -1075,20 +1075,34 @@ impl Instances<ErasedMap> {
     }
 }
 
-/// The caches of a function's instantiations after the first, type-erased.
-struct Others(Mutex<Vec<(TypeId, AnyCache)>>);
+/// The caches of a function's instantiations after the first, type-erased: a list that only
+/// grows, each of its cells set once, so that a hit finds its cache by reading alone (a lock
+/// would be a shared write per hit).
+struct Others {
+    cache: OnceLock<(TypeId, AnyCache)>,
+    next: OnceLock<Box<Others>>,
+}
 
 impl Others {
-    /// The cache of instantiation `id`, made by `make` (run at most once) the first time.
-    fn get(&self, id: TypeId, make: &mut dyn FnMut() -> AnyCache) -> AnyCache {
-        // Never poisoned in a way that matters: the list is only pushed to.
-        let mut others = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&(_, cache)) = others.iter().find(|(other, _)| *other == id) {
-            return cache;
+    const fn new() -> Self {
+        Others {
+            cache: OnceLock::new(),
+            next: OnceLock::new(),
         }
-        let cache = make();
-        others.push((id, cache));
-        cache
+    }
+
+    /// The cache of instantiation `id`, made by `make` (run at most once) the first time: in
+    /// the first cell not taken by another instantiation. Two threads that make the same
+    /// instantiation's cache meet at one cell, where the second waits for the first.
+    fn get(&self, id: TypeId, make: &mut dyn FnMut() -> AnyCache) -> AnyCache {
+        let mut cell = self;
+        loop {
+            let &(other, cache) = cell.cache.get_or_init(|| (id, make()));
+            if other == id {
+                return cache;
+            }
+            cell = cell.next.get_or_init(|| Box::new(Others::new()));
+        }
     }
 }
 

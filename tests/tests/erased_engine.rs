@@ -300,3 +300,46 @@ fn threads_get_their_own_keys_values() {
         }
     });
 }
+
+/// Many instantiations of a generic `impl`, first called from several threads at once, each
+/// find their own map (the later ones through a list a hit only reads).
+#[test]
+fn instantiations_made_at_once_from_several_threads_keep_their_own_maps() {
+    struct Tag<const N: usize>;
+    trait Named {
+        fn name() -> usize;
+    }
+    impl<const N: usize> Named for Tag<N> {
+        fn name() -> usize {
+            N
+        }
+    }
+    struct Table<T>(std::marker::PhantomData<T>);
+    impl<T: Named + 'static> Table<T> {
+        #[ttl_cached(ttl = "1h")]
+        fn row(id: u32) -> (usize, u32) {
+            (T::name(), id)
+        }
+    }
+    fn all(id: u32) -> [(usize, u32); 6] {
+        [
+            Table::<Tag<0>>::row(id),
+            Table::<Tag<1>>::row(id),
+            Table::<Tag<2>>::row(id),
+            Table::<Tag<3>>::row(id),
+            Table::<Tag<4>>::row(id),
+            Table::<Tag<5>>::row(id),
+        ]
+    }
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for round in 0..50 {
+                    let id = round % 7;
+                    let want: Vec<(usize, u32)> = (0..6).map(|n| (n, id)).collect();
+                    assert_eq!(all(id).to_vec(), want);
+                }
+            });
+        }
+    });
+}
