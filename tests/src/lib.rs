@@ -268,3 +268,23 @@ impl<F: Future> Driven<F> {
         }
     }
 }
+
+/// The map of the memoized function named `name` (its `name` option or its path), as
+/// `cache_core::caches()` lists it once the function has been called.
+pub fn cache_named(name: &str) -> cache_core::Cache {
+    let found = cache_core::caches().into_iter().find(|c| c.name() == name);
+    found.expect("the function's map is listed by its name")
+}
+
+/// The clock in `cell`, made by the first caller: a test and the memoized functions it
+/// defines (whose `clock = ...` option is evaluated once) share it.
+pub fn shared_clock(
+    cell: &std::sync::Mutex<Option<cache_core::ManualClock>>,
+) -> cache_core::ManualClock {
+    let mut clock = cell
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    clock
+        .get_or_insert_with(cache_core::ManualClock::new)
+        .clone()
+}

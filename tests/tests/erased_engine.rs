@@ -9,23 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use cache_core::{ManualClock, Stats, caches, ttl_cached};
-
-fn stats(name: &str) -> Stats {
-    let cache = caches().into_iter().find(|c| c.name() == name);
-    cache.expect("the function's map is listed").stats()
-}
-
-/// The clock in `cell`, made by the first caller: a test's function and the test share it.
-fn shared_clock(cell: &Mutex<Option<ManualClock>>) -> ManualClock {
-    let mut clock = cell.lock().unwrap();
-    clock.get_or_insert_with(ManualClock::new).clone()
-}
-
-fn len(name: &str) -> usize {
-    let cache = caches().into_iter().find(|c| c.name() == name);
-    cache.expect("the function's map is listed").len()
-}
+use cache_core::{ManualClock, ttl_cached};
+use tests::{cache_named, shared_clock};
 
 /// For every type kept as a word: a function from it to itself, called on its extremes
 /// twice (a miss, then a hit), must give each value back unchanged.
@@ -46,9 +31,9 @@ macro_rules! round_trips {
                 }
             }
             assert_eq!(CALLS.load(SeqCst), values.len(), "each value built once");
-            let s = stats(stringify!($name));
+            let s = cache_named(stringify!($name)).stats();
             assert_eq!((s.hits, s.misses), (values.len() as u64, values.len() as u64));
-            assert_eq!(len(stringify!($name)), values.len());
+            assert_eq!(cache_named(stringify!($name)).len(), values.len());
         }
     )*};
 }

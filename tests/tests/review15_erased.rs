@@ -17,9 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_core::{Cache, ManualClock, Stats, caches, ttl_cached};
+use cache_core::{ManualClock, Stats, ttl_cached};
 use tests::counting::{Counting, allocations_during};
-use tests::{assert_reentry, in_child, in_own_process, quiet_panics, wait_until, within};
+use tests::{
+    assert_reentry, cache_named, in_child, in_own_process, quiet_panics, shared_clock, wait_until,
+    within,
+};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -30,19 +33,8 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// value is ever stored, so the callers' copies are the only ones.
 const NOTHING: usize = 0;
 
-fn cache(name: &str) -> Cache {
-    let found = caches().into_iter().find(|c| c.name() == name);
-    found.expect("the function's map is listed by its name")
-}
-
 fn stats(name: &str) -> Stats {
-    cache(name).stats()
-}
-
-/// The clock in `cell`, made by the first caller: a test's functions and the test share it.
-fn shared_clock(cell: &Mutex<Option<ManualClock>>) -> ManualClock {
-    let mut clock = cell.lock().unwrap();
-    clock.get_or_insert_with(ManualClock::new).clone()
+    cache_named(name).stats()
 }
 
 /// Silences the panics the tests provoke: "boom...", and the engine's own messages for a
@@ -135,7 +127,7 @@ fn plain_function_a_waiter_whose_value_drop_panics_does_not_abort() {
                 RUNS.fetch_add(1, SeqCst);
                 wait_until("the waiter joined", || GO.load(SeqCst));
                 // Invalidated: the flight's value is handed out but not stored.
-                cache(NAME).clear();
+                cache_named(NAME).clear();
                 Bomb { n, armed: &ARMED }
             }
             let leader = std::thread::spawn(|| {
@@ -198,7 +190,7 @@ fn a_value_whose_drop_calls_its_own_function_does_not_deadlock() {
             assert_eq!(stored_echo(n).0, n);
         }
         // Every stored value's `Drop` calls the function whose map is being cleared.
-        cache(NAME).clear();
+        cache_named(NAME).clear();
         assert!(DROPS.load(SeqCst) > 40);
         for n in 0..20 {
             assert_eq!(stored_echo(n).0, n);
@@ -996,7 +988,7 @@ fn many_threads_single_flight_and_stats_that_add_up() {
             w.inserts,
             "each miss led or joined: {w:?}"
         );
-        assert_eq!(cache(BOXED).len(), BOXED_RUNS.load(SeqCst));
+        assert_eq!(cache_named(BOXED).len(), BOXED_RUNS.load(SeqCst));
     });
 }
 
@@ -1038,7 +1030,7 @@ fn capacity_eviction_with_boxed_keys_agrees_with_a_typed_map() {
         if x & 3 == 0 {
             clock().advance(Duration::from_secs(x >> 60));
         }
-        assert!(cache(ERASED).len() <= 5);
+        assert!(cache_named(ERASED).len() <= 5);
         assert!(typed_map().len() <= 5);
         let (e, t) = (ERASED_BUILT.lock().unwrap(), TYPED_BUILT.lock().unwrap());
         assert_eq!(*e, *t, "the engines differ at step {step}");
@@ -1330,7 +1322,7 @@ fn a_clear_during_a_flight_wins() {
         fn cleared(key: Option<&u64>) -> (Option<u64>, usize) {
             let run = RUNS.fetch_add(1, SeqCst);
             if run == 0 {
-                cache(NAME).clear();
+                cache_named(NAME).clear();
             }
             (key.copied(), run)
         }
@@ -1338,7 +1330,7 @@ fn a_clear_during_a_flight_wins() {
         assert_eq!(cleared(Some(&5)), (Some(5), 1), "not stored");
         assert_eq!(cleared(Some(&5)), (Some(5), 1));
         assert_eq!(cleared(None), (None, 2));
-        assert_eq!(cache(NAME).len(), 2);
+        assert_eq!(cache_named(NAME).len(), 2);
     });
 }
 
@@ -1358,9 +1350,9 @@ fn the_sweeper_sweeps_a_plain_functions_map() {
     for k in ["a", "b", "c"] {
         swept(k);
     }
-    assert_eq!(cache(NAME).len(), 3);
+    assert_eq!(cache_named(NAME).len(), 3);
     clock().advance(Duration::from_secs(11));
-    wait_until("the sweeper swept", || cache(NAME).is_empty());
+    wait_until("the sweeper swept", || cache_named(NAME).is_empty());
     assert_eq!(stats(NAME).expirations, 3);
 }
 
